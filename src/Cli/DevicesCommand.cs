@@ -1,0 +1,24 @@
+using System.CommandLine;
+using GpuLstm.Runtime.Compute;
+
+namespace GpuLstm.Cli;
+
+internal static class DevicesCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("devices", "List the accelerators ILGPU finds, with memory and warp size.");
+        command.SetAction(_ => CliRunner.Run(() =>
+        {
+            Console.WriteLine($"{"id",-10} {"type",-7} {"memory",10} {"warp",5} {"group",6}  name");
+            foreach (var d in ComputeDevice.List())
+                Console.WriteLine($"{d.Id,-10} {d.Type.ToString().ToLowerInvariant(),-7} {FormatBytes(d.MemoryBytes),10} {d.WarpSize,5} {d.MaxThreadsPerGroup,6}  {d.Name}");
+            Console.WriteLine("`--device auto` picks the first CUDA device, else the first OpenCL device, else cpu.");
+            return 0;
+        }));
+        return command;
+    }
+
+    private static string FormatBytes(long bytes) =>
+        bytes >= 1L << 30 ? $"{bytes / (double)(1L << 30):F1} GiB" : $"{bytes / (double)(1L << 20):F0} MiB";
+}

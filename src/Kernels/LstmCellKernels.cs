@@ -1,0 +1,75 @@
+using ILGPU;
+
+namespace GpuLstm.Kernels;
+
+/// <summary>
+/// The LSTM's pointwise work for one time step, forward and backward, each fused into one launch.
+/// Gate order inside a (4H) row is [i f g o], PyTorch's order. Activations: σ for i, f, o; tanh for g
+/// and for the cell output (Keras's and PyTorch's defaults).
+/// </summary>
+public static class LstmCellKernels
+{
+    /// <summary>
+    /// index: 0..B·H, element (b,j). Reads the four pre-activations of (b,j), writes the activated
+    /// gates back in place (backward needs exactly those), and c_t, h_t.
+    /// </summary>
+    public static void Forward(
+        Index1D index,
+        ArrayView<float> gates,  // (B,4H) in: pre-activations x·Wx + h·Wh + b; out: activations [i f g o]
+        ArrayView<float> cPrev,  // (B,H) c_{t-1}
+        ArrayView<float> c,      // (B,H) out: c_t
+        ArrayView<float> h,      // (B,H) out: h_t
+        int hidden)              // H
+    {
+        int b = index / hidden;
+        int j = index - b * hidden;
+        int row = b * 4 * hidden + j;
+        float i = Sigmoid(gates[row]);
+        float f = Sigmoid(gates[row + hidden]);
+        float g = MathF.Tanh(gates[row + 2 * hidden]);
+        float o = Sigmoid(gates[row + 3 * hidden]);
+        float cNew = f * cPrev[index] + i * g;
+        gates[row] = i;
+        gates[row + hidden] = f;
+        gates[row + 2 * hidden] = g;
+        gates[row + 3 * hidden] = o;
+        c[index] = cNew;
+        h[index] = o * MathF.Tanh(cNew);
+    }
+
+    /// <summary>
+    /// index: 0..B·H, element (b,j). Gradient of one step: from dL/dh_t and dL/dc_t to the gate
+    /// pre-activation gradients and dL/dc_{t-1}. The recurrent dL/dh_{t-1} is a GEMM the caller runs next.
+    /// </summary>
+    public static void Backward(
+        Index1D index,
+        ArrayView<float> gates,     // (B,4H) activations [i f g o] saved by Forward at step t
+        ArrayView<float> cPrev,     // (B,H) c_{t-1}
+        ArrayView<float> c,         // (B,H) c_t
+        ArrayView<float> dhOut,     // (B,H) dL/dh_t from the layer above or the loss; read when hasDhOut
+        ArrayView<float> dhRec,     // (B,H) dL/dh_t through step t+1's recurrent GEMM
+        ArrayView<float> dc,        // (B,H) in: dL/dc_t from step t+1; out: dL/dc_{t-1}
+        ArrayView<float> dGates,    // (B,4H) out: dL/d(pre-activations) at step t
+        int hidden,                 // H
+        int hasDhOut)               // 1 when dhOut carries a gradient at this step
+    {
+        int b = index / hidden;
+        int j = index - b * hidden;
+        int row = b * 4 * hidden + j;
+        float i = gates[row];
+        float f = gates[row + hidden];
+        float g = gates[row + 2 * hidden];
+        float o = gates[row + 3 * hidden];
+        float tanhC = MathF.Tanh(c[index]);
+        float dh = dhRec[index];
+        if (hasDhOut != 0) dh += dhOut[index];
+        float dcTotal = dc[index] + dh * o * (1f - tanhC * tanhC);
+        dGates[row] = dcTotal * g * i * (1f - i);
+        dGates[row + hidden] = dcTotal * cPrev[index] * f * (1f - f);
+        dGates[row + 2 * hidden] = dcTotal * i * (1f - g * g);
+        dGates[row + 3 * hidden] = dh * tanhC * o * (1f - o);
+        dc[index] = dcTotal * f;
+    }
+
+    public static float Sigmoid(float x) => 1f / (1f + MathF.Exp(-x));
+}

@@ -1,0 +1,186 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using GpuLstm.Runtime.Compute;
+using GpuLstm.Runtime.Data;
+using GpuLstm.Runtime.Models;
+
+namespace GpuLstm.Runtime.Checkpoints;
+
+/// <summary>A checkpoint read from disk and validated, ready to become a model on any device.</summary>
+public sealed record LoadedCheckpoint(ModelConfig Config, Vocabulary Vocabulary, IReadOnlyDictionary<string, string> Metadata,
+    IReadOnlyDictionary<string, TensorEntry> Tensors, string Path)
+{
+    /// <summary>The text the training run sampled from (its corpus's first SeqLength characters), if it recorded one.</summary>
+    public string? DefaultPrime => Metadata.TryGetValue("prime", out var p) && p.Length > 0 ? p : null;
+
+    public CharLstmModel CreateModel(ComputeDevice device, int maxBatch)
+    {
+        var model = new CharLstmModel(device, Config, maxBatch);
+        try
+        {
+            Checkpoint.CopyInto(this, model);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+}
+
+/// <summary>
+/// Model checkpoints in safetensors, named and laid out as PyTorch's nn.LSTM and nn.Linear inside a module
+/// with fields <c>lstm</c> and <c>fc</c>: lstm.weight_ih_l0 (4H,V), lstm.weight_hh_l0 (4H,H), lstm.bias_ih_l0
+/// (4H), lstm.bias_hh_l0 (4H), fc.weight (V,H), fc.bias (V); gate order i, f, g, o. Our kernels keep the
+/// transposed (Keras) layout, so weights are transposed on the way in and out. The vocabulary and the
+/// hyper-parameters are string metadata.
+/// </summary>
+public static class Checkpoint
+{
+    public const string FormatTag = "gpulstm-char-lstm/1";
+
+    public static void Save(string path, CharLstmModel model, Vocabulary vocabulary, IReadOnlyDictionary<string, string>? extraMetadata = null)
+    {
+        var p = model.Parameters;
+        var lstm = model.Lstm;
+        var dense = model.Dense;
+        int v = model.Config.VocabSize, h = model.Config.Hidden;
+        var tensors = new List<TensorEntry>
+        {
+            new("lstm.weight_ih_l0", new[] { 4 * h, v }, Transpose(p.GetValue(lstm.InputWeights), v, 4 * h)),
+            new("lstm.weight_hh_l0", new[] { 4 * h, h }, Transpose(p.GetValue(lstm.RecurrentWeights), h, 4 * h)),
+            new("lstm.bias_ih_l0", new[] { 4 * h }, p.GetValue(lstm.Bias)),
+            // Keras has one LSTM bias; PyTorch adds two. All of ours goes in bias_ih.
+            new("lstm.bias_hh_l0", new[] { 4 * h }, new float[4 * h]),
+            new("fc.weight", new[] { v, h }, Transpose(p.GetValue(dense.Weights), h, v)),
+            new("fc.bias", new[] { v }, p.GetValue(dense.Bias)),
+        };
+        var metadata = new Dictionary<string, string>
+        {
+            ["format"] = FormatTag,
+            ["cell"] = "lstm",
+            ["layers"] = "1",
+            ["tokens"] = "char",
+            ["input"] = "onehot",
+            ["vocab_size"] = v.ToString(CultureInfo.InvariantCulture),
+            ["hidden"] = h.ToString(CultureInfo.InvariantCulture),
+            ["seq_length"] = model.Config.SeqLength.ToString(CultureInfo.InvariantCulture),
+            ["loss_positions"] = model.Config.Loss == LossPositions.All ? "all" : "last",
+            ["vocab"] = JsonSerializer.Serialize(vocabulary.Symbols.Select(r => r.ToString()).ToArray()),
+        };
+        if (extraMetadata is not null)
+            foreach (var (key, value) in extraMetadata) metadata.TryAdd(key, value);
+        try
+        {
+            SafeTensors.Write(path, metadata, tensors);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new GpuLstmException($"cannot write checkpoint '{path}': {e.Message}");
+        }
+    }
+
+    /// <summary>Reads and validates a checkpoint; every problem is a one-line <see cref="GpuLstmException"/>.</summary>
+    public static LoadedCheckpoint Load(string path)
+    {
+        IReadOnlyDictionary<string, string> meta;
+        IReadOnlyDictionary<string, TensorEntry> tensors;
+        try
+        {
+            (meta, tensors) = SafeTensors.Read(path);
+        }
+        catch (CheckpointFormatException e)
+        {
+            throw new GpuLstmException(e.Message, e);
+        }
+        string Bad(string what) => $"checkpoint '{path}' {what}";
+        string Get(string key) => meta.TryGetValue(key, out var value) ? value : throw new GpuLstmException(Bad($"has no '{key}' metadata; it was not written by gpulstm"));
+        int GetInt(string key, int min, int max)
+        {
+            string s = Get(key);
+            if (!int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out int n) || n < min || n > max)
+                throw new GpuLstmException(Bad($"has an invalid '{key}': '{Truncate(s)}'"));
+            return n;
+        }
+
+        if (Get("format") != FormatTag) throw new GpuLstmException(Bad($"has format '{Truncate(Get("format"))}'; this build reads '{FormatTag}'"));
+        if (Get("cell") != "lstm") throw new GpuLstmException(Bad($"holds a '{Truncate(Get("cell"))}' model; this command needs an 'lstm' model"));
+        if (Get("layers") != "1") throw new GpuLstmException(Bad($"has {Truncate(Get("layers"))} layers; this build loads 1"));
+        if (Get("tokens") != "char" || Get("input") != "onehot") throw new GpuLstmException(Bad("is not a one-hot char model"));
+        int v = GetInt("vocab_size", 2, 1 << 20);
+        int h = GetInt("hidden", 1, 1 << 16);
+        int t = GetInt("seq_length", 1, 1 << 20);
+        var loss = Get("loss_positions") switch
+        {
+            "last" => LossPositions.Last,
+            "all" => LossPositions.All,
+            var other => throw new GpuLstmException(Bad($"has an invalid 'loss_positions': '{Truncate(other)}'")),
+        };
+        string[]? symbols;
+        try { symbols = JsonSerializer.Deserialize<string[]>(Get("vocab")); }
+        catch (JsonException) { symbols = null; }
+        if (symbols is null || symbols.Length != v || symbols.Any(s => s is null || !IsOneRune(s)))
+            throw new GpuLstmException(Bad($"has a vocabulary that is not {v} single characters"));
+        var runes = symbols.Select(s => s.EnumerateRunes().First()).ToArray();
+        if (runes.Distinct().Count() != v || !runes.SequenceEqual(runes.OrderBy(r => r.Value)))
+            throw new GpuLstmException(Bad("has a vocabulary that is not sorted and distinct"));
+
+        var expected = new Dictionary<string, int[]>
+        {
+            ["lstm.weight_ih_l0"] = new[] { 4 * h, v },
+            ["lstm.weight_hh_l0"] = new[] { 4 * h, h },
+            ["lstm.bias_ih_l0"] = new[] { 4 * h },
+            ["lstm.bias_hh_l0"] = new[] { 4 * h },
+            ["fc.weight"] = new[] { v, h },
+            ["fc.bias"] = new[] { v },
+        };
+        foreach (var (name, shape) in expected)
+        {
+            if (!tensors.TryGetValue(name, out var tensor))
+                throw new GpuLstmException(Bad($"has no tensor '{name}'"));
+            if (!tensor.Shape.SequenceEqual(shape))
+                throw new GpuLstmException(Bad($"tensor '{name}' has shape [{string.Join(",", tensor.Shape)}], expected [{string.Join(",", shape)}] for V={v}, H={h}"));
+            if (tensor.Data.Any(x => !float.IsFinite(x)))
+                throw new GpuLstmException(Bad($"tensor '{name}' contains NaN or infinite values"));
+        }
+        return new LoadedCheckpoint(new ModelConfig(v, h, t, loss), new Vocabulary(runes), meta, tensors, path);
+    }
+
+    internal static void CopyInto(LoadedCheckpoint checkpoint, CharLstmModel model)
+    {
+        var c = checkpoint.Config;
+        if (model.Config != c) throw new ArgumentException("model shape differs from the checkpoint's");
+        int v = c.VocabSize, h = c.Hidden;
+        var p = model.Parameters;
+        var t = checkpoint.Tensors;
+        p.SetValue(model.Lstm.InputWeights, Transpose(t["lstm.weight_ih_l0"].Data, 4 * h, v));
+        p.SetValue(model.Lstm.RecurrentWeights, Transpose(t["lstm.weight_hh_l0"].Data, 4 * h, h));
+        var bias = t["lstm.bias_ih_l0"].Data.Zip(t["lstm.bias_hh_l0"].Data, (a, b) => a + b).ToArray();
+        p.SetValue(model.Lstm.Bias, bias);
+        p.SetValue(model.Dense.Weights, Transpose(t["fc.weight"].Data, v, h));
+        p.SetValue(model.Dense.Bias, t["fc.bias"].Data);
+        model.Kernels.Synchronize();
+    }
+
+    /// <summary>(rows, cols) row-major → (cols, rows) row-major.</summary>
+    public static float[] Transpose(float[] a, int rows, int cols)
+    {
+        var result = new float[a.Length];
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++)
+                result[c * rows + r] = a[r * cols + c];
+        return result;
+    }
+
+    private static bool IsOneRune(string s) =>
+        Rune.DecodeFromUtf16(s, out _, out int used) == System.Buffers.OperationStatus.Done && used == s.Length;
+
+    private static string Truncate(string s)
+    {
+        var oneLine = new StringBuilder();
+        foreach (char ch in s.Length > 40 ? s[..40] : s) oneLine.Append(char.IsControl(ch) ? '?' : ch);
+        return s.Length > 40 ? oneLine + "…" : oneLine.ToString();
+    }
+}

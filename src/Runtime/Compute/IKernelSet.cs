@@ -1,0 +1,48 @@
+using GpuLstm.Kernels;
+using ILGPU;
+
+namespace GpuLstm.Runtime.Compute;
+
+/// <summary>
+/// Every computation the runtime performs, as one interface. Models and the trainer call only this, so a
+/// second implementation (a host SIMD set working on the same buffers) slots in without touching them.
+/// All views are flat row-major float32 buffers owned by the model; shapes are given with each call.
+/// Calls are asynchronous on the set's stream: results are visible after <see cref="Synchronize"/> or a copy.
+/// </summary>
+public interface IKernelSet : IDisposable
+{
+    string Name { get; }
+
+    /// <summary>Kernel launches (memsets included) since creation: a cost model for accelerators that pay per launch.</summary>
+    long LaunchCount { get; }
+
+    /// <summary>c (M,N) = [c +] op(a) · op(b) [+ bias]; see <see cref="GemmShape"/>. bias may be empty when not added.</summary>
+    void Gemm(in GemmShape shape, ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c);
+
+    /// <summary>x (R,V) = onehot(tokens (R)).</summary>
+    void OneHot(ArrayView<int> tokens, ArrayView<float> x, int rows, int vocab);
+
+    /// <summary>Activates gates (B,4H) in place and writes c (B,H), h (B,H) from cPrev (B,H).</summary>
+    void LstmCellForward(int batch, int hidden, ArrayView<float> gates, ArrayView<float> cPrev, ArrayView<float> c, ArrayView<float> h);
+
+    /// <summary>dGates (B,4H) from dh = dhRec (+ dhOut); dc (B,H) goes from dL/dc_t to dL/dc_{t-1} in place.</summary>
+    void LstmCellBackward(int batch, int hidden, ArrayView<float> gates, ArrayView<float> cPrev, ArrayView<float> c,
+        ArrayView<float> dhOut, bool hasDhOut, ArrayView<float> dhRec, ArrayView<float> dc, ArrayView<float> dGates);
+
+    /// <summary>loss (R) and dLogits (R,V) = gradScale·(softmax − onehot); dLogits may alias logits.</summary>
+    void SoftmaxCrossEntropy(int rows, int vocab, ArrayView<float> logits, ArrayView<int> targets,
+        ArrayView<float> dLogits, ArrayView<float> loss, float gradScale);
+
+    /// <summary>sum (N) [+]= column sums of x (R,N).</summary>
+    void ColumnSum(int rows, int columns, ArrayView<float> x, ArrayView<float> sum, bool accumulate);
+
+    /// <summary>One Adam step over every parameter.</summary>
+    void AdamStep(ArrayView<float> parameters, ArrayView<float> grads, ArrayView<float> m, ArrayView<float> v, in AdamStepArgs args);
+
+    /// <summary>partials (S): strided partial sums of x² for the global gradient norm.</summary>
+    void SumOfSquaresPartials(ArrayView<float> x, ArrayView<float> partials);
+
+    void Zero(ArrayView<float> x);
+
+    void Synchronize();
+}

@@ -1,0 +1,120 @@
+using GpuLstm.Kernels;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GpuLstm.Runtime.Compute;
+
+/// <summary>
+/// The ILGPU kernels of src/Kernels, loaded once per accelerator. On ILGPU's CPU accelerator the
+/// barrier-free GEMM runs (its barriers are OS-thread barriers, thousands of times slower); on CUDA and
+/// OpenCL the shared-memory tiled GEMM runs. Tests force either variant.
+/// </summary>
+public sealed class IlgpuKernelSet : IKernelSet
+{
+    public enum GemmVariant { Auto, Naive, Tiled }
+
+    private readonly Accelerator _accelerator;
+    private readonly AcceleratorStream _stream;
+    private readonly bool _tiled;
+    private long _launches;
+
+    private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape> _gemmNaive;
+    private readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>? _gemmTiled;
+    private readonly Action<AcceleratorStream, Index1D, ArrayView<int>, ArrayView<float>, int> _oneHot;
+    private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _cellForward;
+    private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> _cellBackward;
+    private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, float> _softmaxCrossEntropy;
+    private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int, int, int> _columnSum;
+    private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamStepArgs> _adam;
+    private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int> _sumOfSquares;
+
+    public IlgpuKernelSet(Accelerator accelerator, GemmVariant gemm = GemmVariant.Auto)
+    {
+        _accelerator = accelerator;
+        _stream = accelerator.DefaultStream;
+        _tiled = gemm switch
+        {
+            GemmVariant.Naive => false,
+            GemmVariant.Tiled => true,
+            _ => accelerator.AcceleratorType != AcceleratorType.CPU,
+        };
+        if (_tiled && accelerator.MaxNumThreadsPerGroup < GemmKernels.Tile * GemmKernels.Tile)
+            throw new ArgumentException($"the tiled GEMM needs groups of {GemmKernels.Tile * GemmKernels.Tile} threads; '{accelerator.Name}' allows {accelerator.MaxNumThreadsPerGroup}");
+
+        _gemmNaive = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmKernels.Naive);
+        if (_tiled)
+            _gemmTiled = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmKernels.Tiled);
+        _oneHot = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<int>, ArrayView<float>, int>(TensorKernels.OneHot);
+        _cellForward = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(LstmCellKernels.Forward);
+        _cellBackward = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(LstmCellKernels.Backward);
+        _softmaxCrossEntropy = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, float>(LossKernels.SoftmaxCrossEntropy);
+        _columnSum = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>(TensorKernels.ColumnSum);
+        _adam = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamStepArgs>(AdamKernels.Step);
+        _sumOfSquares = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(AdamKernels.SumOfSquaresPartials);
+    }
+
+    public string Name => $"ilgpu-{_accelerator.AcceleratorType.ToString().ToLowerInvariant()} ({(_tiled ? "tiled" : "naive")} GEMM)";
+    public long LaunchCount => Interlocked.Read(ref _launches);
+    public bool UsesTiledGemm => _tiled;
+
+    public void Gemm(in GemmShape shape, ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c)
+    {
+        _launches++;
+        if (_tiled) _gemmTiled!(_stream, GemmKernels.TiledConfig(shape), a, b, bias, c, shape);
+        else _gemmNaive(_stream, shape.M * shape.N, a, b, bias, c, shape);
+    }
+
+    public void OneHot(ArrayView<int> tokens, ArrayView<float> x, int rows, int vocab)
+    {
+        _launches++;
+        _oneHot(_stream, rows * vocab, tokens, x, vocab);
+    }
+
+    public void LstmCellForward(int batch, int hidden, ArrayView<float> gates, ArrayView<float> cPrev, ArrayView<float> c, ArrayView<float> h)
+    {
+        _launches++;
+        _cellForward(_stream, batch * hidden, gates, cPrev, c, h, hidden);
+    }
+
+    public void LstmCellBackward(int batch, int hidden, ArrayView<float> gates, ArrayView<float> cPrev, ArrayView<float> c,
+        ArrayView<float> dhOut, bool hasDhOut, ArrayView<float> dhRec, ArrayView<float> dc, ArrayView<float> dGates)
+    {
+        _launches++;
+        _cellBackward(_stream, batch * hidden, gates, cPrev, c, dhOut, dhRec, dc, dGates, hidden, hasDhOut ? 1 : 0);
+    }
+
+    public void SoftmaxCrossEntropy(int rows, int vocab, ArrayView<float> logits, ArrayView<int> targets,
+        ArrayView<float> dLogits, ArrayView<float> loss, float gradScale)
+    {
+        _launches++;
+        _softmaxCrossEntropy(_stream, rows, logits, targets, dLogits, loss, vocab, gradScale);
+    }
+
+    public void ColumnSum(int rows, int columns, ArrayView<float> x, ArrayView<float> sum, bool accumulate)
+    {
+        _launches++;
+        _columnSum(_stream, columns, x, sum, rows, columns, accumulate ? 1 : 0);
+    }
+
+    public void AdamStep(ArrayView<float> parameters, ArrayView<float> grads, ArrayView<float> m, ArrayView<float> v, in AdamStepArgs args)
+    {
+        _launches++;
+        _adam(_stream, (int)parameters.Length, parameters, grads, m, v, args);
+    }
+
+    public void SumOfSquaresPartials(ArrayView<float> x, ArrayView<float> partials)
+    {
+        _launches++;
+        _sumOfSquares(_stream, (int)partials.Length, x, partials, (int)x.Length);
+    }
+
+    public void Zero(ArrayView<float> x)
+    {
+        _launches++;
+        x.MemSetToZero(_stream);
+    }
+
+    public void Synchronize() => _stream.Synchronize();
+
+    public void Dispose() { }
+}

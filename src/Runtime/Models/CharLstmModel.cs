@@ -1,0 +1,192 @@
+using GpuLstm.Runtime.Compute;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GpuLstm.Runtime.Models;
+
+/// <summary>Which positions of a window the loss sees.</summary>
+public enum LossPositions
+{
+    /// <summary>Only the token after the window, from h_T (the Keras notebook).</summary>
+    Last,
+    /// <summary>The next token at every position (char-rnn).</summary>
+    All,
+}
+
+/// <summary>The shape of a token model: vocabulary V, hidden size H, and the longest window T it is built for.</summary>
+public sealed record ModelConfig(int VocabSize, int Hidden, int SeqLength, LossPositions Loss = LossPositions.Last)
+{
+    public void Validate()
+    {
+        if (VocabSize < 2) throw new GpuLstmException($"the vocabulary needs at least 2 symbols, got {VocabSize}");
+        if (Hidden < 1) throw new GpuLstmException($"hidden size must be positive, got {Hidden}");
+        if (SeqLength < 1) throw new GpuLstmException($"sequence length must be positive, got {SeqLength}");
+    }
+}
+
+/// <summary>
+/// Host-side token ids for one batch, time-major: Inputs[t·B + b] is step t of sequence b. Targets are
+/// (B) in Last mode, (T,B) in All mode. Arrays are sized once for the model's capacity.
+/// </summary>
+public sealed class TokenBatch
+{
+    public int[] Inputs { get; }
+    public int[] Targets { get; }
+    public int Steps { get; set; }
+    public int Size { get; set; }
+
+    public TokenBatch(int maxSteps, int maxBatch)
+    {
+        Inputs = new int[maxSteps * maxBatch];
+        Targets = new int[maxSteps * maxBatch];
+    }
+}
+
+/// <summary>
+/// One-hot tokens → LSTM → Dense → softmax cross-entropy. Owns its parameters and every buffer a
+/// training step needs, sized for (SeqLength, maxBatch); a step allocates nothing.
+/// </summary>
+public sealed class CharLstmModel : IDisposable
+{
+    private const int NormPartials = 256;
+
+    private readonly ComputeDevice _device;
+    private readonly IKernelSet _k;
+    private readonly MemoryBuffer1D<int, Stride1D.Dense> _tokens;   // (T,B)
+    private readonly MemoryBuffer1D<int, Stride1D.Dense> _targets;  // (R): R = B or T·B
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> _x;      // (T,B,V) one-hot inputs
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> _logits; // (R,V), overwritten by dL/dlogits
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> _loss;   // (R) per-position loss
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> _dh;     // (T,B,H) dL/dh from the dense layer (All mode)
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> _normPartials; // (256)
+    private readonly float[] _lossHost;
+    private readonly float[] _normHost = new float[NormPartials];
+    private readonly float[] _logitsHost;
+
+    public ModelConfig Config { get; }
+    public int MaxBatch { get; }
+    public ParameterSet Parameters { get; }
+    public LstmLayer Lstm { get; }
+    public DenseLayer Dense { get; }
+    public IKernelSet Kernels => _k;
+    public ComputeDevice Device => _device;
+
+    public CharLstmModel(ComputeDevice device, ModelConfig config, int maxBatch)
+    {
+        config.Validate();
+        if (maxBatch < 1) throw new GpuLstmException($"batch size must be positive, got {maxBatch}");
+        _device = device;
+        _k = device.Kernels;
+        Config = config;
+        MaxBatch = maxBatch;
+        var acc = device.Accelerator;
+        int v = config.VocabSize, h = config.Hidden, t = config.SeqLength;
+        int maxRows = config.Loss == LossPositions.All ? t * maxBatch : maxBatch;
+        Parameters = new ParameterSet();
+        Lstm = new LstmLayer(_k, acc, Parameters, "lstm0", v, h, t, maxBatch);
+        Dense = new DenseLayer(_k, Parameters, "dense", h, v);
+        Parameters.Allocate(acc);
+        _tokens = acc.Allocate1D<int>((long)t * maxBatch);
+        _targets = acc.Allocate1D<int>((long)t * maxBatch);
+        _x = acc.Allocate1D<float>((long)t * maxBatch * v);
+        _logits = acc.Allocate1D<float>((long)maxRows * v);
+        _loss = acc.Allocate1D<float>(maxRows);
+        _dh = acc.Allocate1D<float>(config.Loss == LossPositions.All ? (long)t * maxBatch * h : 1);
+        _normPartials = acc.Allocate1D<float>(NormPartials);
+        _lossHost = new float[maxRows];
+        _logitsHost = new float[v];
+    }
+
+    public void InitializeKerasDefaults(ulong seed)
+    {
+        var rng = Rng.ForPurpose(seed, "init");
+        Lstm.InitializeKerasDefaults(rng);
+        Dense.InitializeKerasDefaults(rng);
+        _k.Synchronize();
+    }
+
+    private int LossRows(TokenBatch batch) => Config.Loss == LossPositions.All ? batch.Steps * batch.Size : batch.Size;
+
+    private ArrayView<float> SelectedHidden(int steps, int batch) =>
+        Config.Loss == LossPositions.All ? Lstm.Outputs(steps, batch) : Lstm.LastOutput(steps, batch);
+
+    /// <summary>Forward to the mean loss; leaves dL/dlogits (scaled by 1/R) in the logits buffer.</summary>
+    private void ForwardLoss(TokenBatch batch)
+    {
+        int steps = batch.Steps, size = batch.Size, v = Config.VocabSize;
+        if (size < 1 || size > MaxBatch || steps < 1 || steps > Config.SeqLength)
+            throw new ArgumentOutOfRangeException(nameof(batch), $"batch ({steps} steps × {size}) exceeds the model's capacity ({Config.SeqLength} × {MaxBatch})");
+        int inputRows = steps * size;
+        int rows = LossRows(batch);
+        _tokens.Flat().SubView(0, inputRows).CopyFromCPU(batch.Inputs.AsSpan(0, inputRows));
+        _targets.Flat().SubView(0, rows).CopyFromCPU(batch.Targets.AsSpan(0, rows));
+        _k.OneHot(_tokens.Flat().SubView(0, inputRows), _x.Flat().SubView(0, (long)inputRows * v), inputRows, v);
+        Lstm.Forward(_x.Flat(), steps, size);
+        var logits = _logits.Flat().SubView(0, (long)rows * v);
+        Dense.Forward(SelectedHidden(steps, size), logits, rows);
+        _k.SoftmaxCrossEntropy(rows, v, logits, _targets.Flat().SubView(0, rows), logits, _loss.Flat().SubView(0, rows), 1f / rows);
+    }
+
+    private double ReadMeanLoss(int rows)
+    {
+        _loss.Flat().SubView(0, rows).CopyToCPU(_lossHost.AsSpan(0, rows));
+        double sum = 0;
+        for (int i = 0; i < rows; i++) sum += _lossHost[i];
+        return sum / rows;
+    }
+
+    /// <summary>Mean cross-entropy over the batch's predicted positions, without gradients.</summary>
+    public double Loss(TokenBatch batch)
+    {
+        ForwardLoss(batch);
+        return ReadMeanLoss(LossRows(batch));
+    }
+
+    /// <summary>Mean loss, with the gradient of that mean written into <see cref="ParameterSet.Grads"/>.</summary>
+    public double LossAndGradients(TokenBatch batch)
+    {
+        ForwardLoss(batch);
+        int steps = batch.Steps, size = batch.Size, rows = LossRows(batch);
+        var dLogits = _logits.Flat().SubView(0, (long)rows * Config.VocabSize);
+        bool all = Config.Loss == LossPositions.All;
+        var dh = all ? _dh.Flat().SubView(0, (long)rows * Config.Hidden) : Lstm.LastOutputGradient(size);
+        Dense.Backward(SelectedHidden(steps, size), dLogits, dh, rows);
+        Lstm.Backward(_x.Flat(), steps, size, dh, hasOutputGradients: all, default, computeInputGradient: false);
+        return ReadMeanLoss(rows);
+    }
+
+    /// <summary>Global L2 norm of the gradients, reduced in float64 on the host from fixed partials.</summary>
+    public double GradientNorm()
+    {
+        _k.SumOfSquaresPartials(Parameters.Grads, _normPartials.Flat());
+        _normPartials.Flat().CopyToCPU(_normHost.AsSpan());
+        double sum = 0;
+        foreach (float p in _normHost) sum += p;
+        return Math.Sqrt(sum);
+    }
+
+    /// <summary>
+    /// softmax over the token after <paramref name="window"/>, run from a zero state over the whole window
+    /// (as the notebook's model.predict does). The returned span is reused by the next call.
+    /// </summary>
+    public ReadOnlySpan<float> PredictNextLogits(ReadOnlySpan<int> window)
+    {
+        int steps = window.Length, v = Config.VocabSize;
+        if (steps < 1 || steps > Config.SeqLength)
+            throw new ArgumentOutOfRangeException(nameof(window), $"window of {steps} tokens; the model takes 1 to {Config.SeqLength}");
+        _tokens.Flat().SubView(0, steps).CopyFromCPU(window);
+        _k.OneHot(_tokens.Flat().SubView(0, steps), _x.Flat().SubView(0, (long)steps * v), steps, v);
+        Lstm.Forward(_x.Flat(), steps, 1);
+        var logits = _logits.Flat().SubView(0, v);
+        Dense.Forward(Lstm.LastOutput(steps, 1), logits, 1);
+        logits.CopyToCPU(_logitsHost.AsSpan());
+        return _logitsHost;
+    }
+
+    public void Dispose()
+    {
+        Lstm.Dispose();
+        Parameters.Dispose();
+        _tokens.Dispose(); _targets.Dispose(); _x.Dispose(); _logits.Dispose(); _loss.Dispose(); _dh.Dispose(); _normPartials.Dispose();
+    }
+}

@@ -1,0 +1,145 @@
+using GpuLstm.Kernels;
+using GpuLstm.Runtime.Compute;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GpuLstm.Runtime.Models;
+
+/// <summary>
+/// One LSTM layer over a whole sequence, haste's way: the input GEMM runs once over all T·B rows before
+/// the time loop; each step is one recurrent GEMM accumulated onto its slice, then one fused pointwise
+/// kernel. Backward runs the fused pointwise gradient and one recurrent GEMM per step in reverse, then
+/// dWx, dWh, db (and dx) as large GEMMs over all T·B rows. Sequences are time-major: row t·B + b.
+/// Buffers are sized for (maxSteps, maxBatch) once and reused for every call with T ≤ maxSteps, B ≤ maxBatch.
+/// </summary>
+public sealed class LstmLayer : IDisposable
+{
+    private readonly IKernelSet _k;
+    private readonly ParameterSet _parameters;
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> _gates;   // (T,B,4H) activated gates [i f g o]
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> _dGates;  // (T,B,4H) gradients of the pre-activations
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> _h;       // (T+1,B,H) h_0 … h_T
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> _c;       // (T+1,B,H) c_0 … c_T
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> _dhRec;   // (B,H) dL/dh_t arriving through step t+1
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> _dc;      // (B,H) dL/dc_t arriving from step t+1
+
+    public int InputSize { get; }   // X
+    public int Hidden { get; }      // H
+    public int MaxSteps { get; }
+    public int MaxBatch { get; }
+    public ParameterTensor InputWeights { get; }      // (X,4H): Keras's kernel, PyTorch's weight_ih transposed
+    public ParameterTensor RecurrentWeights { get; }  // (H,4H): PyTorch's weight_hh transposed
+    public ParameterTensor Bias { get; }              // (4H): PyTorch's bias_ih + bias_hh
+
+    /// <summary>Declares the layer's tensors in <paramref name="parameters"/>; call <see cref="Allocate"/> after the set is allocated.</summary>
+    public LstmLayer(IKernelSet kernels, Accelerator accelerator, ParameterSet parameters, string prefix,
+        int inputSize, int hidden, int maxSteps, int maxBatch)
+    {
+        _k = kernels;
+        _parameters = parameters;
+        InputSize = inputSize; Hidden = hidden; MaxSteps = maxSteps; MaxBatch = maxBatch;
+        InputWeights = parameters.Add(prefix + ".input_weights", inputSize, 4 * hidden);
+        RecurrentWeights = parameters.Add(prefix + ".recurrent_weights", hidden, 4 * hidden);
+        Bias = parameters.Add(prefix + ".bias", 4 * hidden);
+        long rows = (long)maxSteps * maxBatch;
+        _gates = accelerator.Allocate1D<float>(rows * 4 * hidden);
+        _dGates = accelerator.Allocate1D<float>(rows * 4 * hidden);
+        _h = accelerator.Allocate1D<float>((maxSteps + 1L) * maxBatch * hidden);
+        _c = accelerator.Allocate1D<float>((maxSteps + 1L) * maxBatch * hidden);
+        _dhRec = accelerator.Allocate1D<float>((long)maxBatch * hidden);
+        _dc = accelerator.Allocate1D<float>((long)maxBatch * hidden);
+    }
+
+    /// <summary>Keras's LSTM defaults: glorot_uniform kernel, orthogonal recurrent kernel, zero bias with the forget gate's set to 1.</summary>
+    public void InitializeKerasDefaults(Rng rng)
+    {
+        _parameters.SetValue(InputWeights, Initializers.GlorotUniform(rng, InputSize, 4 * Hidden));
+        _parameters.SetValue(RecurrentWeights, Initializers.Orthogonal(rng, Hidden, 4 * Hidden));
+        var bias = new float[4 * Hidden];
+        Array.Fill(bias, 1f, Hidden, Hidden);
+        _parameters.SetValue(Bias, bias);
+    }
+
+    /// <summary>h_1 … h_T: (T,B,H), row t·B + b holds h_{t+1} of sequence b.</summary>
+    public ArrayView<float> Outputs(int steps, int batch) => _h.Flat().SubView((long)batch * Hidden, (long)steps * batch * Hidden);
+
+    /// <summary>h_T: (B,H).</summary>
+    public ArrayView<float> LastOutput(int steps, int batch) => HiddenAt(steps, batch);
+
+    /// <summary>
+    /// (B,H) where a caller whose loss sees only h_T writes dL/dh_T before <see cref="Backward"/> with hasOutputGradients = false.
+    /// </summary>
+    public ArrayView<float> LastOutputGradient(int batch) => _dhRec.Flat().SubView(0, (long)batch * Hidden);
+
+    private ArrayView<float> HiddenAt(int t, int batch) => _h.Flat().SubView((long)t * batch * Hidden, (long)batch * Hidden);
+    private ArrayView<float> CellAt(int t, int batch) => _c.Flat().SubView((long)t * batch * Hidden, (long)batch * Hidden);
+    private ArrayView<float> GatesAt(ArrayView<float> gates, int t, int batch) => gates.SubView((long)t * batch * 4 * Hidden, (long)batch * 4 * Hidden);
+
+    /// <summary>Whole-sequence forward from a zero state. x: (T,B,X).</summary>
+    public void Forward(ArrayView<float> x, int steps, int batch)
+    {
+        CheckShape(steps, batch);
+        _k.Zero(HiddenAt(0, batch));
+        _k.Zero(CellAt(0, batch));
+        int rows = steps * batch;
+        _k.Gemm(GemmShape.NN(rows, 4 * Hidden, InputSize, addBias: true),
+            x.SubView(0, (long)rows * InputSize), _parameters.Value(InputWeights), _parameters.Value(Bias),
+            _gates.Flat().SubView(0, (long)rows * 4 * Hidden));
+        for (int t = 0; t < steps; t++) Iterate(t, batch);
+    }
+
+    /// <summary>One step: gates_t += h_t·Wh, then the fused cell update writes c_{t+1}, h_{t+1}. Gates_t must hold x_t·Wx + b.</summary>
+    public void Iterate(int t, int batch)
+    {
+        var gates = GatesAt(_gates.Flat(), t, batch);
+        _k.Gemm(GemmShape.NN(batch, 4 * Hidden, Hidden, accumulate: true),
+            HiddenAt(t, batch), _parameters.Value(RecurrentWeights), default, gates);
+        _k.LstmCellForward(batch, Hidden, gates, CellAt(t, batch), CellAt(t + 1, batch), HiddenAt(t + 1, batch));
+    }
+
+    /// <summary>
+    /// Backward through the last <see cref="Forward"/>. Writes (not accumulates) this layer's gradients.
+    /// outputGradients: (T,B,H) dL/dh_t for every t when hasOutputGradients; otherwise the caller has written
+    /// dL/dh_T into <see cref="LastOutputGradient"/>. dx: (T,B,X), written when computeInputGradient.
+    /// </summary>
+    public void Backward(ArrayView<float> x, int steps, int batch, ArrayView<float> outputGradients, bool hasOutputGradients,
+        ArrayView<float> dx, bool computeInputGradient)
+    {
+        CheckShape(steps, batch);
+        int rows = steps * batch;
+        int bh = batch * Hidden;
+        _k.Zero(_dc.Flat().SubView(0, bh));
+        if (hasOutputGradients) _k.Zero(_dhRec.Flat().SubView(0, bh));
+        var dhRec = _dhRec.Flat().SubView(0, bh);
+        var wh = _parameters.Value(RecurrentWeights);
+        for (int t = steps - 1; t >= 0; t--)
+        {
+            var dGates = GatesAt(_dGates.Flat(), t, batch);
+            var dhOut = hasOutputGradients ? outputGradients.SubView((long)t * bh, bh) : default;
+            _k.LstmCellBackward(batch, Hidden, GatesAt(_gates.Flat(), t, batch), CellAt(t, batch), CellAt(t + 1, batch),
+                dhOut, hasOutputGradients, dhRec, _dc.Flat().SubView(0, bh), dGates);
+            // h_0 is a constant zero state, so no gradient flows past step 0.
+            if (t > 0) _k.Gemm(GemmShape.NT(batch, Hidden, 4 * Hidden), dGates, wh, default, dhRec);
+        }
+        var allDGates = _dGates.Flat().SubView(0, (long)rows * 4 * Hidden);
+        var xRows = x.SubView(0, (long)rows * InputSize);
+        _k.Gemm(GemmShape.TN(InputSize, 4 * Hidden, rows), xRows, allDGates, default, _parameters.Grad(InputWeights));
+        _k.Gemm(GemmShape.TN(Hidden, 4 * Hidden, rows), _h.Flat().SubView(0, (long)rows * Hidden), allDGates, default,
+            _parameters.Grad(RecurrentWeights));
+        _k.ColumnSum(rows, 4 * Hidden, allDGates, _parameters.Grad(Bias), accumulate: false);
+        if (computeInputGradient)
+            _k.Gemm(GemmShape.NT(rows, InputSize, 4 * Hidden), allDGates, _parameters.Value(InputWeights), default,
+                dx.SubView(0, (long)rows * InputSize));
+    }
+
+    private void CheckShape(int steps, int batch)
+    {
+        if (steps < 1 || steps > MaxSteps || batch < 1 || batch > MaxBatch)
+            throw new ArgumentOutOfRangeException(nameof(steps), $"sequence ({steps} steps, batch {batch}) exceeds the layer's buffers ({MaxSteps}, {MaxBatch})");
+    }
+
+    public void Dispose()
+    {
+        _gates.Dispose(); _dGates.Dispose(); _h.Dispose(); _c.Dispose(); _dhRec.Dispose(); _dc.Dispose();
+    }
+}

@@ -1,0 +1,78 @@
+using GpuLstm.Kernels;
+using GpuLstm.Runtime.Models;
+using ILGPU.Runtime;
+using GpuLstm.Runtime.Compute;
+
+namespace GpuLstm.Runtime.Training;
+
+/// <summary>Adam's hyper-parameters; the defaults are Keras's (ε = 1e-7, not PyTorch's 1e-8).</summary>
+public sealed record AdamOptions(double LearningRate = 1e-3, double Beta1 = 0.9, double Beta2 = 0.999, double Epsilon = 1e-7,
+    double ClipNorm = 0)
+{
+    public void Validate()
+    {
+        if (!(LearningRate > 0) || double.IsInfinity(LearningRate)) throw new GpuLstmException($"learning rate must be a positive number, got {LearningRate}");
+        if (!(Beta1 >= 0 && Beta1 < 1) || !(Beta2 >= 0 && Beta2 < 1)) throw new GpuLstmException("Adam's betas must be in [0, 1)");
+        if (!(Epsilon > 0)) throw new GpuLstmException($"Adam's epsilon must be positive, got {Epsilon}");
+        if (!(ClipNorm >= 0)) throw new GpuLstmException($"clip norm must be 0 (off) or positive, got {ClipNorm}");
+    }
+}
+
+/// <summary>
+/// Adam over a <see cref="ParameterSet"/>: moment buffers shaped like the parameters, one fused kernel a
+/// step. Optional global-norm clipping scales the gradients inside the same kernel.
+/// </summary>
+public sealed class AdamOptimizer : IDisposable
+{
+    private readonly ParameterSet _parameters;
+    private readonly Func<double> _gradientNorm;
+    private readonly Compute.IKernelSet _k;
+    private readonly MemoryBuffer1D<float, ILGPU.Stride1D.Dense> _m, _v;
+
+    public AdamOptions Options { get; }
+    public long Step { get; private set; }
+    public double LastGradientNorm { get; private set; } = double.NaN;
+
+    public AdamOptimizer(CharLstmModel model, AdamOptions options)
+    {
+        options.Validate();
+        Options = options;
+        _parameters = model.Parameters;
+        _gradientNorm = model.GradientNorm;
+        _k = model.Kernels;
+        var acc = model.Device.Accelerator;
+        _m = acc.Allocate1D<float>(_parameters.Count);
+        _v = acc.Allocate1D<float>(_parameters.Count);
+        _m.MemSetToZero();
+        _v.MemSetToZero();
+        acc.Synchronize();
+    }
+
+    /// <summary>The step size Keras's Adam takes at step t (1-based): lr·√(1−β2ᵗ)/(1−β1ᵗ).</summary>
+    public static double StepSize(AdamOptions o, long t) =>
+        o.LearningRate * Math.Sqrt(1 - Math.Pow(o.Beta2, t)) / (1 - Math.Pow(o.Beta1, t));
+
+    /// <summary>Applies the gradients currently in the parameter set.</summary>
+    public void Apply()
+    {
+        double scale = 1;
+        if (Options.ClipNorm > 0)
+        {
+            LastGradientNorm = _gradientNorm();
+            if (LastGradientNorm > Options.ClipNorm) scale = Options.ClipNorm / LastGradientNorm;
+        }
+        Step++;
+        var args = new AdamStepArgs((float)StepSize(Options, Step), (float)Options.Beta1, (float)Options.Beta2,
+            (float)Options.Epsilon, (float)scale);
+        _k.AdamStep(_parameters.Values, _parameters.Grads, _m.Flat(), _v.Flat(), args);
+    }
+
+    public float[] GetFirstMoments() => _m.GetAsArray1D();
+    public float[] GetSecondMoments() => _v.GetAsArray1D();
+
+    public void Dispose()
+    {
+        _m.Dispose();
+        _v.Dispose();
+    }
+}

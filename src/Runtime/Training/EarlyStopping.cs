@@ -1,0 +1,55 @@
+namespace GpuLstm.Runtime.Training;
+
+/// <summary>Keras's EarlyStopping settings (mode "min"): stop after <c>Patience</c> epochs without an improvement larger than <c>MinDelta</c>.</summary>
+public sealed record EarlyStoppingOptions(string Monitor = "loss", int Patience = 5, double MinDelta = 0, bool RestoreBestWeights = false)
+{
+    public void Validate()
+    {
+        if (Patience < 0) throw new GpuLstmException($"patience must be 0 or more, got {Patience}");
+        if (!(MinDelta >= 0)) throw new GpuLstmException($"min delta must be 0 or more, got {MinDelta}");
+    }
+}
+
+/// <summary>
+/// The decision logic of Keras's EarlyStopping, kept free of the model so scripted loss sequences can test
+/// it. Keras counts an epoch as an improvement when value &lt; best − min_delta; after each epoch without
+/// one, wait grows, and training stops once wait ≥ patience (never after the first epoch).
+/// </summary>
+public sealed class EarlyStopping
+{
+    private int _wait;
+
+    public EarlyStoppingOptions Options { get; }
+    public double Best { get; private set; } = double.PositiveInfinity;
+    /// <summary>0-based epoch of <see cref="Best"/>, or −1 before the first epoch.</summary>
+    public int BestEpoch { get; private set; } = -1;
+    /// <summary>0-based epoch after which training stopped, or −1.</summary>
+    public int StoppedEpoch { get; private set; } = -1;
+
+    public EarlyStopping(EarlyStoppingOptions options)
+    {
+        options.Validate();
+        Options = options;
+    }
+
+    public enum Decision { Improved, Continue, Stop }
+
+    /// <summary>Feeds one epoch's monitored value. Improved means the caller should snapshot weights if it restores the best.</summary>
+    public Decision Update(int epoch, double value)
+    {
+        _wait++;
+        if (value + Options.MinDelta < Best)
+        {
+            Best = value;
+            BestEpoch = epoch;
+            _wait = 0;
+            return Decision.Improved;
+        }
+        if (_wait >= Options.Patience && epoch > 0)
+        {
+            StoppedEpoch = epoch;
+            return Decision.Stop;
+        }
+        return Decision.Continue;
+    }
+}
