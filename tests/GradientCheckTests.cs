@@ -1,0 +1,78 @@
+using GpuLstm.Runtime.Compute;
+using GpuLstm.Runtime.Models;
+using Xunit;
+
+namespace GpuLstm.Tests;
+
+/// <summary>
+/// The model's analytic gradients (float32, on the kernels) against central finite differences of the
+/// float64 reference model, for every parameter tensor. The reference's forward is first checked to be
+/// the same function as the kernels' forward.
+/// </summary>
+[Collection(DeviceCollection.Name)]
+public sealed class GradientCheckTests(TestDevices devices)
+{
+    private const int Vocab = 7, Hidden = 5, Steps = 6, Batch = 3;
+
+    [Theory]
+    [InlineData(LossPositions.Last, false)]
+    [InlineData(LossPositions.All, false)]
+    [InlineData(LossPositions.Last, true)]
+    public void AnalyticGradientsMatchFiniteDifferences(LossPositions positions, bool tiled)
+    {
+        var device = tiled ? devices.CpuTiled : devices.Cpu;
+        int seed = TestData.FreshSeed();
+        var rng = new Random(seed);
+        using var model = new CharLstmModel(device, new ModelConfig(Vocab, Hidden, Steps, positions), Batch);
+        var p = model.Parameters;
+        var values = TestData.Uniform(rng, p.Count, 0.6);
+        p.SetValues(values);
+        var batch = new TokenBatch(Steps, Batch) { Steps = Steps, Size = Batch };
+        for (int i = 0; i < Steps * Batch; i++) { batch.Inputs[i] = rng.Next(Vocab); batch.Targets[i] = rng.Next(Vocab); }
+
+        double deviceLoss = model.LossAndGradients(batch);
+        var grads = p.GetGrads();
+
+        var theta = values.Select(v => (double)v).ToArray();
+        double RefLoss(double[] th) => Reference.ModelLoss(
+            Slice(th, model.Lstm.InputWeights), Slice(th, model.Lstm.RecurrentWeights), Slice(th, model.Lstm.Bias),
+            Slice(th, model.Dense.Weights), Slice(th, model.Dense.Bias),
+            batch.Inputs, batch.Targets, Steps, Batch, Vocab, Hidden, positions == LossPositions.All);
+        double refLoss = RefLoss(theta);
+        Assert.True(Math.Abs(refLoss - deviceLoss) <= 1e-5 * Math.Abs(refLoss), $"seed {seed}: loss {deviceLoss} vs reference {refLoss}");
+
+        const double eps = 1e-5;
+        foreach (var tensor in p.Tensors)
+        {
+            double worst = 0;
+            for (int i = tensor.Offset; i < tensor.Offset + tensor.Length; i++)
+            {
+                double saved = theta[i];
+                theta[i] = saved + eps; double up = RefLoss(theta);
+                theta[i] = saved - eps; double down = RefLoss(theta);
+                theta[i] = saved;
+                double numeric = (up - down) / (2 * eps);
+                double error = Math.Abs(numeric - grads[i]) / (1e-4 + Math.Abs(numeric));
+                worst = Math.Max(worst, error);
+                Assert.True(error < 2e-3, $"seed {seed}: {tensor.Name}[{i - tensor.Offset}]: analytic {grads[i]:G6}, numeric {numeric:G6}");
+            }
+            Assert.True(worst < 2e-3, tensor.Name);
+        }
+    }
+
+    private static double[] Slice(double[] all, ParameterTensor t) => all.AsSpan(t.Offset, t.Length).ToArray();
+
+    [Fact]
+    public void GradientNormIsTheL2NormOfAllGradients()
+    {
+        int seed = TestData.FreshSeed();
+        var rng = new Random(seed);
+        using var model = new CharLstmModel(devices.Cpu, new ModelConfig(Vocab, Hidden, Steps), Batch);
+        model.Parameters.SetValues(TestData.Uniform(rng, model.Parameters.Count, 0.5));
+        var batch = new TokenBatch(Steps, Batch) { Steps = Steps, Size = Batch };
+        for (int i = 0; i < Steps * Batch; i++) { batch.Inputs[i] = rng.Next(Vocab); batch.Targets[i] = rng.Next(Vocab); }
+        model.LossAndGradients(batch);
+        double expected = Math.Sqrt(model.Parameters.GetGrads().Sum(g => (double)g * g));
+        Assert.True(Math.Abs(model.GradientNorm() - expected) <= 1e-5 * expected, $"seed {seed}");
+    }
+}

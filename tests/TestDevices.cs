@@ -1,0 +1,86 @@
+using GpuLstm.Runtime.Compute;
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
+using Xunit;
+
+namespace GpuLstm.Tests;
+
+/// <summary>
+/// The ILGPU CPU accelerators the kernel tests run on, created once: the machine-sized one the product
+/// uses (naive GEMM), and one whose groups hold 16×16 threads so the GPU's tiled GEMM can run too.
+/// </summary>
+public sealed class TestDevices : IDisposable
+{
+    public ComputeDevice Cpu { get; }
+    public ComputeDevice CpuTiled { get; }
+
+    public TestDevices()
+    {
+        Cpu = ComputeDevice.Open("cpu");
+        var context = ComputeDevice.CreateContext();
+        // 16 threads a warp × 16 warps = one 256-thread group: the tiled GEMM's 16×16 block.
+        var accelerator = new CPUDevice(16, 16, 1).CreateCPUAccelerator(context, CPUAcceleratorMode.Parallel);
+        CpuTiled = ComputeDevice.FromAccelerator(context, accelerator,
+            new IlgpuKernelSet(accelerator, IlgpuKernelSet.GemmVariant.Tiled), "cpu-tiled");
+    }
+
+    public void Dispose()
+    {
+        Cpu.Dispose();
+        CpuTiled.Dispose();
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class DeviceCollection : ICollectionFixture<TestDevices>
+{
+    public const string Name = "devices";
+}
+
+/// <summary>Buffers and random data for kernel tests.</summary>
+public static class TestData
+{
+    public static float[] Uniform(Random rng, int n, double scale = 1)
+    {
+        var a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float)((rng.NextDouble() * 2 - 1) * scale);
+        return a;
+    }
+
+    /// <summary>A fresh seed per run, printed on failure through the assertion message.</summary>
+    public static int FreshSeed() => Random.Shared.Next();
+
+    public static MemoryBuffer1D<float, Stride1D.Dense> Upload(Accelerator acc, float[] data)
+    {
+        var buffer = acc.Allocate1D<float>(Math.Max(1, data.Length));
+        if (data.Length > 0) buffer.CopyFromCPU(data);
+        return buffer;
+    }
+
+    public static MemoryBuffer1D<int, Stride1D.Dense> Upload(Accelerator acc, int[] data)
+    {
+        var buffer = acc.Allocate1D<int>(Math.Max(1, data.Length));
+        if (data.Length > 0) buffer.CopyFromCPU(data);
+        return buffer;
+    }
+
+    /// <summary>NaN everywhere: a kernel that skips an element leaves a NaN the comparison catches.</summary>
+    public static MemoryBuffer1D<float, Stride1D.Dense> Poisoned(Accelerator acc, int n)
+    {
+        var a = new float[n];
+        Array.Fill(a, float.NaN);
+        return Upload(acc, a);
+    }
+
+    public static void AssertClose(double[] expected, float[] actual, double rtol, double atol, string what)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            double diff = Math.Abs(expected[i] - actual[i]);
+            if (!(diff <= atol + rtol * Math.Abs(expected[i])))
+                Assert.Fail($"{what}: element {i}: expected {expected[i]:G9}, got {actual[i]:G9} (|diff| {diff:G3})");
+        }
+    }
+}
