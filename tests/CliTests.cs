@@ -1,0 +1,117 @@
+using System.Diagnostics;
+using Xunit;
+
+namespace GpuLstm.Tests;
+
+/// <summary>The real executable in a child process: exit codes, one-line errors, files on disk.</summary>
+public sealed class CliTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("gpulstm-cli-").FullName;
+    private const string TinyCorpus = "the cat sat on the mat.\nthe dog sat on the log.\n";
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    public sealed record Result(int ExitCode, string Stdout, string Stderr);
+
+    public static Result Run(string workingDirectory, params string[] args)
+    {
+        var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        {
+            WorkingDirectory = workingDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "gpulstm.dll"));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(TimeSpan.FromMinutes(3))) { p.Kill(true); Assert.Fail("gpulstm timed out: " + string.Join(' ', args)); }
+        return new Result(p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    private string Write(string name, string text)
+    {
+        string path = Path.Combine(_dir, name);
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    private static void AssertOneLineError(Result r, string expectedFragment)
+    {
+        Assert.NotEqual(0, r.ExitCode);
+        var lines = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(lines.Length == 1, "expected one line on stderr, got:\n" + r.Stderr);
+        Assert.StartsWith("gpulstm: error: ", lines[0]);
+        Assert.Contains(expectedFragment, lines[0]);
+        Assert.DoesNotContain("   at ", r.Stderr + r.Stdout);
+    }
+
+    [Fact]
+    public void TrainSavesACheckpointThenSampleReadsIt()
+    {
+        string corpus = Write("tiny.txt", TinyCorpus);
+        string ckpt = Path.Combine(_dir, "out", "tiny.safetensors");
+        var train = Run(_dir, "train", "--corpus", corpus, "--hidden", "8", "--seq-length", "10", "--batch", "4", "--epochs", "2",
+            "--sample-length", "12", "--checkpoint", ckpt, "--device", "cpu");
+        Assert.True(train.ExitCode == 0, train.Stderr);
+        Assert.Contains("Epoch 1/2", train.Stdout);
+        Assert.Contains("Epoch 2/2", train.Stdout);
+        foreach (var t in new[] { "0.5", "1.0", "1.5" }) Assert.Contains($"----- temperature {t} -----", train.Stdout);
+        Assert.True(File.Exists(ckpt));
+        Assert.Empty(Directory.GetFiles(Path.GetDirectoryName(ckpt)!, "*.tmp-*"));
+
+        var a = Run(_dir, "sample", "--checkpoint", ckpt, "--length", "30", "--temperature", "0.8", "--seed", "3", "--device", "cpu");
+        var b = Run(_dir, "sample", "--checkpoint", ckpt, "--length", "30", "--temperature", "0.8", "--seed", "3", "--device", "cpu");
+        Assert.True(a.ExitCode == 0, a.Stderr);
+        Assert.StartsWith("the cat sa", a.Stdout); // the default prime: the corpus's first seq_length chars
+        Assert.Equal(10 + 30, a.Stdout.TrimEnd('\n').Length);
+        Assert.Equal(a.Stdout, b.Stdout);
+        var primed = Run(_dir, "sample", "--checkpoint", ckpt, "--prime", "the dog", "--length", "5", "--device", "cpu");
+        Assert.StartsWith("the dog", primed.Stdout);
+    }
+
+    [Fact]
+    public void BadTrainingInputIsOneLineAndHarmsNothing()
+    {
+        string ckpt = Write("keep.safetensors", "existing bytes");
+        string[] common = { "--checkpoint", ckpt, "--device", "cpu", "--epochs", "1", "--hidden", "4" };
+        AssertOneLineError(Run(_dir, ["train", "--corpus", Path.Combine(_dir, "missing.txt"), .. common]), "not found");
+        AssertOneLineError(Run(_dir, ["train", "--corpus", Write("short.txt", "too short"), .. common]), "at least seq_length + 1 = 51");
+        File.WriteAllBytes(Path.Combine(_dir, "latin1.txt"), new byte[] { 0x63, 0x61, 0x66, 0xE9, 0x0A });
+        AssertOneLineError(Run(_dir, ["train", "--corpus", Path.Combine(_dir, "latin1.txt"), .. common]), "not valid UTF-8");
+        AssertOneLineError(Run(_dir, ["train", "--hidden", "0", "--checkpoint", ckpt]), "--hidden must be a positive integer");
+        AssertOneLineError(Run(_dir, ["train", "--temperatures", "0", "--checkpoint", ckpt]), "temperature must be a positive");
+        AssertOneLineError(Run(_dir, ["train", "--device", "tpu", "--checkpoint", ckpt]), "unknown device 'tpu'; available: auto");
+        Assert.Equal("existing bytes", File.ReadAllText(ckpt));
+    }
+
+    [Fact]
+    public void BadSamplingInputIsOneLine()
+    {
+        string ckpt = Path.Combine(_dir, "m.safetensors");
+        var train = Run(_dir, "train", "--corpus", Write("tiny.txt", TinyCorpus), "--hidden", "4", "--seq-length", "8", "--epochs", "1",
+            "--sample-length", "0", "--checkpoint", ckpt, "--device", "cpu");
+        Assert.True(train.ExitCode == 0, train.Stderr);
+        AssertOneLineError(Run(_dir, "sample", "--checkpoint", ckpt, "--prime", "the zebra"), "'z' (U+007A), which is not in the model's vocabulary");
+        AssertOneLineError(Run(_dir, "sample", "--checkpoint", ckpt, "--temperature", "0"), "temperature must be a positive finite number, got 0");
+        AssertOneLineError(Run(_dir, "sample", "--checkpoint", ckpt, "--temperature", "-1"), "got -1");
+        AssertOneLineError(Run(_dir, "sample", "--checkpoint", ckpt, "--temperature", "NaN"), "got NaN");
+        AssertOneLineError(Run(_dir, "sample", "--checkpoint", Path.Combine(_dir, "nope.safetensors")), "not found");
+        var bytes = File.ReadAllBytes(ckpt);
+        string cut = Path.Combine(_dir, "cut.safetensors");
+        File.WriteAllBytes(cut, bytes[..(bytes.Length / 2)]);
+        AssertOneLineError(Run(_dir, "sample", "--checkpoint", cut), "truncated");
+        File.WriteAllText(cut, "not a checkpoint at all");
+        AssertOneLineError(Run(_dir, "sample", "--checkpoint", cut), "checkpoint");
+    }
+
+    [Fact]
+    public void DevicesListsTheCpu()
+    {
+        var r = Run(_dir, "devices");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains("cpu", r.Stdout);
+        Assert.Contains("warp", r.Stdout);
+    }
+}
