@@ -1,0 +1,31 @@
+using System.Reflection;
+
+namespace GpuLstm.Kernels;
+
+/// <summary>One kernel entry point and how it is launched.</summary>
+/// <param name="Name">Op name, as used in tests, benchmarks and the README.</param>
+/// <param name="Method">The static kernel method.</param>
+/// <param name="ExplicitlyGrouped">True when the kernel uses groups and shared memory (launched with a KernelConfig).</param>
+/// <param name="Hot">True for kernels that run every time step (they must not spill on a GPU).</param>
+public sealed record KernelEntry(string Name, MethodInfo Method, bool ExplicitlyGrouped, bool Hot);
+
+/// <summary>Every kernel GpuLstm launches, for code generation checks and resource reports.</summary>
+public static class KernelCatalog
+{
+    public static IReadOnlyList<KernelEntry> All { get; } = new[]
+    {
+        Entry("gemm_naive", typeof(GemmKernels), nameof(GemmKernels.Naive), grouped: false, hot: true),
+        Entry("gemm_tiled", typeof(GemmKernels), nameof(GemmKernels.Tiled), grouped: true, hot: true),
+        Entry("lstm_cell_forward", typeof(LstmCellKernels), nameof(LstmCellKernels.Forward), grouped: false, hot: true),
+        Entry("lstm_cell_backward", typeof(LstmCellKernels), nameof(LstmCellKernels.Backward), grouped: false, hot: true),
+        Entry("softmax_cross_entropy", typeof(LossKernels), nameof(LossKernels.SoftmaxCrossEntropy), grouped: false, hot: false),
+        Entry("adam_step", typeof(AdamKernels), nameof(AdamKernels.Step), grouped: false, hot: false),
+        Entry("sum_of_squares_partials", typeof(AdamKernels), nameof(AdamKernels.SumOfSquaresPartials), grouped: false, hot: false),
+        Entry("one_hot", typeof(TensorKernels), nameof(TensorKernels.OneHot), grouped: false, hot: false),
+        Entry("column_sum", typeof(TensorKernels), nameof(TensorKernels.ColumnSum), grouped: false, hot: false),
+    };
+
+    private static KernelEntry Entry(string name, Type type, string method, bool grouped, bool hot) =>
+        new(name, type.GetMethod(method, BindingFlags.Public | BindingFlags.Static)
+            ?? throw new MissingMethodException(type.Name, method), grouped, hot);
+}
