@@ -11,12 +11,15 @@ public sealed class AdamTests(TestDevices devices)
     /// From zero moments, one Keras Adam step moves every parameter by exactly
     /// lr·√(1−β2)/(1−β1)·(1−β1)g / (√((1−β2)g²) + ε) = lr·g/(|g| + ε/√(1−β2)).
     /// </summary>
-    [Fact]
-    public void FirstStepMatchesClosedForm()
+    public static IEnumerable<object[]> Sets => TestDevices.WithKernelSets(Array.Empty<object>());
+
+    [Theory]
+    [MemberData(nameof(Sets))]
+    public void FirstStepMatchesClosedForm(string set)
     {
         int seed = TestData.FreshSeed();
         var rng = new Random(seed);
-        var acc = devices.Cpu.Accelerator;
+        var acc = devices[set].Accelerator;
         const int n = 1001;
         var p = TestData.Uniform(rng, n);
         var g = TestData.Uniform(rng, n);
@@ -26,9 +29,9 @@ public sealed class AdamTests(TestDevices devices)
         using var m = TestData.Upload(acc, new float[n]);
         using var v = TestData.Upload(acc, new float[n]);
         var o = new AdamOptions(LearningRate: 0.01);
-        devices.Cpu.Kernels.AdamStep(pBuf.View, gBuf.View, m.View, v.View,
+        devices[set].Kernels.AdamStep(pBuf.View, gBuf.View, m.View, v.View,
             new AdamStepArgs((float)AdamOptimizer.StepSize(o, 1), (float)o.Beta1, (float)o.Beta2, (float)o.Epsilon, 1f));
-        devices.Cpu.Kernels.Synchronize();
+        devices[set].Kernels.Synchronize();
         var expected = new double[n];
         for (int i = 0; i < n; i++)
             expected[i] = p[i] - o.LearningRate * g[i] / (Math.Abs(g[i]) + o.Epsilon / Math.Sqrt(1 - o.Beta2));
@@ -39,12 +42,13 @@ public sealed class AdamTests(TestDevices devices)
     }
 
     /// <summary>With a constant gradient the moments have closed forms: m_t = (1−β1ᵗ)g, v_t = (1−β2ᵗ)g², so every step moves by lr·g/(|g| + ε/√(1−β2ᵗ)).</summary>
-    [Fact]
-    public void ConstantGradientStepsMatchClosedForm()
+    [Theory]
+    [MemberData(nameof(Sets))]
+    public void ConstantGradientStepsMatchClosedForm(string set)
     {
         int seed = TestData.FreshSeed();
         var rng = new Random(seed);
-        var acc = devices.Cpu.Accelerator;
+        var acc = devices[set].Accelerator;
         const int n = 37, steps = 25;
         var p = TestData.Uniform(rng, n);
         var g = TestData.Uniform(rng, n, 1e-3);
@@ -56,26 +60,27 @@ public sealed class AdamTests(TestDevices devices)
         var expected = p.Select(x => (double)x).ToArray();
         for (int t = 1; t <= steps; t++)
         {
-            devices.Cpu.Kernels.AdamStep(pBuf.View, gBuf.View, m.View, v.View,
+            devices[set].Kernels.AdamStep(pBuf.View, gBuf.View, m.View, v.View,
                 new AdamStepArgs((float)AdamOptimizer.StepSize(o, t), (float)o.Beta1, (float)o.Beta2, (float)o.Epsilon, 1f));
             for (int i = 0; i < n; i++)
                 expected[i] -= o.LearningRate * g[i] / (Math.Abs(g[i]) + o.Epsilon / Math.Sqrt(1 - Math.Pow(o.Beta2, t)));
         }
-        devices.Cpu.Kernels.Synchronize();
+        devices[set].Kernels.Synchronize();
         TestData.AssertClose(expected, pBuf.GetAsArray1D(), 1e-5, 1e-6, $"seed {seed}");
     }
 
-    [Fact]
-    public void GradScaleMultipliesTheGradientBeforeTheMoments()
+    [Theory]
+    [MemberData(nameof(Sets))]
+    public void GradScaleMultipliesTheGradientBeforeTheMoments(string set)
     {
-        var acc = devices.Cpu.Accelerator;
+        var acc = devices[set].Accelerator;
         var g = new float[] { 2f, -4f, 0.5f };
         using var pBuf = TestData.Upload(acc, new float[3]);
         using var gBuf = TestData.Upload(acc, g);
         using var m = TestData.Upload(acc, new float[3]);
         using var v = TestData.Upload(acc, new float[3]);
-        devices.Cpu.Kernels.AdamStep(pBuf.View, gBuf.View, m.View, v.View, new AdamStepArgs(0.1f, 0.9f, 0.999f, 1e-7f, 0.25f));
-        devices.Cpu.Kernels.Synchronize();
+        devices[set].Kernels.AdamStep(pBuf.View, gBuf.View, m.View, v.View, new AdamStepArgs(0.1f, 0.9f, 0.999f, 1e-7f, 0.25f));
+        devices[set].Kernels.Synchronize();
         TestData.AssertClose(g.Select(x => 0.1 * 0.25 * x).ToArray(), m.GetAsArray1D(), 1e-6, 0, "m uses the scaled gradient");
     }
 }

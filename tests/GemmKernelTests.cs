@@ -30,6 +30,18 @@ public sealed class GemmKernelTests(TestDevices devices)
     [MemberData(nameof(Cases))]
     public void TiledMatchesReference(Layout layout, int m, int n, int k) => Check(devices.CpuTiled, layout, m, n, k);
 
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void HostMatchesReference(Layout layout, int m, int n, int k) => Check(devices.Host, layout, m, n, k);
+
+    /// <summary>Shapes that reach the host GEMM's register-blocked paths and its worker threads.</summary>
+    [Theory]
+    [InlineData(Layout.NNAccumulate, 16, 512, 128)]
+    [InlineData(Layout.NT, 16, 128, 512)]
+    [InlineData(Layout.TN, 129, 515, 203)]
+    [InlineData(Layout.NNBias, 37, 67, 131)]
+    public void HostMatchesReferenceAtLstmShapes(Layout layout, int m, int n, int k) => Check(devices.Host, layout, m, n, k);
+
     private static void Check(ComputeDevice device, Layout layout, int m, int n, int k)
     {
         int seed = TestData.FreshSeed();

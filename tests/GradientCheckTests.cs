@@ -15,12 +15,14 @@ public sealed class GradientCheckTests(TestDevices devices)
     private const int Vocab = 7, Hidden = 5, Steps = 6, Batch = 3;
 
     [Theory]
-    [InlineData(LossPositions.Last, false)]
-    [InlineData(LossPositions.All, false)]
-    [InlineData(LossPositions.Last, true)]
-    public void AnalyticGradientsMatchFiniteDifferences(LossPositions positions, bool tiled)
+    [InlineData(LossPositions.Last, TestDevices.IlgpuName)]
+    [InlineData(LossPositions.All, TestDevices.IlgpuName)]
+    [InlineData(LossPositions.Last, TestDevices.TiledName)]
+    [InlineData(LossPositions.Last, TestDevices.HostName)]
+    [InlineData(LossPositions.All, TestDevices.HostName)]
+    public void AnalyticGradientsMatchFiniteDifferences(LossPositions positions, string set)
     {
-        var device = tiled ? devices.CpuTiled : devices.Cpu;
+        var device = devices[set];
         int seed = TestData.FreshSeed();
         var rng = new Random(seed);
         using var model = new CharLstmModel(device, new ModelConfig(Vocab, Hidden, Steps, positions), Batch);

@@ -5,15 +5,15 @@ namespace GpuLstm.Tests;
 [Collection(DeviceCollection.Name)]
 public sealed class LossKernelTests(TestDevices devices)
 {
+    public static IEnumerable<object[]> Cases => TestDevices.WithKernelSets([5, 27, false], [1, 3, false], [7, 65, true]);
+
     [Theory]
-    [InlineData(5, 27, false)]
-    [InlineData(1, 3, false)]
-    [InlineData(7, 65, true)]
-    public void SoftmaxCrossEntropyMatchesReference(int rows, int vocab, bool inPlace)
+    [MemberData(nameof(Cases))]
+    public void SoftmaxCrossEntropyMatchesReference(string set, int rows, int vocab, bool inPlace)
     {
         int seed = TestData.FreshSeed();
         var rng = new Random(seed);
-        var acc = devices.Cpu.Accelerator;
+        var acc = devices[set].Accelerator;
         // Large logits: the kernel must subtract the row maximum to stay finite.
         var logits = TestData.Uniform(rng, rows * vocab, 40);
         var targets = Enumerable.Range(0, rows).Select(_ => rng.Next(vocab)).ToArray();
@@ -23,8 +23,8 @@ public sealed class LossKernelTests(TestDevices devices)
         using var lossBuf = TestData.Poisoned(acc, rows);
         float scale = 1f / rows;
         var dView = inPlace ? logitsBuf.View : dBuf.View;
-        devices.Cpu.Kernels.SoftmaxCrossEntropy(rows, vocab, logitsBuf.View, targetsBuf.View, dView, lossBuf.View, scale);
-        devices.Cpu.Kernels.Synchronize();
+        devices[set].Kernels.SoftmaxCrossEntropy(rows, vocab, logitsBuf.View, targetsBuf.View, dView, lossBuf.View, scale);
+        devices[set].Kernels.Synchronize();
         var (loss, d) = Reference.SoftmaxCrossEntropy(logits, targets, rows, vocab, scale);
         TestData.AssertClose(loss, lossBuf.GetAsArray1D(), 1e-5, 1e-5, $"loss seed {seed}");
         TestData.AssertClose(d, (inPlace ? logitsBuf : dBuf).GetAsArray1D(), 1e-5, 1e-6, $"dlogits seed {seed}");

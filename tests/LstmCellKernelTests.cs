@@ -5,23 +5,24 @@ namespace GpuLstm.Tests;
 [Collection(DeviceCollection.Name)]
 public sealed class LstmCellKernelTests(TestDevices devices)
 {
+    public static IEnumerable<object[]> ForwardCases => TestDevices.WithKernelSets([3, 7], [1, 13], [5, 1], [2, 19]);
+    public static IEnumerable<object[]> BackwardCases => TestDevices.WithKernelSets([3, 7, true], [3, 7, false], [1, 13, true], [5, 1, false], [2, 19, true]);
+
     [Theory]
-    [InlineData(3, 7)]
-    [InlineData(1, 13)]
-    [InlineData(5, 1)]
-    public void ForwardMatchesReference(int batch, int hidden)
+    [MemberData(nameof(ForwardCases))]
+    public void ForwardMatchesReference(string set, int batch, int hidden)
     {
         int seed = TestData.FreshSeed();
         var rng = new Random(seed);
-        var acc = devices.Cpu.Accelerator;
+        var acc = devices[set].Accelerator;
         var pre = TestData.Uniform(rng, batch * 4 * hidden, 3);
         var cPrev = TestData.Uniform(rng, batch * hidden, 2);
         using var gates = TestData.Upload(acc, pre);
         using var cPrevBuf = TestData.Upload(acc, cPrev);
         using var c = TestData.Poisoned(acc, batch * hidden);
         using var h = TestData.Poisoned(acc, batch * hidden);
-        devices.Cpu.Kernels.LstmCellForward(batch, hidden, gates.View, cPrevBuf.View, c.View, h.View);
-        devices.Cpu.Kernels.Synchronize();
+        devices[set].Kernels.LstmCellForward(batch, hidden, gates.View, cPrevBuf.View, c.View, h.View);
+        devices[set].Kernels.Synchronize();
         var (act, cRef, hRef) = Reference.CellForward(pre, cPrev, batch, hidden);
         TestData.AssertClose(act, gates.GetAsArray1D(), 1e-5, 1e-6, $"gates seed {seed}");
         TestData.AssertClose(cRef, c.GetAsArray1D(), 1e-5, 1e-6, $"c seed {seed}");
@@ -29,15 +30,12 @@ public sealed class LstmCellKernelTests(TestDevices devices)
     }
 
     [Theory]
-    [InlineData(3, 7, true)]
-    [InlineData(3, 7, false)]
-    [InlineData(1, 13, true)]
-    [InlineData(5, 1, false)]
-    public void BackwardMatchesReference(int batch, int hidden, bool hasDhOut)
+    [MemberData(nameof(BackwardCases))]
+    public void BackwardMatchesReference(string set, int batch, int hidden, bool hasDhOut)
     {
         int seed = TestData.FreshSeed();
         var rng = new Random(seed);
-        var acc = devices.Cpu.Accelerator;
+        var acc = devices[set].Accelerator;
         int n = batch * hidden;
         var (actD, _, _) = Reference.CellForward(TestData.Uniform(rng, batch * 4 * hidden, 3), new float[n], batch, hidden);
         var act = actD.Select(x => (float)x).ToArray();
@@ -53,9 +51,9 @@ public sealed class LstmCellKernelTests(TestDevices devices)
         using var dhRecBuf = TestData.Upload(acc, dhRec);
         using var dcBuf = TestData.Upload(acc, dc);
         using var dGates = TestData.Poisoned(acc, batch * 4 * hidden);
-        devices.Cpu.Kernels.LstmCellBackward(batch, hidden, actBuf.View, cPrevBuf.View, cBuf.View, dhOutBuf.View, hasDhOut,
+        devices[set].Kernels.LstmCellBackward(batch, hidden, actBuf.View, cPrevBuf.View, cBuf.View, dhOutBuf.View, hasDhOut,
             dhRecBuf.View, dcBuf.View, dGates.View);
-        devices.Cpu.Kernels.Synchronize();
+        devices[set].Kernels.Synchronize();
         var dh = hasDhOut ? dhOut.Zip(dhRec, (x, y) => x + y).ToArray() : dhRec;
         var (dGatesRef, dcPrevRef) = Reference.CellBackward(act, cPrev, c, dh, dc, batch, hidden);
         TestData.AssertClose(dGatesRef, dGates.GetAsArray1D(), 1e-5, 1e-6, $"dGates seed {seed}");

@@ -7,17 +7,34 @@ using Xunit;
 namespace GpuLstm.Tests;
 
 /// <summary>
-/// The ILGPU CPU accelerators the kernel tests run on, created once: the machine-sized one the product
-/// uses (naive GEMM), and one whose groups hold 16×16 threads so the GPU's tiled GEMM can run too.
+/// The kernel sets the tests run, created once: the GPU kernels on ILGPU's machine-sized CPU accelerator
+/// (naive GEMM), the GPU kernels on a CPU accelerator whose groups hold 16×16 threads (tiled GEMM), and
+/// the host SIMD set on the CPU accelerator's buffers.
 /// </summary>
 public sealed class TestDevices : IDisposable
 {
+    public const string IlgpuName = "ilgpu-cpu", TiledName = "ilgpu-tiled", HostName = "host";
+
     public ComputeDevice Cpu { get; }
     public ComputeDevice CpuTiled { get; }
+    public ComputeDevice Host { get; }
+
+    public ComputeDevice this[string set] => set switch
+    {
+        IlgpuName => Cpu,
+        TiledName => CpuTiled,
+        HostName => Host,
+        _ => throw new ArgumentException(set),
+    };
+
+    /// <summary>Every case crossed with the kernel sets that implement the whole interface.</summary>
+    public static IEnumerable<object[]> WithKernelSets(params object[][] cases) =>
+        from set in new[] { IlgpuName, HostName } from c in cases select c.Prepend(set).ToArray();
 
     public TestDevices()
     {
-        Cpu = ComputeDevice.Open("cpu");
+        Cpu = ComputeDevice.Open("ilgpu-cpu");
+        Host = ComputeDevice.Open("cpu");
         var context = ComputeDevice.CreateContext();
         // 16 threads a warp × 16 warps = one 256-thread group: the tiled GEMM's 16×16 block.
         var accelerator = new CPUDevice(16, 16, 1).CreateCPUAccelerator(context, CPUAcceleratorMode.Parallel);
@@ -29,6 +46,7 @@ public sealed class TestDevices : IDisposable
     {
         Cpu.Dispose();
         CpuTiled.Dispose();
+        Host.Dispose();
     }
 }
 

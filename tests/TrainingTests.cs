@@ -15,11 +15,12 @@ public sealed class TrainingTests(TestDevices devices)
 
     private sealed record Run(float[] Weights, double[] Losses, string Sample);
 
-    private Run TrainAndSample(ulong seed, int epochs = 3, int patience = 5, bool restoreBest = false, double minDelta = 0)
+    private Run TrainAndSample(ulong seed, int epochs = 3, int patience = 5, bool restoreBest = false, double minDelta = 0,
+        string set = TestDevices.IlgpuName)
     {
         var vocab = Vocabulary.FromText(Text);
         var data = new WindowDataset(vocab.Encode(Text, "text"), 12);
-        using var model = new CharLstmModel(devices.Cpu, new ModelConfig(vocab.Count, 9, 12), 5);
+        using var model = new CharLstmModel(devices[set], new ModelConfig(vocab.Count, 9, 12), 5);
         model.InitializeKerasDefaults(seed);
         using var adam = new AdamOptimizer(model, new AdamOptions(LearningRate: 0.01));
         var trainer = new Trainer(model, data, adam, new EarlyStoppingOptions("loss", patience, minDelta, restoreBest), new TrainOptions(epochs, 5, seed));
@@ -30,21 +31,25 @@ public sealed class TrainingTests(TestDevices devices)
         return new Run(model.Parameters.GetValues(), losses.ToArray(), sample);
     }
 
-    [Fact]
-    public void SameSeedGivesBitIdenticalWeightsAndSamples()
+    [Theory]
+    [InlineData(TestDevices.IlgpuName)]
+    [InlineData(TestDevices.HostName)]
+    public void SameSeedGivesBitIdenticalWeightsAndSamples(string set)
     {
-        var a = TrainAndSample(7);
-        var b = TrainAndSample(7);
+        var a = TrainAndSample(7, set: set);
+        var b = TrainAndSample(7, set: set);
         Assert.Equal(a.Weights, b.Weights);
         Assert.Equal(a.Losses, b.Losses);
         Assert.Equal(a.Sample, b.Sample);
     }
 
-    [Fact]
-    public void DifferentSeedsGiveDifferentWeightsAndSamples()
+    [Theory]
+    [InlineData(TestDevices.IlgpuName)]
+    [InlineData(TestDevices.HostName)]
+    public void DifferentSeedsGiveDifferentWeightsAndSamples(string set)
     {
-        var a = TrainAndSample(7);
-        var b = TrainAndSample(8);
+        var a = TrainAndSample(7, set: set);
+        var b = TrainAndSample(8, set: set);
         Assert.NotEqual(a.Weights, b.Weights);
         Assert.NotEqual(a.Sample, b.Sample);
     }

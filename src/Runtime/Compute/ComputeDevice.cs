@@ -4,6 +4,7 @@ using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
 using ILGPU.Runtime.Cuda;
 using ILGPU.Runtime.OpenCL;
+using GpuLstm.Runtime.Compute.Host;
 
 namespace GpuLstm.Runtime.Compute;
 
@@ -12,7 +13,9 @@ public sealed record DeviceInfo(string Id, string Name, AcceleratorType Type, lo
 
 /// <summary>
 /// An ILGPU context, one accelerator on it, and the kernel set that runs there. Device names:
-/// <c>auto</c> (CUDA, then OpenCL, then CPU), <c>cuda</c>, <c>cuda:N</c>, <c>opencl</c>, <c>opencl:N</c>, <c>cpu</c>.
+/// <c>auto</c> (CUDA, then OpenCL, then cpu), <c>cuda</c>, <c>cuda:N</c>, <c>opencl</c>, <c>opencl:N</c>,
+/// <c>cpu</c> (the host SIMD kernel set on the CPU accelerator's buffers) and <c>ilgpu-cpu</c> (the GPU
+/// kernels themselves, run by ILGPU's CPU accelerator: slow, for checking them).
 /// </summary>
 public sealed class ComputeDevice : IDisposable
 {
@@ -44,36 +47,18 @@ public sealed class ComputeDevice : IDisposable
         var context = CreateContext();
         try
         {
-            Accelerator accelerator;
-            string id;
-            if (spec == "cpu")
+            if (spec == "auto") spec = FindGpus(context).Select(g => g.Id).FirstOrDefault() ?? "cpu";
+            if (spec is "cpu" or "ilgpu-cpu")
             {
-                accelerator = SizedCpuDevice().CreateCPUAccelerator(context, CPUAcceleratorMode.Parallel);
-                id = "cpu";
+                var cpu = SizedCpuDevice().CreateCPUAccelerator(context, CPUAcceleratorMode.Parallel);
+                IKernelSet kernels = spec == "cpu" ? new HostKernelSet(cpu) : new IlgpuKernelSet(cpu);
+                return new ComputeDevice(context, cpu, kernels, spec);
             }
-            else if (spec == "auto")
-            {
-                var gpu = FindGpus(context).FirstOrDefault();
-                if (gpu.Device is not null)
-                {
-                    accelerator = gpu.Device.CreateAccelerator(context);
-                    id = gpu.Id;
-                }
-                else
-                {
-                    accelerator = SizedCpuDevice().CreateCPUAccelerator(context, CPUAcceleratorMode.Parallel);
-                    id = "cpu";
-                }
-            }
-            else
-            {
-                var match = FindGpus(context).FirstOrDefault(g => g.Id == spec || g.Id == spec + ":0");
-                if (match.Device is null)
-                    throw new GpuLstmException($"unknown device '{name}'; available: {string.Join(", ", AvailableIds(context))}");
-                accelerator = match.Device.CreateAccelerator(context);
-                id = match.Id;
-            }
-            return new ComputeDevice(context, accelerator, new IlgpuKernelSet(accelerator), id);
+            var match = FindGpus(context).FirstOrDefault(g => g.Id == spec || g.Id == spec + ":0");
+            if (match.Device is null)
+                throw new GpuLstmException($"unknown device '{name}'; available: {string.Join(", ", AvailableIds(context))}");
+            var accelerator = match.Device.CreateAccelerator(context);
+            return new ComputeDevice(context, accelerator, new IlgpuKernelSet(accelerator), match.Id);
         }
         catch
         {
@@ -93,13 +78,15 @@ public sealed class ComputeDevice : IDisposable
         foreach (var (id, device) in FindGpus(context))
             list.Add(new DeviceInfo(id, device.Name, device.AcceleratorType, device.MemorySize, device.WarpSize, device.MaxNumThreadsPerGroup));
         var cpu = SizedCpuDevice();
-        list.Add(new DeviceInfo("cpu", $"ILGPU CPU accelerator ({Environment.ProcessorCount} cores)", AcceleratorType.CPU,
-            GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, cpu.WarpSize, cpu.MaxNumThreadsPerGroup));
+        long memory = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        list.Add(new DeviceInfo("cpu", $"host SIMD kernels, {Environment.ProcessorCount} threads", AcceleratorType.CPU, memory, 1, 1));
+        list.Add(new DeviceInfo("ilgpu-cpu", $"ILGPU CPU accelerator running the GPU kernels ({Environment.ProcessorCount} cores)", AcceleratorType.CPU,
+            memory, cpu.WarpSize, cpu.MaxNumThreadsPerGroup));
         return list;
     }
 
     private static IEnumerable<string> AvailableIds(Context context) =>
-        new[] { "auto" }.Concat(FindGpus(context).Select(g => g.Id)).Append("cpu");
+        new[] { "auto" }.Concat(FindGpus(context).Select(g => g.Id)).Append("cpu").Append("ilgpu-cpu");
 
     private static IEnumerable<(string Id, Device Device)> FindGpus(Context context)
     {

@@ -1,0 +1,216 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using GpuLstm.Kernels;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GpuLstm.Runtime.Compute.Host;
+
+/// <summary>
+/// The kernel set for CPUs: the same contracts as <see cref="IlgpuKernelSet"/>, computed by host code with
+/// AVX2 (Vector256 + FMA, picked when hardware-accelerated, with scalar fallbacks) directly on the CPU
+/// accelerator's buffers, whose memory is host memory: no copies. GEMMs run on a persistent worker pool;
+/// pointwise ops are memory-bound at LSTM sizes and run on the calling thread.
+/// </summary>
+public sealed unsafe class HostKernelSet : IKernelSet
+{
+    private readonly WorkerPool _pool;
+    private readonly HostGemm _gemm;
+    private long _calls;
+
+    public HostKernelSet(Accelerator accelerator, int threads = 0)
+    {
+        if (accelerator.AcceleratorType != AcceleratorType.CPU)
+            throw new ArgumentException("the host kernel set works on the CPU accelerator's host-memory buffers");
+        _pool = new WorkerPool(threads > 0 ? threads : Environment.ProcessorCount);
+        _gemm = new HostGemm(_pool);
+    }
+
+    public string Name => $"host-simd ({(Vector256.IsHardwareAccelerated ? "AVX2" : "scalar")}, {_pool.Threads} threads)";
+    public long LaunchCount => _calls;
+
+    private static float* P(ArrayView<float> v) => v.Length == 0 ? null : (float*)v.LoadEffectiveAddressAsPtr();
+    private static int* P(ArrayView<int> v) => v.Length == 0 ? null : (int*)v.LoadEffectiveAddressAsPtr();
+
+    public void Gemm(in GemmShape shape, ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c)
+    {
+        _calls++;
+        _gemm.Run(shape, P(a), P(b), P(bias), P(c));
+    }
+
+    public void OneHot(ArrayView<int> tokens, ArrayView<float> x, int rows, int vocab)
+    {
+        _calls++;
+        int* t = P(tokens);
+        float* o = P(x);
+        new Span<float>(o, rows * vocab).Clear();
+        for (int r = 0; r < rows; r++) o[(long)r * vocab + t[r]] = 1f;
+    }
+
+    public void LstmCellForward(int batch, int hidden, ArrayView<float> gates, ArrayView<float> cPrev, ArrayView<float> c, ArrayView<float> h)
+    {
+        _calls++;
+        float* g = P(gates), cp = P(cPrev), cn = P(c), hn = P(h);
+        for (int b = 0; b < batch; b++)
+        {
+            float* gi = g + (long)b * 4 * hidden, gf = gi + hidden, gg = gf + hidden, go = gg + hidden;
+            float* cpb = cp + (long)b * hidden, cb = cn + (long)b * hidden, hb = hn + (long)b * hidden;
+            int j = 0;
+            if (Vector256.IsHardwareAccelerated)
+                for (; j + 8 <= hidden; j += 8)
+                {
+                    var i = HostMath.Sigmoid(Vector256.Load(gi + j));
+                    var f = HostMath.Sigmoid(Vector256.Load(gf + j));
+                    var gt = HostMath.Tanh(Vector256.Load(gg + j));
+                    var o = HostMath.Sigmoid(Vector256.Load(go + j));
+                    var cNew = f * Vector256.Load(cpb + j) + i * gt;
+                    i.Store(gi + j); f.Store(gf + j); gt.Store(gg + j); o.Store(go + j);
+                    cNew.Store(cb + j);
+                    (o * HostMath.Tanh(cNew)).Store(hb + j);
+                }
+            for (; j < hidden; j++)
+            {
+                float i = LstmCellKernels.Sigmoid(gi[j]), f = LstmCellKernels.Sigmoid(gf[j]);
+                float gt = MathF.Tanh(gg[j]), o = LstmCellKernels.Sigmoid(go[j]);
+                float cNew = f * cpb[j] + i * gt;
+                gi[j] = i; gf[j] = f; gg[j] = gt; go[j] = o;
+                cb[j] = cNew;
+                hb[j] = o * MathF.Tanh(cNew);
+            }
+        }
+    }
+
+    public void LstmCellBackward(int batch, int hidden, ArrayView<float> gates, ArrayView<float> cPrev, ArrayView<float> c,
+        ArrayView<float> dhOut, bool hasDhOut, ArrayView<float> dhRec, ArrayView<float> dc, ArrayView<float> dGates)
+    {
+        _calls++;
+        float* g = P(gates), cp = P(cPrev), cn = P(c), dho = hasDhOut ? P(dhOut) : null, dhr = P(dhRec), dcp = P(dc), dg = P(dGates);
+        var one = Vector256<float>.One;
+        for (int b = 0; b < batch; b++)
+        {
+            long rowOffset = (long)b * 4 * hidden, e0 = (long)b * hidden;
+            float* gi = g + rowOffset, gf = gi + hidden, gg = gf + hidden, go = gg + hidden;
+            float* di = dg + rowOffset, df = di + hidden, dgg = df + hidden, dgo = dgg + hidden;
+            int j = 0;
+            if (Vector256.IsHardwareAccelerated)
+                for (; j + 8 <= hidden; j += 8)
+                {
+                    long e = e0 + j;
+                    var i = Vector256.Load(gi + j); var f = Vector256.Load(gf + j);
+                    var gt = Vector256.Load(gg + j); var o = Vector256.Load(go + j);
+                    var tanhC = HostMath.Tanh(Vector256.Load(cn + e));
+                    var dh = Vector256.Load(dhr + e);
+                    if (dho != null) dh += Vector256.Load(dho + e);
+                    var dcTotal = Vector256.Load(dcp + e) + dh * o * (one - tanhC * tanhC);
+                    (dcTotal * gt * i * (one - i)).Store(di + j);
+                    (dcTotal * Vector256.Load(cp + e) * f * (one - f)).Store(df + j);
+                    (dcTotal * i * (one - gt * gt)).Store(dgg + j);
+                    (dh * tanhC * o * (one - o)).Store(dgo + j);
+                    (dcTotal * f).Store(dcp + e);
+                }
+            for (; j < hidden; j++)
+            {
+                long e = e0 + j;
+                float i = gi[j], f = gf[j], gt = gg[j], o = go[j];
+                float tanhC = MathF.Tanh(cn[e]);
+                float dh = dhr[e] + (dho != null ? dho[e] : 0f);
+                float dcTotal = dcp[e] + dh * o * (1f - tanhC * tanhC);
+                di[j] = dcTotal * gt * i * (1f - i);
+                df[j] = dcTotal * cp[e] * f * (1f - f);
+                dgg[j] = dcTotal * i * (1f - gt * gt);
+                dgo[j] = dh * tanhC * o * (1f - o);
+                dcp[e] = dcTotal * f;
+            }
+        }
+    }
+
+    public void SoftmaxCrossEntropy(int rows, int vocab, ArrayView<float> logits, ArrayView<int> targets,
+        ArrayView<float> dLogits, ArrayView<float> loss, float gradScale)
+    {
+        _calls++;
+        float* x = P(logits), d = P(dLogits), l = P(loss);
+        int* t = P(targets);
+        for (int r = 0; r < rows; r++)
+        {
+            float* row = x + (long)r * vocab, drow = d + (long)r * vocab;
+            float max = row[0];
+            for (int v = 1; v < vocab; v++) max = MathF.Max(max, row[v]);
+            float sum = 0f;
+            for (int v = 0; v < vocab; v++) sum += MathF.Exp(row[v] - max);
+            int target = t[r];
+            l[r] = MathF.Log(sum) - (row[target] - max);
+            float invSum = 1f / sum;
+            for (int v = 0; v < vocab; v++)
+            {
+                float p = MathF.Exp(row[v] - max) * invSum;
+                drow[v] = gradScale * (v == target ? p - 1f : p);
+            }
+        }
+    }
+
+    public void ColumnSum(int rows, int columns, ArrayView<float> x, ArrayView<float> sum, bool accumulate)
+    {
+        _calls++;
+        float* src = P(x), dst = P(sum);
+        var acc = new Span<float>(dst, columns);
+        if (!accumulate) acc.Clear();
+        // Row by row, the same order for every column, as the GPU kernel sums: deterministic and vectorizable.
+        for (int r = 0; r < rows; r++)
+            HostMath.AddInPlace(dst, src + (long)r * columns, columns);
+    }
+
+    public void AdamStep(ArrayView<float> parameters, ArrayView<float> grads, ArrayView<float> m, ArrayView<float> v, in AdamStepArgs args)
+    {
+        _calls++;
+        float* p = P(parameters), g = P(grads), mp = P(m), vp = P(v);
+        long n = parameters.Length, i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var b1 = Vector256.Create(args.Beta1); var b1c = Vector256.Create(1f - args.Beta1);
+            var b2 = Vector256.Create(args.Beta2); var b2c = Vector256.Create(1f - args.Beta2);
+            var step = Vector256.Create(args.StepSize); var eps = Vector256.Create(args.Epsilon); var scale = Vector256.Create(args.GradScale);
+            for (; i + 8 <= n; i += 8)
+            {
+                var gi = Vector256.Load(g + i) * scale;
+                var mi = b1 * Vector256.Load(mp + i) + b1c * gi;
+                var vi = b2 * Vector256.Load(vp + i) + b2c * gi * gi;
+                mi.Store(mp + i);
+                vi.Store(vp + i);
+                (Vector256.Load(p + i) - step * mi / (Vector256.Sqrt(vi) + eps)).Store(p + i);
+            }
+        }
+        for (; i < n; i++)
+        {
+            float gi = g[i] * args.GradScale;
+            float mi = args.Beta1 * mp[i] + (1f - args.Beta1) * gi;
+            float vi = args.Beta2 * vp[i] + (1f - args.Beta2) * gi * gi;
+            mp[i] = mi; vp[i] = vi;
+            p[i] -= args.StepSize * mi / (MathF.Sqrt(vi) + args.Epsilon);
+        }
+    }
+
+    public void SumOfSquaresPartials(ArrayView<float> x, ArrayView<float> partials)
+    {
+        _calls++;
+        float* src = P(x), dst = P(partials);
+        int stride = (int)partials.Length;
+        long n = x.Length;
+        // Same strided partials as the GPU kernel, so the host reduces the same numbers either way.
+        for (int s = 0; s < stride; s++)
+        {
+            float acc = 0f;
+            for (long i = s; i < n; i += stride) acc += src[i] * src[i];
+            dst[s] = acc;
+        }
+    }
+
+    public void Zero(ArrayView<float> x)
+    {
+        _calls++;
+        new Span<float>(P(x), checked((int)x.Length)).Clear();
+    }
+
+    public void Synchronize() { }
+
+    public void Dispose() => _pool.Dispose();
+}
