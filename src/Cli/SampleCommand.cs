@@ -2,6 +2,7 @@ using System.CommandLine;
 using GpuLstm.Runtime;
 using GpuLstm.Runtime.Checkpoints;
 using GpuLstm.Runtime.Compute;
+using GpuLstm.Runtime.Models;
 using GpuLstm.Runtime.Sampling;
 
 namespace GpuLstm.Cli;
@@ -16,10 +17,16 @@ internal static class SampleCommand
         var length = new Option<int>("--length") { Description = "characters to generate", DefaultValueFactory = _ => 200 };
         var temperature = new Option<double>("--temperature") { Description = "sampling temperature (> 0)", DefaultValueFactory = _ => 1.0 };
         var seed = new Option<ulong>("--seed") { Description = "sampling seed", DefaultValueFactory = _ => 42 };
-        var device = new Option<string>("--device") { Description = "auto, cpu, cuda, cuda:N, opencl, opencl:N", DefaultValueFactory = _ => "auto" };
+        var device = new Option<string>("--device") { Description = "auto, cpu, ilgpu-cpu, cuda, cuda:N, opencl, opencl:N", DefaultValueFactory = _ => "auto" };
+        var mode = new Option<string?>("--mode")
+        {
+            Description = "window: re-run the last seq_length chars from a zero state for every char (the notebook); " +
+                          "state: one LSTM step per char, carrying (h, c) (char-rnn). Default: how the model was trained",
+        };
+        mode.AcceptOnlyFromAmong("window", "state");
         var command = new Command("sample", "Generate text from a checkpoint by temperature sampling.")
         {
-            checkpoint, prime, length, temperature, seed, device,
+            checkpoint, prime, length, temperature, seed, device, mode,
         };
         command.SetAction(parse => CliRunner.Run(() =>
         {
@@ -35,8 +42,12 @@ internal static class SampleCommand
             using var dev = ComputeDevice.Open(parse.GetValue(device)!);
             using var model = loaded.CreateModel(dev, maxBatch: 1);
             var sampler = new Sampler(model, loaded.Vocabulary);
+            // A model trained on the last position of zero-state windows has never seen longer histories.
+            bool carryState = (parse.GetValue(mode) ?? (loaded.Config.Loss == LossPositions.All ? "state" : "window")) == "state";
+            var rng = Rng.ForPurpose(parse.GetValue(seed), "sample");
             Console.Write(text);
-            sampler.Generate(text, n, temp, Rng.ForPurpose(parse.GetValue(seed), "sample"), Console.Write);
+            if (carryState) sampler.GenerateCarryingState(text, n, temp, rng, Console.Write);
+            else sampler.Generate(text, n, temp, rng, Console.Write);
             Console.WriteLine();
             return 0;
         }));

@@ -29,7 +29,7 @@ internal static class TrainCommand
         var restoreBest = new Option<bool>("--restore-best") { Description = "early stopping: end with the weights of the best epoch" };
         var clip = new Option<double>("--clip") { Description = "clip gradients to this global L2 norm (0: off)", DefaultValueFactory = _ => 0 };
         var seed = new Option<ulong>("--seed") { Description = "seed for initialization, shuffling and sampling", DefaultValueFactory = _ => 42 };
-        var device = new Option<string>("--device") { Description = "auto, cpu, cuda, cuda:N, opencl, opencl:N (see `gpulstm devices`)", DefaultValueFactory = _ => "auto" };
+        var device = new Option<string>("--device") { Description = "auto, cpu, ilgpu-cpu, cuda, cuda:N, opencl, opencl:N (see `gpulstm devices`)", DefaultValueFactory = _ => "auto" };
         var checkpoint = new Option<string>("--checkpoint") { Description = "where to save the trained model (safetensors)", DefaultValueFactory = _ => DefaultCheckpoint };
         var sampleLength = new Option<int>("--sample-length") { Description = "characters to generate after training (0: no samples)", DefaultValueFactory = _ => 200 };
         var temperatures = new Option<double[]>("--temperatures")

@@ -44,5 +44,8 @@ public interface IKernelSet : IDisposable
 
     void Zero(ArrayView<float> x);
 
+    /// <summary>destination = source (same length, no overlap).</summary>
+    void Copy(ArrayView<float> source, ArrayView<float> destination);
+
     void Synchronize();
 }

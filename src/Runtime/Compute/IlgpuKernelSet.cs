@@ -114,6 +114,12 @@ public sealed class IlgpuKernelSet : IKernelSet
         x.MemSetToZero(_stream);
     }
 
+    public void Copy(ArrayView<float> source, ArrayView<float> destination)
+    {
+        _launches++;
+        source.CopyTo(_stream, destination);
+    }
+
     public void Synchronize() => _stream.Synchronize();
 
     public void Dispose() { }

@@ -62,6 +62,7 @@ public sealed class CharLstmModel : IDisposable
     private readonly float[] _lossHost;
     private readonly float[] _normHost = new float[NormPartials];
     private readonly float[] _logitsHost;
+    private readonly int[] _tokenHost = new int[1];
 
     public ModelConfig Config { get; }
     public int MaxBatch { get; }
@@ -179,6 +180,27 @@ public sealed class CharLstmModel : IDisposable
         Lstm.Forward(_x.Flat(), steps, 1);
         var logits = _logits.Flat().SubView(0, v);
         Dense.Forward(Lstm.LastOutput(steps, 1), logits, 1);
+        logits.CopyToCPU(_logitsHost.AsSpan());
+        return _logitsHost;
+    }
+
+    /// <summary>Starts a stream of single-token steps (batch 1) from a zero state.</summary>
+    public void ResetStream() => Lstm.ResetState(1);
+
+    /// <summary>
+    /// Feeds one token to a batch-1 stream that carries (h, c) from the previous call, and returns the
+    /// logits of the token after it. The returned span is reused by the next call.
+    /// </summary>
+    public ReadOnlySpan<float> StreamNextLogits(int token)
+    {
+        int v = Config.VocabSize;
+        _tokenHost[0] = token;
+        _tokens.Flat().SubView(0, 1).CopyFromCPU(_tokenHost);
+        _k.OneHot(_tokens.Flat().SubView(0, 1), _x.Flat().SubView(0, v), 1, v);
+        Lstm.Forward(_x.Flat(), 1, 1, fromCarriedState: true);
+        var logits = _logits.Flat().SubView(0, v);
+        Dense.Forward(Lstm.LastOutput(1, 1), logits, 1);
+        Lstm.CarryState(1, 1);
         logits.CopyToCPU(_logitsHost.AsSpan());
         return _logitsHost;
     }

@@ -75,12 +75,28 @@ public sealed class LstmLayer : IDisposable
     private ArrayView<float> CellAt(int t, int batch) => _c.Flat().SubView((long)t * batch * Hidden, (long)batch * Hidden);
     private ArrayView<float> GatesAt(ArrayView<float> gates, int t, int batch) => gates.SubView((long)t * batch * 4 * Hidden, (long)batch * 4 * Hidden);
 
-    /// <summary>Whole-sequence forward from a zero state. x: (T,B,X).</summary>
-    public void Forward(ArrayView<float> x, int steps, int batch)
+    /// <summary>Sets h_0 and c_0 of the first <paramref name="batch"/> sequences to zero.</summary>
+    public void ResetState(int batch)
     {
-        CheckShape(steps, batch);
         _k.Zero(HiddenAt(0, batch));
         _k.Zero(CellAt(0, batch));
+    }
+
+    /// <summary>Makes the last forward's final state (h_T, c_T) the next forward's initial state.</summary>
+    public void CarryState(int steps, int batch)
+    {
+        _k.Copy(HiddenAt(steps, batch), HiddenAt(0, batch));
+        _k.Copy(CellAt(steps, batch), CellAt(0, batch));
+    }
+
+    /// <summary>
+    /// Whole-sequence forward. x: (T,B,X). Starts from a zero state, or, with <paramref name="fromCarriedState"/>,
+    /// from the state <see cref="CarryState"/> left.
+    /// </summary>
+    public void Forward(ArrayView<float> x, int steps, int batch, bool fromCarriedState = false)
+    {
+        CheckShape(steps, batch);
+        if (!fromCarriedState) ResetState(batch);
         int rows = steps * batch;
         _k.Gemm(GemmShape.NN(rows, 4 * Hidden, InputSize, addBias: true),
             x.SubView(0, (long)rows * InputSize), _parameters.Value(InputWeights), _parameters.Value(Bias),

@@ -49,6 +49,30 @@ public sealed class Sampler
         return _vocab.Decode(generated);
     }
 
+    /// <summary>
+    /// char-rnn's generation loop: feed the prime one token at a time, carrying (h, c), then feed each drawn
+    /// token back. One step of the LSTM per character instead of a whole window.
+    /// </summary>
+    public string GenerateCarryingState(string prime, int length, double temperature, Rng rng, Action<string>? onToken = null)
+    {
+        ValidateTemperature(temperature);
+        if (length < 0) throw new GpuLstmException($"length must be 0 or more, got {length}");
+        var primeIds = _vocab.Encode(prime, "the prime text");
+        if (primeIds.Length == 0) throw new GpuLstmException("the prime text is empty; give at least one character");
+        _model.ResetStream();
+        ReadOnlySpan<float> logits = default;
+        foreach (int id in primeIds) logits = _model.StreamNextLogits(id);
+        var generated = new int[length];
+        for (int i = 0; i < length; i++)
+        {
+            int next = Draw(Softmax(logits, _weights), temperature, rng, _weights);
+            generated[i] = next;
+            onToken?.Invoke(_vocab.Decode(next));
+            if (i + 1 < length) logits = _model.StreamNextLogits(next);
+        }
+        return _vocab.Decode(generated);
+    }
+
     /// <summary>The model's probabilities in float64 (the notebook casts predict's output to float64 first).</summary>
     public static double[] Softmax(ReadOnlySpan<float> logits, double[] p)
     {

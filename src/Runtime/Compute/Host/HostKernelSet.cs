@@ -210,6 +210,13 @@ public sealed unsafe class HostKernelSet : IKernelSet
         new Span<float>(P(x), checked((int)x.Length)).Clear();
     }
 
+    public void Copy(ArrayView<float> source, ArrayView<float> destination)
+    {
+        _calls++;
+        if (source.Length != destination.Length) throw new ArgumentException("copy between views of different lengths");
+        new ReadOnlySpan<float>(P(source), checked((int)source.Length)).CopyTo(new Span<float>(P(destination), (int)destination.Length));
+    }
+
     public void Synchronize() { }
 
     public void Dispose() => _pool.Dispose();
