@@ -13,18 +13,20 @@ public sealed class CheckpointTests(TestDevices devices) : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private (CharLstmModel Model, Vocabulary Vocab) RandomModel(int seed)
+    private (CharLstmModel Model, Vocabulary Vocab) RandomModel(int seed, int layers = 1)
     {
         var vocab = Vocabulary.FromText("abcdefg hij\n");
-        var model = new CharLstmModel(devices.Cpu, new ModelConfig(vocab.Count, 6, 9), 2);
+        var model = new CharLstmModel(devices.Cpu, new ModelConfig(vocab.Count, 6, 9, Layers: layers), 2);
         model.Parameters.SetValues(TestData.Uniform(new Random(seed), model.Parameters.Count, 0.5));
         return (model, vocab);
     }
 
-    [Fact]
-    public void RoundTripRestoresTheSameModel()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void RoundTripRestoresTheSameModel(int layers)
     {
-        var (model, vocab) = RandomModel(TestData.FreshSeed());
+        var (model, vocab) = RandomModel(TestData.FreshSeed(), layers);
         using var _ = model;
         string path = Path.Combine(_dir, "m.safetensors");
         Checkpoint.Save(path, model, vocab, new Dictionary<string, string> { ["prime"] = "abc" });
@@ -46,38 +48,52 @@ public sealed class CheckpointTests(TestDevices devices) : IDisposable
     [Fact]
     public void TensorsFollowPyTorchsLstmLayout()
     {
-        var (model, vocab) = RandomModel(TestData.FreshSeed());
+        var (model, vocab) = RandomModel(TestData.FreshSeed(), layers: 2);
         using var _ = model;
         string path = Path.Combine(_dir, "m.safetensors");
         Checkpoint.Save(path, model, vocab);
         var (_, tensors) = SafeTensors.Read(path);
-        Assert.Equal(new[] { "fc.bias", "fc.weight", "lstm.bias_hh_l0", "lstm.bias_ih_l0", "lstm.weight_hh_l0", "lstm.weight_ih_l0" },
+        Assert.Equal(new[] { "fc.bias", "fc.weight", "lstm.bias_hh_l0", "lstm.bias_hh_l1", "lstm.bias_ih_l0", "lstm.bias_ih_l1",
+                "lstm.weight_hh_l0", "lstm.weight_hh_l1", "lstm.weight_ih_l0", "lstm.weight_ih_l1" },
             tensors.Keys.OrderBy(k => k, StringComparer.Ordinal));
         int v = vocab.Count, h = 6;
         Assert.Equal(new[] { 4 * h, v }, tensors["lstm.weight_ih_l0"].Shape);
+        Assert.Equal(new[] { 4 * h, h }, tensors["lstm.weight_ih_l1"].Shape);
         Assert.Equal(new[] { 4 * h, h }, tensors["lstm.weight_hh_l0"].Shape);
         Assert.Equal(new[] { v, h }, tensors["fc.weight"].Shape);
-        var wih = tensors["lstm.weight_ih_l0"].Data; var whh = tensors["lstm.weight_hh_l0"].Data;
-        var bih = tensors["lstm.bias_ih_l0"].Data; var bhh = tensors["lstm.bias_hh_l0"].Data;
         var fcw = tensors["fc.weight"].Data; var fcb = tensors["fc.bias"].Data;
 
+        // PyTorch's equations, layer by layer: gates = W_ih·x + b_ih + W_hh·h + b_hh, rows i f g o.
         var window = new[] { 3, 0, 5, 5, 1, 8, 2 };
-        var hs = new double[h]; var cs = new double[h];
-        foreach (int x in window)
+        var inputs = window.Select(x => { var onehot = new double[v]; onehot[x] = 1; return onehot; }).ToArray();
+        var hs = new double[h];
+        for (int layer = 0; layer < 2; layer++)
         {
-            var gates = new double[4 * h];
-            for (int n = 0; n < 4 * h; n++)
+            var wih = tensors[$"lstm.weight_ih_l{layer}"].Data; var whh = tensors[$"lstm.weight_hh_l{layer}"].Data;
+            var bih = tensors[$"lstm.bias_ih_l{layer}"].Data; var bhh = tensors[$"lstm.bias_hh_l{layer}"].Data;
+            int x = inputs[0].Length;
+            hs = new double[h];
+            var cs = new double[h];
+            for (int t = 0; t < inputs.Length; t++)
             {
-                double acc = wih[n * v + x] + bih[n] + bhh[n];
-                for (int k = 0; k < h; k++) acc += whh[n * h + k] * hs[k];
-                gates[n] = acc;
-            }
-            for (int j = 0; j < h; j++)
-            {
-                double i = Reference.Sigmoid(gates[j]), f = Reference.Sigmoid(gates[h + j]);
-                double g = Math.Tanh(gates[2 * h + j]), o = Reference.Sigmoid(gates[3 * h + j]);
-                cs[j] = f * cs[j] + i * g;
-                hs[j] = o * Math.Tanh(cs[j]);
+                var gates = new double[4 * h];
+                for (int n = 0; n < 4 * h; n++)
+                {
+                    double acc = bih[n] + bhh[n];
+                    for (int k = 0; k < x; k++) acc += wih[n * x + k] * inputs[t][k];
+                    for (int k = 0; k < h; k++) acc += whh[n * h + k] * hs[k];
+                    gates[n] = acc;
+                }
+                var hNew = new double[h];
+                for (int j = 0; j < h; j++)
+                {
+                    double i = Reference.Sigmoid(gates[j]), f = Reference.Sigmoid(gates[h + j]);
+                    double g = Math.Tanh(gates[2 * h + j]), o = Reference.Sigmoid(gates[3 * h + j]);
+                    cs[j] = f * cs[j] + i * g;
+                    hNew[j] = o * Math.Tanh(cs[j]);
+                }
+                hs = hNew;
+                inputs[t] = hNew; // the next layer's input at step t
             }
         }
         var expected = new double[v];

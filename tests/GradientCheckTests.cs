@@ -15,17 +15,21 @@ public sealed class GradientCheckTests(TestDevices devices)
     private const int Vocab = 7, Hidden = 5, Steps = 6, Batch = 3;
 
     [Theory]
-    [InlineData(LossPositions.Last, TestDevices.IlgpuName)]
-    [InlineData(LossPositions.All, TestDevices.IlgpuName)]
-    [InlineData(LossPositions.Last, TestDevices.TiledName)]
-    [InlineData(LossPositions.Last, TestDevices.HostName)]
-    [InlineData(LossPositions.All, TestDevices.HostName)]
-    public void AnalyticGradientsMatchFiniteDifferences(LossPositions positions, string set)
+    [InlineData(LossPositions.Last, 1, TestDevices.IlgpuName)]
+    [InlineData(LossPositions.All, 1, TestDevices.IlgpuName)]
+    [InlineData(LossPositions.Last, 2, TestDevices.IlgpuName)]
+    [InlineData(LossPositions.All, 3, TestDevices.IlgpuName)]
+    [InlineData(LossPositions.Last, 1, TestDevices.TiledName)]
+    [InlineData(LossPositions.Last, 1, TestDevices.HostName)]
+    [InlineData(LossPositions.All, 1, TestDevices.HostName)]
+    [InlineData(LossPositions.Last, 2, TestDevices.HostName)]
+    [InlineData(LossPositions.All, 2, TestDevices.HostName)]
+    public void AnalyticGradientsMatchFiniteDifferences(LossPositions positions, int layers, string set)
     {
         var device = devices[set];
         int seed = TestData.FreshSeed();
         var rng = new Random(seed);
-        using var model = new CharLstmModel(device, new ModelConfig(Vocab, Hidden, Steps, positions), Batch);
+        using var model = new CharLstmModel(device, new ModelConfig(Vocab, Hidden, Steps, positions, layers), Batch);
         var p = model.Parameters;
         var values = TestData.Uniform(rng, p.Count, 0.6);
         p.SetValues(values);
@@ -37,7 +41,7 @@ public sealed class GradientCheckTests(TestDevices devices)
 
         var theta = values.Select(v => (double)v).ToArray();
         double RefLoss(double[] th) => Reference.ModelLoss(
-            Slice(th, model.Lstm.InputWeights), Slice(th, model.Lstm.RecurrentWeights), Slice(th, model.Lstm.Bias),
+            model.Layers.Select(l => new Reference.LstmWeights(Slice(th, l.InputWeights), Slice(th, l.RecurrentWeights), Slice(th, l.Bias), l.InputSize)).ToArray(),
             Slice(th, model.Dense.Weights), Slice(th, model.Dense.Bias),
             batch.Inputs, batch.Targets, Steps, Batch, Vocab, Hidden, positions == LossPositions.All);
         double refLoss = RefLoss(theta);

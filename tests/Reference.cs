@@ -82,56 +82,74 @@ public static class Reference
         return (loss, d);
     }
 
+    /// <summary>One LSTM layer's weights in float64: Wx (X,4H), Wh (H,4H), b (4H).</summary>
+    public sealed record LstmWeights(double[] Wx, double[] Wh, double[] Bias, int InputSize);
+
     /// <summary>
-    /// The whole model's mean loss in float64: one-hot → LSTM (Wx (V,4H), Wh (H,4H), b (4H)) → Dense (Wy (H,V), by (V)).
+    /// The whole model's mean loss in float64: one-hot → stacked LSTM layers → Dense (Wy (H,V), by (V)).
     /// inputs: (T,B) time-major; targets: (B) for the last position or (T,B) for every position.
     /// </summary>
-    public static double ModelLoss(double[] wx, double[] wh, double[] bias, double[] wy, double[] by,
+    public static double ModelLoss(IReadOnlyList<LstmWeights> layers, double[] wy, double[] by,
         int[] inputs, int[] targets, int steps, int batch, int vocab, int hidden, bool allPositions)
     {
-        var h = new double[batch, hidden];
-        var c = new double[batch, hidden];
-        double total = 0;
-        int rows = 0;
+        // xs[t][b] is the input vector of the current layer.
+        var xs = new double[steps][][];
         for (int t = 0; t < steps; t++)
         {
-            var hNew = new double[batch, hidden];
-            for (int b = 0; b < batch; b++)
+            xs[t] = new double[batch][];
+            for (int b = 0; b < batch; b++) { xs[t][b] = new double[vocab]; xs[t][b][inputs[t * batch + b]] = 1; }
+        }
+        foreach (var layer in layers)
+        {
+            var h = new double[batch][];
+            var c = new double[batch][];
+            for (int b = 0; b < batch; b++) { h[b] = new double[hidden]; c[b] = new double[hidden]; }
+            var outputs = new double[steps][][];
+            for (int t = 0; t < steps; t++)
             {
-                int x = inputs[t * batch + b];
-                for (int j = 0; j < hidden; j++)
-                {
-                    var gate = new double[4];
-                    for (int q = 0; q < 4; q++)
-                    {
-                        int col = q * hidden + j;
-                        double acc = bias[col] + wx[x * 4 * hidden + col];
-                        for (int p = 0; p < hidden; p++) acc += h[b, p] * wh[p * 4 * hidden + col];
-                        gate[q] = acc;
-                    }
-                    double i = Sigmoid(gate[0]), f = Sigmoid(gate[1]), g = Math.Tanh(gate[2]), o = Sigmoid(gate[3]);
-                    c[b, j] = f * c[b, j] + i * g;
-                    hNew[b, j] = o * Math.Tanh(c[b, j]);
-                }
-            }
-            h = hNew;
-            if (allPositions || t == steps - 1)
+                outputs[t] = new double[batch][];
                 for (int b = 0; b < batch; b++)
                 {
-                    int target = allPositions ? targets[t * batch + b] : targets[b];
-                    var logits = new double[vocab];
-                    for (int v = 0; v < vocab; v++)
+                    var hNew = new double[hidden];
+                    for (int j = 0; j < hidden; j++)
                     {
-                        double acc = by[v];
-                        for (int p = 0; p < hidden; p++) acc += h[b, p] * wy[p * vocab + v];
-                        logits[v] = acc;
+                        var gate = new double[4];
+                        for (int q = 0; q < 4; q++)
+                        {
+                            int col = q * hidden + j;
+                            double acc = layer.Bias[col];
+                            for (int p = 0; p < layer.InputSize; p++) acc += xs[t][b][p] * layer.Wx[p * 4 * hidden + col];
+                            for (int p = 0; p < hidden; p++) acc += h[b][p] * layer.Wh[p * 4 * hidden + col];
+                            gate[q] = acc;
+                        }
+                        double i = Sigmoid(gate[0]), f = Sigmoid(gate[1]), g = Math.Tanh(gate[2]), o = Sigmoid(gate[3]);
+                        c[b][j] = f * c[b][j] + i * g;
+                        hNew[j] = o * Math.Tanh(c[b][j]);
                     }
-                    double max = logits.Max();
-                    double sum = logits.Sum(l => Math.Exp(l - max));
-                    total += Math.Log(sum) - (logits[target] - max);
-                    rows++;
+                    h[b] = hNew;
+                    outputs[t][b] = hNew;
                 }
+            }
+            xs = outputs;
         }
+        double total = 0;
+        int rows = 0;
+        for (int t = allPositions ? 0 : steps - 1; t < steps; t++)
+            for (int b = 0; b < batch; b++)
+            {
+                int target = allPositions ? targets[t * batch + b] : targets[b];
+                var logits = new double[vocab];
+                for (int v = 0; v < vocab; v++)
+                {
+                    double acc = by[v];
+                    for (int p = 0; p < hidden; p++) acc += xs[t][b][p] * wy[p * vocab + v];
+                    logits[v] = acc;
+                }
+                double max = logits.Max();
+                double sum = logits.Sum(l => Math.Exp(l - max));
+                total += Math.Log(sum) - (logits[target] - max);
+                rows++;
+            }
         return total / rows;
     }
 }

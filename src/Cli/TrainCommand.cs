@@ -20,6 +20,7 @@ internal static class TrainCommand
     {
         var corpus = new Option<string?>("--corpus") { Description = "UTF-8 text file to train on (default: the notebook's 5 lines of \"The Road Not Taken\", embedded)" };
         var hidden = new Option<int>("--hidden") { Description = "LSTM hidden size", DefaultValueFactory = _ => 128 };
+        var layers = new Option<int>("--layers") { Description = "stacked LSTM layers", DefaultValueFactory = _ => 1 };
         var seqLength = new Option<int>("--seq-length") { Description = "window length in characters", DefaultValueFactory = _ => 50 };
         var batch = new Option<int>("--batch") { Description = "batch size", DefaultValueFactory = _ => 16 };
         var epochs = new Option<int>("--epochs") { Description = "maximum number of epochs", DefaultValueFactory = _ => 50 };
@@ -41,12 +42,14 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train a char-level LSTM with Adam and early stopping, save it, and print samples.")
         {
-            corpus, hidden, seqLength, batch, epochs, lr, patience, minDelta, restoreBest, clip, seed, device, checkpoint, sampleLength, temperatures,
+            corpus, hidden, layers, seqLength, batch, epochs, lr, patience, minDelta, restoreBest, clip, seed, device, checkpoint, sampleLength, temperatures,
         };
         command.SetAction(parse => CliRunner.Run(() =>
         {
             int h = parse.GetValue(hidden), t = parse.GetValue(seqLength), b = parse.GetValue(batch), e = parse.GetValue(epochs);
             CliRunner.RequirePositive(h, "--hidden");
+            int l = parse.GetValue(layers);
+            CliRunner.RequirePositive(l, "--layers");
             CliRunner.RequirePositive(t, "--seq-length");
             CliRunner.RequirePositive(b, "--batch");
             CliRunner.RequirePositive(e, "--epochs");
@@ -70,10 +73,11 @@ internal static class TrainCommand
 
             using var dev = ComputeDevice.Open(parse.GetValue(device)!);
             Console.WriteLine($"corpus: {corpusPath ?? Corpus.DefaultName}: {data.Count + t} chars, {vocab.Count} distinct; {data.Count} windows of {t}");
-            Console.WriteLine($"model: one-hot({vocab.Count}) -> LSTM({h}) -> Dense({vocab.Count}) softmax; Adam lr {adamOptions.LearningRate:G}; batch {b}; seed {s}");
+            string stack = string.Join(" -> ", Enumerable.Repeat($"LSTM({h})", l));
+            Console.WriteLine($"model: one-hot({vocab.Count}) -> {stack} -> Dense({vocab.Count}) softmax; Adam lr {adamOptions.LearningRate:G}; batch {b}; seed {s}");
             Console.WriteLine($"device: {dev.Description}");
 
-            using var model = new CharLstmModel(dev, new ModelConfig(vocab.Count, h, t), Math.Min(b, data.Count));
+            using var model = new CharLstmModel(dev, new ModelConfig(vocab.Count, h, t, Layers: l), Math.Min(b, data.Count));
             model.InitializeKerasDefaults(s);
             using var adam = new AdamOptimizer(model, adamOptions);
             var trainer = new Trainer(model, data, adam, stopping, new TrainOptions(e, Math.Min(b, data.Count), s));

@@ -31,9 +31,10 @@ public sealed record LoadedCheckpoint(ModelConfig Config, Vocabulary Vocabulary,
 }
 
 /// <summary>
-/// Model checkpoints in safetensors, named and laid out as PyTorch's nn.LSTM and nn.Linear inside a module
-/// with fields <c>lstm</c> and <c>fc</c>: lstm.weight_ih_l0 (4H,V), lstm.weight_hh_l0 (4H,H), lstm.bias_ih_l0
-/// (4H), lstm.bias_hh_l0 (4H), fc.weight (V,H), fc.bias (V); gate order i, f, g, o. Our kernels keep the
+/// Model checkpoints in safetensors, named and laid out as PyTorch's nn.LSTM (num_layers = L) and nn.Linear
+/// inside a module with fields <c>lstm</c> and <c>fc</c>: lstm.weight_ih_l{k} (4H,X_k) with X_0 = V and X_k = H
+/// above, lstm.weight_hh_l{k} (4H,H), lstm.bias_ih_l{k} (4H), lstm.bias_hh_l{k} (4H), fc.weight (V,H),
+/// fc.bias (V); gate order i, f, g, o. Our kernels keep the
 /// transposed (Keras) layout, so weights are transposed on the way in and out. The vocabulary and the
 /// hyper-parameters are string metadata.
 /// </summary>
@@ -44,24 +45,26 @@ public static class Checkpoint
     public static void Save(string path, CharLstmModel model, Vocabulary vocabulary, IReadOnlyDictionary<string, string>? extraMetadata = null)
     {
         var p = model.Parameters;
-        var lstm = model.Lstm;
         var dense = model.Dense;
         int v = model.Config.VocabSize, h = model.Config.Hidden;
-        var tensors = new List<TensorEntry>
+        var tensors = new List<TensorEntry>();
+        for (int l = 0; l < model.Layers.Count; l++)
         {
-            new("lstm.weight_ih_l0", new[] { 4 * h, v }, Transpose(p.GetValue(lstm.InputWeights), v, 4 * h)),
-            new("lstm.weight_hh_l0", new[] { 4 * h, h }, Transpose(p.GetValue(lstm.RecurrentWeights), h, 4 * h)),
-            new("lstm.bias_ih_l0", new[] { 4 * h }, p.GetValue(lstm.Bias)),
+            var lstm = model.Layers[l];
+            int x = lstm.InputSize;
+            tensors.Add(new($"lstm.weight_ih_l{l}", new[] { 4 * h, x }, Transpose(p.GetValue(lstm.InputWeights), x, 4 * h)));
+            tensors.Add(new($"lstm.weight_hh_l{l}", new[] { 4 * h, h }, Transpose(p.GetValue(lstm.RecurrentWeights), h, 4 * h)));
+            tensors.Add(new($"lstm.bias_ih_l{l}", new[] { 4 * h }, p.GetValue(lstm.Bias)));
             // Keras has one LSTM bias; PyTorch adds two. All of ours goes in bias_ih.
-            new("lstm.bias_hh_l0", new[] { 4 * h }, new float[4 * h]),
-            new("fc.weight", new[] { v, h }, Transpose(p.GetValue(dense.Weights), h, v)),
-            new("fc.bias", new[] { v }, p.GetValue(dense.Bias)),
-        };
+            tensors.Add(new($"lstm.bias_hh_l{l}", new[] { 4 * h }, new float[4 * h]));
+        }
+        tensors.Add(new("fc.weight", new[] { v, h }, Transpose(p.GetValue(dense.Weights), h, v)));
+        tensors.Add(new("fc.bias", new[] { v }, p.GetValue(dense.Bias)));
         var metadata = new Dictionary<string, string>
         {
             ["format"] = FormatTag,
             ["cell"] = "lstm",
-            ["layers"] = "1",
+            ["layers"] = model.Config.Layers.ToString(CultureInfo.InvariantCulture),
             ["tokens"] = "char",
             ["input"] = "onehot",
             ["vocab_size"] = v.ToString(CultureInfo.InvariantCulture),
@@ -107,11 +110,11 @@ public static class Checkpoint
 
         if (Get("format") != FormatTag) throw new GpuLstmException(Bad($"has format '{Truncate(Get("format"))}'; this build reads '{FormatTag}'"));
         if (Get("cell") != "lstm") throw new GpuLstmException(Bad($"holds a '{Truncate(Get("cell"))}' model; this command needs an 'lstm' model"));
-        if (Get("layers") != "1") throw new GpuLstmException(Bad($"has {Truncate(Get("layers"))} layers; this build loads 1"));
         if (Get("tokens") != "char" || Get("input") != "onehot") throw new GpuLstmException(Bad("is not a one-hot char model"));
         int v = GetInt("vocab_size", 2, 1 << 20);
         int h = GetInt("hidden", 1, 1 << 16);
         int t = GetInt("seq_length", 1, 1 << 20);
+        int layers = GetInt("layers", 1, 64);
         var loss = Get("loss_positions") switch
         {
             "last" => LossPositions.Last,
@@ -129,13 +132,16 @@ public static class Checkpoint
 
         var expected = new Dictionary<string, int[]>
         {
-            ["lstm.weight_ih_l0"] = new[] { 4 * h, v },
-            ["lstm.weight_hh_l0"] = new[] { 4 * h, h },
-            ["lstm.bias_ih_l0"] = new[] { 4 * h },
-            ["lstm.bias_hh_l0"] = new[] { 4 * h },
             ["fc.weight"] = new[] { v, h },
             ["fc.bias"] = new[] { v },
         };
+        for (int l = 0; l < layers; l++)
+        {
+            expected[$"lstm.weight_ih_l{l}"] = new[] { 4 * h, l == 0 ? v : h };
+            expected[$"lstm.weight_hh_l{l}"] = new[] { 4 * h, h };
+            expected[$"lstm.bias_ih_l{l}"] = new[] { 4 * h };
+            expected[$"lstm.bias_hh_l{l}"] = new[] { 4 * h };
+        }
         foreach (var (name, shape) in expected)
         {
             if (!tensors.TryGetValue(name, out var tensor))
@@ -145,7 +151,7 @@ public static class Checkpoint
             if (tensor.Data.Any(x => !float.IsFinite(x)))
                 throw new GpuLstmException(Bad($"tensor '{name}' contains NaN or infinite values"));
         }
-        return new LoadedCheckpoint(new ModelConfig(v, h, t, loss), new Vocabulary(runes), meta, tensors, path);
+        return new LoadedCheckpoint(new ModelConfig(v, h, t, loss, layers), new Vocabulary(runes), meta, tensors, path);
     }
 
     internal static void CopyInto(LoadedCheckpoint checkpoint, CharLstmModel model)
@@ -155,10 +161,13 @@ public static class Checkpoint
         int v = c.VocabSize, h = c.Hidden;
         var p = model.Parameters;
         var t = checkpoint.Tensors;
-        p.SetValue(model.Lstm.InputWeights, Transpose(t["lstm.weight_ih_l0"].Data, 4 * h, v));
-        p.SetValue(model.Lstm.RecurrentWeights, Transpose(t["lstm.weight_hh_l0"].Data, 4 * h, h));
-        var bias = t["lstm.bias_ih_l0"].Data.Zip(t["lstm.bias_hh_l0"].Data, (a, b) => a + b).ToArray();
-        p.SetValue(model.Lstm.Bias, bias);
+        for (int l = 0; l < model.Layers.Count; l++)
+        {
+            var lstm = model.Layers[l];
+            p.SetValue(lstm.InputWeights, Transpose(t[$"lstm.weight_ih_l{l}"].Data, 4 * h, lstm.InputSize));
+            p.SetValue(lstm.RecurrentWeights, Transpose(t[$"lstm.weight_hh_l{l}"].Data, 4 * h, h));
+            p.SetValue(lstm.Bias, t[$"lstm.bias_ih_l{l}"].Data.Zip(t[$"lstm.bias_hh_l{l}"].Data, (a, b) => a + b).ToArray());
+        }
         p.SetValue(model.Dense.Weights, Transpose(t["fc.weight"].Data, v, h));
         p.SetValue(model.Dense.Bias, t["fc.bias"].Data);
         model.Kernels.Synchronize();

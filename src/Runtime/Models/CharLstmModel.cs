@@ -13,14 +13,29 @@ public enum LossPositions
     All,
 }
 
-/// <summary>The shape of a token model: vocabulary V, hidden size H, and the longest window T it is built for.</summary>
-public sealed record ModelConfig(int VocabSize, int Hidden, int SeqLength, LossPositions Loss = LossPositions.Last)
+/// <summary>The shape of a token model: vocabulary V, hidden size H, the longest window T it is built for, and L stacked LSTM layers.</summary>
+public sealed record ModelConfig(int VocabSize, int Hidden, int SeqLength, LossPositions Loss = LossPositions.Last, int Layers = 1)
 {
     public void Validate()
     {
         if (VocabSize < 2) throw new GpuLstmException($"the vocabulary needs at least 2 symbols, got {VocabSize}");
         if (Hidden < 1) throw new GpuLstmException($"hidden size must be positive, got {Hidden}");
         if (SeqLength < 1) throw new GpuLstmException($"sequence length must be positive, got {SeqLength}");
+        if (Layers < 1) throw new GpuLstmException($"layers must be positive, got {Layers}");
+    }
+
+    /// <summary>
+    /// FLOPs of one training step at (T, B), counted as the TorchSharp peer counts them: 3 × the forward
+    /// GEMMs (forward, input gradient, weight gradient), each LSTM layer 2·B·T·4H·(H + X), the output layer
+    /// 2·B·R·H·V with R = T (all positions) or 1 (last).
+    /// </summary>
+    public double TrainingFlops(int steps, int batch)
+    {
+        double flops = 0;
+        for (int l = 0; l < Layers; l++)
+            flops += 3.0 * 2 * batch * steps * 4 * Hidden * (Hidden + (l == 0 ? VocabSize : Hidden));
+        flops += 3.0 * 2 * batch * (Loss == LossPositions.All ? steps : 1) * Hidden * VocabSize;
+        return flops;
     }
 }
 
@@ -43,7 +58,7 @@ public sealed class TokenBatch
 }
 
 /// <summary>
-/// One-hot tokens → LSTM → Dense → softmax cross-entropy. Owns its parameters and every buffer a
+/// One-hot tokens → L stacked LSTM layers → Dense → softmax cross-entropy. Owns its parameters and every buffer a
 /// training step needs, sized for (SeqLength, maxBatch); a step allocates nothing.
 /// </summary>
 public sealed class CharLstmModel : IDisposable
@@ -57,7 +72,7 @@ public sealed class CharLstmModel : IDisposable
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _x;      // (T,B,V) one-hot inputs
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _logits; // (R,V), overwritten by dL/dlogits
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _loss;   // (R) per-position loss
-    private readonly MemoryBuffer1D<float, Stride1D.Dense> _dh;     // (T,B,H) dL/dh from the dense layer (All mode)
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> _dh;     // (T,B,H) dL/dh between layers (All mode or L > 1)
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _normPartials; // (256)
     private readonly float[] _lossHost;
     private readonly float[] _normHost = new float[NormPartials];
@@ -67,7 +82,8 @@ public sealed class CharLstmModel : IDisposable
     public ModelConfig Config { get; }
     public int MaxBatch { get; }
     public ParameterSet Parameters { get; }
-    public LstmLayer Lstm { get; }
+    public IReadOnlyList<LstmLayer> Layers { get; }
+    public LstmLayer Top => Layers[^1];
     public DenseLayer Dense { get; }
     public IKernelSet Kernels => _k;
     public ComputeDevice Device => _device;
@@ -84,7 +100,8 @@ public sealed class CharLstmModel : IDisposable
         int v = config.VocabSize, h = config.Hidden, t = config.SeqLength;
         int maxRows = config.Loss == LossPositions.All ? t * maxBatch : maxBatch;
         Parameters = new ParameterSet();
-        Lstm = new LstmLayer(_k, acc, Parameters, "lstm0", v, h, t, maxBatch);
+        Layers = Enumerable.Range(0, config.Layers)
+            .Select(l => new LstmLayer(_k, acc, Parameters, $"lstm{l}", l == 0 ? v : h, h, t, maxBatch)).ToArray();
         Dense = new DenseLayer(_k, Parameters, "dense", h, v);
         Parameters.Allocate(acc);
         _tokens = acc.Allocate1D<int>((long)t * maxBatch);
@@ -92,7 +109,8 @@ public sealed class CharLstmModel : IDisposable
         _x = acc.Allocate1D<float>((long)t * maxBatch * v);
         _logits = acc.Allocate1D<float>((long)maxRows * v);
         _loss = acc.Allocate1D<float>(maxRows);
-        _dh = acc.Allocate1D<float>(config.Loss == LossPositions.All ? (long)t * maxBatch * h : 1);
+        bool needsDh = config.Loss == LossPositions.All || config.Layers > 1;
+        _dh = acc.Allocate1D<float>(needsDh ? (long)t * maxBatch * h : 1);
         _normPartials = acc.Allocate1D<float>(NormPartials);
         _lossHost = new float[maxRows];
         _logitsHost = new float[v];
@@ -101,7 +119,7 @@ public sealed class CharLstmModel : IDisposable
     public void InitializeKerasDefaults(ulong seed)
     {
         var rng = Rng.ForPurpose(seed, "init");
-        Lstm.InitializeKerasDefaults(rng);
+        foreach (var layer in Layers) layer.InitializeKerasDefaults(rng);
         Dense.InitializeKerasDefaults(rng);
         _k.Synchronize();
     }
@@ -109,7 +127,18 @@ public sealed class CharLstmModel : IDisposable
     private int LossRows(TokenBatch batch) => Config.Loss == LossPositions.All ? batch.Steps * batch.Size : batch.Size;
 
     private ArrayView<float> SelectedHidden(int steps, int batch) =>
-        Config.Loss == LossPositions.All ? Lstm.Outputs(steps, batch) : Lstm.LastOutput(steps, batch);
+        Config.Loss == LossPositions.All ? Top.Outputs(steps, batch) : Top.LastOutput(steps, batch);
+
+    /// <summary>Runs every layer over (T,B) tokens already one-hot in x; layer l reads layer l−1's outputs.</summary>
+    private void ForwardLayers(int steps, int batch, bool fromCarriedState = false)
+    {
+        var input = _x.Flat();
+        foreach (var layer in Layers)
+        {
+            layer.Forward(input, steps, batch, fromCarriedState);
+            input = layer.Outputs(steps, batch);
+        }
+    }
 
     /// <summary>Forward to the mean loss; leaves dL/dlogits (scaled by 1/R) in the logits buffer.</summary>
     private void ForwardLoss(TokenBatch batch)
@@ -122,7 +151,7 @@ public sealed class CharLstmModel : IDisposable
         _tokens.Flat().SubView(0, inputRows).CopyFromCPU(batch.Inputs.AsSpan(0, inputRows));
         _targets.Flat().SubView(0, rows).CopyFromCPU(batch.Targets.AsSpan(0, rows));
         _k.OneHot(_tokens.Flat().SubView(0, inputRows), _x.Flat().SubView(0, (long)inputRows * v), inputRows, v);
-        Lstm.Forward(_x.Flat(), steps, size);
+        ForwardLayers(steps, size);
         var logits = _logits.Flat().SubView(0, (long)rows * v);
         Dense.Forward(SelectedHidden(steps, size), logits, rows);
         _k.SoftmaxCrossEntropy(rows, v, logits, _targets.Flat().SubView(0, rows), logits, _loss.Flat().SubView(0, rows), 1f / rows);
@@ -150,9 +179,16 @@ public sealed class CharLstmModel : IDisposable
         int steps = batch.Steps, size = batch.Size, rows = LossRows(batch);
         var dLogits = _logits.Flat().SubView(0, (long)rows * Config.VocabSize);
         bool all = Config.Loss == LossPositions.All;
-        var dh = all ? _dh.Flat().SubView(0, (long)rows * Config.Hidden) : Lstm.LastOutputGradient(size);
-        Dense.Backward(SelectedHidden(steps, size), dLogits, dh, rows);
-        Lstm.Backward(_x.Flat(), steps, size, dh, hasOutputGradients: all, default, computeInputGradient: false);
+        var dhAll = _dh.Flat();
+        Dense.Backward(SelectedHidden(steps, size), dLogits, all ? dhAll.SubView(0, (long)rows * Config.Hidden) : Top.LastOutputGradient(size), rows);
+        // Layer l reads dL/dh of its outputs from dhAll in its time loop and only afterwards writes dL/dx
+        // (layer l−1's output gradient) into the same buffer, so one buffer serves every layer.
+        for (int l = Layers.Count - 1; l >= 0; l--)
+        {
+            bool hasOutputGradients = all || l < Layers.Count - 1;
+            var input = l == 0 ? _x.Flat() : Layers[l - 1].Outputs(steps, size);
+            Layers[l].Backward(input, steps, size, dhAll, hasOutputGradients, dhAll, computeInputGradient: l > 0);
+        }
         return ReadMeanLoss(rows);
     }
 
@@ -177,15 +213,18 @@ public sealed class CharLstmModel : IDisposable
             throw new ArgumentOutOfRangeException(nameof(window), $"window of {steps} tokens; the model takes 1 to {Config.SeqLength}");
         _tokens.Flat().SubView(0, steps).CopyFromCPU(window);
         _k.OneHot(_tokens.Flat().SubView(0, steps), _x.Flat().SubView(0, (long)steps * v), steps, v);
-        Lstm.Forward(_x.Flat(), steps, 1);
+        ForwardLayers(steps, 1);
         var logits = _logits.Flat().SubView(0, v);
-        Dense.Forward(Lstm.LastOutput(steps, 1), logits, 1);
+        Dense.Forward(Top.LastOutput(steps, 1), logits, 1);
         logits.CopyToCPU(_logitsHost.AsSpan());
         return _logitsHost;
     }
 
     /// <summary>Starts a stream of single-token steps (batch 1) from a zero state.</summary>
-    public void ResetStream() => Lstm.ResetState(1);
+    public void ResetStream()
+    {
+        foreach (var layer in Layers) layer.ResetState(1);
+    }
 
     /// <summary>
     /// Feeds one token to a batch-1 stream that carries (h, c) from the previous call, and returns the
@@ -197,17 +236,17 @@ public sealed class CharLstmModel : IDisposable
         _tokenHost[0] = token;
         _tokens.Flat().SubView(0, 1).CopyFromCPU(_tokenHost);
         _k.OneHot(_tokens.Flat().SubView(0, 1), _x.Flat().SubView(0, v), 1, v);
-        Lstm.Forward(_x.Flat(), 1, 1, fromCarriedState: true);
+        ForwardLayers(1, 1, fromCarriedState: true);
         var logits = _logits.Flat().SubView(0, v);
-        Dense.Forward(Lstm.LastOutput(1, 1), logits, 1);
-        Lstm.CarryState(1, 1);
+        Dense.Forward(Top.LastOutput(1, 1), logits, 1);
+        foreach (var layer in Layers) layer.CarryState(1, 1);
         logits.CopyToCPU(_logitsHost.AsSpan());
         return _logitsHost;
     }
 
     public void Dispose()
     {
-        Lstm.Dispose();
+        foreach (var layer in Layers) layer.Dispose();
         Parameters.Dispose();
         _tokens.Dispose(); _targets.Dispose(); _x.Dispose(); _logits.Dispose(); _loss.Dispose(); _dh.Dispose(); _normPartials.Dispose();
     }
