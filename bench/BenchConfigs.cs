@@ -12,6 +12,7 @@ public sealed class ShortRunConfig : ManualConfig
     public ShortRunConfig()
     {
         AddJob(Job.ShortRun.WithWarmupCount(2).WithIterationCount(5));
+        AddColumn(new RateColumn());
         WithOptions(ConfigOptions.DisableOptimizationsValidator);
     }
 }

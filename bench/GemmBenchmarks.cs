@@ -8,33 +8,46 @@ using ILGPU.Runtime.CPU;
 namespace GpuLstm.Bench;
 
 /// <summary>
-/// SGEMM at the LSTM's recurrent shape (B,H)·(H,4H), NN, on ILGPU's CPU accelerator: the barrier-free
-/// variant the CPU runs against the shared-memory tiled variant a GPU runs. Reports GFLOP/s via FLOPs/op.
+/// SGEMM variants at the LSTM's shapes: the barrier-free ILGPU kernel and the shared-memory tiled ILGPU
+/// kernel (both on ILGPU's CPU accelerator, which is how they can be timed without a GPU), and the host
+/// SIMD GEMM. Shapes: the per-step recurrent GEMM (B,H)·(H,4H) and the weight gradient (H, T·B)·(T·B, 4H)
+/// at the seed configuration (H 128, T 50, B 16).
 /// </summary>
 [Config(typeof(ShortRunConfig))]
-public class GemmBenchmarks
+public class GemmBenchmarks : IWorkPerCall
 {
-    [Params(16)] public int M;
-    [Params(128)] public int H;
+    public enum Op { RecurrentNN, WeightGradTN, HiddenGradNT }
 
-    private ComputeDevice _naive = null!, _tiled = null!;
-    private MemoryBuffer1D<float, Stride1D.Dense>[] _naiveBuffers = null!, _tiledBuffers = null!;
-    private GemmShape _shape;
+    [Params(Op.RecurrentNN, Op.WeightGradTN, Op.HiddenGradNT)] public Op Shape;
+
+    private const int B = 16, H = 128, T = 50;
+    private readonly Dictionary<string, (ComputeDevice Device, MemoryBuffer1D<float, Stride1D.Dense>[] Buffers)> _sets = new();
+
+    private GemmShape GemmShape => Shape switch
+    {
+        Op.RecurrentNN => Kernels.GemmShape.NN(B, 4 * H, H, accumulate: true),
+        Op.WeightGradTN => Kernels.GemmShape.TN(H, 4 * H, T * B),
+        _ => Kernels.GemmShape.NT(B, H, 4 * H),
+    };
+
+    public string WorkUnit => "GFLOP/s";
+    public double WorkPerCall(string method) => GemmShape.Flops;
 
     [GlobalSetup]
     public void Setup()
     {
-        _shape = GemmShape.NN(M, 4 * H, H, accumulate: true);
-        _naive = ComputeDevice.Open("cpu");
+        _sets["naive"] = (ComputeDevice.Open("ilgpu-cpu"), null!);
+        _sets["host"] = (ComputeDevice.Open("cpu"), null!);
         var context = ComputeDevice.CreateContext();
         var acc = new CPUDevice(16, 16, 1).CreateCPUAccelerator(context, CPUAcceleratorMode.Parallel);
-        _tiled = ComputeDevice.FromAccelerator(context, acc, new IlgpuKernelSet(acc, IlgpuKernelSet.GemmVariant.Tiled), "cpu-tiled");
-        _naiveBuffers = Allocate(_naive.Accelerator);
-        _tiledBuffers = Allocate(_tiled.Accelerator);
+        _sets["tiled"] = (ComputeDevice.FromAccelerator(context, acc, new IlgpuKernelSet(acc, IlgpuKernelSet.GemmVariant.Tiled), "cpu-tiled"), null!);
+        foreach (var key in _sets.Keys.ToArray())
+            _sets[key] = (_sets[key].Device, Allocate(_sets[key].Device.Accelerator));
     }
 
     private MemoryBuffer1D<float, Stride1D.Dense>[] Allocate(Accelerator acc)
     {
+        var s = GemmShape;
         var rng = new Random(1);
         MemoryBuffer1D<float, Stride1D.Dense> Random(int n)
         {
@@ -42,28 +55,32 @@ public class GemmBenchmarks
             b.CopyFromCPU(Enumerable.Range(0, n).Select(_ => (float)rng.NextDouble()).ToArray());
             return b;
         }
-        return new[] { Random(M * H), Random(H * 4 * H), Random(M * 4 * H) };
+        return new[] { Random(s.M * s.K), Random(s.K * s.N), Random(s.M * s.N) };
+    }
+
+    private void Run(string set)
+    {
+        var (device, buffers) = _sets[set];
+        device.Kernels.Gemm(GemmShape, buffers[0].View, buffers[1].View, default, buffers[2].View);
+        device.Kernels.Synchronize();
     }
 
     [Benchmark(Baseline = true, Description = "ilgpu naive (CPU accelerator)")]
-    public void Naive()
-    {
-        _naive.Kernels.Gemm(_shape, _naiveBuffers[0].View, _naiveBuffers[1].View, default, _naiveBuffers[2].View);
-        _naive.Kernels.Synchronize();
-    }
+    public void IlgpuNaive() => Run("naive");
 
     [Benchmark(Description = "ilgpu tiled 16x16 (CPU accelerator, OS-thread barriers)")]
-    public void Tiled()
-    {
-        _tiled.Kernels.Gemm(_shape, _tiledBuffers[0].View, _tiledBuffers[1].View, default, _tiledBuffers[2].View);
-        _tiled.Kernels.Synchronize();
-    }
+    public void IlgpuTiled() => Run("tiled");
+
+    [Benchmark(Description = "host SIMD (AVX2, worker pool)")]
+    public void HostSimd() => Run("host");
 
     [GlobalCleanup]
     public void Cleanup()
     {
-        foreach (var b in _naiveBuffers.Concat(_tiledBuffers)) b.Dispose();
-        _naive.Dispose();
-        _tiled.Dispose();
+        foreach (var (device, buffers) in _sets.Values)
+        {
+            foreach (var b in buffers) b.Dispose();
+            device.Dispose();
+        }
     }
 }

@@ -10,9 +10,12 @@ namespace GpuLstm.Bench;
 /// FLOPs per step: ≈ 2·T·B·4H·(V + H) forward, twice that backward.
 /// </summary>
 [Config(typeof(ShortRunConfig))]
-public class TrainingStepBenchmarks
+public class TrainingStepBenchmarks : IWorkPerCall
 {
-    [Params("cpu")] public string Device = "cpu";
+    [Params("cpu", "ilgpu-cpu")] public string Device = "cpu";
+
+    public string WorkUnit => "GFLOP/s";
+    public double WorkPerCall(string method) => new ModelConfig(V, H, T).TrainingFlops(T, B);
     private const int V = 27, H = 128, T = 50, B = 16;
 
     private ComputeDevice _device = null!;

@@ -40,6 +40,11 @@ public sealed class GemmKernelTests(TestDevices devices)
     [InlineData(Layout.NT, 16, 128, 512)]
     [InlineData(Layout.TN, 129, 515, 203)]
     [InlineData(Layout.NNBias, 37, 67, 131)]
+    [InlineData(Layout.NNBias, 13, 45, 300)]       // K blocked in two: bias only once
+    [InlineData(Layout.TNAccumulate, 50, 33, 601)] // K blocked in three: the old C only once
+    [InlineData(Layout.NT, 70, 27, 45)]            // enough rows to pack Bᵀ
+    [InlineData(Layout.NT, 129, 100, 300)]
+    [InlineData(Layout.NN, 7, 5, 9)]               // narrower than one 8-wide strip
     public void HostMatchesReferenceAtLstmShapes(Layout layout, int m, int n, int k) => Check(devices.Host, layout, m, n, k);
 
     private static void Check(ComputeDevice device, Layout layout, int m, int n, int k)

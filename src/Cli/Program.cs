@@ -5,4 +5,5 @@ var root = new RootCommand("GpuLstm: train character-level LSTMs on ILGPU kernel
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(SampleCommand.Create());
 root.Subcommands.Add(DevicesCommand.Create());
+root.Subcommands.Add(BenchCommand.Create());
 return root.Parse(args).Invoke();

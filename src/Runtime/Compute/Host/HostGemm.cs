@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using GpuLstm.Kernels;
 
 namespace GpuLstm.Runtime.Compute.Host;
@@ -7,32 +8,62 @@ namespace GpuLstm.Runtime.Compute.Host;
 /// <summary>
 /// SGEMM for the host, C (M,N) = [C +] op(A)·op(B) [+ bias], in the layouts the LSTM uses:
 /// <list type="bullet">
-/// <item>B rows contiguous (NN and TN: the forward GEMMs and every weight gradient): a 4×16 register-blocked
-/// micro-kernel broadcasts four elements of A and streams one row of B per k, so any A strides work
-/// without packing.</item>
-/// <item>A rows and B columns contiguous in K (NT: dh = dgates·Whᵀ, dx): 2×4 blocks of dot products, so the
-/// transposed weights never need a copy.</item>
+/// <item>B rows contiguous (NN and TN: the forward GEMMs and every weight gradient): register-blocked
+/// 6×16 and 4×16 micro-kernels broadcast elements of A and stream rows of B, so any A strides work without
+/// packing A; column tails use 8-wide masked strips. K is blocked so a B panel stays in L1.</item>
+/// <item>NT (dh = dgates·Whᵀ, dx, the output layer's dh): with many rows, Bᵀ is packed once per call into a
+/// reused scratch buffer and the row-panel path runs; with few rows (the per-step recurrent GEMM) packing
+/// would cost as much as the product, so 2×4 blocks of contiguous dot products run instead.</item>
 /// </list>
-/// Columns (or, for NT, rows) are split over the worker pool in fixed chunks, so results are bitwise
+/// Large GEMMs split their columns (or rows) over the worker pool in fixed chunks, so results are bitwise
 /// independent of thread timing.
 /// </summary>
-internal sealed unsafe class HostGemm : IParallelWork
+internal sealed unsafe class HostGemm : IParallelWork, IDisposable
 {
-    private const int MR = 4, NR = 16;
-    /// <summary>Below this many FLOPs a GEMM runs on the calling thread: waking workers costs more.</summary>
-    private const long ParallelFlops = 1 << 18;
+    private const int NR = 16, KC = 256;
+    /// <summary>
+    /// Below this many FLOPs a GEMM runs on the calling thread. Waking a worker costs ~10–30 µs, and on
+    /// 2-vCPU machines whose vCPUs share a core (measured here: two threads of FMAs run no faster than one)
+    /// splitting small products only adds that cost.
+    /// </summary>
+    private const long ParallelFlops = 1L << 22;
+    /// <summary>NT products with at least this many rows pack Bᵀ first.</summary>
+    private const int PackMinRows = 64;
 
     private readonly WorkerPool _pool;
     private GemmShape _s;
     private float* _a, _b, _bias, _c;
+    private float* _packed;
+    private long _packedCapacity;
 
     public HostGemm(WorkerPool pool) => _pool = pool;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Run(in GemmShape s, float* a, float* b, float* bias, float* c)
     {
         _s = s; _a = a; _b = b; _bias = bias; _c = c;
-        int parts = s.Flops < ParallelFlops ? 1 : _pool.Threads;
-        _pool.Run(this, parts);
+        bool nt = s.BRowStride == 1 && s.BColStride == s.K && s.BColStride != 1;
+        if (nt && s.M >= PackMinRows && Vector256.IsHardwareAccelerated)
+        {
+            PackTransposed(b, s.N, s.K);
+            _b = _packed;
+            _s = new GemmShape(s.M, s.N, s.K, s.ARowStride, s.AColStride, s.N, 1, s.Accumulate != 0, s.AddBias != 0);
+        }
+        _pool.Run(this, s.Flops < ParallelFlops ? 1 : _pool.Threads);
+    }
+
+    /// <summary>(N,K) row-major → (K,N) row-major in the scratch buffer, grown only when a larger shape arrives.</summary>
+    private void PackTransposed(float* b, int n, int k)
+    {
+        long size = (long)n * k;
+        if (size > _packedCapacity)
+        {
+            NativeMemoryFree();
+            _packed = (float*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)(size * sizeof(float)), 64);
+            _packedCapacity = size;
+        }
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < k; j++) _packed[(long)j * n + i] = b[(long)i * k + j];
     }
 
     void IParallelWork.Run(int part, int parts)
@@ -40,68 +71,142 @@ internal sealed unsafe class HostGemm : IParallelWork
         ref readonly var s = ref _s;
         if (s.BColStride == 1 && Vector256.IsHardwareAccelerated)
         {
-            // Split N in whole 16-column panels.
             int panels = (s.N + NR - 1) / NR;
             int from = (int)((long)panels * part / parts) * NR, to = Math.Min(s.N, (int)((long)panels * (part + 1) / parts) * NR);
             RowPanels(from, to);
         }
-        else if (s.AColStride == 1 && s.BRowStride == 1 && Vector256.IsHardwareAccelerated)
-        {
-            int from = (int)((long)s.M * part / parts), to = (int)((long)s.M * (part + 1) / parts);
-            DotBlocks(from, to);
-        }
         else
         {
             int from = (int)((long)s.M * part / parts), to = (int)((long)s.M * (part + 1) / parts);
-            Scalar(from, to);
+            if (s.AColStride == 1 && s.BRowStride == 1 && Vector256.IsHardwareAccelerated) DotBlocks(from, to);
+            else Scalar(from, to);
         }
     }
 
-    /// <summary>Columns [n0, n1) of C, for B with contiguous rows.</summary>
+    /// <summary>Columns [n0, n1) of C, for B with contiguous rows, K in blocks of <see cref="KC"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void RowPanels(int n0, int n1)
     {
-        ref readonly var s = ref _s;
-        int m = 0;
-        for (; m + MR <= s.M; m += MR)
+        int m = _s.M;
+        int n16 = n0 + (n1 - n0) / NR * NR;
+        for (int k0 = 0; k0 < _s.K; k0 += KC)
         {
-            int n = n0;
-            for (; n + NR <= n1; n += NR) Block4x16(m, n);
-            for (; n < n1; n++)
-                for (int r = 0; r < MR; r++) Element(m + r, n);
+            int kc = Math.Min(KC, _s.K - k0);
+            bool first = k0 == 0;
+            for (int n = n0; n < n16; n += NR)
+            {
+                int r = 0;
+                for (; r + 6 <= m; r += 6) Block6x16(r, n, k0, kc, first);
+                for (; r + 4 <= m; r += 4) Block4x16(r, n, k0, kc, first);
+                for (; r < m; r++) { Strip(r, 1, n, 8, k0, kc, first); Strip(r, 1, n + 8, 8, k0, kc, first); }
+            }
+            for (int n = n16; n < n1; n += 8)
+            {
+                int width = Math.Min(8, n1 - n);
+                if (width < 8 && !Avx.IsSupported)
+                {
+                    if (k0 + kc == _s.K) for (int j = n; j < n1; j++) for (int row = 0; row < m; row++) Element(row, j);
+                    continue;
+                }
+                int r = 0;
+                for (; r + 4 <= m; r += 4) Strip(r, 4, n, width, k0, kc, first);
+                for (; r < m; r++) Strip(r, 1, n, width, k0, kc, first);
+            }
         }
-        for (; m < s.M; m++)
-        {
-            int n = n0;
-            for (; n + 8 <= n1; n += 8) Block1x8(m, n);
-            for (; n < n1; n++) Element(m, n);
-        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Mask(int width) =>
+        Vector256.LessThan(Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7), Vector256.Create(width)).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Load(float* p, int width) => width == 8 ? Vector256.Load(p) : Avx.MaskLoad(p, Mask(width));
+
+    /// <summary>
+    /// What a K block's accumulators start from: C's epilogue (bias, the old C) on the first block, the
+    /// partial sums already in C on later ones, so C is read and written once per block.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private Vector256<float> Start(int m, int n, bool first, int width = 8)
+    {
+        float* c = _c + (long)m * _s.N + n;
+        if (!first) return Load(c, width);
+        var acc = _s.Accumulate != 0 ? Load(c, width) : Vector256<float>.Zero;
+        if (_s.AddBias != 0) acc += Load(_bias + n, width);
+        return acc;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Store(int m, int n, Vector256<float> acc, int width = 8)
+    {
+        float* c = _c + (long)m * _s.N + n;
+        if (width == 8) acc.Store(c);
+        else Avx.MaskStore(c, Mask(width), acc);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Block4x16(int m, int n)
+    private void Block6x16(int m, int n, int k0, int kc, bool first)
     {
-        ref readonly var s = ref _s;
-        var c00 = Vector256<float>.Zero; var c01 = Vector256<float>.Zero;
-        var c10 = Vector256<float>.Zero; var c11 = Vector256<float>.Zero;
-        var c20 = Vector256<float>.Zero; var c21 = Vector256<float>.Zero;
-        var c30 = Vector256<float>.Zero; var c31 = Vector256<float>.Zero;
-        float* a0 = _a + (long)m * s.ARowStride;
-        long ars = s.ARowStride, acs = s.AColStride;
-        float* b = _b + n;
-        for (int k = 0; k < s.K; k++)
+        var c00 = Start(m, n, first); var c01 = Start(m, n + 8, first);
+        var c10 = Start(m + 1, n, first); var c11 = Start(m + 1, n + 8, first);
+        var c20 = Start(m + 2, n, first); var c21 = Start(m + 2, n + 8, first);
+        var c30 = Start(m + 3, n, first); var c31 = Start(m + 3, n + 8, first);
+        var c40 = Start(m + 4, n, first); var c41 = Start(m + 4, n + 8, first);
+        var c50 = Start(m + 5, n, first); var c51 = Start(m + 5, n + 8, first);
+        long ars = _s.ARowStride, acs = _s.AColStride, brs = _s.BRowStride;
+        float* a = _a + m * ars + k0 * acs;
+        float* b = _b + k0 * brs + n;
+        for (int k = 0; k < kc; k++)
         {
             var b0 = Vector256.Load(b);
             var b1 = Vector256.Load(b + 8);
-            var a = Vector256.Create(a0[0]);
-            c00 = Vector256.FusedMultiplyAdd(a, b0, c00); c01 = Vector256.FusedMultiplyAdd(a, b1, c01);
-            a = Vector256.Create(a0[ars]);
-            c10 = Vector256.FusedMultiplyAdd(a, b0, c10); c11 = Vector256.FusedMultiplyAdd(a, b1, c11);
-            a = Vector256.Create(a0[2 * ars]);
-            c20 = Vector256.FusedMultiplyAdd(a, b0, c20); c21 = Vector256.FusedMultiplyAdd(a, b1, c21);
-            a = Vector256.Create(a0[3 * ars]);
-            c30 = Vector256.FusedMultiplyAdd(a, b0, c30); c31 = Vector256.FusedMultiplyAdd(a, b1, c31);
-            a0 += acs;
-            b += s.BRowStride;
+            var x = Vector256.Create(a[0]);
+            c00 = Vector256.FusedMultiplyAdd(x, b0, c00); c01 = Vector256.FusedMultiplyAdd(x, b1, c01);
+            x = Vector256.Create(a[ars]);
+            c10 = Vector256.FusedMultiplyAdd(x, b0, c10); c11 = Vector256.FusedMultiplyAdd(x, b1, c11);
+            x = Vector256.Create(a[2 * ars]);
+            c20 = Vector256.FusedMultiplyAdd(x, b0, c20); c21 = Vector256.FusedMultiplyAdd(x, b1, c21);
+            x = Vector256.Create(a[3 * ars]);
+            c30 = Vector256.FusedMultiplyAdd(x, b0, c30); c31 = Vector256.FusedMultiplyAdd(x, b1, c31);
+            x = Vector256.Create(a[4 * ars]);
+            c40 = Vector256.FusedMultiplyAdd(x, b0, c40); c41 = Vector256.FusedMultiplyAdd(x, b1, c41);
+            x = Vector256.Create(a[5 * ars]);
+            c50 = Vector256.FusedMultiplyAdd(x, b0, c50); c51 = Vector256.FusedMultiplyAdd(x, b1, c51);
+            a += acs;
+            b += brs;
+        }
+        Store(m, n, c00); Store(m, n + 8, c01);
+        Store(m + 1, n, c10); Store(m + 1, n + 8, c11);
+        Store(m + 2, n, c20); Store(m + 2, n + 8, c21);
+        Store(m + 3, n, c30); Store(m + 3, n + 8, c31);
+        Store(m + 4, n, c40); Store(m + 4, n + 8, c41);
+        Store(m + 5, n, c50); Store(m + 5, n + 8, c51);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void Block4x16(int m, int n, int k0, int kc, bool first)
+    {
+        var c00 = Start(m, n, first); var c01 = Start(m, n + 8, first);
+        var c10 = Start(m + 1, n, first); var c11 = Start(m + 1, n + 8, first);
+        var c20 = Start(m + 2, n, first); var c21 = Start(m + 2, n + 8, first);
+        var c30 = Start(m + 3, n, first); var c31 = Start(m + 3, n + 8, first);
+        long ars = _s.ARowStride, acs = _s.AColStride, brs = _s.BRowStride;
+        float* a = _a + m * ars + k0 * acs;
+        float* b = _b + k0 * brs + n;
+        for (int k = 0; k < kc; k++)
+        {
+            var b0 = Vector256.Load(b);
+            var b1 = Vector256.Load(b + 8);
+            var x = Vector256.Create(a[0]);
+            c00 = Vector256.FusedMultiplyAdd(x, b0, c00); c01 = Vector256.FusedMultiplyAdd(x, b1, c01);
+            x = Vector256.Create(a[ars]);
+            c10 = Vector256.FusedMultiplyAdd(x, b0, c10); c11 = Vector256.FusedMultiplyAdd(x, b1, c11);
+            x = Vector256.Create(a[2 * ars]);
+            c20 = Vector256.FusedMultiplyAdd(x, b0, c20); c21 = Vector256.FusedMultiplyAdd(x, b1, c21);
+            x = Vector256.Create(a[3 * ars]);
+            c30 = Vector256.FusedMultiplyAdd(x, b0, c30); c31 = Vector256.FusedMultiplyAdd(x, b1, c31);
+            a += acs;
+            b += brs;
         }
         Store(m, n, c00); Store(m, n + 8, c01);
         Store(m + 1, n, c10); Store(m + 1, n + 8, c11);
@@ -109,55 +214,72 @@ internal sealed unsafe class HostGemm : IParallelWork
         Store(m + 3, n, c30); Store(m + 3, n + 8, c31);
     }
 
-    private void Block1x8(int m, int n)
+    /// <summary>
+    /// rows (1 or 4) × one column strip of <paramref name="width"/> ≤ 8, masked below 8: row tails of a panel
+    /// and the columns past the last whole panel.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void Strip(int m, int rows, int n, int width, int k0, int kc, bool first)
     {
-        ref readonly var s = ref _s;
-        var acc = Vector256<float>.Zero;
-        float* a = _a + (long)m * s.ARowStride;
-        float* b = _b + n;
-        for (int k = 0; k < s.K; k++)
+        long ars = _s.ARowStride, acs = _s.AColStride, brs = _s.BRowStride;
+        float* a = _a + m * ars + k0 * acs;
+        float* b = _b + k0 * brs + n;
+        var mask = Mask(width);
+        if (rows == 4)
         {
-            acc = Vector256.FusedMultiplyAdd(Vector256.Create(*a), Vector256.Load(b), acc);
-            a += s.AColStride;
-            b += s.BRowStride;
+            var c0 = Start(m, n, first, width); var c1 = Start(m + 1, n, first, width);
+            var c2 = Start(m + 2, n, first, width); var c3 = Start(m + 3, n, first, width);
+            for (int k = 0; k < kc; k++)
+            {
+                var y = width == 8 ? Vector256.Load(b) : Avx.MaskLoad(b, mask);
+                c0 = Vector256.FusedMultiplyAdd(Vector256.Create(a[0]), y, c0);
+                c1 = Vector256.FusedMultiplyAdd(Vector256.Create(a[ars]), y, c1);
+                c2 = Vector256.FusedMultiplyAdd(Vector256.Create(a[2 * ars]), y, c2);
+                c3 = Vector256.FusedMultiplyAdd(Vector256.Create(a[3 * ars]), y, c3);
+                a += acs;
+                b += brs;
+            }
+            Store(m, n, c0, width); Store(m + 1, n, c1, width); Store(m + 2, n, c2, width); Store(m + 3, n, c3, width);
         }
-        Store(m, n, acc);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Store(int m, int n, Vector256<float> acc)
-    {
-        float* c = _c + (long)m * _s.N + n;
-        if (_s.AddBias != 0) acc += Vector256.Load(_bias + n);
-        if (_s.Accumulate != 0) acc += Vector256.Load(c);
-        acc.Store(c);
+        else
+        {
+            var c0 = Start(m, n, first, width);
+            for (int k = 0; k < kc; k++)
+            {
+                var y = width == 8 ? Vector256.Load(b) : Avx.MaskLoad(b, mask);
+                c0 = Vector256.FusedMultiplyAdd(Vector256.Create(a[0]), y, c0);
+                a += acs;
+                b += brs;
+            }
+            Store(m, n, c0, width);
+        }
     }
 
     /// <summary>Rows [m0, m1) of C as dot products of contiguous A rows and contiguous B columns.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void DotBlocks(int m0, int m1)
     {
-        ref readonly var s = ref _s;
+        int n4 = _s.N / 4 * 4;
         int m = m0;
         for (; m + 2 <= m1; m += 2)
         {
-            int n = 0;
-            for (; n + 4 <= s.N; n += 4) Dot2x4(m, n);
-            for (; n < s.N; n++) { Element(m, n); Element(m + 1, n); }
+            for (int n = 0; n < n4; n += 4) Dot2x4(m, n);
+            for (int n = n4; n < _s.N; n++) { Element(m, n); Element(m + 1, n); }
         }
         for (; m < m1; m++)
-            for (int n = 0; n < s.N; n++) Element(m, n);
+            for (int n = 0; n < _s.N; n++) Element(m, n);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Dot2x4(int m, int n)
     {
-        ref readonly var s = ref _s;
-        float* a0 = _a + (long)m * s.ARowStride, a1 = a0 + s.ARowStride;
-        float* b0 = _b + (long)n * s.BColStride, b1 = b0 + s.BColStride, b2 = b1 + s.BColStride, b3 = b2 + s.BColStride;
+        int kEnd = _s.K;
+        float* a0 = _a + (long)m * _s.ARowStride, a1 = a0 + _s.ARowStride;
+        float* b0 = _b + (long)n * _s.BColStride, b1 = b0 + _s.BColStride, b2 = b1 + _s.BColStride, b3 = b2 + _s.BColStride;
         Vector256<float> c00 = default, c01 = default, c02 = default, c03 = default;
         Vector256<float> c10 = default, c11 = default, c12 = default, c13 = default;
         int k = 0;
-        for (; k + 8 <= s.K; k += 8)
+        for (; k + 8 <= kEnd; k += 8)
         {
             var x0 = Vector256.Load(a0 + k); var x1 = Vector256.Load(a1 + k);
             var y = Vector256.Load(b0 + k); c00 = Vector256.FusedMultiplyAdd(x0, y, c00); c10 = Vector256.FusedMultiplyAdd(x1, y, c10);
@@ -165,38 +287,37 @@ internal sealed unsafe class HostGemm : IParallelWork
             y = Vector256.Load(b2 + k); c02 = Vector256.FusedMultiplyAdd(x0, y, c02); c12 = Vector256.FusedMultiplyAdd(x1, y, c12);
             y = Vector256.Load(b3 + k); c03 = Vector256.FusedMultiplyAdd(x0, y, c03); c13 = Vector256.FusedMultiplyAdd(x1, y, c13);
         }
-        Span<float> sums = stackalloc float[8]
-        {
-            Vector256.Sum(c00), Vector256.Sum(c01), Vector256.Sum(c02), Vector256.Sum(c03),
-            Vector256.Sum(c10), Vector256.Sum(c11), Vector256.Sum(c12), Vector256.Sum(c13),
-        };
-        for (; k < s.K; k++)
+        float s00 = Vector256.Sum(c00), s01 = Vector256.Sum(c01), s02 = Vector256.Sum(c02), s03 = Vector256.Sum(c03);
+        float s10 = Vector256.Sum(c10), s11 = Vector256.Sum(c11), s12 = Vector256.Sum(c12), s13 = Vector256.Sum(c13);
+        for (; k < kEnd; k++)
         {
             float x0 = a0[k], x1 = a1[k];
-            sums[0] += x0 * b0[k]; sums[1] += x0 * b1[k]; sums[2] += x0 * b2[k]; sums[3] += x0 * b3[k];
-            sums[4] += x1 * b0[k]; sums[5] += x1 * b1[k]; sums[6] += x1 * b2[k]; sums[7] += x1 * b3[k];
+            s00 += x0 * b0[k]; s01 += x0 * b1[k]; s02 += x0 * b2[k]; s03 += x0 * b3[k];
+            s10 += x1 * b0[k]; s11 += x1 * b1[k]; s12 += x1 * b2[k]; s13 += x1 * b3[k];
         }
-        for (int r = 0; r < 2; r++)
-            for (int j = 0; j < 4; j++) Finish(m + r, n + j, sums[r * 4 + j]);
+        Finish(m, n, s00); Finish(m, n + 1, s01); Finish(m, n + 2, s02); Finish(m, n + 3, s03);
+        Finish(m + 1, n, s10); Finish(m + 1, n + 1, s11); Finish(m + 1, n + 2, s12); Finish(m + 1, n + 3, s13);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Scalar(int m0, int m1)
     {
         for (int m = m0; m < m1; m++)
             for (int n = 0; n < _s.N; n++) Element(m, n);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Element(int m, int n)
     {
-        ref readonly var s = ref _s;
+        long acs = _s.AColStride, brs = _s.BRowStride;
         float acc = 0;
-        float* a = _a + (long)m * s.ARowStride;
-        float* b = _b + (long)n * s.BColStride;
-        for (int k = 0; k < s.K; k++)
+        float* a = _a + (long)m * _s.ARowStride;
+        float* b = _b + (long)n * _s.BColStride;
+        for (int k = 0; k < _s.K; k++)
         {
             acc = MathF.FusedMultiplyAdd(*a, *b, acc);
-            a += s.AColStride;
-            b += s.BRowStride;
+            a += acs;
+            b += brs;
         }
         Finish(m, n, acc);
     }
@@ -209,4 +330,13 @@ internal sealed unsafe class HostGemm : IParallelWork
         if (_s.Accumulate != 0) acc += _c[i];
         _c[i] = acc;
     }
+
+    private void NativeMemoryFree()
+    {
+        if (_packed != null) System.Runtime.InteropServices.NativeMemory.AlignedFree(_packed);
+        _packed = null;
+        _packedCapacity = 0;
+    }
+
+    public void Dispose() => NativeMemoryFree();
 }

@@ -32,12 +32,14 @@ public sealed unsafe class HostKernelSet : IKernelSet
     private static float* P(ArrayView<float> v) => v.Length == 0 ? null : (float*)v.LoadEffectiveAddressAsPtr();
     private static int* P(ArrayView<int> v) => v.Length == 0 ? null : (int*)v.LoadEffectiveAddressAsPtr();
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Gemm(in GemmShape shape, ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c)
     {
         _calls++;
         _gemm.Run(shape, P(a), P(b), P(bias), P(c));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void OneHot(ArrayView<int> tokens, ArrayView<float> x, int rows, int vocab)
     {
         _calls++;
@@ -47,6 +49,7 @@ public sealed unsafe class HostKernelSet : IKernelSet
         for (int r = 0; r < rows; r++) o[(long)r * vocab + t[r]] = 1f;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void LstmCellForward(int batch, int hidden, ArrayView<float> gates, ArrayView<float> cPrev, ArrayView<float> c, ArrayView<float> h)
     {
         _calls++;
@@ -80,6 +83,7 @@ public sealed unsafe class HostKernelSet : IKernelSet
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void LstmCellBackward(int batch, int hidden, ArrayView<float> gates, ArrayView<float> cPrev, ArrayView<float> c,
         ArrayView<float> dhOut, bool hasDhOut, ArrayView<float> dhRec, ArrayView<float> dc, ArrayView<float> dGates)
     {
@@ -124,6 +128,7 @@ public sealed unsafe class HostKernelSet : IKernelSet
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void SoftmaxCrossEntropy(int rows, int vocab, ArrayView<float> logits, ArrayView<int> targets,
         ArrayView<float> dLogits, ArrayView<float> loss, float gradScale)
     {
@@ -148,6 +153,7 @@ public sealed unsafe class HostKernelSet : IKernelSet
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void ColumnSum(int rows, int columns, ArrayView<float> x, ArrayView<float> sum, bool accumulate)
     {
         _calls++;
@@ -159,6 +165,7 @@ public sealed unsafe class HostKernelSet : IKernelSet
             HostMath.AddInPlace(dst, src + (long)r * columns, columns);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void AdamStep(ArrayView<float> parameters, ArrayView<float> grads, ArrayView<float> m, ArrayView<float> v, in AdamStepArgs args)
     {
         _calls++;
@@ -189,6 +196,7 @@ public sealed unsafe class HostKernelSet : IKernelSet
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void SumOfSquaresPartials(ArrayView<float> x, ArrayView<float> partials)
     {
         _calls++;
@@ -204,12 +212,14 @@ public sealed unsafe class HostKernelSet : IKernelSet
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Zero(ArrayView<float> x)
     {
         _calls++;
         new Span<float>(P(x), checked((int)x.Length)).Clear();
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Copy(ArrayView<float> source, ArrayView<float> destination)
     {
         _calls++;
@@ -217,7 +227,12 @@ public sealed unsafe class HostKernelSet : IKernelSet
         new ReadOnlySpan<float>(P(source), checked((int)source.Length)).CopyTo(new Span<float>(P(destination), (int)destination.Length));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Synchronize() { }
 
-    public void Dispose() => _pool.Dispose();
+    public void Dispose()
+    {
+        _gemm.Dispose();
+        _pool.Dispose();
+    }
 }

@@ -1,0 +1,71 @@
+using System.CommandLine;
+using System.Globalization;
+using GpuLstm.Runtime;
+using GpuLstm.Runtime.Benchmarks;
+using GpuLstm.Runtime.Compute;
+using GpuLstm.Runtime.Models;
+
+namespace GpuLstm.Cli;
+
+/// <summary>`gpulstm bench`: training-step and sampling speed at the standard configurations, on any device.</summary>
+internal static class BenchCommand
+{
+    public static Command Create()
+    {
+        var config = new Option<string>("--config") { Description = "seed, small, medium, large, all, or custom (with --V --H --L --T --B)", DefaultValueFactory = _ => "all" };
+        var v = new Option<int?>("--V") { Description = "vocabulary size (custom config, or override)" };
+        var h = new Option<int?>("--H") { Description = "hidden size" };
+        var l = new Option<int?>("--L") { Description = "layers" };
+        var t = new Option<int?>("--T") { Description = "window length" };
+        var b = new Option<int?>("--B") { Description = "batch size" };
+        var target = new Option<string>("--target") { Description = "all: loss at every position (char-rnn); last: only after the window (the notebook)", DefaultValueFactory = _ => "all" };
+        target.AcceptOnlyFromAmong("all", "last");
+        var device = new Option<string>("--device") { Description = "auto, cpu, ilgpu-cpu, cuda, cuda:N, opencl, opencl:N", DefaultValueFactory = _ => "auto" };
+        var warmup = new Option<int>("--warmup") { Description = "untimed steps first", DefaultValueFactory = _ => 3 };
+        var steps = new Option<int>("--steps") { Description = "timed steps", DefaultValueFactory = _ => 20 };
+        var maxSeconds = new Option<double>("--max-seconds") { Description = "stop timing after this long (once 3 steps are done)", DefaultValueFactory = _ => 60 };
+        var sampleChars = new Option<int>("--sample-chars") { Description = "chars per timed generation (batch 1, carried state); 0: skip", DefaultValueFactory = _ => 1000 };
+        var sampleReps = new Option<int>("--sample-reps") { Description = "timed generations (median)", DefaultValueFactory = _ => 3 };
+        var command = new Command("bench", "Time training steps and sampling at the standard configurations (prints RESULT JSON lines for scripts).")
+        {
+            config, v, h, l, t, b, target, device, warmup, steps, maxSeconds, sampleChars, sampleReps,
+        };
+        command.SetAction(parse => CliRunner.Run(() =>
+        {
+            string name = parse.GetValue(config)!.ToLowerInvariant();
+            IEnumerable<BenchConfig> configs = name switch
+            {
+                "all" => BenchConfig.Standard,
+                "custom" => new[] { new BenchConfig("custom", 65, 128, 1, 100, 32) },
+                _ => BenchConfig.Standard.Where(c => c.Name == name).ToArray() is { Length: 1 } one ? one
+                    : throw new GpuLstmException($"unknown config '{name}'; choose seed, small, medium, large, all or custom"),
+            };
+            configs = configs.Select(c => c with
+            {
+                V = parse.GetValue(v) ?? c.V, H = parse.GetValue(h) ?? c.H, L = parse.GetValue(l) ?? c.L,
+                T = parse.GetValue(t) ?? c.T, B = parse.GetValue(b) ?? c.B,
+            }).ToArray();
+            foreach (var c in configs)
+                foreach (var (value, option) in new[] { (c.V, "--V"), (c.H, "--H"), (c.L, "--L"), (c.T, "--T"), (c.B, "--B") })
+                    CliRunner.RequirePositive(value, option);
+            int w = parse.GetValue(warmup), n = parse.GetValue(steps);
+            if (w < 0) throw new GpuLstmException($"--warmup must be 0 or more, got {w}");
+            CliRunner.RequirePositive(n, "--steps");
+            var positions = parse.GetValue(target) == "last" ? LossPositions.Last : LossPositions.All;
+
+            using var dev = ComputeDevice.Open(parse.GetValue(device)!);
+            Console.WriteLine($"device: {dev.Description}");
+            foreach (var c in configs)
+            {
+                var r = StepBenchmark.Run(dev, c, positions, w, n, parse.GetValue(maxSeconds), parse.GetValue(sampleChars), parse.GetValue(sampleReps));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{c} target={r.Target}: {r.StepMsMedian:F2} ms/step (median of {r.Steps}; min {r.StepMsMin:F2}, max {r.StepMsMax:F2}), " +
+                    $"{r.CharsPerSecond:F0} chars/s, {r.Gflops:F1} GFLOP/s, {r.LaunchesPerStep:F0} launches/step; " +
+                    $"sampling {r.SampleCharsPerSecond:F0} chars/s (batch 1, carried state); peak RSS {r.PeakRssKb / 1024} MiB"));
+                Console.WriteLine("RESULT " + r.ToJson());
+            }
+            return 0;
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,121 @@
+using System.Diagnostics;
+using System.Text;
+using GpuLstm.Runtime.Compute;
+using GpuLstm.Runtime.Data;
+using GpuLstm.Runtime.Models;
+using GpuLstm.Runtime.Sampling;
+using GpuLstm.Runtime.Training;
+
+namespace GpuLstm.Runtime.Benchmarks;
+
+/// <summary>A model shape to time: vocabulary V, hidden H, layers L, window T, batch B.</summary>
+public sealed record BenchConfig(string Name, int V, int H, int L, int T, int B)
+{
+    /// <summary>The four configurations of the benchmark suite, the same as the TorchSharp peer's.</summary>
+    public static IReadOnlyList<BenchConfig> Standard { get; } = new[]
+    {
+        new BenchConfig("seed", 27, 128, 1, 50, 16),
+        new BenchConfig("small", 65, 256, 2, 100, 32),
+        new BenchConfig("medium", 65, 512, 2, 100, 64),
+        new BenchConfig("large", 65, 1024, 1, 128, 64),
+    };
+
+    public override string ToString() => $"{Name} (V{V} H{H} L{L} T{T} B{B})";
+}
+
+public sealed record BenchResult(BenchConfig Config, string Device, string Target, int Steps, double StepMsMedian, double StepMsMin,
+    double StepMsMax, double CharsPerSecond, double Gflops, double LaunchesPerStep, double SampleCharsPerSecond, int SampleChars,
+    long PeakRssKb)
+{
+    public string ToJson()
+    {
+        var c = Config;
+        return System.Text.Json.JsonSerializer.Serialize(new
+        {
+            impl = "gpulstm", label = c.Name, c.V, c.H, c.L, c.T, c.B, target = Target, device = Device,
+            steps = Steps, step_ms_median = StepMsMedian, step_ms_min = StepMsMin, step_ms_max = StepMsMax,
+            train_chars_per_s = CharsPerSecond, gflops = Gflops, launches_per_step = LaunchesPerStep,
+            sample_mode = "state", sample_chars = SampleChars, sample_chars_per_s = SampleCharsPerSecond, vmhwm_kb = PeakRssKb,
+        });
+    }
+}
+
+/// <summary>
+/// Times training steps (forward, backward, Adam) on random tokens and batch-1 sampling that carries
+/// state, the way the TorchSharp peer does: warm-up steps first, then the median of the timed steps.
+/// </summary>
+public static class StepBenchmark
+{
+    public static BenchResult Run(ComputeDevice device, BenchConfig config, LossPositions target, int warmup, int steps,
+        double maxSeconds, int sampleChars, int sampleReps)
+    {
+        var model = new CharLstmModel(device, new ModelConfig(config.V, config.H, config.T, target, config.L), config.B);
+        try
+        {
+            model.InitializeKerasDefaults(1234);
+            using var adam = new AdamOptimizer(model, new AdamOptions(LearningRate: 2e-3));
+            var rng = new Rng(1234);
+            var batch = new TokenBatch(config.T, config.B) { Steps = config.T, Size = config.B };
+            for (int i = 0; i < batch.Inputs.Length; i++) { batch.Inputs[i] = rng.NextInt(config.V); batch.Targets[i] = rng.NextInt(config.V); }
+
+            for (int i = 0; i < warmup; i++) { model.LossAndGradients(batch); adam.Apply(); }
+            var times = new List<double>(steps);
+            long launches = model.Kernels.LaunchCount;
+            var total = Stopwatch.StartNew();
+            while (times.Count < steps && (times.Count < 3 || total.Elapsed.TotalSeconds < maxSeconds))
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                model.LossAndGradients(batch);
+                adam.Apply();
+                model.Kernels.Synchronize();
+                times.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+            }
+            double launchesPerStep = (model.Kernels.LaunchCount - launches) / (double)times.Count;
+            times.Sort();
+            double median = times[times.Count / 2];
+            double flops = model.Config.TrainingFlops(config.T, config.B);
+
+            double samplePerSecond = SampleSpeed(model, sampleChars, sampleReps);
+            return new BenchResult(config, device.Id, target == LossPositions.All ? "all" : "last", times.Count, median, times[0], times[^1],
+                config.B * config.T / (median / 1000), flops / (median / 1000) / 1e9, launchesPerStep, samplePerSecond, sampleChars, PeakRssKb());
+        }
+        finally
+        {
+            model.Dispose();
+        }
+    }
+
+    /// <summary>chars/s of batch-1 generation carrying (h, c), median over reps, after one short warm-up.</summary>
+    private static double SampleSpeed(CharLstmModel model, int chars, int reps)
+    {
+        if (chars <= 0 || reps <= 0) return 0;
+        var vocab = new Vocabulary(Enumerable.Range(0, model.Config.VocabSize).Select(i => new Rune(0x21 + i)));
+        var sampler = new Sampler(model, vocab);
+        var rng = new Rng(7);
+        string prime = vocab.Decode(0);
+        sampler.GenerateCarryingState(prime, Math.Min(50, chars), 1.0, rng);
+        var times = new double[reps];
+        for (int r = 0; r < reps; r++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            sampler.GenerateCarryingState(prime, chars, 1.0, rng);
+            times[r] = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+        }
+        Array.Sort(times);
+        return chars / times[reps / 2];
+    }
+
+    /// <summary>Peak resident set (VmHWM) of this process in KiB, or −1 where /proc is unavailable.</summary>
+    public static long PeakRssKb()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/self/status"))
+                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                    return long.Parse(line.AsSpan(6).Trim().ToString().Split(' ')[0]);
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+        return -1;
+    }
+}
