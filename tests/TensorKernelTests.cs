@@ -6,7 +6,6 @@ namespace GpuLstm.Tests;
 public sealed class TensorKernelTests(TestDevices devices)
 {
     public static IEnumerable<object[]> ColumnSumCases => TestDevices.WithKernelSets([17, 31, false], [1, 5, true], [40, 3, true]);
-    public static IEnumerable<object[]> Sets => TestDevices.WithKernelSets(Array.Empty<object>());
     public static IEnumerable<object[]> SquareCases => TestDevices.WithKernelSets([1000, 256], [7, 256], [301, 3]);
 
     [Theory]
@@ -31,22 +30,51 @@ public sealed class TensorKernelTests(TestDevices devices)
         TestData.AssertClose(expected, sum.GetAsArray1D(), 1e-5, 1e-5, $"seed {seed}");
     }
 
+    public static IEnumerable<object[]> RowCases => TestDevices.WithKernelSets([13, 11, 37], [1, 3, 8], [40, 5, 515]);
+
+    /// <summary>Gathering rows of W for token ids is x·W + b for the one-hot rows x.</summary>
     [Theory]
-    [MemberData(nameof(Sets))]
-    public void OneHotWritesEveryElement(string set)
+    [MemberData(nameof(RowCases))]
+    public void GatherRowsIsTheOneHotProduct(string set, int rows, int vocab, int columns)
     {
         int seed = TestData.FreshSeed();
         var rng = new Random(seed);
         var acc = devices[set].Accelerator;
-        const int rows = 13, vocab = 11;
-        var tokens = Enumerable.Range(0, rows).Select(_ => rng.Next(vocab)).ToArray();
-        using var tokensBuf = TestData.Upload(acc, tokens);
-        using var x = TestData.Poisoned(acc, rows * vocab);
-        devices[set].Kernels.OneHot(tokensBuf.View, x.View, rows, vocab);
+        var ids = Enumerable.Range(0, rows).Select(_ => rng.Next(vocab)).ToArray();
+        var table = TestData.Uniform(rng, vocab * columns);
+        var bias = TestData.Uniform(rng, columns);
+        using var idsBuf = TestData.Upload(acc, ids);
+        using var tableBuf = TestData.Upload(acc, table);
+        using var biasBuf = TestData.Upload(acc, bias);
+        using var output = TestData.Poisoned(acc, rows * columns);
+        devices[set].Kernels.GatherRows(idsBuf.View, tableBuf.View, biasBuf.View, output.View, rows, columns);
         devices[set].Kernels.Synchronize();
-        var expected = new double[rows * vocab];
-        for (int r = 0; r < rows; r++) expected[r * vocab + tokens[r]] = 1;
-        TestData.AssertClose(expected, x.GetAsArray1D(), 0, 0, $"seed {seed}");
+        var oneHot = new float[rows * vocab];
+        for (int r = 0; r < rows; r++) oneHot[r * vocab + ids[r]] = 1;
+        var expected = Reference.Gemm(oneHot, table, bias, null, rows, columns, vocab, transA: false, transB: false);
+        TestData.AssertClose(expected, output.GetAsArray1D(), 1e-6, 1e-6, $"seed {seed}");
+    }
+
+    /// <summary>Scatter-adding gradient rows by token id is xᵀ·G for the one-hot rows x; ids that never occur get zeros.</summary>
+    [Theory]
+    [MemberData(nameof(RowCases))]
+    public void ScatterAddRowsIsTheOneHotWeightGradient(string set, int rows, int vocab, int columns)
+    {
+        int seed = TestData.FreshSeed();
+        var rng = new Random(seed);
+        var acc = devices[set].Accelerator;
+        // Leave the last id unused, so a row that receives nothing must still be written (with zeros).
+        var ids = Enumerable.Range(0, rows).Select(_ => rng.Next(Math.Max(1, vocab - 1))).ToArray();
+        var grads = TestData.Uniform(rng, rows * columns);
+        using var idsBuf = TestData.Upload(acc, ids);
+        using var gradBuf = TestData.Upload(acc, grads);
+        using var tableGrad = TestData.Poisoned(acc, vocab * columns);
+        devices[set].Kernels.ScatterAddRows(idsBuf.View, gradBuf.View, tableGrad.View, rows, vocab, columns);
+        devices[set].Kernels.Synchronize();
+        var oneHot = new float[rows * vocab];
+        for (int r = 0; r < rows; r++) oneHot[r * vocab + ids[r]] = 1;
+        var expected = Reference.Gemm(oneHot, grads, null, null, vocab, columns, rows, transA: true, transB: false);
+        TestData.AssertClose(expected, tableGrad.GetAsArray1D(), 1e-5, 1e-6, $"seed {seed}");
     }
 
     [Theory]

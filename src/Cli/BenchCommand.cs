@@ -26,9 +26,10 @@ internal static class BenchCommand
         var maxSeconds = new Option<double>("--max-seconds") { Description = "stop timing after this long (once 3 steps are done)", DefaultValueFactory = _ => 60 };
         var sampleChars = new Option<int>("--sample-chars") { Description = "chars per timed generation (batch 1, carried state); 0: skip", DefaultValueFactory = _ => 1000 };
         var sampleReps = new Option<int>("--sample-reps") { Description = "timed generations (median)", DefaultValueFactory = _ => 3 };
+        var profile = new Option<bool>("--profile") { Description = "after timing, profile a few steps op by op (each kernel call synchronized and timed)" };
         var command = new Command("bench", "Time training steps and sampling at the standard configurations (prints RESULT JSON lines for scripts).")
         {
-            config, v, h, l, t, b, target, device, warmup, steps, maxSeconds, sampleChars, sampleReps,
+            config, v, h, l, t, b, target, device, warmup, steps, maxSeconds, sampleChars, sampleReps, profile,
         };
         command.SetAction(parse => CliRunner.Run(() =>
         {
@@ -64,6 +65,15 @@ internal static class BenchCommand
                     $"sampling {r.SampleCharsPerSecond:F0} chars/s (batch 1, carried state); peak RSS {r.PeakRssKb / 1024} MiB"));
                 Console.WriteLine("RESULT " + r.ToJson());
             }
+            if (parse.GetValue(profile))
+                foreach (var c in configs)
+                {
+                    Console.WriteLine($"profile of {c} target={parse.GetValue(target)}, per training step:");
+                    Console.WriteLine($"  {"op",-34} {"calls",6} {"ms",8} {"share",6} {"GFLOP/s",8}");
+                    foreach (var row in StepBenchmark.Profile(dev, c, positions, Math.Max(3, Math.Min(n, 10))))
+                        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                            $"  {row.Op,-34} {row.CallsPerStep,6:F0} {row.MsPerStep,8:F3} {row.Share,6:P0} {(row.Gflops > 0 ? row.Gflops.ToString("F1", CultureInfo.InvariantCulture) : ""),8}"));
+                }
             return 0;
         }));
         return command;

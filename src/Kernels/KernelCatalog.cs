@@ -21,7 +21,8 @@ public static class KernelCatalog
         Entry("softmax_cross_entropy", typeof(LossKernels), nameof(LossKernels.SoftmaxCrossEntropy), grouped: false, hot: false),
         Entry("adam_step", typeof(AdamKernels), nameof(AdamKernels.Step), grouped: false, hot: false),
         Entry("sum_of_squares_partials", typeof(AdamKernels), nameof(AdamKernels.SumOfSquaresPartials), grouped: false, hot: false),
-        Entry("one_hot", typeof(TensorKernels), nameof(TensorKernels.OneHot), grouped: false, hot: false),
+        Entry("gather_rows", typeof(TensorKernels), nameof(TensorKernels.GatherRows), grouped: false, hot: false),
+        Entry("scatter_add_rows", typeof(TensorKernels), nameof(TensorKernels.ScatterAddRows), grouped: false, hot: false),
         Entry("column_sum", typeof(TensorKernels), nameof(TensorKernels.ColumnSum), grouped: false, hot: false),
     };
 

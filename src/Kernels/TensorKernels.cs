@@ -2,19 +2,45 @@ using ILGPU;
 
 namespace GpuLstm.Kernels;
 
-/// <summary>Small data-movement kernels around the LSTM: input encoding and bias gradients.</summary>
+/// <summary>Small data-movement kernels around the LSTM: token inputs and bias gradients.</summary>
 public static class TensorKernels
 {
-    /// <summary>index: 0..R·V. Element (r,v) of the one-hot matrix; one thread per element keeps writes coalesced.</summary>
-    public static void OneHot(
+    /// <summary>
+    /// index: 0..R·N. output[r,n] = table[ids[r], n] + bias[n]: the input GEMM of a one-hot input, x·W + b,
+    /// without multiplying by zeros (one row of W per token).
+    /// </summary>
+    public static void GatherRows(
         Index1D index,
-        ArrayView<int> tokens,  // (R) ids in 0..V
-        ArrayView<float> x,     // (R,V) out
-        int vocab)              // V
+        ArrayView<int> ids,       // (R) rows of table, in 0..V
+        ArrayView<float> table,   // (V,N)
+        ArrayView<float> bias,    // (N)
+        ArrayView<float> output,  // (R,N) out
+        int columns)              // N
     {
-        int r = index / vocab;
-        int v = index - r * vocab;
-        x[index] = tokens[r] == v ? 1f : 0f;
+        int r = index / columns;
+        int n = index - r * columns;
+        output[index] = table[ids[r] * columns + n] + bias[n];
+    }
+
+    /// <summary>
+    /// index: 0..V·N, one element of the table gradient per thread: tableGrad[v,n] = Σ over rows r with
+    /// ids[r] = v of grads[r,n], summed in row order. No atomics, so the result is deterministic; the cost is
+    /// a scan of the R ids per thread, fine for character vocabularies (V·N·R ≈ 10⁷ at the seed shape).
+    /// </summary>
+    public static void ScatterAddRows(
+        Index1D index,
+        ArrayView<int> ids,        // (R)
+        ArrayView<float> grads,    // (R,N)
+        ArrayView<float> tableGrad,// (V,N) out
+        int rows,                  // R
+        int columns)               // N
+    {
+        int v = index / columns;
+        int n = index - v * columns;
+        float acc = 0f;
+        for (int r = 0; r < rows; r++)
+            if (ids[r] == v) acc += grads[r * columns + n];
+        tableGrad[index] = acc;
     }
 
     /// <summary>

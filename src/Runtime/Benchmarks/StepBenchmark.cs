@@ -85,6 +85,33 @@ public static class StepBenchmark
         }
     }
 
+    /// <summary>One row of a step profile: an op (GEMMs by layout and shape), its calls and time per step.</summary>
+    public sealed record ProfileRow(string Op, double CallsPerStep, double MsPerStep, double Share, double Gflops);
+
+    /// <summary>
+    /// Where a training step's time goes: runs <paramref name="steps"/> steps on a profiled kernel set (each
+    /// call synchronized and timed) after a warm-up. The device's kernel set stays profiled afterwards.
+    /// </summary>
+    public static IReadOnlyList<ProfileRow> Profile(ComputeDevice device, BenchConfig config, LossPositions target, int steps)
+    {
+        var profiler = device.EnableProfiling();
+        using var model = new CharLstmModel(device, new ModelConfig(config.V, config.H, config.T, target, config.L), config.B);
+        model.InitializeKerasDefaults(1234);
+        using var adam = new AdamOptimizer(model, new AdamOptions(LearningRate: 2e-3));
+        var rng = new Rng(1234);
+        var batch = new TokenBatch(config.T, config.B) { Steps = config.T, Size = config.B };
+        for (int i = 0; i < batch.Inputs.Length; i++) { batch.Inputs[i] = rng.NextInt(config.V); batch.Targets[i] = rng.NextInt(config.V); }
+        for (int i = 0; i < 2; i++) { model.LossAndGradients(batch); adam.Apply(); }
+        profiler.Reset();
+        for (int i = 0; i < steps; i++) { model.LossAndGradients(batch); adam.Apply(); }
+        double total = profiler.Ops.Values.Sum(o => (double)o.Ticks);
+        return profiler.Ops
+            .Select(kv => new ProfileRow(kv.Key, kv.Value.Calls / (double)steps,
+                kv.Value.Ticks * 1000.0 / System.Diagnostics.Stopwatch.Frequency / steps, kv.Value.Ticks / total,
+                kv.Value.Flops == 0 ? 0 : kv.Value.Flops / (kv.Value.Ticks / (double)System.Diagnostics.Stopwatch.Frequency) / 1e9))
+            .OrderByDescending(r => r.MsPerStep).ToArray();
+    }
+
     /// <summary>chars/s of batch-1 generation carrying (h, c), median over reps, after one short warm-up.</summary>
     private static double SampleSpeed(CharLstmModel model, int chars, int reps)
     {

@@ -21,8 +21,16 @@ public sealed class ComputeDevice : IDisposable
 {
     public Context Context { get; }
     public Accelerator Accelerator { get; }
-    public IKernelSet Kernels { get; }
+    public IKernelSet Kernels { get; private set; }
     public string Id { get; }
+
+    /// <summary>Times every kernel call from now on (see <see cref="ProfilingKernelSet"/>).</summary>
+    public ProfilingKernelSet EnableProfiling()
+    {
+        var profiler = Kernels as ProfilingKernelSet ?? new ProfilingKernelSet(Kernels);
+        Kernels = profiler;
+        return profiler;
+    }
 
     private ComputeDevice(Context context, Accelerator accelerator, IKernelSet kernels, string id)
     {

@@ -19,8 +19,11 @@ public interface IKernelSet : IDisposable
     /// <summary>c (M,N) = [c +] op(a) · op(b) [+ bias]; see <see cref="GemmShape"/>. bias may be empty when not added.</summary>
     void Gemm(in GemmShape shape, ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c);
 
-    /// <summary>x (R,V) = onehot(tokens (R)).</summary>
-    void OneHot(ArrayView<int> tokens, ArrayView<float> x, int rows, int vocab);
+    /// <summary>output (R,N) = table[ids[r]] + bias: x·W + b for one-hot rows x.</summary>
+    void GatherRows(ArrayView<int> ids, ArrayView<float> table, ArrayView<float> bias, ArrayView<float> output, int rows, int columns);
+
+    /// <summary>tableGrad (V,N) = Σ_{r: ids[r] = v} grads[r] in row order: xᵀ·grads for one-hot rows x, deterministically.</summary>
+    void ScatterAddRows(ArrayView<int> ids, ArrayView<float> grads, ArrayView<float> tableGrad, int rows, int vocab, int columns);
 
     /// <summary>Activates gates (B,4H) in place and writes c (B,H), h (B,H) from cPrev (B,H).</summary>
     void LstmCellForward(int batch, int hidden, ArrayView<float> gates, ArrayView<float> cPrev, ArrayView<float> c, ArrayView<float> h);

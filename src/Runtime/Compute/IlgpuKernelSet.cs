@@ -20,7 +20,8 @@ public sealed class IlgpuKernelSet : IKernelSet
 
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape> _gemmNaive;
     private readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>? _gemmTiled;
-    private readonly Action<AcceleratorStream, Index1D, ArrayView<int>, ArrayView<float>, int> _oneHot;
+    private readonly Action<AcceleratorStream, Index1D, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _gatherRows;
+    private readonly Action<AcceleratorStream, Index1D, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int> _scatterAddRows;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _cellForward;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> _cellBackward;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, float> _softmaxCrossEntropy;
@@ -44,7 +45,8 @@ public sealed class IlgpuKernelSet : IKernelSet
         _gemmNaive = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmKernels.Naive);
         if (_tiled)
             _gemmTiled = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmKernels.Tiled);
-        _oneHot = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<int>, ArrayView<float>, int>(TensorKernels.OneHot);
+        _gatherRows = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(TensorKernels.GatherRows);
+        _scatterAddRows = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int>(TensorKernels.ScatterAddRows);
         _cellForward = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(LstmCellKernels.Forward);
         _cellBackward = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(LstmCellKernels.Backward);
         _softmaxCrossEntropy = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, float>(LossKernels.SoftmaxCrossEntropy);
@@ -64,10 +66,16 @@ public sealed class IlgpuKernelSet : IKernelSet
         else _gemmNaive(_stream, shape.M * shape.N, a, b, bias, c, shape);
     }
 
-    public void OneHot(ArrayView<int> tokens, ArrayView<float> x, int rows, int vocab)
+    public void GatherRows(ArrayView<int> ids, ArrayView<float> table, ArrayView<float> bias, ArrayView<float> output, int rows, int columns)
     {
         _launches++;
-        _oneHot(_stream, rows * vocab, tokens, x, vocab);
+        _gatherRows(_stream, rows * columns, ids, table, bias, output, columns);
+    }
+
+    public void ScatterAddRows(ArrayView<int> ids, ArrayView<float> grads, ArrayView<float> tableGrad, int rows, int vocab, int columns)
+    {
+        _launches++;
+        _scatterAddRows(_stream, vocab * columns, ids, grads, tableGrad, rows, columns);
     }
 
     public void LstmCellForward(int batch, int hidden, ArrayView<float> gates, ArrayView<float> cPrev, ArrayView<float> c, ArrayView<float> h)

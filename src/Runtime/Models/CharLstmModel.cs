@@ -58,7 +58,8 @@ public sealed class TokenBatch
 }
 
 /// <summary>
-/// One-hot tokens → L stacked LSTM layers → Dense → softmax cross-entropy. Owns its parameters and every buffer a
+/// One-hot tokens → L stacked LSTM layers → Dense → softmax cross-entropy. The one-hot input is never
+/// materialized: layer 0's input GEMM is a gather of weight rows and its gradient a scatter-add. Owns its parameters and every buffer a
 /// training step needs, sized for (SeqLength, maxBatch); a step allocates nothing.
 /// </summary>
 public sealed class CharLstmModel : IDisposable
@@ -69,7 +70,6 @@ public sealed class CharLstmModel : IDisposable
     private readonly IKernelSet _k;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> _tokens;   // (T,B)
     private readonly MemoryBuffer1D<int, Stride1D.Dense> _targets;  // (R): R = B or T·B
-    private readonly MemoryBuffer1D<float, Stride1D.Dense> _x;      // (T,B,V) one-hot inputs
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _logits; // (R,V), overwritten by dL/dlogits
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _loss;   // (R) per-position loss
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _dh;     // (T,B,H) dL/dh between layers (All mode or L > 1)
@@ -106,7 +106,6 @@ public sealed class CharLstmModel : IDisposable
         Parameters.Allocate(acc);
         _tokens = acc.Allocate1D<int>((long)t * maxBatch);
         _targets = acc.Allocate1D<int>((long)t * maxBatch);
-        _x = acc.Allocate1D<float>((long)t * maxBatch * v);
         _logits = acc.Allocate1D<float>((long)maxRows * v);
         _loss = acc.Allocate1D<float>(maxRows);
         bool needsDh = config.Loss == LossPositions.All || config.Layers > 1;
@@ -129,15 +128,14 @@ public sealed class CharLstmModel : IDisposable
     private ArrayView<float> SelectedHidden(int steps, int batch) =>
         Config.Loss == LossPositions.All ? Top.Outputs(steps, batch) : Top.LastOutput(steps, batch);
 
-    /// <summary>Runs every layer over (T,B) tokens already one-hot in x; layer l reads layer l−1's outputs.</summary>
+    /// <summary>Layer l's input: the token ids (one-hot rows) for layer 0, layer l−1's outputs above.</summary>
+    private LayerInput InputOf(int layer, int steps, int batch) =>
+        layer == 0 ? LayerInput.FromTokens(_tokens.Flat()) : LayerInput.FromDense(Layers[layer - 1].Outputs(steps, batch));
+
+    /// <summary>Runs every layer over the (T,B) token ids already in the tokens buffer.</summary>
     private void ForwardLayers(int steps, int batch, bool fromCarriedState = false)
     {
-        var input = _x.Flat();
-        foreach (var layer in Layers)
-        {
-            layer.Forward(input, steps, batch, fromCarriedState);
-            input = layer.Outputs(steps, batch);
-        }
+        for (int l = 0; l < Layers.Count; l++) Layers[l].Forward(InputOf(l, steps, batch), steps, batch, fromCarriedState);
     }
 
     /// <summary>Forward to the mean loss; leaves dL/dlogits (scaled by 1/R) in the logits buffer.</summary>
@@ -150,7 +148,6 @@ public sealed class CharLstmModel : IDisposable
         int rows = LossRows(batch);
         _tokens.Flat().SubView(0, inputRows).CopyFromCPU(batch.Inputs.AsSpan(0, inputRows));
         _targets.Flat().SubView(0, rows).CopyFromCPU(batch.Targets.AsSpan(0, rows));
-        _k.OneHot(_tokens.Flat().SubView(0, inputRows), _x.Flat().SubView(0, (long)inputRows * v), inputRows, v);
         ForwardLayers(steps, size);
         var logits = _logits.Flat().SubView(0, (long)rows * v);
         Dense.Forward(SelectedHidden(steps, size), logits, rows);
@@ -186,8 +183,7 @@ public sealed class CharLstmModel : IDisposable
         for (int l = Layers.Count - 1; l >= 0; l--)
         {
             bool hasOutputGradients = all || l < Layers.Count - 1;
-            var input = l == 0 ? _x.Flat() : Layers[l - 1].Outputs(steps, size);
-            Layers[l].Backward(input, steps, size, dhAll, hasOutputGradients, dhAll, computeInputGradient: l > 0);
+            Layers[l].Backward(InputOf(l, steps, size), steps, size, dhAll, hasOutputGradients, dhAll, computeInputGradient: l > 0);
         }
         return ReadMeanLoss(rows);
     }
@@ -212,7 +208,6 @@ public sealed class CharLstmModel : IDisposable
         if (steps < 1 || steps > Config.SeqLength)
             throw new ArgumentOutOfRangeException(nameof(window), $"window of {steps} tokens; the model takes 1 to {Config.SeqLength}");
         _tokens.Flat().SubView(0, steps).CopyFromCPU(window);
-        _k.OneHot(_tokens.Flat().SubView(0, steps), _x.Flat().SubView(0, (long)steps * v), steps, v);
         ForwardLayers(steps, 1);
         var logits = _logits.Flat().SubView(0, v);
         Dense.Forward(Top.LastOutput(steps, 1), logits, 1);
@@ -235,7 +230,6 @@ public sealed class CharLstmModel : IDisposable
         int v = Config.VocabSize;
         _tokenHost[0] = token;
         _tokens.Flat().SubView(0, 1).CopyFromCPU(_tokenHost);
-        _k.OneHot(_tokens.Flat().SubView(0, 1), _x.Flat().SubView(0, v), 1, v);
         ForwardLayers(1, 1, fromCarriedState: true);
         var logits = _logits.Flat().SubView(0, v);
         Dense.Forward(Top.LastOutput(1, 1), logits, 1);
@@ -248,6 +242,6 @@ public sealed class CharLstmModel : IDisposable
     {
         foreach (var layer in Layers) layer.Dispose();
         Parameters.Dispose();
-        _tokens.Dispose(); _targets.Dispose(); _x.Dispose(); _logits.Dispose(); _loss.Dispose(); _dh.Dispose(); _normPartials.Dispose();
+        _tokens.Dispose(); _targets.Dispose(); _logits.Dispose(); _loss.Dispose(); _dh.Dispose(); _normPartials.Dispose();
     }
 }

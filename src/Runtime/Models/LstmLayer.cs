@@ -6,6 +6,20 @@ using ILGPU.Runtime;
 namespace GpuLstm.Runtime.Models;
 
 /// <summary>
+/// What a layer reads: dense vectors x (T,B,X), the layer below's outputs, or token ids (T,B) that stand
+/// for one-hot rows of width X, whose input GEMM is a row gather and whose weight gradient a scatter-add.
+/// </summary>
+public readonly struct LayerInput
+{
+    public ArrayView<float> Dense { get; private init; }
+    public ArrayView<int> Tokens { get; private init; }
+    public bool IsTokens { get; private init; }
+
+    public static LayerInput FromDense(ArrayView<float> x) => new() { Dense = x };
+    public static LayerInput FromTokens(ArrayView<int> ids) => new() { Tokens = ids, IsTokens = true };
+}
+
+/// <summary>
 /// One LSTM layer over a whole sequence, haste's way: the input GEMM runs once over all T·B rows before
 /// the time loop; each step is one recurrent GEMM accumulated onto its slice, then one fused pointwise
 /// kernel. Backward runs the fused pointwise gradient and one recurrent GEMM per step in reverse, then
@@ -90,17 +104,20 @@ public sealed class LstmLayer : IDisposable
     }
 
     /// <summary>
-    /// Whole-sequence forward. x: (T,B,X). Starts from a zero state, or, with <paramref name="fromCarriedState"/>,
-    /// from the state <see cref="CarryState"/> left.
+    /// Whole-sequence forward over (T,B) inputs. Starts from a zero state, or, with
+    /// <paramref name="fromCarriedState"/>, from the state <see cref="CarryState"/> left.
     /// </summary>
-    public void Forward(ArrayView<float> x, int steps, int batch, bool fromCarriedState = false)
+    public void Forward(LayerInput input, int steps, int batch, bool fromCarriedState = false)
     {
         CheckShape(steps, batch);
         if (!fromCarriedState) ResetState(batch);
         int rows = steps * batch;
-        _k.Gemm(GemmShape.NN(rows, 4 * Hidden, InputSize, addBias: true),
-            x.SubView(0, (long)rows * InputSize), _parameters.Value(InputWeights), _parameters.Value(Bias),
-            _gates.Flat().SubView(0, (long)rows * 4 * Hidden));
+        var gates = _gates.Flat().SubView(0, (long)rows * 4 * Hidden);
+        if (input.IsTokens)
+            _k.GatherRows(input.Tokens.SubView(0, rows), _parameters.Value(InputWeights), _parameters.Value(Bias), gates, rows, 4 * Hidden);
+        else
+            _k.Gemm(GemmShape.NN(rows, 4 * Hidden, InputSize, addBias: true),
+                input.Dense.SubView(0, (long)rows * InputSize), _parameters.Value(InputWeights), _parameters.Value(Bias), gates);
         for (int t = 0; t < steps; t++) Iterate(t, batch);
     }
 
@@ -116,12 +133,13 @@ public sealed class LstmLayer : IDisposable
     /// <summary>
     /// Backward through the last <see cref="Forward"/>. Writes (not accumulates) this layer's gradients.
     /// outputGradients: (T,B,H) dL/dh_t for every t when hasOutputGradients; otherwise the caller has written
-    /// dL/dh_T into <see cref="LastOutputGradient"/>. dx: (T,B,X), written when computeInputGradient.
+    /// dL/dh_T into <see cref="LastOutputGradient"/>. dx: (T,B,X), written when computeInputGradient (dense inputs only).
     /// </summary>
-    public void Backward(ArrayView<float> x, int steps, int batch, ArrayView<float> outputGradients, bool hasOutputGradients,
+    public void Backward(LayerInput input, int steps, int batch, ArrayView<float> outputGradients, bool hasOutputGradients,
         ArrayView<float> dx, bool computeInputGradient)
     {
         CheckShape(steps, batch);
+        if (computeInputGradient && input.IsTokens) throw new ArgumentException("token inputs have no input gradient");
         int rows = steps * batch;
         int bh = batch * Hidden;
         _k.Zero(_dc.Flat().SubView(0, bh));
@@ -138,8 +156,11 @@ public sealed class LstmLayer : IDisposable
             if (t > 0) _k.Gemm(GemmShape.NT(batch, Hidden, 4 * Hidden), dGates, wh, default, dhRec);
         }
         var allDGates = _dGates.Flat().SubView(0, (long)rows * 4 * Hidden);
-        var xRows = x.SubView(0, (long)rows * InputSize);
-        _k.Gemm(GemmShape.TN(InputSize, 4 * Hidden, rows), xRows, allDGates, default, _parameters.Grad(InputWeights));
+        if (input.IsTokens)
+            _k.ScatterAddRows(input.Tokens.SubView(0, rows), allDGates, _parameters.Grad(InputWeights), rows, InputSize, 4 * Hidden);
+        else
+            _k.Gemm(GemmShape.TN(InputSize, 4 * Hidden, rows), input.Dense.SubView(0, (long)rows * InputSize), allDGates, default,
+                _parameters.Grad(InputWeights));
         _k.Gemm(GemmShape.TN(Hidden, 4 * Hidden, rows), _h.Flat().SubView(0, (long)rows * Hidden), allDGates, default,
             _parameters.Grad(RecurrentWeights));
         _k.ColumnSum(rows, 4 * Hidden, allDGates, _parameters.Grad(Bias), accumulate: false);

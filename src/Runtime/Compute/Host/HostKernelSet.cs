@@ -40,13 +40,25 @@ public sealed unsafe class HostKernelSet : IKernelSet
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void OneHot(ArrayView<int> tokens, ArrayView<float> x, int rows, int vocab)
+    public void GatherRows(ArrayView<int> ids, ArrayView<float> table, ArrayView<float> bias, ArrayView<float> output, int rows, int columns)
     {
         _calls++;
-        int* t = P(tokens);
-        float* o = P(x);
-        new Span<float>(o, rows * vocab).Clear();
-        for (int r = 0; r < rows; r++) o[(long)r * vocab + t[r]] = 1f;
+        int* id = P(ids);
+        float* t = P(table), b = P(bias), o = P(output);
+        for (int r = 0; r < rows; r++)
+            HostMath.Add(o + (long)r * columns, t + (long)id[r] * columns, b, columns);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void ScatterAddRows(ArrayView<int> ids, ArrayView<float> grads, ArrayView<float> tableGrad, int rows, int vocab, int columns)
+    {
+        _calls++;
+        int* id = P(ids);
+        float* g = P(grads), t = P(tableGrad);
+        new Span<float>(t, checked(vocab * columns)).Clear();
+        // Rows in order, as the GPU kernel sums them: the same result, deterministically.
+        for (int r = 0; r < rows; r++)
+            HostMath.AddInPlace(t + (long)id[r] * columns, g + (long)r * columns, columns);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -49,4 +49,14 @@ internal static class HostMath
             for (; i + 8 <= n; i += 8) (Vector256.Load(dst + i) + Vector256.Load(src + i)).Store(dst + i);
         for (; i < n; i++) dst[i] += src[i];
     }
+
+    /// <summary>dst[i] = a[i] + b[i] for i &lt; n.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static unsafe void Add(float* dst, float* a, float* b, int n)
+    {
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+            for (; i + 8 <= n; i += 8) (Vector256.Load(a + i) + Vector256.Load(b + i)).Store(dst + i);
+        for (; i < n; i++) dst[i] = a[i] + b[i];
+    }
 }

@@ -1,0 +1,81 @@
+using System.Diagnostics;
+using GpuLstm.Kernels;
+using ILGPU;
+
+namespace GpuLstm.Runtime.Compute;
+
+/// <summary>
+/// Wraps a kernel set and times every call, synchronizing after each so the time is the op's own. For
+/// `gpulstm bench --profile`: where a training step's time goes, op by op. Synchronizing serializes the
+/// stream, so the total is an upper bound on a GPU; on the host set it changes nothing.
+/// </summary>
+public sealed class ProfilingKernelSet : IKernelSet
+{
+    private readonly IKernelSet _inner;
+    private readonly Dictionary<string, (long Calls, long Ticks, double Flops)> _ops = new();
+
+    public ProfilingKernelSet(IKernelSet inner) => _inner = inner;
+
+    public string Name => _inner.Name + " [profiled]";
+    public long LaunchCount => _inner.LaunchCount;
+
+    public IReadOnlyDictionary<string, (long Calls, long Ticks, double Flops)> Ops => _ops;
+
+    public void Reset() => _ops.Clear();
+
+    private void Time(string op, double flops, Action run)
+    {
+        long start = Stopwatch.GetTimestamp();
+        run();
+        _inner.Synchronize();
+        long ticks = Stopwatch.GetTimestamp() - start;
+        _ops.TryGetValue(op, out var e);
+        _ops[op] = (e.Calls + 1, e.Ticks + ticks, e.Flops + flops);
+    }
+
+    private static string Layout(in GemmShape s) =>
+        s.BColStride == 1 ? (s.ARowStride == 1 && s.AColStride == s.M && s.M > 1 ? "TN" : "NN") : "NT";
+
+    public void Gemm(in GemmShape shape, ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c)
+    {
+        var s = shape;
+        Time($"gemm {Layout(s)} {s.M}x{s.N}x{s.K}", s.Flops, () => _inner.Gemm(s, a, b, bias, c));
+    }
+
+    public void GatherRows(ArrayView<int> ids, ArrayView<float> table, ArrayView<float> bias, ArrayView<float> output, int rows, int columns) =>
+        Time("gather_rows", 0, () => _inner.GatherRows(ids, table, bias, output, rows, columns));
+
+    public void ScatterAddRows(ArrayView<int> ids, ArrayView<float> grads, ArrayView<float> tableGrad, int rows, int vocab, int columns) =>
+        Time("scatter_add_rows", 0, () => _inner.ScatterAddRows(ids, grads, tableGrad, rows, vocab, columns));
+
+    public void LstmCellForward(int batch, int hidden, ArrayView<float> gates, ArrayView<float> cPrev, ArrayView<float> c, ArrayView<float> h) =>
+        Time("lstm_cell_forward", 0, () => _inner.LstmCellForward(batch, hidden, gates, cPrev, c, h));
+
+    public void LstmCellBackward(int batch, int hidden, ArrayView<float> gates, ArrayView<float> cPrev, ArrayView<float> c,
+        ArrayView<float> dhOut, bool hasDhOut, ArrayView<float> dhRec, ArrayView<float> dc, ArrayView<float> dGates) =>
+        Time("lstm_cell_backward", 0, () => _inner.LstmCellBackward(batch, hidden, gates, cPrev, c, dhOut, hasDhOut, dhRec, dc, dGates));
+
+    public void SoftmaxCrossEntropy(int rows, int vocab, ArrayView<float> logits, ArrayView<int> targets, ArrayView<float> dLogits,
+        ArrayView<float> loss, float gradScale) =>
+        Time("softmax_cross_entropy", 0, () => _inner.SoftmaxCrossEntropy(rows, vocab, logits, targets, dLogits, loss, gradScale));
+
+    public void ColumnSum(int rows, int columns, ArrayView<float> x, ArrayView<float> sum, bool accumulate) =>
+        Time("column_sum", 0, () => _inner.ColumnSum(rows, columns, x, sum, accumulate));
+
+    public void AdamStep(ArrayView<float> parameters, ArrayView<float> grads, ArrayView<float> m, ArrayView<float> v, in AdamStepArgs args)
+    {
+        var a = args;
+        Time("adam_step", 0, () => _inner.AdamStep(parameters, grads, m, v, a));
+    }
+
+    public void SumOfSquaresPartials(ArrayView<float> x, ArrayView<float> partials) =>
+        Time("sum_of_squares_partials", 0, () => _inner.SumOfSquaresPartials(x, partials));
+
+    public void Zero(ArrayView<float> x) => Time("zero", 0, () => _inner.Zero(x));
+
+    public void Copy(ArrayView<float> source, ArrayView<float> destination) => Time("copy", 0, () => _inner.Copy(source, destination));
+
+    public void Synchronize() => _inner.Synchronize();
+
+    public void Dispose() => _inner.Dispose();
+}
