@@ -32,6 +32,26 @@ public sealed class TensorKernelTests(TestDevices devices)
 
     public static IEnumerable<object[]> RowCases => TestDevices.WithKernelSets([13, 11, 37], [1, 3, 8], [40, 5, 515]);
 
+    public static IEnumerable<object[]> TransposeCases => TestDevices.WithKernelSets([1, 1], [7, 45], [33, 70], [128, 512]);
+
+    [Theory]
+    [MemberData(nameof(TransposeCases))]
+    public void TransposeMatchesReference(string set, int rows, int columns)
+    {
+        int seed = TestData.FreshSeed();
+        var rng = new Random(seed);
+        var acc = devices[set].Accelerator;
+        var x = TestData.Uniform(rng, rows * columns);
+        using var input = TestData.Upload(acc, x);
+        using var output = TestData.Poisoned(acc, rows * columns);
+        devices[set].Kernels.Transpose(input.View, output.View, rows, columns);
+        devices[set].Kernels.Synchronize();
+        var expected = new double[rows * columns];
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < columns; c++) expected[c * rows + r] = x[r * columns + c];
+        TestData.AssertClose(expected, output.GetAsArray1D(), 0, 0, $"seed {seed}");
+    }
+
     /// <summary>Gathering rows of W for token ids is x·W + b for the one-hot rows x.</summary>
     [Theory]
     [MemberData(nameof(RowCases))]

@@ -24,6 +24,7 @@ public static class KernelCatalog
         Entry("gather_rows", typeof(TensorKernels), nameof(TensorKernels.GatherRows), grouped: false, hot: false),
         Entry("scatter_add_rows", typeof(TensorKernels), nameof(TensorKernels.ScatterAddRows), grouped: false, hot: false),
         Entry("column_sum", typeof(TensorKernels), nameof(TensorKernels.ColumnSum), grouped: false, hot: false),
+        Entry("transpose", typeof(TensorKernels), nameof(TensorKernels.Transpose), grouped: false, hot: false),
     };
 
     private static KernelEntry Entry(string name, Type type, string method, bool grouped, bool hot) =>

@@ -60,4 +60,21 @@ public static class TensorKernels
         if (accumulate != 0) acc += sum[column];
         sum[column] = acc;
     }
+
+    /// <summary>
+    /// index: 0..R·C over the output: output (C,R) = inputᵀ for input (R,C). Writes are coalesced; the
+    /// strided reads hit the same few cache lines across a warp. Runs once per backward pass, to turn the
+    /// per-step dh = dgates·Whᵀ into a plain NN product.
+    /// </summary>
+    public static void Transpose(
+        Index1D index,
+        ArrayView<float> input,   // (R,C)
+        ArrayView<float> output,  // (C,R) out
+        int rows,                 // R
+        int columns)              // C
+    {
+        int c = index / rows;
+        int r = index - c * rows;
+        output[index] = input[r * columns + c];
+    }
 }

@@ -45,6 +45,9 @@ public interface IKernelSet : IDisposable
     /// <summary>partials (S): strided partial sums of x² for the global gradient norm.</summary>
     void SumOfSquaresPartials(ArrayView<float> x, ArrayView<float> partials);
 
+    /// <summary>output (C,R) = inputᵀ for input (R,C).</summary>
+    void Transpose(ArrayView<float> input, ArrayView<float> output, int rows, int columns);
+
     void Zero(ArrayView<float> x);
 
     /// <summary>destination = source (same length, no overlap).</summary>

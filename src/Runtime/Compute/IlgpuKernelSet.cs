@@ -28,6 +28,7 @@ public sealed class IlgpuKernelSet : IKernelSet
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int, int, int> _columnSum;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamStepArgs> _adam;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int> _sumOfSquares;
+    private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int, int> _transpose;
 
     public IlgpuKernelSet(Accelerator accelerator, GemmVariant gemm = GemmVariant.Auto)
     {
@@ -53,6 +54,7 @@ public sealed class IlgpuKernelSet : IKernelSet
         _columnSum = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>(TensorKernels.ColumnSum);
         _adam = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamStepArgs>(AdamKernels.Step);
         _sumOfSquares = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(AdamKernels.SumOfSquaresPartials);
+        _transpose = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(TensorKernels.Transpose);
     }
 
     public string Name => $"ilgpu-{_accelerator.AcceleratorType.ToString().ToLowerInvariant()} ({(_tiled ? "tiled" : "naive")} GEMM)";
@@ -114,6 +116,12 @@ public sealed class IlgpuKernelSet : IKernelSet
     {
         _launches++;
         _sumOfSquares(_stream, (int)partials.Length, x, partials, (int)x.Length);
+    }
+
+    public void Transpose(ArrayView<float> input, ArrayView<float> output, int rows, int columns)
+    {
+        _launches++;
+        _transpose(_stream, rows * columns, input, output, rows, columns);
     }
 
     public void Zero(ArrayView<float> x)

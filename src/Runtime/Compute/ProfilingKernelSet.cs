@@ -71,6 +71,9 @@ public sealed class ProfilingKernelSet : IKernelSet
     public void SumOfSquaresPartials(ArrayView<float> x, ArrayView<float> partials) =>
         Time("sum_of_squares_partials", 0, () => _inner.SumOfSquaresPartials(x, partials));
 
+    public void Transpose(ArrayView<float> input, ArrayView<float> output, int rows, int columns) =>
+        Time("transpose", 0, () => _inner.Transpose(input, output, rows, columns));
+
     public void Zero(ArrayView<float> x) => Time("zero", 0, () => _inner.Zero(x));
 
     public void Copy(ArrayView<float> source, ArrayView<float> destination) => Time("copy", 0, () => _inner.Copy(source, destination));

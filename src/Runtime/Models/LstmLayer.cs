@@ -36,6 +36,7 @@ public sealed class LstmLayer : IDisposable
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _c;       // (T+1,B,H) c_0 … c_T
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _dhRec;   // (B,H) dL/dh_t arriving through step t+1
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _dc;      // (B,H) dL/dc_t arriving from step t+1
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> _recurrentT; // (4H,H) Whᵀ, refreshed once per backward pass
 
     public int InputSize { get; }   // X
     public int Hidden { get; }      // H
@@ -62,6 +63,7 @@ public sealed class LstmLayer : IDisposable
         _c = accelerator.Allocate1D<float>((maxSteps + 1L) * maxBatch * hidden);
         _dhRec = accelerator.Allocate1D<float>((long)maxBatch * hidden);
         _dc = accelerator.Allocate1D<float>((long)maxBatch * hidden);
+        _recurrentT = accelerator.Allocate1D<float>(4L * hidden * hidden);
     }
 
     /// <summary>Keras's LSTM defaults: glorot_uniform kernel, orthogonal recurrent kernel, zero bias with the forget gate's set to 1.</summary>
@@ -145,7 +147,9 @@ public sealed class LstmLayer : IDisposable
         _k.Zero(_dc.Flat().SubView(0, bh));
         if (hasOutputGradients) _k.Zero(_dhRec.Flat().SubView(0, bh));
         var dhRec = _dhRec.Flat().SubView(0, bh);
-        var wh = _parameters.Value(RecurrentWeights);
+        // dh_{t-1} = dgates_t·Whᵀ at every step: transposing Wh once makes each of those a plain NN product.
+        var whT = _recurrentT.Flat();
+        _k.Transpose(_parameters.Value(RecurrentWeights), whT, Hidden, 4 * Hidden);
         for (int t = steps - 1; t >= 0; t--)
         {
             var dGates = GatesAt(_dGates.Flat(), t, batch);
@@ -153,7 +157,7 @@ public sealed class LstmLayer : IDisposable
             _k.LstmCellBackward(batch, Hidden, GatesAt(_gates.Flat(), t, batch), CellAt(t, batch), CellAt(t + 1, batch),
                 dhOut, hasOutputGradients, dhRec, _dc.Flat().SubView(0, bh), dGates);
             // h_0 is a constant zero state, so no gradient flows past step 0.
-            if (t > 0) _k.Gemm(GemmShape.NT(batch, Hidden, 4 * Hidden), dGates, wh, default, dhRec);
+            if (t > 0) _k.Gemm(GemmShape.NN(batch, Hidden, 4 * Hidden), dGates, whT, default, dhRec);
         }
         var allDGates = _dGates.Flat().SubView(0, (long)rows * 4 * Hidden);
         if (input.IsTokens)
@@ -177,6 +181,6 @@ public sealed class LstmLayer : IDisposable
 
     public void Dispose()
     {
-        _gates.Dispose(); _dGates.Dispose(); _h.Dispose(); _c.Dispose(); _dhRec.Dispose(); _dc.Dispose();
+        _gates.Dispose(); _dGates.Dispose(); _h.Dispose(); _c.Dispose(); _dhRec.Dispose(); _dc.Dispose(); _recurrentT.Dispose();
     }
 }

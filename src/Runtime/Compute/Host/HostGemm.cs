@@ -21,6 +21,8 @@ namespace GpuLstm.Runtime.Compute.Host;
 internal sealed unsafe class HostGemm : IParallelWork, IDisposable
 {
     private const int NR = 16, KC = 256;
+    /// <summary>Products with fewer rows than this skip packing (see <see cref="RowVector"/>).</summary>
+    private const int SmallM = 4;
     /// <summary>
     /// Below this many FLOPs a GEMM runs on the calling thread. Waking a worker costs ~10–30 µs, and on
     /// 2-vCPU machines whose vCPUs share a core (measured here: two threads of FMAs run no faster than one)
@@ -70,14 +72,21 @@ internal sealed unsafe class HostGemm : IParallelWork, IDisposable
             _packed = (float*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)(size * sizeof(float)), 64);
             _packedCapacity = size;
         }
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < k; j++) _packed[(long)j * n + i] = b[(long)i * k + j];
+        HostMath.Transpose(b, _packed, n, k);
     }
 
     void IParallelWork.Run(int part, int parts)
     {
         ref readonly var s = ref _s;
-        if (s.BColStride == 1 && Vector256.IsHardwareAccelerated)
+        if (s.BColStride == 1 && Vector256.IsHardwareAccelerated && s.M < SmallM && Avx.IsSupported)
+        {
+            // A few rows (sampling's batch of 1): each element of B is used M times, so packing B would
+            // cost as much as the product. Stream B's rows once with 32-column strips instead.
+            int chunks = (s.N + 31) / 32;
+            int from = (int)((long)chunks * part / parts) * 32, to = Math.Min(s.N, (int)((long)chunks * (part + 1) / parts) * 32);
+            for (int m = 0; m < s.M; m++) RowVector(m, from, to);
+        }
+        else if (s.BColStride == 1 && Vector256.IsHardwareAccelerated)
         {
             int panels = (s.N + NR - 1) / NR;
             int from = (int)((long)panels * part / parts) * NR, to = Math.Min(s.N, (int)((long)panels * (part + 1) / parts) * NR);
@@ -272,6 +281,36 @@ internal sealed unsafe class HostGemm : IParallelWork, IDisposable
             }
             Store(m, n, c0, width);
         }
+    }
+
+    /// <summary>
+    /// Row m of C, columns [n0, n1): four 8-wide accumulators (32 columns) per pass over K, so four FMA chains
+    /// are in flight; the last columns in masked 8-wide strips.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void RowVector(int m, int n0, int n1)
+    {
+        long acs = _s.AColStride, brs = _s.BRowStride;
+        float* aRow = _a + (long)m * _s.ARowStride;
+        int n = n0;
+        for (; n + 32 <= n1; n += 32)
+        {
+            var c0 = Start(m, n, true); var c1 = Start(m, n + 8, true); var c2 = Start(m, n + 16, true); var c3 = Start(m, n + 24, true);
+            float* a = aRow;
+            float* b = _b + n;
+            for (int k = 0; k < _s.K; k++)
+            {
+                var x = Vector256.Create(*a);
+                c0 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b), c0);
+                c1 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b + 8), c1);
+                c2 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b + 16), c2);
+                c3 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b + 24), c3);
+                a += acs;
+                b += brs;
+            }
+            Store(m, n, c0); Store(m, n + 8, c1); Store(m, n + 16, c2); Store(m, n + 24, c3);
+        }
+        for (; n < n1; n += 8) Strip(m, 1, n, Math.Min(8, n1 - n), 0, _s.K, true, _b + n, brs);
     }
 
     /// <summary>Rows [m0, m1) of C as dot products of contiguous A rows and contiguous B columns.</summary>

@@ -225,6 +225,13 @@ public sealed unsafe class HostKernelSet : IKernelSet
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void Transpose(ArrayView<float> input, ArrayView<float> output, int rows, int columns)
+    {
+        _calls++;
+        HostMath.Transpose(P(input), P(output), rows, columns);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Zero(ArrayView<float> x)
     {
         _calls++;

@@ -59,4 +59,19 @@ internal static class HostMath
             for (; i + 8 <= n; i += 8) (Vector256.Load(a + i) + Vector256.Load(b + i)).Store(dst + i);
         for (; i < n; i++) dst[i] = a[i] + b[i];
     }
+
+    /// <summary>output (C,R) = inputᵀ for input (R,C), in 32×32 tiles so both sides stay in cache.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static unsafe void Transpose(float* input, float* output, int rows, int columns)
+    {
+        const int Tile = 32;
+        for (int r0 = 0; r0 < rows; r0 += Tile)
+            for (int c0 = 0; c0 < columns; c0 += Tile)
+            {
+                int r1 = Math.Min(rows, r0 + Tile), c1 = Math.Min(columns, c0 + Tile);
+                for (int r = r0; r < r1; r++)
+                    for (int c = c0; c < c1; c++)
+                        output[(long)c * rows + r] = input[(long)r * columns + c];
+            }
+    }
 }
