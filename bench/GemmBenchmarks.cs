@@ -7,75 +7,42 @@ using ILGPU.Runtime.CPU;
 
 namespace GpuLstm.Bench;
 
-/// <summary>
-/// SGEMM variants at the LSTM's shapes: the barrier-free ILGPU kernel and the shared-memory tiled ILGPU
-/// kernel (both on ILGPU's CPU accelerator, which is how they can be timed without a GPU), and the host
-/// SIMD GEMM. Shapes: the per-step recurrent GEMM (B,H)·(H,4H) and the weight gradient (H, T·B)·(T·B, 4H)
-/// at the seed configuration (H 128, T 50, B 16).
-/// </summary>
-[Config(typeof(ShortRunConfig))]
-public class GemmBenchmarks : IWorkPerCall
+/// <summary>Buffers for one GEMM shape on several kernel sets, each filled with the same random data.</summary>
+public sealed class GemmFixture : IDisposable
 {
-    public enum Op { RecurrentNN, WeightGradTN, HiddenGradNT }
-
-    [Params(Op.RecurrentNN, Op.WeightGradTN, Op.HiddenGradNT)] public Op Shape;
-
-    private const int B = 16, H = 128, T = 50;
     private readonly Dictionary<string, (ComputeDevice Device, MemoryBuffer1D<float, Stride1D.Dense>[] Buffers)> _sets = new();
+    public GemmShape Shape { get; }
 
-    private GemmShape GemmShape => Shape switch
+    public GemmFixture(GemmShape shape) => Shape = shape;
+
+    public void Add(string name, ComputeDevice device)
     {
-        Op.RecurrentNN => Kernels.GemmShape.NN(B, 4 * H, H, accumulate: true),
-        Op.WeightGradTN => Kernels.GemmShape.TN(H, 4 * H, T * B),
-        _ => Kernels.GemmShape.NT(B, H, 4 * H),
-    };
-
-    public string WorkUnit => "GFLOP/s";
-    public double WorkPerCall(string method) => GemmShape.Flops;
-
-    [GlobalSetup]
-    public void Setup()
-    {
-        _sets["naive"] = (ComputeDevice.Open("ilgpu-cpu"), null!);
-        _sets["host"] = (ComputeDevice.Open("cpu"), null!);
-        var context = ComputeDevice.CreateContext();
-        var acc = new CPUDevice(16, 16, 1).CreateCPUAccelerator(context, CPUAcceleratorMode.Parallel);
-        _sets["tiled"] = (ComputeDevice.FromAccelerator(context, acc, new IlgpuKernelSet(acc, IlgpuKernelSet.GemmVariant.Tiled), "cpu-tiled"), null!);
-        foreach (var key in _sets.Keys.ToArray())
-            _sets[key] = (_sets[key].Device, Allocate(_sets[key].Device.Accelerator));
-    }
-
-    private MemoryBuffer1D<float, Stride1D.Dense>[] Allocate(Accelerator acc)
-    {
-        var s = GemmShape;
         var rng = new Random(1);
         MemoryBuffer1D<float, Stride1D.Dense> Random(int n)
         {
-            var b = acc.Allocate1D<float>(n);
+            var b = device.Accelerator.Allocate1D<float>(n);
             b.CopyFromCPU(Enumerable.Range(0, n).Select(_ => (float)rng.NextDouble()).ToArray());
             return b;
         }
-        return new[] { Random(s.M * s.K), Random(s.K * s.N), Random(s.M * s.N) };
+        _sets[name] = (device, new[] { Random(Shape.M * Shape.K), Random(Shape.K * Shape.N), Random(Shape.M * Shape.N) });
     }
 
-    private void Run(string set)
+    public void Run(string name)
     {
-        var (device, buffers) = _sets[set];
-        device.Kernels.Gemm(GemmShape, buffers[0].View, buffers[1].View, default, buffers[2].View);
+        var (device, b) = _sets[name];
+        device.Kernels.Gemm(Shape, b[0].View, b[1].View, default, b[2].View);
         device.Kernels.Synchronize();
     }
 
-    [Benchmark(Baseline = true, Description = "ilgpu naive (CPU accelerator)")]
-    public void IlgpuNaive() => Run("naive");
+    public static ComputeDevice TiledCpuDevice()
+    {
+        var context = ComputeDevice.CreateContext();
+        // 16 threads a warp × 16 warps: one 256-thread group, the tiled GEMM's 16×16 block.
+        var acc = new CPUDevice(16, 16, 1).CreateCPUAccelerator(context, CPUAcceleratorMode.Parallel);
+        return ComputeDevice.FromAccelerator(context, acc, new IlgpuKernelSet(acc, IlgpuKernelSet.GemmVariant.Tiled), "cpu-tiled");
+    }
 
-    [Benchmark(Description = "ilgpu tiled 16x16 (CPU accelerator, OS-thread barriers)")]
-    public void IlgpuTiled() => Run("tiled");
-
-    [Benchmark(Description = "host SIMD (AVX2, worker pool)")]
-    public void HostSimd() => Run("host");
-
-    [GlobalCleanup]
-    public void Cleanup()
+    public void Dispose()
     {
         foreach (var (device, buffers) in _sets.Values)
         {
@@ -83,4 +50,83 @@ public class GemmBenchmarks : IWorkPerCall
             device.Dispose();
         }
     }
+}
+
+/// <summary>
+/// SGEMM at the LSTM's shapes, seed configuration (H 128, T 50, B 16, V 27): the barrier-free ILGPU kernel
+/// on ILGPU's CPU accelerator against the host SIMD GEMM. Shapes: the per-step recurrent GEMM
+/// (B,H)·(H,4H); the per-step backward dh = dgates (B,4H)·Whᵀ (4H,H); the weight gradient
+/// (H,T·B)·(T·B,4H); the output layer's dh = dlogits (T·B,V)·Wyᵀ (NT).
+/// </summary>
+[Config(typeof(ShortRunConfig))]
+public class GemmBenchmarks : IWorkPerCall
+{
+    public enum Op { RecurrentNN, HiddenGradNN, WeightGradTN, OutputGradNT }
+
+    [Params(Op.RecurrentNN, Op.HiddenGradNN, Op.WeightGradTN, Op.OutputGradNT)] public Op Shape;
+
+    private const int B = 16, H = 128, T = 50, V = 27;
+    private GemmFixture _fixture = null!;
+
+    public static GemmShape ShapeOf(Op op) => op switch
+    {
+        Op.RecurrentNN => GemmShape.NN(B, 4 * H, H, accumulate: true),
+        Op.HiddenGradNN => GemmShape.NN(B, H, 4 * H),
+        Op.WeightGradTN => GemmShape.TN(H, 4 * H, T * B),
+        _ => GemmShape.NT(T * B, H, V),
+    };
+
+    public string WorkUnit => "GFLOP/s";
+    public double WorkPerCall(string method) => ShapeOf(Shape).Flops;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _fixture = new GemmFixture(ShapeOf(Shape));
+        _fixture.Add("naive", ComputeDevice.Open("ilgpu-cpu"));
+        _fixture.Add("host", ComputeDevice.Open("cpu"));
+    }
+
+    [Benchmark(Baseline = true, Description = "ilgpu naive (CPU accelerator)")]
+    public void IlgpuNaive() => _fixture.Run("naive");
+
+    [Benchmark(Description = "host SIMD (AVX2, worker pool)")]
+    public void HostSimd() => _fixture.Run("host");
+
+    [GlobalCleanup]
+    public void Cleanup() => _fixture.Dispose();
+}
+
+/// <summary>
+/// All three variants at the recurrent shape, the shared-memory tiled kernel included: on ILGPU's CPU
+/// accelerator its barriers are OS-thread barriers, which is why the runtime never picks it there.
+/// </summary>
+[Config(typeof(ShortRunConfig))]
+public class TiledGemmBenchmarks : IWorkPerCall
+{
+    private GemmFixture _fixture = null!;
+
+    public string WorkUnit => "GFLOP/s";
+    public double WorkPerCall(string method) => GemmBenchmarks.ShapeOf(GemmBenchmarks.Op.RecurrentNN).Flops;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _fixture = new GemmFixture(GemmBenchmarks.ShapeOf(GemmBenchmarks.Op.RecurrentNN));
+        _fixture.Add("naive", ComputeDevice.Open("ilgpu-cpu"));
+        _fixture.Add("tiled", GemmFixture.TiledCpuDevice());
+        _fixture.Add("host", ComputeDevice.Open("cpu"));
+    }
+
+    [Benchmark(Baseline = true, Description = "ilgpu naive (CPU accelerator)")]
+    public void IlgpuNaive() => _fixture.Run("naive");
+
+    [Benchmark(Description = "ilgpu tiled 16x16 (CPU accelerator, OS-thread barriers)")]
+    public void IlgpuTiled() => _fixture.Run("tiled");
+
+    [Benchmark(Description = "host SIMD (AVX2, worker pool)")]
+    public void HostSimd() => _fixture.Run("host");
+
+    [GlobalCleanup]
+    public void Cleanup() => _fixture.Dispose();
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using GpuLstm.Kernels;
 using GpuLstm.Runtime.Compute;
 using ILGPU.Backends;
@@ -21,25 +20,7 @@ public sealed class CodegenTests
 
     private static KernelEntry Kernel(string name) => KernelCatalog.All.Single(k => k.Name == name);
 
-    private static EntryPointDescription EntryPoint(KernelEntry k) => k.ExplicitlyGrouped
-        ? EntryPointDescription.FromExplicitlyGroupedKernel(k.Method)
-        : EntryPointDescription.FromImplicitlyGroupedKernel(k.Method);
-
-    public static string Ptx(KernelEntry kernel, CudaArchitecture arch)
-    {
-        using var context = ComputeDevice.CreateContext();
-        using var backend = new PTXBackend(context, arch, CudaInstructionSet.ISA_78, null!);
-        var compiled = (PTXCompiledKernel)backend.Compile(EntryPoint(kernel), default);
-        return compiled.PTXAssembly;
-    }
-
-    public static string OpenCl(KernelEntry kernel)
-    {
-        using var context = ComputeDevice.CreateContext();
-        using var backend = new CLBackend(context, new CLCapabilityContext(true, false, false, false, false), CLDeviceVendor.Other, CLCVersion.CL20);
-        var compiled = (CLCompiledKernel)backend.Compile(EntryPoint(kernel), default);
-        return compiled.Source;
-    }
+    private static string Ptx(KernelEntry kernel, CudaArchitecture arch) => KernelCodegen.Ptx(kernel, arch);
 
     [Theory]
     [MemberData(nameof(Kernels))]
@@ -65,48 +46,45 @@ public sealed class CodegenTests
     public void CompilesToOpenClCThatClangAcceptsForAmdGfx90a(string name)
     {
         var kernel = Kernel(name);
-        string source = OpenCl(kernel);
+        string source = KernelCodegen.OpenCl(kernel);
         Assert.Contains("kernel", source);
-        var result = ClangGfx90a.Compile(source, name);
+        var result = KernelCodegen.CompileForGfx90a(source, name);
         Assert.True(result.ExitCode == 0, $"clang-15 rejected {name}:\n{result.Output}");
     }
 }
 
-/// <summary>Debian's clang-15 with rocm-device-libs, compiling OpenCL C for AMD's MI200 (gfx90a). .ci/run installs both.</summary>
-public static class ClangGfx90a
+/// <summary>
+/// What the hot kernels (those that run every time step) cost a GPU: no register spills, no scratch
+/// memory, no local arrays. A spill there would put every step's work through memory.
+/// </summary>
+public sealed class GpuResourceTests
 {
-    public const string Clang = "clang-15";
-    public const string DeviceLibs = "/usr/lib/x86_64-linux-gnu/amdgcn/bitcode";
+    public static TheoryData<string> HotKernels() => new(KernelCatalog.All.Where(k => k.Hot).Select(k => k.Name));
 
-    public static (int ExitCode, string Output) Compile(string source, string name, bool resourceUsage = false)
+    [Theory]
+    [MemberData(nameof(HotKernels))]
+    public void HotKernelNeitherSpillsNorUsesScratchOnGfx90a(string name)
     {
-        string dir = Directory.CreateTempSubdirectory("gpulstm-cl-").FullName;
-        try
-        {
-            string input = Path.Combine(dir, name + ".cl");
-            File.WriteAllText(input, source);
-            var psi = new ProcessStartInfo(Clang) { RedirectStandardError = true, RedirectStandardOutput = true, WorkingDirectory = dir };
-            foreach (var a in new[] { "-x", "cl", "-cl-std=CL2.0", "-Xclang", "-finclude-default-header", "-target", "amdgcn-amd-amdhsa",
-                         "-mcpu=gfx90a", $"--rocm-device-lib-path={DeviceLibs}", "-O3", "-c", input, "-o", Path.Combine(dir, name + ".o") })
-                psi.ArgumentList.Add(a);
-            if (resourceUsage) psi.ArgumentList.Add("-Rpass-analysis=kernel-resource-usage");
-            Process p;
-            try { p = Process.Start(psi)!; }
-            catch (System.ComponentModel.Win32Exception)
-            {
-                throw new InvalidOperationException($"{Clang} is not installed: run `apt-get install clang-15 rocm-device-libs` (.ci/run does)");
-            }
-            using (p)
-            {
-                var stdout = p.StandardOutput.ReadToEndAsync();
-                string stderr = p.StandardError.ReadToEnd();
-                p.WaitForExit();
-                return (p.ExitCode, stdout.Result + stderr);
-            }
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
+        var usage = KernelCodegen.Gfx90aResources(KernelCatalog.All.Single(k => k.Name == name));
+        Assert.Equal(0, usage.ScratchBytesPerLane);
+        Assert.Equal(0, usage.VgprSpills);
+        Assert.Equal(0, usage.SgprSpills);
+        Assert.InRange(usage.Vgprs, 1, 128); // ≤ 128 VGPRs keeps at least 4 waves per SIMD
+    }
+
+    [Theory]
+    [MemberData(nameof(HotKernels))]
+    public void HotKernelPtxHasNoLocalArrays(string name)
+    {
+        string ptx = KernelCodegen.Ptx(KernelCatalog.All.Single(k => k.Name == name), CudaArchitecture.SM_80);
+        Assert.DoesNotContain(".local", ptx);
+    }
+
+    [Fact]
+    public void TiledGemmStagesItsTilesInSharedMemory()
+    {
+        var kernel = KernelCatalog.All.Single(k => k.Name == "gemm_tiled");
+        Assert.Contains(".shared", KernelCodegen.Ptx(kernel, CudaArchitecture.SM_80));
+        Assert.Equal(2 * GemmKernels.Tile * GemmKernels.Tile * sizeof(float), KernelCodegen.Gfx90aResources(kernel).LdsBytes);
     }
 }
