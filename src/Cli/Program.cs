@@ -6,4 +6,13 @@ root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(SampleCommand.Create());
 root.Subcommands.Add(DevicesCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
-return root.Parse(args).Invoke();
+var parse = root.Parse(args);
+if (parse.Errors.Count > 0)
+{
+    // One line, like every other error, instead of the parser's error list followed by the whole help text.
+    string command = parse.CommandResult.Command == root ? "" : " " + parse.CommandResult.Command.Name;
+    Console.Error.WriteLine($"gpulstm: error: {CliRunner.OneLine(string.Join("; ", parse.Errors.Select(e => e.Message)))} (see 'gpulstm{command} --help')");
+    return CliRunner.UsageError;
+}
+// Train handles SIGINT and SIGTERM itself (stop at a step boundary, save, exit 130).
+return parse.Invoke(new InvocationConfiguration { ProcessTerminationTimeout = null });

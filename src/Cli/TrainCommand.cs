@@ -68,16 +68,19 @@ internal static class TrainCommand
             string? corpusPath = parse.GetValue(corpus);
             string text = corpusPath is null ? Corpus.Default() : Corpus.Load(corpusPath);
             var vocab = Vocabulary.FromText(text);
+            if (text.Length == 0) throw new GpuLstmException($"corpus file '{corpusPath}' is empty");
             var data = new WindowDataset(vocab.Encode(text, "the corpus"), t);
             if (vocab.Count < 2) throw new GpuLstmException($"the corpus has {vocab.Count} distinct character; it needs at least 2");
 
+            var config = new ModelConfig(vocab.Count, h, t, Layers: l);
+            config.Validate();
             using var dev = ComputeDevice.Open(parse.GetValue(device)!);
             Console.WriteLine($"corpus: {corpusPath ?? Corpus.DefaultName}: {data.Count + t} chars, {vocab.Count} distinct; {data.Count} windows of {t}");
             string stack = string.Join(" -> ", Enumerable.Repeat($"LSTM({h})", l));
             Console.WriteLine($"model: one-hot({vocab.Count}) -> {stack} -> Dense({vocab.Count}) softmax; Adam lr {adamOptions.LearningRate:G}; batch {b}; seed {s}");
             Console.WriteLine($"device: {dev.Description}");
 
-            using var model = new CharLstmModel(dev, new ModelConfig(vocab.Count, h, t, Layers: l), Math.Min(b, data.Count));
+            using var model = new CharLstmModel(dev, config, Math.Min(b, data.Count));
             model.InitializeKerasDefaults(s);
             using var adam = new AdamOptimizer(model, adamOptions);
             var trainer = new Trainer(model, data, adam, stopping, new TrainOptions(e, Math.Min(b, data.Count), s));
@@ -87,10 +90,13 @@ internal static class TrainCommand
                     $"Epoch {r.Epoch + 1}/{r.Epochs} - {r.Steps} steps - {r.Elapsed.TotalSeconds:F2}s - loss: {r.Loss:F4}"));
                 if (r.Decision == EarlyStopping.Decision.Stop) Console.WriteLine($"Epoch {r.Epoch + 1}: early stopping");
             };
-            var result = trainer.Train();
+            using var signals = new CliRunner.StopSignals();
+            var result = trainer.Train(signals.Token);
+            if (result.End == TrainEnd.Diverged)
+                throw new GpuLstmException($"training diverged at {result.DivergedWhat}; '{checkpointPath}' was left as it was (try a smaller --lr, or --clip 5)");
             if (result.RestoredBestWeights) Console.WriteLine($"Restored the weights of the best epoch ({result.BestEpoch + 1}, loss {result.BestLoss:F4}).");
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"trained {result.EpochsRun} epochs in {result.Elapsed.TotalSeconds:F1}s ({result.Elapsed.TotalSeconds / result.EpochsRun:F2}s/epoch, {result.LaunchesPerStep:F0} kernel launches/step); final loss {result.FinalLoss:F4}"));
+                $"trained {result.EpochsRun} epochs in {result.Elapsed.TotalSeconds:F1}s ({result.Elapsed.TotalSeconds / Math.Max(1, result.EpochsRun):F2}s/epoch, {result.LaunchesPerStep:F0} kernel launches/step); final loss {result.FinalLoss:F4}"));
 
             string prime = string.Concat(text.EnumerateRunes().Take(t).Select(r => r.ToString()));
             Checkpoint.Save(checkpointPath, model, vocab, new Dictionary<string, string>
@@ -102,6 +108,12 @@ internal static class TrainCommand
                 ["corpus"] = corpusPath is null ? Corpus.DefaultName : Path.GetFileName(corpusPath),
             });
             Console.WriteLine($"saved checkpoint: {checkpointPath}");
+            if (result.End == TrainEnd.Interrupted)
+            {
+                Console.Out.Flush();
+                Console.Error.WriteLine($"gpulstm: interrupted after {result.Steps} steps; saved the weights of the last full step to '{checkpointPath}'");
+                return CliRunner.Interrupted;
+            }
 
             if (length > 0 && temps.Length > 0)
             {

@@ -130,18 +130,16 @@ public static class Checkpoint
         if (runes.Distinct().Count() != v || !runes.SequenceEqual(runes.OrderBy(r => r.Value)))
             throw new GpuLstmException(Bad("has a vocabulary that is not sorted and distinct"));
 
-        var expected = new Dictionary<string, int[]>
-        {
-            ["fc.weight"] = new[] { v, h },
-            ["fc.bias"] = new[] { v },
-        };
+        var expected = new List<(string Name, int[] Shape)>();
         for (int l = 0; l < layers; l++)
         {
-            expected[$"lstm.weight_ih_l{l}"] = new[] { 4 * h, l == 0 ? v : h };
-            expected[$"lstm.weight_hh_l{l}"] = new[] { 4 * h, h };
-            expected[$"lstm.bias_ih_l{l}"] = new[] { 4 * h };
-            expected[$"lstm.bias_hh_l{l}"] = new[] { 4 * h };
+            expected.Add(($"lstm.weight_ih_l{l}", new[] { 4 * h, l == 0 ? v : h }));
+            expected.Add(($"lstm.weight_hh_l{l}", new[] { 4 * h, h }));
+            expected.Add(($"lstm.bias_ih_l{l}", new[] { 4 * h }));
+            expected.Add(($"lstm.bias_hh_l{l}", new[] { 4 * h }));
         }
+        expected.Add(("fc.weight", new[] { v, h }));
+        expected.Add(("fc.bias", new[] { v }));
         foreach (var (name, shape) in expected)
         {
             if (!tensors.TryGetValue(name, out var tensor))

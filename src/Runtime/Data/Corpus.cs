@@ -19,6 +19,7 @@ public static class Corpus
 
     public static string Load(string path)
     {
+        if (Directory.Exists(path)) throw new GpuLstmException($"corpus file '{path}' is a directory");
         byte[] bytes;
         try
         {

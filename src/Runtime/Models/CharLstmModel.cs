@@ -22,7 +22,14 @@ public sealed record ModelConfig(int VocabSize, int Hidden, int SeqLength, LossP
         if (Hidden < 1) throw new GpuLstmException($"hidden size must be positive, got {Hidden}");
         if (SeqLength < 1) throw new GpuLstmException($"sequence length must be positive, got {SeqLength}");
         if (Layers < 1) throw new GpuLstmException($"layers must be positive, got {Layers}");
+        long parameters = (long)VocabSize * 4 * Hidden + (Layers - 1L) * Hidden * 4 * Hidden + Layers * (Hidden * 4L * Hidden + 4L * Hidden)
+            + (long)Hidden * VocabSize + VocabSize;
+        if (parameters > MaxParameters)
+            throw new GpuLstmException($"the model would have {parameters:N0} parameters; the limit is {MaxParameters:N0} (use a smaller --hidden or --layers)");
     }
+
+    /// <summary>Parameters live in one flat buffer indexed by int, and a GEMM's operands too.</summary>
+    public const long MaxParameters = int.MaxValue / 8;
 
     /// <summary>
     /// FLOPs of one training step at (T, B), counted as the TorchSharp peer counts them: 3 × the forward

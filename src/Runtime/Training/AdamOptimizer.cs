@@ -53,14 +53,14 @@ public sealed class AdamOptimizer : IDisposable
         o.LearningRate * Math.Sqrt(1 - Math.Pow(o.Beta2, t)) / (1 - Math.Pow(o.Beta1, t));
 
     /// <summary>Applies the gradients currently in the parameter set.</summary>
-    public void Apply()
+    public void Apply() => Apply(Options.ClipNorm > 0 ? _gradientNorm() : double.NaN);
+
+    /// <summary>Applies the gradients, whose global norm the caller has already computed (it is needed for clipping).</summary>
+    public void Apply(double gradientNorm)
     {
         double scale = 1;
-        if (Options.ClipNorm > 0)
-        {
-            LastGradientNorm = _gradientNorm();
-            if (LastGradientNorm > Options.ClipNorm) scale = Options.ClipNorm / LastGradientNorm;
-        }
+        LastGradientNorm = gradientNorm;
+        if (Options.ClipNorm > 0 && gradientNorm > Options.ClipNorm) scale = Options.ClipNorm / gradientNorm;
         Step++;
         var args = new AdamStepArgs((float)StepSize(Options, Step), (float)Options.Beta1, (float)Options.Beta2,
             (float)Options.Epsilon, (float)scale);

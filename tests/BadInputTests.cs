@@ -1,0 +1,120 @@
+using System.Security.Cryptography;
+using GpuLstm.Runtime.Checkpoints;
+using Xunit;
+
+namespace GpuLstm.Tests;
+
+/// <summary>
+/// A directory of good and bad inputs for the bad-input cases: a tiny corpus, a trained checkpoint and
+/// damaged copies of it, and a file at the default checkpoint path that no failing command may touch.
+/// </summary>
+public sealed class BadInputFiles : IDisposable
+{
+    public string Dir { get; } = Directory.CreateTempSubdirectory("gpulstm-bad-").FullName;
+    public const string Tiny = "the cat sat on the mat.\nthe dog sat on the log.\n";
+
+    public BadInputFiles()
+    {
+        File.WriteAllText(Path.Combine(Dir, "tiny.txt"), Tiny);
+        File.WriteAllText(Path.Combine(Dir, "empty.txt"), "");
+        File.WriteAllText(Path.Combine(Dir, "short.txt"), "too short");
+        File.WriteAllText(Path.Combine(Dir, "same.txt"), new string('a', 40));
+        File.WriteAllBytes(Path.Combine(Dir, "latin1.txt"), new byte[] { 0x63, 0x61, 0x66, 0xE9, 0x0A });
+        Directory.CreateDirectory(Path.Combine(Dir, "adir"));
+        string good = Path.Combine(Dir, "good.safetensors");
+        var r = CliTests.Run(Dir, "train", "--corpus", "tiny.txt", "--hidden", "4", "--seq-length", "8", "--epochs", "1",
+            "--sample-length", "0", "--checkpoint", good, "--device", "cpu");
+        if (r.ExitCode != 0) throw new InvalidOperationException("could not train the fixture's checkpoint: " + r.Stderr);
+        var bytes = File.ReadAllBytes(good);
+        File.WriteAllBytes(Path.Combine(Dir, "truncated.safetensors"), bytes[..(bytes.Length * 2 / 3)]);
+        File.WriteAllText(Path.Combine(Dir, "garbage.safetensors"), "this is not a checkpoint");
+        SafeTensors.Write(Path.Combine(Dir, "gru.safetensors"),
+            new Dictionary<string, string> { ["format"] = Checkpoint.FormatTag, ["cell"] = "gru" },
+            new[] { new TensorEntry("x", new[] { 1 }, new[] { 1f }) });
+        // The same tensors with a vocabulary of another size in the metadata.
+        var (meta, tensors) = SafeTensors.Read(good);
+        var otherVocab = new Dictionary<string, string>(meta) { ["vocab_size"] = "3", ["vocab"] = "[\"a\",\"b\",\"c\"]" };
+        SafeTensors.Write(Path.Combine(Dir, "vocab.safetensors"), otherVocab, tensors.Values.ToArray());
+        File.WriteAllText(Path.Combine(Dir, "gpulstm-model.safetensors"), "a file the failing commands must not touch");
+    }
+
+    public void Dispose() => Directory.Delete(Dir, recursive: true);
+}
+
+/// <summary>
+/// Every bad input in README's table: one line on stderr that says what is wrong, a non-zero exit code,
+/// no stack trace, and the directory exactly as it was (no file created, none changed).
+/// </summary>
+public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputFiles>
+{
+    public static TheoryData<string, int, string[]> Cases() => new()
+    {
+        // train: the corpus
+        { "not found", 1, ["train", "--corpus", "missing.txt"] },
+        { "is empty", 1, ["train", "--corpus", "empty.txt"] },
+        { "needs at least seq_length + 1 = 51", 1, ["train", "--corpus", "short.txt"] },
+        { "is not valid UTF-8 (bad byte at offset 3)", 1, ["train", "--corpus", "latin1.txt"] },
+        { "is a directory", 1, ["train", "--corpus", "adir"] },
+        { "1 distinct character; it needs at least 2", 1, ["train", "--corpus", "same.txt", "--seq-length", "5"] },
+        // train: sizes and hyper-parameters
+        { "--hidden must be a positive integer, got 0", 1, ["train", "--hidden", "0"] },
+        { "--hidden must be a positive integer, got -3", 1, ["train", "--hidden", "-3"] },
+        { "--seq-length must be a positive integer, got 0", 1, ["train", "--seq-length", "0"] },
+        { "--batch must be a positive integer, got 0", 1, ["train", "--batch", "0"] },
+        { "--epochs must be a positive integer, got 0", 1, ["train", "--epochs", "0"] },
+        { "--layers must be a positive integer, got 0", 1, ["train", "--layers", "0"] },
+        { "parameters; the limit is", 1, ["train", "--hidden", "100000"] },
+        { "learning rate must be a positive number, got 0", 1, ["train", "--lr", "0"] },
+        { "learning rate must be a positive number, got NaN", 1, ["train", "--lr", "NaN"] },
+        { "patience must be 0 or more, got -1", 1, ["train", "--patience", "-1"] },
+        { "min delta must be 0 or more, got -0.5", 1, ["train", "--min-delta", "-0.5"] },
+        { "clip norm must be 0 (off) or positive, got -1", 1, ["train", "--clip", "-1"] },
+        { "temperature must be a positive finite number, got 0", 1, ["train", "--temperatures", "0.5", "0"] },
+        { "temperature must be a positive finite number, got NaN", 1, ["train", "--temperatures", "NaN"] },
+        { "--sample-length must be 0 or more, got -1", 1, ["train", "--sample-length", "-1"] },
+        { "unknown device 'tpu'; available: auto", 1, ["train", "--device", "tpu"] },
+        { "checkpoint path 'adir' is a directory", 1, ["train", "--checkpoint", "adir"] },
+        { "Cannot parse argument 'abc' for option '--hidden'", 2, ["train", "--hidden", "abc"] },
+        // sample: the checkpoint
+        { "checkpoint 'missing.safetensors' not found", 1, ["sample", "--checkpoint", "missing.safetensors"] },
+        { "is truncated", 1, ["sample", "--checkpoint", "truncated.safetensors"] },
+        { "checkpoint 'garbage.safetensors'", 1, ["sample", "--checkpoint", "garbage.safetensors"] },
+        { "holds a 'gru' model; this command needs an 'lstm' model", 1, ["sample", "--checkpoint", "gru.safetensors"] },
+        { "tensor 'lstm.weight_ih_l0' has shape [16,15], expected [16,3]", 1, ["sample", "--checkpoint", "vocab.safetensors"] },
+        { "Option '--checkpoint' is required", 2, ["sample"] },
+        // sample: the generation settings
+        { "'z' (U+007A), which is not in the model's vocabulary", 1, ["sample", "--checkpoint", "good.safetensors", "--prime", "zebra"] },
+        { "the prime text is empty", 1, ["sample", "--checkpoint", "good.safetensors", "--prime", ""] },
+        { "temperature must be a positive finite number, got 0", 1, ["sample", "--checkpoint", "good.safetensors", "--temperature", "0"] },
+        { "got -1", 1, ["sample", "--checkpoint", "good.safetensors", "--temperature", "-1"] },
+        { "got NaN", 1, ["sample", "--checkpoint", "good.safetensors", "--temperature", "NaN"] },
+        { "got Infinity", 1, ["sample", "--checkpoint", "good.safetensors", "--temperature", "Infinity"] },
+        { "--length must be 0 or more, got -1", 1, ["sample", "--checkpoint", "good.safetensors", "--length", "-1"] },
+        { "Argument 'bogus' not recognized", 2, ["sample", "--checkpoint", "good.safetensors", "--mode", "bogus"] },
+        { "unknown device 'tpu'", 1, ["sample", "--checkpoint", "good.safetensors", "--device", "tpu"] },
+        // bench and the command line itself
+        { "unknown config 'huge'", 1, ["bench", "--config", "huge"] },
+        { "--steps must be a positive integer, got 0", 1, ["bench", "--config", "seed", "--steps", "0"] },
+        { "Unrecognized command or argument 'trian'", 2, ["trian"] },
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void IsOneClearLineAndHarmsNothing(string expected, int exitCode, string[] args)
+    {
+        var before = Snapshot(files.Dir);
+        var r = CliTests.Run(files.Dir, args);
+        Assert.Equal(exitCode, r.ExitCode);
+        var lines = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(lines.Length == 1, "expected one line on stderr, got:\n" + r.Stderr);
+        Assert.StartsWith("gpulstm: error: ", lines[0]);
+        Assert.Contains(expected, lines[0]);
+        Assert.DoesNotContain("   at ", r.Stdout + r.Stderr);
+        Assert.Equal(before, Snapshot(files.Dir));
+    }
+
+    /// <summary>Every file below the directory with a hash of its bytes.</summary>
+    private static string Snapshot(string dir) => string.Join("\n",
+        Directory.GetFileSystemEntries(dir, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal)
+            .Select(p => Path.GetRelativePath(dir, p) + (File.Exists(p) ? " " + Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(p))) : "/")));
+}
