@@ -135,3 +135,45 @@ public sealed class CheckpointTests(TestDevices devices) : IDisposable
         Assert.Contains("not written by gpulstm", Assert.Throws<GpuLstmException>(() => Checkpoint.Load(other)).Message);
     }
 }
+
+/// <summary>Hostile checkpoints through the whole loader (format and metadata): only the tool's own one-line error escapes.</summary>
+[Collection(DeviceCollection.Name)]
+public sealed class CheckpointFuzzTests(TestDevices devices)
+{
+    [Fact]
+    public void TenThousandMutatedCheckpointsOnlyEverGiveOneLineUserErrors()
+    {
+        var vocab = GpuLstm.Runtime.Data.Vocabulary.FromText("abc de\n");
+        using var model = new CharLstmModel(devices.Host, new ModelConfig(vocab.Count, 3, 4, Layers: 2), 1);
+        string path = Path.Combine(Path.GetTempPath(), $"gpulstm-fuzz-{Guid.NewGuid():N}.safetensors");
+        Checkpoint.Save(path, model, vocab, new Dictionary<string, string> { ["prime"] = "abc" });
+        var valid = File.ReadAllBytes(path);
+        File.Delete(path);
+        Checkpoint.Parse(valid, "valid"); // the unmutated file loads
+        int headerEnd = 8 + (int)BitConverter.ToUInt64(valid, 0);
+        var rng = new Random(12345);
+        int accepted = 0;
+        for (int i = 0; i < 10_000; i++)
+        {
+            var bytes = (byte[])valid.Clone();
+            switch (rng.Next(4))
+            {
+                case 0: bytes = bytes[..rng.Next(bytes.Length)]; break;
+                case 1: for (int f = rng.Next(1, 4); f > 0; f--) bytes[rng.Next(bytes.Length)] ^= (byte)(1 << rng.Next(8)); break;
+                // Inside the JSON header, where metadata and shapes live: swap in digits, quotes and brackets.
+                case 2: for (int f = rng.Next(1, 4); f > 0; f--) bytes[8 + rng.Next(headerEnd - 8)] = (byte)"0123456789\"[]{},:-"[rng.Next(18)]; break;
+                default: BitConverter.GetBytes((ulong)rng.NextInt64()).CopyTo(bytes, 0); break;
+            }
+            try
+            {
+                Checkpoint.Parse(bytes, "fuzzed");
+                accepted++;
+            }
+            catch (GpuLstm.Runtime.GpuLstmException e)
+            {
+                Assert.DoesNotContain('\n', e.Message);
+            }
+        }
+        Assert.True(accepted < 10_000, "mutations were never rejected");
+    }
+}

@@ -41,11 +41,52 @@ public sealed class DataTests
     }
 
     [Fact]
-    public void InvalidUtf8IsAClearError()
+    public void InvalidUtf8IsAClearErrorWithItsOffset()
     {
-        var e = Assert.Throws<GpuLstmException>(() => Corpus.Decode(new byte[] { 0x61, 0xC3, 0x28 }, "corpus 'x'"));
-        Assert.Contains("not valid UTF-8", e.Message);
-        Assert.Equal("ab", Corpus.Decode(new byte[] { 0xEF, 0xBB, 0xBF, 0x61, 0x62 }, "bom"));
+        string path = Path.GetTempFileName();
+        try
+        {
+            var bytes = Encoding.UTF8.GetBytes(new string('a', 100_000)).Concat(new byte[] { 0xC3, 0x28 }).ToArray();
+            File.WriteAllBytes(path, bytes);
+            var e = Assert.Throws<GpuLstmException>(() => EncodedCorpus.Load(path));
+            Assert.Contains("is not valid UTF-8 (bad byte at offset 100000)", e.Message);
+            File.WriteAllBytes(path, new byte[] { 0xEF, 0xBB, 0xBF, 0x61, 0x62, 0x61 });
+            var bom = EncodedCorpus.Load(path);
+            Assert.Equal("aba", bom.Prefix(10));
+        }
+        finally { File.Delete(path); }
+    }
+
+    /// <summary>
+    /// A multi-megabyte corpus with characters of every UTF-8 length, some straddling the reader's 64 KB
+    /// chunks: the streamed ids equal those of decoding the whole file, and loading allocates little more
+    /// than the id array itself (4 bytes a character), not the file plus a UTF-16 copy plus a list.
+    /// </summary>
+    [Fact]
+    public void StreamedLoadEncodesOnceAndMatchesWholeFileDecoding()
+    {
+        string path = Path.GetTempFileName();
+        try
+        {
+            var rng = new Random(3);
+            string[] pieces = { "a", "b", " ", "\n", "é", "ß", "€", "中", "😀", "𝄞" };
+            var sb = new StringBuilder();
+            while (sb.Length < 3_000_000) sb.Append(pieces[rng.Next(pieces.Length)]);
+            File.WriteAllText(path, sb.ToString(), new UTF8Encoding(false));
+            long fileBytes = new FileInfo(path).Length;
+
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            var corpus = EncodedCorpus.Load(path);
+            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+            var whole = EncodedCorpus.FromText(File.ReadAllText(path));
+            Assert.Equal(whole.Vocabulary.Symbols, corpus.Vocabulary.Symbols);
+            Assert.Equal(whole.Tokens, corpus.Tokens);
+            Assert.Equal(10, corpus.Vocabulary.Count);
+            long ids = 4L * corpus.Tokens.Length;
+            Assert.True(allocated < ids + (1 << 20), $"loading a {fileBytes:N0}-byte corpus allocated {allocated:N0} bytes; the ids alone are {ids:N0}");
+        }
+        finally { File.Delete(path); }
     }
 
     [Fact]

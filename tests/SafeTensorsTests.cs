@@ -240,7 +240,7 @@ public sealed class SafeTensorsTests : IDisposable
         var valid = ValidFile();
         int headerLen = (int)BinaryPrimitives.ReadUInt64LittleEndian(valid);
         var rng = new Random(20240607);
-        for (int i = 0; i < 3000; i++)
+        for (int i = 0; i < 10_000; i++)
         {
             byte[] bytes;
             switch (rng.Next(4))

@@ -66,10 +66,9 @@ internal static class TrainCommand
             ulong s = parse.GetValue(seed);
 
             string? corpusPath = parse.GetValue(corpus);
-            string text = corpusPath is null ? Corpus.Default() : Corpus.Load(corpusPath);
-            var vocab = Vocabulary.FromText(text);
-            if (text.Length == 0) throw new GpuLstmException($"corpus file '{corpusPath}' is empty");
-            var data = new WindowDataset(vocab.Encode(text, "the corpus"), t);
+            var corpusData = corpusPath is null ? EncodedCorpus.FromText(Corpus.Default()) : EncodedCorpus.Load(corpusPath);
+            var vocab = corpusData.Vocabulary;
+            var data = new WindowDataset(corpusData.Tokens, t);
             if (vocab.Count < 2) throw new GpuLstmException($"the corpus has {vocab.Count} distinct character; it needs at least 2");
 
             var config = new ModelConfig(vocab.Count, h, t, Layers: l);
@@ -98,7 +97,7 @@ internal static class TrainCommand
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"trained {result.EpochsRun} epochs in {result.Elapsed.TotalSeconds:F1}s ({result.Elapsed.TotalSeconds / Math.Max(1, result.EpochsRun):F2}s/epoch, {result.LaunchesPerStep:F0} kernel launches/step); final loss {result.FinalLoss:F4}"));
 
-            string prime = string.Concat(text.EnumerateRunes().Take(t).Select(r => r.ToString()));
+            string prime = corpusData.Prefix(t);
             Checkpoint.Save(checkpointPath, model, vocab, new Dictionary<string, string>
             {
                 ["prime"] = prime,

@@ -86,13 +86,19 @@ public static class Checkpoint
     }
 
     /// <summary>Reads and validates a checkpoint; every problem is a one-line <see cref="GpuLstmException"/>.</summary>
-    public static LoadedCheckpoint Load(string path)
+    public static LoadedCheckpoint Load(string path) => Validate(path, () => SafeTensors.Read(path));
+
+    /// <summary>The same checks on bytes already in memory (<paramref name="path"/> only names them in messages).</summary>
+    public static LoadedCheckpoint Parse(byte[] bytes, string path) => Validate(path, () => SafeTensors.Read(bytes, path));
+
+    private static LoadedCheckpoint Validate(string path,
+        Func<(IReadOnlyDictionary<string, string>, IReadOnlyDictionary<string, TensorEntry>)> read)
     {
         IReadOnlyDictionary<string, string> meta;
         IReadOnlyDictionary<string, TensorEntry> tensors;
         try
         {
-            (meta, tensors) = SafeTensors.Read(path);
+            (meta, tensors) = read();
         }
         catch (CheckpointFormatException e)
         {
