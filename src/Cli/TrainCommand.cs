@@ -92,7 +92,7 @@ internal static class TrainCommand
             using var signals = new CliRunner.StopSignals();
             var result = trainer.Train(signals.Token);
             if (result.End == TrainEnd.Diverged)
-                throw new GpuLstmException($"training diverged at {result.DivergedWhat}; '{checkpointPath}' was left as it was (try a smaller --lr, or --clip 5)");
+                throw new GpuLstmException($"training diverged at {result.DivergedWhat}; nothing was saved, and '{checkpointPath}' is as it was (try a smaller --lr, or --clip 5)");
             if (result.RestoredBestWeights) Console.WriteLine($"Restored the weights of the best epoch ({result.BestEpoch + 1}, loss {result.BestLoss:F4}).");
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"trained {result.EpochsRun} epochs in {result.Elapsed.TotalSeconds:F1}s ({result.Elapsed.TotalSeconds / Math.Max(1, result.EpochsRun):F2}s/epoch, {result.LaunchesPerStep:F0} kernel launches/step); final loss {result.FinalLoss:F4}"));
