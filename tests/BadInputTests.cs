@@ -19,6 +19,7 @@ public sealed class BadInputFiles : IDisposable
         File.WriteAllText(Path.Combine(Dir, "empty.txt"), "");
         File.WriteAllText(Path.Combine(Dir, "short.txt"), "too short");
         File.WriteAllText(Path.Combine(Dir, "same.txt"), new string('a', 40));
+        File.WriteAllText(Path.Combine(Dir, "long.txt"), string.Concat(Enumerable.Repeat(Tiny, 70)));
         File.WriteAllBytes(Path.Combine(Dir, "latin1.txt"), new byte[] { 0x63, 0x61, 0x66, 0xE9, 0x0A });
         Directory.CreateDirectory(Path.Combine(Dir, "adir"));
         string good = Path.Combine(Dir, "good.safetensors");
@@ -64,6 +65,8 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "--epochs must be a positive integer, got 0", 1, ["train", "--epochs", "0"] },
         { "--layers must be a positive integer, got 0", 1, ["train", "--layers", "0"] },
         { "parameters; the limit is", 1, ["train", "--hidden", "100000"] },
+        // Buffers of T·B·4H = 2000·1000·8192 floats (65 GB): refused by the allocator, reported, nothing written.
+        { "ran out of memory", 1, ["train", "--corpus", "long.txt", "--hidden", "2048", "--seq-length", "2000", "--batch", "100000", "--device", "cpu"] },
         { "learning rate must be a positive number, got 0", 1, ["train", "--lr", "0"] },
         { "learning rate must be a positive number, got NaN", 1, ["train", "--lr", "NaN"] },
         { "patience must be 0 or more, got -1", 1, ["train", "--patience", "-1"] },

@@ -45,7 +45,7 @@ internal static class CliRunner
     /// <summary>An accelerator or the host running out of memory, said so the user knows what to change.</summary>
     private static string? DeviceFault(Exception e) =>
         e is OutOfMemoryException || (e is ILGPU.Runtime.AcceleratorException && e.Message.Contains("memory", StringComparison.OrdinalIgnoreCase))
-            ? $"the device ran out of memory ({OneLine(e.Message)}); try a smaller --batch, --hidden or --seq-length, or --device cpu"
+            ? $"the device ran out of memory ({OneLine(e.Message)}); try a smaller --batch, --hidden or --seq-length (or, on a GPU, --device cpu)"
             : null;
 
     /// <summary>
