@@ -59,7 +59,6 @@ public sealed class IlgpuKernelSet : IKernelSet
 
     public string Name => $"ilgpu-{_accelerator.AcceleratorType.ToString().ToLowerInvariant()} ({(_tiled ? "tiled" : "naive")} GEMM)";
     public long LaunchCount => Interlocked.Read(ref _launches);
-    public bool UsesTiledGemm => _tiled;
 
     public void Gemm(in GemmShape shape, ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c)
     {

@@ -47,9 +47,6 @@ public sealed class ParameterSet : IDisposable
     public ArrayView<float> Value(ParameterTensor t) => Values.SubView(t.Offset, t.Length);
     public ArrayView<float> Grad(ParameterTensor t) => Grads.SubView(t.Offset, t.Length);
 
-    public ParameterTensor this[string name] =>
-        _tensors.FirstOrDefault(t => t.Name == name) ?? throw new KeyNotFoundException($"no parameter '{name}'");
-
     public float[] GetValues() => _values!.GetAsArray1D();
     public float[] GetGrads() => _grads!.GetAsArray1D();
 

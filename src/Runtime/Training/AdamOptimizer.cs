@@ -68,7 +68,6 @@ public sealed class AdamOptimizer : IDisposable
     }
 
     public float[] GetFirstMoments() => _m.GetAsArray1D();
-    public float[] GetSecondMoments() => _v.GetAsArray1D();
 
     public void Dispose()
     {
