@@ -29,6 +29,33 @@ public sealed class LstmCellKernelTests(TestDevices devices)
         TestData.AssertClose(hRef, h.GetAsArray1D(), 1e-5, 1e-6, $"h seed {seed}");
     }
 
+    /// <summary>The fused step (recurrent product, then the cell) against the reference GEMM followed by the reference cell.</summary>
+    [Theory]
+    [MemberData(nameof(ForwardCases))]
+    public void StepForwardMatchesReference(string set, int batch, int hidden)
+    {
+        int seed = TestData.FreshSeed();
+        var rng = new Random(seed);
+        var acc = devices[set].Accelerator;
+        var hPrev = TestData.Uniform(rng, batch * hidden);
+        var weights = TestData.Uniform(rng, hidden * 4 * hidden, 0.5);
+        var xPart = TestData.Uniform(rng, batch * 4 * hidden, 2);
+        var cPrev = TestData.Uniform(rng, batch * hidden, 2);
+        using var hBuf = TestData.Upload(acc, hPrev);
+        using var wBuf = TestData.Upload(acc, weights);
+        using var gates = TestData.Upload(acc, xPart);
+        using var cPrevBuf = TestData.Upload(acc, cPrev);
+        using var c = TestData.Poisoned(acc, batch * hidden);
+        using var h = TestData.Poisoned(acc, batch * hidden);
+        devices[set].Kernels.LstmStepForward(batch, hidden, hBuf.View, wBuf.View, gates.View, cPrevBuf.View, c.View, h.View);
+        devices[set].Kernels.Synchronize();
+        var pre = Reference.Gemm(hPrev, weights, null, xPart, batch, 4 * hidden, hidden, transA: false, transB: false);
+        var (act, cRef, hRef) = Reference.CellForward(pre.Select(x => (float)x).ToArray(), cPrev, batch, hidden);
+        TestData.AssertClose(act, gates.GetAsArray1D(), 1e-5, 1e-5, $"gates seed {seed}");
+        TestData.AssertClose(cRef, c.GetAsArray1D(), 1e-5, 1e-5, $"c seed {seed}");
+        TestData.AssertClose(hRef, h.GetAsArray1D(), 1e-5, 1e-5, $"h seed {seed}");
+    }
+
     [Theory]
     [MemberData(nameof(BackwardCases))]
     public void BackwardMatchesReference(string set, int batch, int hidden, bool hasDhOut)

@@ -17,6 +17,7 @@ public static class KernelCatalog
         Entry("gemm_naive", typeof(GemmKernels), nameof(GemmKernels.Naive), grouped: false, hot: true),
         Entry("gemm_tiled", typeof(GemmKernels), nameof(GemmKernels.Tiled), grouped: true, hot: true),
         Entry("lstm_cell_forward", typeof(LstmCellKernels), nameof(LstmCellKernels.Forward), grouped: false, hot: true),
+        Entry("lstm_step_forward", typeof(LstmCellKernels), nameof(LstmCellKernels.StepForward), grouped: false, hot: true),
         Entry("lstm_cell_backward", typeof(LstmCellKernels), nameof(LstmCellKernels.Backward), grouped: false, hot: true),
         Entry("softmax_cross_entropy", typeof(LossKernels), nameof(LossKernels.SoftmaxCrossEntropy), grouped: false, hot: false),
         Entry("adam_step", typeof(AdamKernels), nameof(AdamKernels.Step), grouped: false, hot: false),

@@ -28,6 +28,13 @@ public interface IKernelSet : IDisposable
     /// <summary>Activates gates (B,4H) in place and writes c (B,H), h (B,H) from cPrev (B,H).</summary>
     void LstmCellForward(int batch, int hidden, ArrayView<float> gates, ArrayView<float> cPrev, ArrayView<float> c, ArrayView<float> h);
 
+    /// <summary>
+    /// One step of the recurrence: gates (B,4H) += hPrev (B,H)·weights (H,4H), then <see cref="LstmCellForward"/>.
+    /// A kernel set may fuse the two (the ILGPU set does, in one launch).
+    /// </summary>
+    void LstmStepForward(int batch, int hidden, ArrayView<float> hPrev, ArrayView<float> weights, ArrayView<float> gates,
+        ArrayView<float> cPrev, ArrayView<float> c, ArrayView<float> h);
+
     /// <summary>dGates (B,4H) from dh = dhRec (+ dhOut); dc (B,H) goes from dL/dc_t to dL/dc_{t-1} in place.</summary>
     void LstmCellBackward(int batch, int hidden, ArrayView<float> gates, ArrayView<float> cPrev, ArrayView<float> c,
         ArrayView<float> dhOut, bool hasDhOut, ArrayView<float> dhRec, ArrayView<float> dc, ArrayView<float> dGates);

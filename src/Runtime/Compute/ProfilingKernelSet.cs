@@ -51,6 +51,11 @@ public sealed class ProfilingKernelSet : IKernelSet
     public void LstmCellForward(int batch, int hidden, ArrayView<float> gates, ArrayView<float> cPrev, ArrayView<float> c, ArrayView<float> h) =>
         Time("lstm_cell_forward", 0, () => _inner.LstmCellForward(batch, hidden, gates, cPrev, c, h));
 
+    public void LstmStepForward(int batch, int hidden, ArrayView<float> hPrev, ArrayView<float> weights, ArrayView<float> gates,
+        ArrayView<float> cPrev, ArrayView<float> c, ArrayView<float> h) =>
+        Time($"lstm_step_forward {batch}x{4 * hidden}x{hidden}", 2.0 * batch * 4 * hidden * hidden,
+            () => _inner.LstmStepForward(batch, hidden, hPrev, weights, gates, cPrev, c, h));
+
     public void LstmCellBackward(int batch, int hidden, ArrayView<float> gates, ArrayView<float> cPrev, ArrayView<float> c,
         ArrayView<float> dhOut, bool hasDhOut, ArrayView<float> dhRec, ArrayView<float> dc, ArrayView<float> dGates) =>
         Time("lstm_cell_backward", 0, () => _inner.LstmCellBackward(batch, hidden, gates, cPrev, c, dhOut, hasDhOut, dhRec, dc, dGates));

@@ -123,14 +123,10 @@ public sealed class LstmLayer : IDisposable
         for (int t = 0; t < steps; t++) Iterate(t, batch);
     }
 
-    /// <summary>One step: gates_t += h_t·Wh, then the fused cell update writes c_{t+1}, h_{t+1}. Gates_t must hold x_t·Wx + b.</summary>
-    public void Iterate(int t, int batch)
-    {
-        var gates = GatesAt(_gates.Flat(), t, batch);
-        _k.Gemm(GemmShape.NN(batch, 4 * Hidden, Hidden, accumulate: true),
-            HiddenAt(t, batch), _parameters.Value(RecurrentWeights), default, gates);
-        _k.LstmCellForward(batch, Hidden, gates, CellAt(t, batch), CellAt(t + 1, batch), HiddenAt(t + 1, batch));
-    }
+    /// <summary>One step: gates_t += h_t·Wh, then the cell update writes c_{t+1}, h_{t+1}. Gates_t must hold x_t·Wx + b.</summary>
+    public void Iterate(int t, int batch) =>
+        _k.LstmStepForward(batch, Hidden, HiddenAt(t, batch), _parameters.Value(RecurrentWeights), GatesAt(_gates.Flat(), t, batch),
+            CellAt(t, batch), CellAt(t + 1, batch), HiddenAt(t + 1, batch));
 
     /// <summary>
     /// Backward through the last <see cref="Forward"/>. Writes (not accumulates) this layer's gradients.

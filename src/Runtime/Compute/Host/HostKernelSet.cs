@@ -95,6 +95,14 @@ public sealed unsafe class HostKernelSet : IKernelSet
         }
     }
 
+    /// <summary>The register-blocked GEMM, then the vectorized cell: unfused, because the four gates of a column sit in four different 16-column panels.</summary>
+    public void LstmStepForward(int batch, int hidden, ArrayView<float> hPrev, ArrayView<float> weights, ArrayView<float> gates,
+        ArrayView<float> cPrev, ArrayView<float> c, ArrayView<float> h)
+    {
+        _gemm.Run(GemmShape.NN(batch, 4 * hidden, hidden, accumulate: true), P(hPrev), P(weights), null, P(gates));
+        LstmCellForward(batch, hidden, gates, cPrev, c, h); // counts this call once
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void LstmCellBackward(int batch, int hidden, ArrayView<float> gates, ArrayView<float> cPrev, ArrayView<float> c,
         ArrayView<float> dhOut, bool hasDhOut, ArrayView<float> dhRec, ArrayView<float> dc, ArrayView<float> dGates)
