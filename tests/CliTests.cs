@@ -13,7 +13,8 @@ public sealed class CliTests : IDisposable
 
     public sealed record Result(int ExitCode, string Stdout, string Stderr);
 
-    public static Result Run(string workingDirectory, params string[] args)
+    /// <summary>Starts the real executable (built beside the tests) with its output redirected.</summary>
+    public static Process Start(string workingDirectory, params string[] args)
     {
         var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
         {
@@ -23,7 +24,12 @@ public sealed class CliTests : IDisposable
         };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "gpulstm.dll"));
         foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
+        return Process.Start(psi)!;
+    }
+
+    public static Result Run(string workingDirectory, params string[] args)
+    {
+        using var p = Start(workingDirectory, args);
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         if (!p.WaitForExit(TimeSpan.FromMinutes(3))) { p.Kill(true); Assert.Fail("gpulstm timed out: " + string.Join(' ', args)); }

@@ -19,19 +19,6 @@ public sealed class ReliabilityTests : IDisposable
         return path;
     }
 
-    private static Process Start(string workingDirectory, params string[] args)
-    {
-        var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
-        {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "gpulstm.dll"));
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        return Process.Start(psi)!;
-    }
-
     private static void Signal(Process p, string signal)
     {
         using var kill = Process.Start("kill", $"-{signal} {p.Id}")!;
@@ -45,7 +32,7 @@ public sealed class ReliabilityTests : IDisposable
     public async Task SignalStopsAtAStepBoundarySavesAndExits130(string signal)
     {
         string ckpt = Path.Combine(_dir, "interrupted.safetensors");
-        using var p = Start(_dir, "train", "--corpus", Corpus(), "--hidden", "8", "--seq-length", "10", "--epochs", "1000000",
+        using var p = CliTests.Start(_dir, "train", "--corpus", Corpus(), "--hidden", "8", "--seq-length", "10", "--epochs", "1000000",
             "--patience", "1000000", "--sample-length", "0", "--checkpoint", ckpt, "--device", "cpu");
         var stderr = p.StandardError.ReadToEndAsync();
         // Wait until training is under way, then signal.
@@ -96,7 +83,7 @@ public sealed class ReliabilityTests : IDisposable
         for (int attempt = 0; attempt < 8 && caught < 1; attempt++)
         {
             // A big model makes a save of ~11 MB, long enough to catch.
-            using var p = Start(_dir, "train", "--corpus", Corpus(), "--hidden", "800", "--seq-length", "10", "--epochs", "1",
+            using var p = CliTests.Start(_dir, "train", "--corpus", Corpus(), "--hidden", "800", "--seq-length", "10", "--epochs", "1",
                 "--batch", "64", "--sample-length", "0", "--checkpoint", ckpt, "--device", "cpu");
             var sw = Stopwatch.StartNew();
             bool killed = false;

@@ -22,12 +22,18 @@ public static class LstmCellKernels
         int hidden)              // H
     {
         int b = index / hidden;
-        int j = index - b * hidden;
-        int row = b * 4 * hidden + j;
-        float i = Sigmoid(gates[row]);
-        float f = Sigmoid(gates[row + hidden]);
-        float g = MathF.Tanh(gates[row + 2 * hidden]);
-        float o = Sigmoid(gates[row + 3 * hidden]);
+        int row = b * 4 * hidden + index - b * hidden;
+        Update(index, row, hidden, gates[row], gates[row + hidden], gates[row + 2 * hidden], gates[row + 3 * hidden], gates, cPrev, c, h);
+    }
+
+    /// <summary>
+    /// The cell update of element index = (b,j), from its four gate pre-activations: activates them, keeps the
+    /// activations in the gates buffer for backward, writes c_t and h_t. Shared by both forward kernels.
+    /// </summary>
+    private static void Update(int index, int row, int hidden, float zi, float zf, float zg, float zo,
+        ArrayView<float> gates, ArrayView<float> cPrev, ArrayView<float> c, ArrayView<float> h)
+    {
+        float i = Sigmoid(zi), f = Sigmoid(zf), g = MathF.Tanh(zg), o = Sigmoid(zo);
         float cNew = f * cPrev[index] + i * g;
         gates[row] = i;
         gates[row + hidden] = f;
@@ -69,14 +75,7 @@ public static class LstmCellKernels
             zo += hk * weights[w + 3 * hidden];
             w += 4 * hidden;
         }
-        float i = Sigmoid(zi), f = Sigmoid(zf), g = MathF.Tanh(zg), o = Sigmoid(zo);
-        float cNew = f * cPrev[index] + i * g;
-        gates[row] = i;
-        gates[row + hidden] = f;
-        gates[row + 2 * hidden] = g;
-        gates[row + 3 * hidden] = o;
-        c[index] = cNew;
-        h[index] = o * MathF.Tanh(cNew);
+        Update(index, row, hidden, zi, zf, zg, zo, gates, cPrev, c, h);
     }
 
     /// <summary>
