@@ -211,12 +211,18 @@ public sealed class CharLstmModel : IDisposable
     /// </summary>
     public ReadOnlySpan<float> PredictNextLogits(ReadOnlySpan<int> window)
     {
-        int steps = window.Length, v = Config.VocabSize;
+        int steps = window.Length;
         if (steps < 1 || steps > Config.SeqLength)
             throw new ArgumentOutOfRangeException(nameof(window), $"window of {steps} tokens; the model takes 1 to {Config.SeqLength}");
         _tokens.Flat().SubView(0, steps).CopyFromCPU(window);
         ForwardLayers(steps, 1);
-        var logits = _logits.Flat().SubView(0, v);
+        return NextLogits(steps);
+    }
+
+    /// <summary>The output layer on the last forward's h_T (batch 1), copied into the reused host span.</summary>
+    private ReadOnlySpan<float> NextLogits(int steps)
+    {
+        var logits = _logits.Flat().SubView(0, Config.VocabSize);
         Dense.Forward(Top.LastOutput(steps, 1), logits, 1);
         logits.CopyToCPU(_logitsHost.AsSpan());
         return _logitsHost;
@@ -234,15 +240,11 @@ public sealed class CharLstmModel : IDisposable
     /// </summary>
     public ReadOnlySpan<float> StreamNextLogits(int token)
     {
-        int v = Config.VocabSize;
         _tokenHost[0] = token;
         _tokens.Flat().SubView(0, 1).CopyFromCPU(_tokenHost);
         ForwardLayers(1, 1, fromCarriedState: true);
-        var logits = _logits.Flat().SubView(0, v);
-        Dense.Forward(Top.LastOutput(1, 1), logits, 1);
         foreach (var layer in Layers) layer.CarryState(1, 1);
-        logits.CopyToCPU(_logitsHost.AsSpan());
-        return _logitsHost;
+        return NextLogits(1);
     }
 
     public void Dispose()
