@@ -26,7 +26,7 @@ public readonly struct LayerInput
 /// dWx, dWh, db (and dx) as large GEMMs over all T·B rows. Sequences are time-major: row t·B + b.
 /// Buffers are sized for (maxSteps, maxBatch) once and reused for every call with T ≤ maxSteps, B ≤ maxBatch.
 /// </summary>
-public sealed class LstmLayer : IDisposable
+public sealed class LstmLayer : IRecurrentLayer
 {
     private readonly IKernelSet _k;
     private readonly ParameterSet _parameters;
@@ -38,6 +38,8 @@ public sealed class LstmLayer : IDisposable
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _dc;      // (B,H) dL/dc_t arriving from step t+1
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _recurrentT; // (4H,H) Whᵀ, refreshed once per backward pass
 
+    public string Cell => "lstm";
+    public bool Reverse { get; }
     public int InputSize { get; }   // X
     public int Hidden { get; }      // H
     public int MaxSteps { get; }
@@ -48,9 +50,10 @@ public sealed class LstmLayer : IDisposable
 
     /// <summary>Declares the layer's tensors in <paramref name="parameters"/>; call <see cref="Allocate"/> after the set is allocated.</summary>
     public LstmLayer(IKernelSet kernels, Accelerator accelerator, ParameterSet parameters, string prefix,
-        int inputSize, int hidden, int maxSteps, int maxBatch)
+        int inputSize, int hidden, int maxSteps, int maxBatch, bool reverse = false)
     {
         _k = kernels;
+        Reverse = reverse;
         _parameters = parameters;
         InputSize = inputSize; Hidden = hidden; MaxSteps = maxSteps; MaxBatch = maxBatch;
         InputWeights = parameters.Add(prefix + ".input_weights", inputSize, 4 * hidden);
@@ -76,11 +79,19 @@ public sealed class LstmLayer : IDisposable
         _parameters.SetValue(Bias, bias);
     }
 
-    /// <summary>h_1 … h_T: (T,B,H), row t·B + b holds h_{t+1} of sequence b.</summary>
-    public ArrayView<float> Outputs(int steps, int batch) => _h.Flat().SubView((long)batch * Hidden, (long)steps * batch * Hidden);
+    // State slots 0 … T of the h and c buffers. Forward: step t reads slot t and writes slot t+1, so the
+    // initial state is slot 0. Reverse: step t reads slot t+1 and writes slot t, so the initial state is
+    // slot T, the final one slot 0, and the output at input time t is slot t in both directions.
+    private int PrevSlot(int t) => Reverse ? t + 1 : t;
+    private int OutSlot(int t) => Reverse ? t : t + 1;
+    private int InitialSlot(int steps) => Reverse ? steps : 0;
+    private int FinalSlot(int steps) => Reverse ? 0 : steps;
 
-    /// <summary>h_T: (B,H).</summary>
-    public ArrayView<float> LastOutput(int steps, int batch) => HiddenAt(steps, batch);
+    /// <summary>(T,B,H): row t·B + b holds the output at input time t of sequence b (h_{t+1} forward).</summary>
+    public ArrayView<float> Outputs(int steps, int batch) => _h.Flat().SubView((long)OutSlot(0) * batch * Hidden, (long)steps * batch * Hidden);
+
+    /// <summary>The final state (B,H): h_T forward, the state after input 0 in reverse.</summary>
+    public ArrayView<float> LastOutput(int steps, int batch) => HiddenAt(FinalSlot(steps), batch);
 
     /// <summary>
     /// (B,H) where a caller whose loss sees only h_T writes dL/dh_T before <see cref="Backward"/> with hasOutputGradients = false.
@@ -92,15 +103,18 @@ public sealed class LstmLayer : IDisposable
     private ArrayView<float> GatesAt(ArrayView<float> gates, int t, int batch) => gates.SubView((long)t * batch * 4 * Hidden, (long)batch * 4 * Hidden);
 
     /// <summary>Sets h_0 and c_0 of the first <paramref name="batch"/> sequences to zero.</summary>
-    public void ResetState(int batch)
+    public void ResetState(int batch) => ResetSlot(0, batch);
+
+    private void ResetSlot(int slot, int batch)
     {
-        _k.Zero(HiddenAt(0, batch));
-        _k.Zero(CellAt(0, batch));
+        _k.Zero(HiddenAt(slot, batch));
+        _k.Zero(CellAt(slot, batch));
     }
 
     /// <summary>Makes the last forward's final state (h_T, c_T) the next forward's initial state.</summary>
     public void CarryState(int steps, int batch)
     {
+        if (Reverse) throw new InvalidOperationException("a reverse-direction layer sees its whole sequence; it carries no state");
         _k.Copy(HiddenAt(steps, batch), HiddenAt(0, batch));
         _k.Copy(CellAt(steps, batch), CellAt(0, batch));
     }
@@ -112,7 +126,8 @@ public sealed class LstmLayer : IDisposable
     public void Forward(LayerInput input, int steps, int batch, bool fromCarriedState = false)
     {
         CheckShape(steps, batch);
-        if (!fromCarriedState) ResetState(batch);
+        if (fromCarriedState && Reverse) throw new InvalidOperationException("a reverse-direction layer cannot start from a carried state");
+        if (!fromCarriedState) ResetSlot(InitialSlot(steps), batch);
         int rows = steps * batch;
         var gates = _gates.Flat().SubView(0, (long)rows * 4 * Hidden);
         if (input.IsTokens)
@@ -120,13 +135,16 @@ public sealed class LstmLayer : IDisposable
         else
             _k.Gemm(GemmShape.NN(rows, 4 * Hidden, InputSize, addBias: true),
                 input.Dense.SubView(0, (long)rows * InputSize), _parameters.Value(InputWeights), _parameters.Value(Bias), gates);
-        for (int t = 0; t < steps; t++) Iterate(t, batch);
+        if (Reverse)
+            for (int t = steps - 1; t >= 0; t--) Iterate(t, batch);
+        else
+            for (int t = 0; t < steps; t++) Iterate(t, batch);
     }
 
-    /// <summary>One step: gates_t += h_t·Wh, then the cell update writes c_{t+1}, h_{t+1}. Gates_t must hold x_t·Wx + b.</summary>
+    /// <summary>One step at input time t: gates_t += h_prev·Wh, then the cell update writes the next (c, h). Gates_t must hold x_t·Wx + b.</summary>
     public void Iterate(int t, int batch) =>
-        _k.LstmStepForward(batch, Hidden, HiddenAt(t, batch), _parameters.Value(RecurrentWeights), GatesAt(_gates.Flat(), t, batch),
-            CellAt(t, batch), CellAt(t + 1, batch), HiddenAt(t + 1, batch));
+        _k.LstmStepForward(batch, Hidden, HiddenAt(PrevSlot(t), batch), _parameters.Value(RecurrentWeights), GatesAt(_gates.Flat(), t, batch),
+            CellAt(PrevSlot(t), batch), CellAt(OutSlot(t), batch), HiddenAt(OutSlot(t), batch));
 
     /// <summary>
     /// Backward through the last <see cref="Forward"/>. Writes (not accumulates) this layer's gradients.
@@ -146,14 +164,16 @@ public sealed class LstmLayer : IDisposable
         // dh_{t-1} = dgates_t·Whᵀ at every step: transposing Wh once makes each of those a plain NN product.
         var whT = _recurrentT.Flat();
         _k.Transpose(_parameters.Value(RecurrentWeights), whT, Hidden, 4 * Hidden);
-        for (int t = steps - 1; t >= 0; t--)
+        for (int i = 0; i < steps; i++)
         {
+            // Backward visits the steps in the reverse of the order forward ran them.
+            int t = Reverse ? i : steps - 1 - i;
             var dGates = GatesAt(_dGates.Flat(), t, batch);
             var dhOut = hasOutputGradients ? outputGradients.SubView((long)t * bh, bh) : default;
-            _k.LstmCellBackward(batch, Hidden, GatesAt(_gates.Flat(), t, batch), CellAt(t, batch), CellAt(t + 1, batch),
+            _k.LstmCellBackward(batch, Hidden, GatesAt(_gates.Flat(), t, batch), CellAt(PrevSlot(t), batch), CellAt(OutSlot(t), batch),
                 dhOut, hasOutputGradients, dhRec, _dc.Flat().SubView(0, bh), dGates);
-            // h_0 is a constant zero state, so no gradient flows past step 0.
-            if (t > 0) _k.Gemm(GemmShape.NN(batch, Hidden, 4 * Hidden), dGates, whT, default, dhRec);
+            // The initial state is a constant, so no gradient flows past the step forward ran first.
+            if (i < steps - 1) _k.Gemm(GemmShape.NN(batch, Hidden, 4 * Hidden), dGates, whT, default, dhRec);
         }
         var allDGates = _dGates.Flat().SubView(0, (long)rows * 4 * Hidden);
         if (input.IsTokens)
@@ -161,7 +181,8 @@ public sealed class LstmLayer : IDisposable
         else
             _k.Gemm(GemmShape.TN(InputSize, 4 * Hidden, rows), input.Dense.SubView(0, (long)rows * InputSize), allDGates, default,
                 _parameters.Grad(InputWeights));
-        _k.Gemm(GemmShape.TN(Hidden, 4 * Hidden, rows), _h.Flat().SubView(0, (long)rows * Hidden), allDGates, default,
+        // Row t of the previous-state view is the h that step t read.
+        _k.Gemm(GemmShape.TN(Hidden, 4 * Hidden, rows), _h.Flat().SubView((long)PrevSlot(0) * batch * Hidden, (long)rows * Hidden), allDGates, default,
             _parameters.Grad(RecurrentWeights));
         _k.ColumnSum(rows, 4 * Hidden, allDGates, _parameters.Grad(Bias), accumulate: false);
         if (computeInputGradient)
