@@ -69,7 +69,7 @@ public sealed class TokenBatch
 /// materialized: layer 0's input GEMM is a gather of weight rows and its gradient a scatter-add. Owns its parameters and every buffer a
 /// training step needs, sized for (SeqLength, maxBatch); a step allocates nothing.
 /// </summary>
-public sealed class CharLstmModel : IDisposable
+public sealed class CharLstmModel : ITrainableModel, IDisposable
 {
     private const int NormPartials = 256;
 

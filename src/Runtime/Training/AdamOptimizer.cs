@@ -33,7 +33,7 @@ public sealed class AdamOptimizer : IDisposable
     public long Step { get; private set; }
     public double LastGradientNorm { get; private set; } = double.NaN;
 
-    public AdamOptimizer(CharLstmModel model, AdamOptions options)
+    public AdamOptimizer(ITrainableModel model, AdamOptions options)
     {
         options.Validate();
         Options = options;
