@@ -82,3 +82,76 @@ public sealed class GradientCheckTests(TestDevices devices)
         Assert.True(Math.Abs(model.GradientNorm() - expected) <= 1e-5 * expected, $"seed {seed}");
     }
 }
+
+/// <summary>
+/// The embedding and dropout paths through the whole model: analytic gradients against finite differences
+/// of the float64 reference, which applies the same hashed dropout masks.
+/// </summary>
+[Collection(DeviceCollection.Name)]
+public sealed class EmbeddingDropoutGradientTests(TestDevices devices)
+{
+    private const int Vocab = 7, Hidden = 5, Steps = 5, Batch = 3, Embed = 4;
+
+    [Theory]
+    [InlineData(1, 0f, LossPositions.All, TestDevices.IlgpuName)]
+    [InlineData(2, 0.3f, LossPositions.All, TestDevices.IlgpuName)]
+    [InlineData(3, 0.5f, LossPositions.Last, TestDevices.IlgpuName)]
+    [InlineData(1, 0f, LossPositions.Last, TestDevices.HostName)]
+    [InlineData(2, 0.3f, LossPositions.All, TestDevices.HostName)]
+    public void AnalyticGradientsMatchFiniteDifferences(int layers, float dropout, LossPositions positions, string set)
+    {
+        int seed = TestData.FreshSeed();
+        var rng = new Random(seed);
+        using var model = new CharLstmModel(devices[set], new ModelConfig(Vocab, Hidden, Steps, positions, layers, Embed, dropout), Batch);
+        var p = model.Parameters;
+        var values = TestData.Uniform(rng, p.Count, 0.6);
+        p.SetValues(values);
+        var batch = new TokenBatch(Steps, Batch) { Steps = Steps, Size = Batch };
+        for (int i = 0; i < Steps * Batch; i++) { batch.Inputs[i] = rng.Next(Vocab); batch.Targets[i] = rng.Next(Vocab); }
+        uint key = (uint)rng.Next();
+        double deviceLoss = model.LossAndGradients(batch, dropoutKey: key);
+        var grads = p.GetGrads();
+
+        var (threshold, scale) = Dropout.Parameters(dropout);
+        int dropped = 0;
+        double Mask(int boundary, int index)
+        {
+            bool keep = GpuLstm.Kernels.DropoutKernels.Keeps(key + (uint)boundary * 0x9E3779B9u, index, threshold);
+            return keep ? scale : 0;
+        }
+        for (int i = 0; i < Steps * Batch * Hidden && layers > 1; i++) if (Mask(0, i) == 0) dropped++;
+        if (dropout > 0) Assert.InRange(dropped, 1, Steps * Batch * Hidden - 1); // the masks really drop something
+
+        var theta = values.Select(v => (double)v).ToArray();
+        double RefLoss(double[] th) => Reference.ModelLoss(
+            model.Layers.Select(l => new Reference.LstmWeights(Slice(th, l.InputWeights), Slice(th, l.RecurrentWeights), Slice(th, l.Bias), l.InputSize)).ToArray(),
+            Slice(th, model.Dense.Weights), Slice(th, model.Dense.Bias),
+            batch.Inputs, batch.Targets, Steps, Batch, Vocab, Hidden, positions == LossPositions.All,
+            Slice(th, model.Embedding!), Embed, dropout > 0 ? Mask : null);
+        double refLoss = RefLoss(theta);
+        Assert.True(Math.Abs(refLoss - deviceLoss) <= 1e-5 * Math.Abs(refLoss), $"seed {seed}: loss {deviceLoss} vs reference {refLoss}");
+
+        const double eps = 1e-5;
+        foreach (var tensor in p.Tensors)
+            for (int i = tensor.Offset; i < tensor.Offset + tensor.Length; i++)
+            {
+                double saved = theta[i];
+                theta[i] = saved + eps; double up = RefLoss(theta);
+                theta[i] = saved - eps; double down = RefLoss(theta);
+                theta[i] = saved;
+                double numeric = (up - down) / (2 * eps);
+                double error = Math.Abs(numeric - grads[i]) / (1e-4 + Math.Abs(numeric));
+                Assert.True(error < 2e-3, $"seed {seed}: {tensor.Name}[{i - tensor.Offset}]: analytic {grads[i]:G6}, numeric {numeric:G6}");
+            }
+
+        // Evaluation (Loss) never drops out: it equals the reference without masks.
+        double evalLoss = model.Loss(batch);
+        double refEval = Reference.ModelLoss(
+            model.Layers.Select(l => new Reference.LstmWeights(Slice(theta, l.InputWeights), Slice(theta, l.RecurrentWeights), Slice(theta, l.Bias), l.InputSize)).ToArray(),
+            Slice(theta, model.Dense.Weights), Slice(theta, model.Dense.Bias),
+            batch.Inputs, batch.Targets, Steps, Batch, Vocab, Hidden, positions == LossPositions.All, Slice(theta, model.Embedding!), Embed);
+        Assert.True(Math.Abs(refEval - evalLoss) <= 1e-5 * Math.Abs(refEval), $"seed {seed}: eval loss {evalLoss} vs {refEval}");
+    }
+
+    private static double[] Slice(double[] all, ParameterTensor t) => all.AsSpan(t.Offset, t.Length).ToArray();
+}

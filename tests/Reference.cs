@@ -86,21 +86,33 @@ public static class Reference
     public sealed record LstmWeights(double[] Wx, double[] Wh, double[] Bias, int InputSize);
 
     /// <summary>
-    /// The whole model's mean loss in float64: one-hot → stacked LSTM layers → Dense (Wy (H,V), by (V)).
-    /// inputs: (T,B) time-major; targets: (B) for the last position or (T,B) for every position.
+    /// The whole model's mean loss in float64: one-hot (or embedding (V,D) rows) → stacked LSTM layers → Dense
+    /// (Wy (H,V), by (V)). inputs: (T,B) time-major; targets: (B) for the last position or (T,B) for every
+    /// position. dropMask(boundary, (t·B + b)·H + j) multiplies layer boundary's outputs before the layer above.
     /// </summary>
     public static double ModelLoss(IReadOnlyList<LstmWeights> layers, double[] wy, double[] by,
-        int[] inputs, int[] targets, int steps, int batch, int vocab, int hidden, bool allPositions)
+        int[] inputs, int[] targets, int steps, int batch, int vocab, int hidden, bool allPositions,
+        double[]? embedding = null, int embeddingSize = 0, Func<int, int, double>? dropMask = null)
     {
         // xs[t][b] is the input vector of the current layer.
         var xs = new double[steps][][];
         for (int t = 0; t < steps; t++)
         {
             xs[t] = new double[batch][];
-            for (int b = 0; b < batch; b++) { xs[t][b] = new double[vocab]; xs[t][b][inputs[t * batch + b]] = 1; }
+            for (int b = 0; b < batch; b++)
+            {
+                int id = inputs[t * batch + b];
+                if (embedding is null) { xs[t][b] = new double[vocab]; xs[t][b][id] = 1; }
+                else xs[t][b] = embedding.AsSpan(id * embeddingSize, embeddingSize).ToArray();
+            }
         }
-        foreach (var layer in layers)
+        for (int l = 0; l < layers.Count; l++)
         {
+            var layer = layers[l];
+            if (l > 0 && dropMask is not null)
+                for (int t = 0; t < steps; t++)
+                    for (int b = 0; b < batch; b++)
+                        xs[t][b] = xs[t][b].Select((x, j) => x * dropMask(l - 1, (t * batch + b) * hidden + j)).ToArray();
             var h = new double[batch][];
             var c = new double[batch][];
             for (int b = 0; b < batch; b++) { h[b] = new double[hidden]; c[b] = new double[hidden]; }

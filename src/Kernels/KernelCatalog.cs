@@ -25,6 +25,8 @@ public static class KernelCatalog
         Entry("gather_rows", typeof(TensorKernels), nameof(TensorKernels.GatherRows), grouped: false, hot: false),
         Entry("scatter_add_rows", typeof(TensorKernels), nameof(TensorKernels.ScatterAddRows), grouped: false, hot: false),
         Entry("column_sum", typeof(TensorKernels), nameof(TensorKernels.ColumnSum), grouped: false, hot: false),
+        Entry("dropout_forward", typeof(DropoutKernels), nameof(DropoutKernels.Forward), grouped: false, hot: false),
+        Entry("dropout_backward", typeof(DropoutKernels), nameof(DropoutKernels.Backward), grouped: false, hot: false),
         Entry("transpose", typeof(TensorKernels), nameof(TensorKernels.Transpose), grouped: false, hot: false),
     };
 

@@ -55,6 +55,15 @@ public interface IKernelSet : IDisposable
     /// <summary>output (C,R) = inputᵀ for input (R,C).</summary>
     void Transpose(ArrayView<float> input, ArrayView<float> output, int rows, int columns);
 
+    /// <summary>
+    /// Inverted dropout: mask (N) = 0 or 1/(1 − rate), y (N) = x·mask. The mask is a hash of (key, index), so
+    /// every kernel set draws the same one.
+    /// </summary>
+    void DropoutForward(ArrayView<float> x, ArrayView<float> mask, ArrayView<float> y, float rate, uint key);
+
+    /// <summary>dx (N) = dy·mask; dx may alias dy.</summary>
+    void DropoutBackward(ArrayView<float> dy, ArrayView<float> mask, ArrayView<float> dx);
+
     void Zero(ArrayView<float> x);
 
     /// <summary>destination = source (same length, no overlap).</summary>

@@ -30,6 +30,8 @@ public sealed class IlgpuKernelSet : IKernelSet
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamStepArgs> _adam;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int> _sumOfSquares;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int, int> _transpose;
+    private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, uint, uint, float> _dropoutForward;
+    private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _dropoutBackward;
 
     public IlgpuKernelSet(Accelerator accelerator, GemmVariant gemm = GemmVariant.Auto)
     {
@@ -57,6 +59,8 @@ public sealed class IlgpuKernelSet : IKernelSet
         _adam = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamStepArgs>(AdamKernels.Step);
         _sumOfSquares = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(AdamKernels.SumOfSquaresPartials);
         _transpose = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(TensorKernels.Transpose);
+        _dropoutForward = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, uint, uint, float>(DropoutKernels.Forward);
+        _dropoutBackward = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(DropoutKernels.Backward);
     }
 
     public string Name => $"ilgpu-{_accelerator.AcceleratorType.ToString().ToLowerInvariant()} ({(_tiled ? "tiled" : "naive")} GEMM)";
@@ -141,6 +145,19 @@ public sealed class IlgpuKernelSet : IKernelSet
     {
         _launches++;
         _transpose(_stream, rows * columns, input, output, rows, columns);
+    }
+
+    public void DropoutForward(ArrayView<float> x, ArrayView<float> mask, ArrayView<float> y, float rate, uint key)
+    {
+        var (threshold, scale) = Dropout.Parameters(rate);
+        _launches++;
+        _dropoutForward(_stream, (int)x.Length, x, mask, y, key, threshold, scale);
+    }
+
+    public void DropoutBackward(ArrayView<float> dy, ArrayView<float> mask, ArrayView<float> dx)
+    {
+        _launches++;
+        _dropoutBackward(_stream, (int)dy.Length, dy, mask, dx);
     }
 
     public void Zero(ArrayView<float> x)

@@ -79,6 +79,12 @@ public sealed class ProfilingKernelSet : IKernelSet
     public void Transpose(ArrayView<float> input, ArrayView<float> output, int rows, int columns) =>
         Time("transpose", 0, () => _inner.Transpose(input, output, rows, columns));
 
+    public void DropoutForward(ArrayView<float> x, ArrayView<float> mask, ArrayView<float> y, float rate, uint key) =>
+        Time("dropout_forward", 0, () => _inner.DropoutForward(x, mask, y, rate, key));
+
+    public void DropoutBackward(ArrayView<float> dy, ArrayView<float> mask, ArrayView<float> dx) =>
+        Time("dropout_backward", 0, () => _inner.DropoutBackward(dy, mask, dx));
+
     public void Zero(ArrayView<float> x) => Time("zero", 0, () => _inner.Zero(x));
 
     public void Copy(ArrayView<float> source, ArrayView<float> destination) => Time("copy", 0, () => _inner.Copy(source, destination));

@@ -111,6 +111,25 @@ public sealed class LstmLayer : IRecurrentLayer
         _k.Zero(CellAt(slot, batch));
     }
 
+    /// <summary>Floats in the carried (initial) state of <paramref name="batch"/> sequences: h and c, B·H each.</summary>
+    public int StateLength(int batch) => 2 * batch * Hidden;
+
+    /// <summary>Copies the carried state (h_0 then c_0, each (B,H)) to the host, for a checkpoint or around an evaluation.</summary>
+    public void ReadState(int batch, Span<float> destination)
+    {
+        int bh = batch * Hidden;
+        HiddenAt(0, batch).CopyToCPU(destination[..bh]);
+        CellAt(0, batch).CopyToCPU(destination.Slice(bh, bh));
+    }
+
+    /// <summary>Sets the carried state from <see cref="ReadState"/>'s layout.</summary>
+    public void WriteState(int batch, ReadOnlySpan<float> source)
+    {
+        int bh = batch * Hidden;
+        HiddenAt(0, batch).CopyFromCPU(source[..bh]);
+        CellAt(0, batch).CopyFromCPU(source.Slice(bh, bh));
+    }
+
     /// <summary>Makes the last forward's final state (h_T, c_T) the next forward's initial state.</summary>
     public void CarryState(int steps, int batch)
     {

@@ -240,6 +240,30 @@ public sealed unsafe class HostKernelSet : IKernelSet
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void DropoutForward(ArrayView<float> x, ArrayView<float> mask, ArrayView<float> y, float rate, uint key)
+    {
+        _calls++;
+        var (threshold, scale) = Dropout.Parameters(rate);
+        float* xs = P(x), m = P(mask), ys = P(y);
+        int n = checked((int)x.Length);
+        for (int i = 0; i < n; i++)
+        {
+            float keep = DropoutKernels.Keeps(key, i, threshold) ? scale : 0f;
+            m[i] = keep;
+            ys[i] = xs[i] * keep;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void DropoutBackward(ArrayView<float> dy, ArrayView<float> mask, ArrayView<float> dx)
+    {
+        _calls++;
+        float* d = P(dy), m = P(mask), o = P(dx);
+        int n = checked((int)dy.Length);
+        for (int i = 0; i < n; i++) o[i] = d[i] * m[i];
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Zero(ArrayView<float> x)
     {
         _calls++;
