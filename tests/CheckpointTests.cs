@@ -32,7 +32,7 @@ public sealed class CheckpointTests(TestDevices devices) : IDisposable
         Checkpoint.Save(path, model, vocab, new Dictionary<string, string> { ["prime"] = "abc" });
         var loaded = Checkpoint.Load(path);
         Assert.Equal(model.Config, loaded.Config);
-        Assert.Equal(vocab.Symbols, loaded.Vocabulary.Symbols);
+        Assert.Equal(vocab.SymbolStrings, loaded.Vocabulary.SymbolStrings);
         Assert.Equal("abc", loaded.DefaultPrime);
         using var restored = loaded.CreateModel(devices.Cpu, 1);
         Assert.Equal(model.Parameters.GetValues(), restored.Parameters.GetValues());

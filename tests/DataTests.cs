@@ -80,7 +80,7 @@ public sealed class DataTests
             long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
 
             var whole = EncodedCorpus.FromText(File.ReadAllText(path));
-            Assert.Equal(whole.Vocabulary.Symbols, corpus.Vocabulary.Symbols);
+            Assert.Equal(whole.Vocabulary.SymbolStrings, corpus.Vocabulary.SymbolStrings);
             Assert.Equal(whole.Tokens, corpus.Tokens);
             Assert.Equal(10, corpus.Vocabulary.Count);
             long ids = 4L * corpus.Tokens.Length;

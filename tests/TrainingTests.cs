@@ -23,9 +23,9 @@ public sealed class TrainingTests(TestDevices devices)
         using var model = new CharLstmModel(devices[set], new ModelConfig(vocab.Count, 9, 12), 5);
         model.InitializeKerasDefaults(seed);
         using var adam = new AdamOptimizer(model, new AdamOptions(LearningRate: 0.01));
-        var trainer = new Trainer(model, data, adam, new EarlyStoppingOptions("loss", patience, minDelta, restoreBest), new TrainOptions(epochs, 5, seed));
+        var trainer = new Trainer(model, new ShuffledWindowBatches(data, 5, model.Config.Loss, seed), adam, new EarlyStoppingOptions("loss", patience, minDelta, restoreBest), new TrainOptions(epochs, 5, seed));
         var losses = new List<double>();
-        trainer.EpochEnded += r => losses.Add(r.Loss);
+        trainer.Evaluated += r => losses.Add(r.Loss);
         trainer.Train();
         var sample = new Sampler(model, vocab).Generate("the cat", 15, 1.0, Rng.ForPurpose(seed, "sample"));
         return new Run(model.Parameters.GetValues(), losses.ToArray(), sample);
@@ -73,10 +73,10 @@ public sealed class TrainingTests(TestDevices devices)
         using var model = new CharLstmModel(devices.Cpu, new ModelConfig(vocab.Count, 9, 12), 5);
         model.InitializeKerasDefaults(1);
         using var adam = new AdamOptimizer(model, new AdamOptions(LearningRate: 0.01));
-        var trainer = new Trainer(model, data, adam, new EarlyStoppingOptions("loss", 2, 100, RestoreBestWeights: true), new TrainOptions(20, 5, 1));
+        var trainer = new Trainer(model, new ShuffledWindowBatches(data, 5, model.Config.Loss, 1), adam, new EarlyStoppingOptions("loss", 2, 100, RestoreBestWeights: true), new TrainOptions(20, 5, 1));
         float[]? afterFirst = null;
         int epochsSeen = 0;
-        trainer.EpochEnded += r => { epochsSeen++; if (r.Epoch == 0) afterFirst = model.Parameters.GetValues(); };
+        trainer.Evaluated += r => { epochsSeen++; if (r.Epoch == 0) afterFirst = model.Parameters.GetValues(); };
         var result = trainer.Train();
         Assert.Equal(3, result.EpochsRun);
         Assert.Equal(3, epochsSeen);

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text;
+using System.Security.Cryptography;
 using GpuLstm.Runtime;
 using GpuLstm.Runtime.Checkpoints;
 using GpuLstm.Runtime.Compute;
@@ -11,28 +11,54 @@ using GpuLstm.Runtime.Training;
 
 namespace GpuLstm.Cli;
 
-/// <summary>`gpulstm train`: with no options, the Keras notebook's experiment.</summary>
+/// <summary>
+/// `gpulstm train`. With no options, the Keras notebook's experiment (mode "last"). With --corpus, char-rnn's
+/// training by default (mode "tbptt"): B contiguous streams, targets at every position, state carried
+/// across batches, a validation tail, clipping, periodic resumable checkpoints.
+/// </summary>
 internal static class TrainCommand
 {
     public const string DefaultCheckpoint = "gpulstm-model.safetensors";
 
+    private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+
     public static Command Create()
     {
         var corpus = new Option<string?>("--corpus") { Description = "UTF-8 text file to train on (default: the notebook's 5 lines of \"The Road Not Taken\", embedded)" };
+        var mode = new Option<string?>("--mode") { Description = "last: shuffled windows, predict the token after each (the notebook; default without --corpus). tbptt: B contiguous streams, predict every position, carry (h, c) across batches (char-rnn; default with --corpus)" };
+        mode.AcceptOnlyFromAmong("last", "tbptt");
+        var tokens = new Option<string>("--tokens") { Description = "char or word", DefaultValueFactory = _ => "char" };
+        tokens.AcceptOnlyFromAmong("char", "word");
+        var vocabSize = new Option<int>("--vocab-size") { Description = "word level: keep the N−1 most frequent words plus <unk> (0: all)", DefaultValueFactory = _ => 10000 };
         var hidden = new Option<int>("--hidden") { Description = "LSTM hidden size", DefaultValueFactory = _ => 128 };
         var layers = new Option<int>("--layers") { Description = "stacked LSTM layers", DefaultValueFactory = _ => 1 };
-        var seqLength = new Option<int>("--seq-length") { Description = "window length in characters", DefaultValueFactory = _ => 50 };
-        var batch = new Option<int>("--batch") { Description = "batch size", DefaultValueFactory = _ => 16 };
+        var embedding = new Option<int?>("--embedding") { Description = "embedding size in front of the LSTM (0: one-hot input; default 0 for chars, 128 for words)" };
+        var dropout = new Option<float>("--dropout") { Description = "dropout between stacked layers while training", DefaultValueFactory = _ => 0f };
+        var seqLength = new Option<int>("--seq-length") { Description = "window length (tokens per batch row and step of truncated BPTT)", DefaultValueFactory = _ => 50 };
+        var batch = new Option<int>("--batch") { Description = "batch size (streams in tbptt mode)", DefaultValueFactory = _ => 16 };
         var epochs = new Option<int>("--epochs") { Description = "maximum number of epochs", DefaultValueFactory = _ => 50 };
-        var lr = new Option<double>("--lr") { Description = "Adam learning rate", DefaultValueFactory = _ => 1e-3 };
-        var patience = new Option<int>("--patience") { Description = "early stopping: epochs without improvement of the loss before stopping", DefaultValueFactory = _ => 5 };
+        var maxSteps = new Option<long>("--max-steps") { Description = "stop after this many training steps in all (0: no limit)", DefaultValueFactory = _ => 0 };
+        var lr = new Option<double?>("--lr") { Description = "Adam learning rate (default 1e-3 in last mode, 2e-3 in tbptt mode)" };
+        var lrDecay = new Option<double>("--lr-decay") { Description = "multiply the learning rate by this after each epoch from --lr-decay-after on (1: off)", DefaultValueFactory = _ => 1.0 };
+        var lrDecayAfter = new Option<int>("--lr-decay-after") { Description = "first epoch (1-based) whose end decays the learning rate", DefaultValueFactory = _ => 10 };
+        var clip = new Option<double?>("--clip") { Description = "clip gradients to this global L2 norm (0: off; default 0 in last mode, 5 in tbptt mode)" };
+        var valFraction = new Option<double?>("--val-fraction") { Description = "hold out this last fraction of the corpus for validation (default 0 in last mode, 0.05 in tbptt mode)" };
+        var evalEvery = new Option<int>("--eval-every") { Description = "steps between evaluations (0: at the end of each epoch)", DefaultValueFactory = _ => 0 };
+        var monitor = new Option<string?>("--monitor") { Description = "early stopping watches loss or val_loss (default: val_loss when there is validation data)" };
+        monitor.AcceptOnlyFromAmong("loss", "val_loss");
+        var patience = new Option<int>("--patience") { Description = "early stopping: evaluations without improvement before stopping", DefaultValueFactory = _ => 5 };
         var minDelta = new Option<double>("--min-delta") { Description = "early stopping: smallest decrease that counts as an improvement", DefaultValueFactory = _ => 0 };
-        var restoreBest = new Option<bool>("--restore-best") { Description = "early stopping: end with the weights of the best epoch" };
-        var clip = new Option<double>("--clip") { Description = "clip gradients to this global L2 norm (0: off)", DefaultValueFactory = _ => 0 };
-        var seed = new Option<ulong>("--seed") { Description = "seed for initialization, shuffling and sampling", DefaultValueFactory = _ => 42 };
+        var restoreBest = new Option<bool>("--restore-best") { Description = "early stopping: end with the weights of the best evaluation" };
+        var seed = new Option<ulong>("--seed") { Description = "seed for initialization, shuffling, dropout and sampling", DefaultValueFactory = _ => 42 };
         var device = new Option<string>("--device") { Description = "auto, cpu, ilgpu-cpu, cuda, cuda:N, opencl, opencl:N (see `gpulstm devices`)", DefaultValueFactory = _ => "auto" };
         var checkpoint = new Option<string>("--checkpoint") { Description = "where to save the trained model (safetensors)", DefaultValueFactory = _ => DefaultCheckpoint };
-        var sampleLength = new Option<int>("--sample-length") { Description = "characters to generate after training (0: no samples)", DefaultValueFactory = _ => 200 };
+        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "also save a resumable checkpoint every N steps (0: only at the end)", DefaultValueFactory = _ => 0 };
+        var resume = new Option<bool>("--resume") { Description = "continue the run saved at --checkpoint exactly where it stopped (weights, Adam, step, data position, carried state)" };
+        var metrics = new Option<string?>("--metrics") { Description = "metrics CSV (default: beside the checkpoint, *.metrics.csv; 'none': off)" };
+        var plot = new Option<string?>("--plot") { Description = "loss plot PNG (default: beside the checkpoint, *.loss.png; 'none': off)" };
+        var progress = new Option<string>("--progress") { Description = "auto (a live bar on a terminal, plain lines otherwise), bar, plain", DefaultValueFactory = _ => "auto" };
+        progress.AcceptOnlyFromAmong("auto", "bar", "plain");
+        var sampleLength = new Option<int>("--sample-length") { Description = "tokens to generate after training (0: no samples)", DefaultValueFactory = _ => 200 };
         var temperatures = new Option<double[]>("--temperatures")
         {
             Description = "sampling temperatures after training",
@@ -40,93 +66,256 @@ internal static class TrainCommand
             AllowMultipleArgumentsPerToken = true,
         };
 
-        var command = new Command("train", "Train a char-level LSTM with Adam and early stopping, save it, and print samples.")
+        var command = new Command("train", "Train an LSTM language model with Adam and early stopping, save it, and print samples.")
         {
-            corpus, hidden, layers, seqLength, batch, epochs, lr, patience, minDelta, restoreBest, clip, seed, device, checkpoint, sampleLength, temperatures,
+            corpus, mode, tokens, vocabSize, hidden, layers, embedding, dropout, seqLength, batch, epochs, maxSteps, lr, lrDecay, lrDecayAfter, clip,
+            valFraction, evalEvery, monitor, patience, minDelta, restoreBest, seed, device, checkpoint, checkpointEvery, resume, metrics, plot, progress,
+            sampleLength, temperatures,
         };
         command.SetAction(parse => CliRunner.Run(() =>
         {
-            int h = parse.GetValue(hidden), t = parse.GetValue(seqLength), b = parse.GetValue(batch), e = parse.GetValue(epochs);
-            CliRunner.RequirePositive(h, "--hidden");
-            int l = parse.GetValue(layers);
-            CliRunner.RequirePositive(l, "--layers");
-            CliRunner.RequirePositive(t, "--seq-length");
-            CliRunner.RequirePositive(b, "--batch");
+            string checkpointPath = parse.GetValue(checkpoint)!;
+            if (Directory.Exists(checkpointPath)) throw new GpuLstmException($"checkpoint path '{checkpointPath}' is a directory");
+            string statePath = TrainingStateFile.PathFor(checkpointPath);
+            string stem = checkpointPath.EndsWith(".safetensors", StringComparison.Ordinal) ? checkpointPath[..^".safetensors".Length] : checkpointPath;
+            string? metricsPath = parse.GetValue(metrics) is var m && m == "none" ? null : m ?? stem + ".metrics.csv";
+            string? plotPath = parse.GetValue(plot) is var pl && pl == "none" ? null : pl ?? stem + ".loss.png";
+            int e = parse.GetValue(epochs);
             CliRunner.RequirePositive(e, "--epochs");
+            long stepLimit = parse.GetValue(maxSteps);
+            int every = parse.GetValue(checkpointEvery);
             int length = parse.GetValue(sampleLength);
             if (length < 0) throw new GpuLstmException($"--sample-length must be 0 or more, got {length}");
             var temps = parse.GetValue(temperatures) ?? Array.Empty<double>();
             foreach (double temp in temps) Sampler.ValidateTemperature(temp);
-            var adamOptions = new AdamOptions(LearningRate: parse.GetValue(lr), ClipNorm: parse.GetValue(clip));
+
+            // The run's settings: from the command line, or from the saved state when resuming.
+            bool resuming = parse.GetValue(resume);
+            TrainingState? saved = null;
+            LoadedCheckpoint? savedModel = null;
+            TrainSetup setup;
+            if (resuming)
+            {
+                if (!File.Exists(checkpointPath)) throw new GpuLstmException($"cannot resume: checkpoint '{checkpointPath}' not found");
+                savedModel = Checkpoint.Load(checkpointPath);
+                if (!File.Exists(statePath)) throw new GpuLstmException($"cannot resume: '{statePath}' not found (it is written beside the checkpoint by train runs that save one)");
+                var peek = SafeTensors.Read(statePath).Metadata;
+                setup = (peek.TryGetValue("setup", out var json) ? TrainSetup.FromJson(json) : null)
+                    ?? throw new GpuLstmException($"training state '{statePath}' has no readable settings");
+                CheckResumeOptions(parse, setup, corpus, mode, tokens, vocabSize, hidden, layers, embedding, dropout, seqLength, batch, lr, lrDecay,
+                    lrDecayAfter, clip, valFraction, evalEvery, monitor, patience, minDelta, restoreBest, seed);
+            }
+            else
+            {
+                string? corpusPath = parse.GetValue(corpus);
+                string md = parse.GetValue(mode) ?? (corpusPath is null ? "last" : "tbptt");
+                bool tbptt = md == "tbptt";
+                string tk = parse.GetValue(tokens)!;
+                int h = parse.GetValue(hidden), l = parse.GetValue(layers), steps = parse.GetValue(seqLength), b = parse.GetValue(batch);
+                CliRunner.RequirePositive(h, "--hidden");
+                CliRunner.RequirePositive(l, "--layers");
+                CliRunner.RequirePositive(steps, "--seq-length");
+                CliRunner.RequirePositive(b, "--batch");
+                int emb = parse.GetValue(embedding) ?? (tk == "word" ? 128 : 0);
+                if (emb < 0) throw new GpuLstmException($"--embedding must be 0 (one-hot) or positive, got {emb}");
+                if (tk == "word" && emb == 0) throw new GpuLstmException("word-level models need an embedding: give --embedding D (D > 0)");
+                float drop = parse.GetValue(dropout);
+                if (!(drop >= 0 && drop < 1)) throw new GpuLstmException($"--dropout must be in [0, 1), got {drop}");
+                if (drop > 0 && l < 2) throw new GpuLstmException("--dropout applies between stacked layers; it needs --layers 2 or more");
+                double val = parse.GetValue(valFraction) ?? (tbptt ? 0.05 : 0);
+                if (!(val >= 0 && val < 1)) throw new GpuLstmException($"--val-fraction must be in [0, 1), got {val}");
+                string mon = parse.GetValue(monitor) ?? (val > 0 ? "val_loss" : "loss");
+                if (mon == "val_loss" && val == 0) throw new GpuLstmException("--monitor val_loss needs validation data: give --val-fraction > 0");
+                int vs = parse.GetValue(vocabSize);
+                if (vs < 0 || vs == 1) throw new GpuLstmException($"--vocab-size must be 0 (no cap) or at least 2, got {vs}");
+                setup = new TrainSetup(md, tk, corpusPath is null ? null : Path.GetFullPath(corpusPath), corpusPath is null ? "" : Digest(corpusPath), vs, h, l,
+                    emb, drop, steps, b, parse.GetValue(lr) ?? (tbptt ? 2e-3 : 1e-3), parse.GetValue(clip) ?? (tbptt ? 5 : 0),
+                    parse.GetValue(lrDecay), parse.GetValue(lrDecayAfter), parse.GetValue(seed), val, mon, parse.GetValue(patience),
+                    parse.GetValue(minDelta), parse.GetValue(restoreBest), parse.GetValue(evalEvery));
+            }
+            var adamOptions = new AdamOptions(LearningRate: setup.Lr, ClipNorm: setup.Clip);
             adamOptions.Validate();
-            var stopping = new EarlyStoppingOptions("loss", parse.GetValue(patience), parse.GetValue(minDelta), parse.GetValue(restoreBest));
+            var stopping = new EarlyStoppingOptions(setup.Monitor, setup.Patience, setup.MinDelta, setup.RestoreBest);
             stopping.Validate();
-            string checkpointPath = parse.GetValue(checkpoint)!;
-            if (Directory.Exists(checkpointPath)) throw new GpuLstmException($"checkpoint path '{checkpointPath}' is a directory");
-            ulong s = parse.GetValue(seed);
+            var trainOptions = new TrainOptions(e, setup.Batch, setup.Seed, stepLimit, setup.EvalEvery, every, setup.LrDecay, Math.Max(1, setup.LrDecayAfter));
+            trainOptions.Validate();
 
-            string? corpusPath = parse.GetValue(corpus);
-            var corpusData = corpusPath is null ? EncodedCorpus.FromText(Corpus.Default()) : EncodedCorpus.Load(corpusPath);
+            // Data.
+            if (resuming && setup.Corpus is not null && !File.Exists(setup.Corpus))
+                throw new GpuLstmException($"cannot resume: the run's corpus '{setup.Corpus}' is gone");
+            if (resuming && setup.Corpus is not null && Digest(setup.Corpus) != setup.CorpusDigest)
+                throw new GpuLstmException($"cannot resume: the corpus '{setup.Corpus}' changed since the run started");
+            var corpusData = setup.Corpus is null
+                ? (setup.Tokens == "word" ? EncodedCorpus.FromWords(Corpus.Default(), setup.VocabSize) : EncodedCorpus.FromText(Corpus.Default()))
+                : setup.Tokens == "word" ? EncodedCorpus.LoadWords(setup.Corpus, setup.VocabSize) : EncodedCorpus.Load(setup.Corpus);
             var vocab = corpusData.Vocabulary;
-            var data = new WindowDataset(corpusData.Tokens, t);
-            if (vocab.Count < 2) throw new GpuLstmException($"the corpus has {vocab.Count} distinct character; it needs at least 2");
+            if (vocab.Count < 2) throw new GpuLstmException($"the corpus has {vocab.Count} distinct {(setup.Tokens == "word" ? "word" : "character")}; it needs at least 2");
+            var split = CorpusSplit.Create(corpusData.Tokens.Length, setup.ValFraction);
+            bool streams = setup.Mode == "tbptt";
+            int t = setup.SeqLength;
+            IBatchSource source;
+            string dataLine;
+            if (streams)
+            {
+                var data = new StreamDataset(corpusData.Tokens, split.TrainStart, split.TrainLength, setup.Batch, t);
+                source = new StreamBatches(data);
+                dataLine = $"{data.Streams} streams of {data.StreamLength:N0} tokens, {data.BatchesPerEpoch} batches of {t} per epoch";
+            }
+            else
+            {
+                var data = new WindowDataset(corpusData.Tokens.AsSpan(split.TrainStart, split.TrainLength).ToArray(), t);
+                source = new ShuffledWindowBatches(data, setup.Batch, LossPositions.Last, setup.Seed);
+                dataLine = $"{data.Count:N0} windows of {t}";
+            }
+            if (split.HasValidation && split.ValLength < t + 1)
+                throw new GpuLstmException($"the validation part has {split.ValLength} tokens, fewer than one window of {t + 1}; raise --val-fraction or lower --seq-length");
 
-            var config = new ModelConfig(vocab.Count, h, t, Layers: l);
+            var config = new ModelConfig(vocab.Count, setup.Hidden, t, streams ? LossPositions.All : LossPositions.Last, setup.Layers, setup.Embedding, setup.Dropout);
             config.Validate();
+            if (savedModel is not null && savedModel.Config != config)
+                throw new GpuLstmException($"cannot resume: checkpoint '{checkpointPath}' holds a different model than its training state describes");
             using var dev = ComputeDevice.Open(parse.GetValue(device)!);
-            Console.WriteLine($"corpus: {corpusPath ?? Corpus.DefaultName}: {data.Count + t} chars, {vocab.Count} distinct; {data.Count} windows of {t}");
-            string stack = string.Join(" -> ", Enumerable.Repeat($"LSTM({h})", l));
-            Console.WriteLine($"model: one-hot({vocab.Count}) -> {stack} -> Dense({vocab.Count}) softmax; Adam lr {adamOptions.LearningRate:G}; batch {b}; seed {s}");
+            string unit = setup.Tokens == "word" ? "words" : "chars";
+            Console.WriteLine($"corpus: {setup.Corpus ?? Corpus.DefaultName}: {corpusData.Tokens.Length:N0} {unit}, vocabulary {vocab.Count}; train {split.TrainLength:N0}, validation {split.ValLength:N0}; {dataLine}");
+            string input = setup.Embedding > 0 ? $"Embedding({vocab.Count}, {setup.Embedding})" : $"one-hot({vocab.Count})";
+            string stack = string.Join(setup.Dropout > 0 ? Inv($" -> Dropout({setup.Dropout}) -> ") : " -> ", Enumerable.Repeat($"LSTM({setup.Hidden})", setup.Layers));
+            Console.WriteLine(Inv($"model: {input} -> {stack} -> Dense({vocab.Count}) softmax; mode {setup.Mode}; Adam lr {setup.Lr:G}{(setup.Clip > 0 ? Inv($", clip {setup.Clip:G}") : "")}; batch {setup.Batch}; seed {setup.Seed}"));
             Console.WriteLine($"device: {dev.Description}");
 
-            using var model = new CharLstmModel(dev, config, Math.Min(b, data.Count));
-            model.InitializeKerasDefaults(s);
+            using var model = new CharLstmModel(dev, config, source.MaxBatch);
+            model.InitializeKerasDefaults(setup.Seed);
             using var adam = new AdamOptimizer(model, adamOptions);
-            var trainer = new Trainer(model, data, adam, stopping, new TrainOptions(e, Math.Min(b, data.Count), s));
-            trainer.EpochEnded += r =>
+            var evaluator = new Evaluator(model);
+            Func<double>? validate = split.HasValidation
+                ? () => evaluator.Evaluate(corpusData.Tokens, split.ValStart, split.ValLength, EvalState.Carry, setup.Batch, t, preserveTrainingState: streams).Loss
+                : null;
+            var trainer = new Trainer(model, source, adam, stopping, trainOptions, validate);
+            var log = new MetricsLog();
+            TrainerState? resumeFrom = null;
+            if (resuming)
             {
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"Epoch {r.Epoch + 1}/{r.Epochs} - {r.Steps} steps - {r.Elapsed.TotalSeconds:F2}s - loss: {r.Loss:F4}"));
-                if (r.Decision == EarlyStopping.Decision.Stop) Console.WriteLine($"Epoch {r.Epoch + 1}: early stopping");
-            };
-            using var signals = new CliRunner.StopSignals();
-            var result = trainer.Train(signals.Token);
-            if (result.End == TrainEnd.Diverged)
-                throw new GpuLstmException($"training diverged at {result.DivergedWhat}; nothing was saved, and '{checkpointPath}' is as it was (try a smaller --lr, or --clip 5)");
-            if (result.RestoredBestWeights) Console.WriteLine($"Restored the weights of the best epoch ({result.BestEpoch + 1}, loss {result.BestLoss:F4}).");
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"trained {result.EpochsRun} epochs in {result.Elapsed.TotalSeconds:F1}s ({result.Elapsed.TotalSeconds / Math.Max(1, result.EpochsRun):F2}s/epoch, {result.LaunchesPerStep:F0} kernel launches/step); final loss {result.FinalLoss:F4}"));
+                saved = TrainingStateFile.Load(statePath, model.Parameters.Count, streams ? model.StateLength(source.MaxBatch) : 0);
+                string ckStep = savedModel!.Metadata.TryGetValue("step", out var st) ? st : "?";
+                if (ckStep != saved.Trainer.Step.ToString(CultureInfo.InvariantCulture))
+                    throw new GpuLstmException($"cannot resume: the training state is from step {saved.Trainer.Step} but the checkpoint from step {ckStep} (a save was cut short)");
+                savedModel.CopyInto(model);
+                adam.Restore(saved.AdamStep, saved.AdamM, saved.AdamV);
+                if (streams) model.WriteState(source.MaxBatch, saved.CarriedState);
+                trainer.BestWeights = saved.BestWeights;
+                resumeFrom = saved.Trainer;
+                if (metricsPath is not null) log = MetricsLog.LoadUpTo(metricsPath, saved.Trainer.Step);
+                Console.WriteLine($"resuming at step {saved.Trainer.Step} (epoch {saved.Trainer.Epoch + 1}, batch {saved.Trainer.BatchInEpoch + 1})");
+            }
 
             string prime = corpusData.Prefix(t);
-            Checkpoint.Save(checkpointPath, model, vocab, new Dictionary<string, string>
+            void Save(TrainerState state, double finalLoss)
             {
-                ["prime"] = prime,
-                ["seed"] = s.ToString(CultureInfo.InvariantCulture),
-                ["epochs_trained"] = result.EpochsRun.ToString(CultureInfo.InvariantCulture),
-                ["final_loss"] = result.FinalLoss.ToString("R", CultureInfo.InvariantCulture),
-                ["corpus"] = corpusPath is null ? Corpus.DefaultName : Path.GetFileName(corpusPath),
-            });
-            Console.WriteLine($"saved checkpoint: {checkpointPath}");
+                // State first: if the process dies between the two writes, the step numbers disagree and resume refuses.
+                var carried = new float[streams ? model.StateLength(source.MaxBatch) : 0];
+                if (streams) model.ReadState(source.MaxBatch, carried);
+                TrainingStateFile.Save(statePath, new TrainingState(state, adam.Step, adam.GetFirstMoments(), adam.GetSecondMoments(), carried,
+                    trainer.BestWeights, setup.ToJson()));
+                Checkpoint.Save(checkpointPath, model, vocab, new Dictionary<string, string>
+                {
+                    ["prime"] = prime,
+                    ["seed"] = setup.Seed.ToString(CultureInfo.InvariantCulture),
+                    ["step"] = state.Step.ToString(CultureInfo.InvariantCulture),
+                    ["epochs_trained"] = state.Epoch.ToString(CultureInfo.InvariantCulture),
+                    ["final_loss"] = finalLoss.ToString("R", CultureInfo.InvariantCulture),
+                    ["corpus"] = setup.Corpus is null ? Corpus.DefaultName : Path.GetFileName(setup.Corpus),
+                });
+                if (metricsPath is not null) log.Save(metricsPath);
+            }
+
+            using var display = ProgressDisplay.Create(parse.GetValue(progress)!, streams, source.BatchesPerEpoch, e, stepLimit, unit);
+            trainer.StepEnded += r =>
+            {
+                log.Add(new MetricsRow(r.Step, r.Epoch, r.Loss, null, r.LearningRate, display.TokensPerSecond(r)));
+                display.Step(r);
+            };
+            trainer.Evaluated += r =>
+            {
+                if (r.ValLoss is double v) log.SetValLoss(r.Step, v);
+                display.Evaluated(r);
+            };
+            trainer.CheckpointDue += state => Save(state, log.Rows[^1].TrainLoss);
+            using var signals = new CliRunner.StopSignals();
+            var result = display.Run(() => trainer.Train(signals.Token, resumeFrom));
+            display.Finish();
+            if (result.End == TrainEnd.Diverged)
+                throw new GpuLstmException($"training diverged at {result.DivergedWhat}; nothing was saved, and '{checkpointPath}' is as it was (try a smaller --lr, or --clip 5)");
+            if (result.RestoredBestWeights) Console.WriteLine(Inv($"Restored the weights of the best evaluation ({result.BestEpoch + 1}, {setup.Monitor} {result.BestLoss:F4})."));
+            double seconds = result.Elapsed.TotalSeconds;
+            Console.WriteLine(Inv($"trained {result.Steps} steps, {result.EpochsRun} epochs in {seconds:F1}s ({result.LaunchesPerStep:F0} kernel launches/step); final loss {result.FinalLoss:F4}")
+                + (result.FinalValLoss is double fv ? Inv($"; val loss {fv:F4} ({fv / Math.Log(2):F4} bits per {(setup.Tokens == "word" ? "word" : "char")}, perplexity {Math.Exp(fv):F2})") : "")
+                + (result.End == TrainEnd.StepLimit ? $" (stopped at --max-steps {stepLimit})" : ""));
+
+            Save(trainer.CurrentState!, result.FinalLoss);
+            Console.WriteLine($"saved checkpoint: {checkpointPath} (resume state: {statePath})");
+            if (metricsPath is not null) Console.WriteLine($"metrics: {metricsPath}");
+            if (plotPath is not null && log.Rows.Count > 0)
+            {
+                LossPlot.Save(plotPath, log.Rows, $"{(setup.Corpus is null ? Corpus.DefaultName : Path.GetFileName(setup.Corpus))}: {input}, {setup.Layers}×LSTM({setup.Hidden})");
+                Console.WriteLine($"loss plot: {plotPath}");
+            }
             if (result.End == TrainEnd.Interrupted)
             {
                 Console.Out.Flush();
-                Console.Error.WriteLine($"gpulstm: interrupted after {result.Steps} steps; saved the weights of the last full step to '{checkpointPath}'");
+                Console.Error.WriteLine($"gpulstm: interrupted after {result.Steps} steps; saved the weights of the last full step to '{checkpointPath}' (continue with --resume)");
                 return CliRunner.Interrupted;
             }
 
             if (length > 0 && temps.Length > 0)
             {
                 var sampler = new Sampler(model, vocab);
-                var rng = Rng.ForPurpose(s, "sample");
+                var rng = Rng.ForPurpose(setup.Seed, "sample");
                 foreach (double temp in temps)
                 {
                     Console.WriteLine();
-                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"----- temperature {temp:0.0##} -----"));
-                    Console.WriteLine(prime + sampler.Generate(prime, length, temp, rng));
+                    Console.WriteLine(Inv($"----- temperature {temp:0.0##} -----"));
+                    // The notebook re-runs windows; a model trained on carried state samples by carrying it.
+                    Console.WriteLine(prime + (streams ? sampler.GenerateCarryingState(prime, length, temp, rng) : sampler.Generate(prime, length, temp, rng)));
                 }
             }
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>SHA-256 of a file, to check that a resumed run reads the same corpus.</summary>
+    private static string Digest(string path)
+    {
+        try
+        {
+            using var stream = File.OpenRead(path);
+            return Convert.ToHexString(SHA256.HashData(stream));
+        }
+        catch (FileNotFoundException) { throw new GpuLstmException($"corpus file '{path}' not found"); }
+        catch (DirectoryNotFoundException) { throw new GpuLstmException($"corpus file '{path}' not found"); }
+        catch (UnauthorizedAccessException) { throw new GpuLstmException($"corpus file '{path}' cannot be read: permission denied"); }
+        catch (IOException e) when (Directory.Exists(path)) { throw new GpuLstmException($"corpus file '{path}' is a directory", e); }
+    }
+
+    /// <summary>A resumed run trains with its saved settings; an option given again must agree with them.</summary>
+    private static void CheckResumeOptions(ParseResult parse, TrainSetup s, Option<string?> corpus, Option<string?> mode, Option<string> tokens,
+        Option<int> vocabSize, Option<int> hidden, Option<int> layers, Option<int?> embedding, Option<float> dropout, Option<int> seqLength,
+        Option<int> batch, Option<double?> lr, Option<double> lrDecay, Option<int> lrDecayAfter, Option<double?> clip, Option<double?> valFraction,
+        Option<int> evalEvery, Option<string?> monitor, Option<int> patience, Option<double> minDelta, Option<bool> restoreBest, Option<ulong> seed)
+    {
+        void Check<T>(Option<T> option, object? saved, Func<T, object?>? map = null)
+        {
+            var result = parse.GetResult(option);
+            if (result is null || result.Implicit) return;
+            var given = parse.GetValue(option);
+            object? value = map is null ? given : map(given!);
+            if (!Equals(value, saved))
+                throw new GpuLstmException($"cannot resume with {option.Name} {Convert.ToString(given, CultureInfo.InvariantCulture)}: the run was started with {Convert.ToString(saved, CultureInfo.InvariantCulture) ?? "none"}; drop the option to continue it");
+        }
+        Check(corpus, s.Corpus, c => c is null ? null : Path.GetFullPath(c));
+        Check(mode, s.Mode); Check(tokens, s.Tokens); Check(vocabSize, s.VocabSize); Check(hidden, s.Hidden); Check(layers, s.Layers);
+        Check(embedding, s.Embedding, v => v); Check(dropout, s.Dropout); Check(seqLength, s.SeqLength); Check(batch, s.Batch);
+        Check(lr, s.Lr, v => v); Check(lrDecay, s.LrDecay); Check(lrDecayAfter, s.LrDecayAfter); Check(clip, s.Clip, v => v);
+        Check(valFraction, s.ValFraction, v => v); Check(evalEvery, s.EvalEvery); Check(monitor, s.Monitor); Check(patience, s.Patience);
+        Check(minDelta, s.MinDelta); Check(restoreBest, s.RestoreBest); Check(seed, s.Seed);
     }
 }

@@ -8,11 +8,14 @@ using GpuLstm.Runtime.Models;
 namespace GpuLstm.Runtime.Checkpoints;
 
 /// <summary>A checkpoint read from disk and validated, ready to become a model on any device.</summary>
-public sealed record LoadedCheckpoint(ModelConfig Config, Vocabulary Vocabulary, IReadOnlyDictionary<string, string> Metadata,
+public sealed record LoadedCheckpoint(ModelConfig Config, ITokenizer Vocabulary, IReadOnlyDictionary<string, string> Metadata,
     IReadOnlyDictionary<string, TensorEntry> Tensors, string Path)
 {
     /// <summary>The text the training run sampled from (its corpus's first SeqLength characters), if it recorded one.</summary>
     public string? DefaultPrime => Metadata.TryGetValue("prime", out var p) && p.Length > 0 ? p : null;
+
+    /// <summary>Copies the weights into a model of the same shape.</summary>
+    public void CopyInto(CharLstmModel model) => Checkpoint.CopyInto(this, model);
 
     public CharLstmModel CreateModel(ComputeDevice device, int maxBatch)
     {
@@ -34,7 +37,7 @@ public sealed record LoadedCheckpoint(ModelConfig Config, Vocabulary Vocabulary,
 /// Model checkpoints in safetensors, named and laid out as PyTorch's nn.LSTM (num_layers = L) and nn.Linear
 /// inside a module with fields <c>lstm</c> and <c>fc</c>: lstm.weight_ih_l{k} (4H,X_k) with X_0 = V and X_k = H
 /// above, lstm.weight_hh_l{k} (4H,H), lstm.bias_ih_l{k} (4H), lstm.bias_hh_l{k} (4H), fc.weight (V,H),
-/// fc.bias (V); gate order i, f, g, o. Our kernels keep the
+/// fc.bias (V); gate order i, f, g, o; with an embedding, embedding.weight (V,D) as nn.Embedding's. Our kernels keep the
 /// transposed (Keras) layout, so weights are transposed on the way in and out. The vocabulary and the
 /// hyper-parameters are string metadata.
 /// </summary>
@@ -42,12 +45,14 @@ public static class Checkpoint
 {
     public const string FormatTag = "gpulstm-char-lstm/1";
 
-    public static void Save(string path, CharLstmModel model, Vocabulary vocabulary, IReadOnlyDictionary<string, string>? extraMetadata = null)
+    public static void Save(string path, CharLstmModel model, ITokenizer vocabulary, IReadOnlyDictionary<string, string>? extraMetadata = null)
     {
         var p = model.Parameters;
         var dense = model.Dense;
         int v = model.Config.VocabSize, h = model.Config.Hidden;
         var tensors = new List<TensorEntry>();
+        if (model.Embedding is not null)
+            tensors.Add(new("embedding.weight", new[] { v, model.Config.Embedding }, p.GetValue(model.Embedding)));
         for (int l = 0; l < model.Layers.Count; l++)
         {
             var lstm = model.Layers[l];
@@ -65,13 +70,15 @@ public static class Checkpoint
             ["format"] = FormatTag,
             ["cell"] = "lstm",
             ["layers"] = model.Config.Layers.ToString(CultureInfo.InvariantCulture),
-            ["tokens"] = "char",
-            ["input"] = "onehot",
+            ["tokens"] = vocabulary.Kind,
+            ["input"] = model.Embedding is null ? "onehot" : "embedding",
+            ["embedding_size"] = model.Config.Embedding.ToString(CultureInfo.InvariantCulture),
+            ["dropout"] = model.Config.Dropout.ToString("R", CultureInfo.InvariantCulture),
             ["vocab_size"] = v.ToString(CultureInfo.InvariantCulture),
             ["hidden"] = h.ToString(CultureInfo.InvariantCulture),
             ["seq_length"] = model.Config.SeqLength.ToString(CultureInfo.InvariantCulture),
             ["loss_positions"] = model.Config.Loss == LossPositions.All ? "all" : "last",
-            ["vocab"] = JsonSerializer.Serialize(vocabulary.Symbols.Select(r => r.ToString()).ToArray()),
+            ["vocab"] = JsonSerializer.Serialize(vocabulary.SymbolStrings),
         };
         if (extraMetadata is not null)
             foreach (var (key, value) in extraMetadata) metadata.TryAdd(key, value);
@@ -116,11 +123,19 @@ public static class Checkpoint
 
         if (Get("format") != FormatTag) throw new GpuLstmException(Bad($"has format '{Truncate(Get("format"))}'; this build reads '{FormatTag}'"));
         if (Get("cell") != "lstm") throw new GpuLstmException(Bad($"holds a '{Truncate(Get("cell"))}' model; this command needs an 'lstm' model"));
-        if (Get("tokens") != "char" || Get("input") != "onehot") throw new GpuLstmException(Bad("is not a one-hot char model"));
+        string kind = Get("tokens");
+        if (kind is not ("char" or "word")) throw new GpuLstmException(Bad($"has tokens '{Truncate(kind)}'; this build reads 'char' and 'word'"));
+        string input = Get("input");
+        if (input is not ("onehot" or "embedding")) throw new GpuLstmException(Bad($"has input '{Truncate(input)}'; this build reads 'onehot' and 'embedding'"));
         int v = GetInt("vocab_size", 2, 1 << 20);
         int h = GetInt("hidden", 1, 1 << 16);
         int t = GetInt("seq_length", 1, 1 << 20);
         int layers = GetInt("layers", 1, 64);
+        int embedding = input == "embedding" ? GetInt("embedding_size", 1, 1 << 16) : 0;
+        float dropout = 0;
+        if (meta.TryGetValue("dropout", out var dropText)
+            && (!float.TryParse(dropText, NumberStyles.Float, CultureInfo.InvariantCulture, out dropout) || !(dropout >= 0 && dropout < 1)))
+            throw new GpuLstmException(Bad($"has an invalid 'dropout': '{Truncate(dropText)}'"));
         var loss = Get("loss_positions") switch
         {
             "last" => LossPositions.Last,
@@ -130,16 +145,29 @@ public static class Checkpoint
         string[]? symbols;
         try { symbols = JsonSerializer.Deserialize<string[]>(Get("vocab")); }
         catch (JsonException) { symbols = null; }
-        if (symbols is null || symbols.Length != v || symbols.Any(s => s is null || !IsOneRune(s)))
-            throw new GpuLstmException(Bad($"has a vocabulary that is not {v} single characters"));
-        var runes = symbols.Select(s => s.EnumerateRunes().First()).ToArray();
-        if (runes.Distinct().Count() != v || !runes.SequenceEqual(runes.OrderBy(r => r.Value)))
-            throw new GpuLstmException(Bad("has a vocabulary that is not sorted and distinct"));
+        ITokenizer vocabulary;
+        if (kind == "char")
+        {
+            if (symbols is null || symbols.Length != v || symbols.Any(s => s is null || !IsOneRune(s)))
+                throw new GpuLstmException(Bad($"has a vocabulary that is not {v} single characters"));
+            var runes = symbols.Select(s => s.EnumerateRunes().First()).ToArray();
+            if (runes.Distinct().Count() != v || !runes.SequenceEqual(runes.OrderBy(r => r.Value)))
+                throw new GpuLstmException(Bad("has a vocabulary that is not sorted and distinct"));
+            vocabulary = new Vocabulary(runes);
+        }
+        else
+        {
+            if (symbols is null || symbols.Length != v || symbols.Any(string.IsNullOrEmpty) || symbols[0] != WordVocabulary.Unknown
+                || symbols.Distinct(StringComparer.Ordinal).Count() != v)
+                throw new GpuLstmException(Bad($"has a word vocabulary that is not {v} distinct words starting with {WordVocabulary.Unknown}"));
+            vocabulary = new WordVocabulary(symbols);
+        }
 
         var expected = new List<(string Name, int[] Shape)>();
+        if (embedding > 0) expected.Add(("embedding.weight", new[] { v, embedding }));
         for (int l = 0; l < layers; l++)
         {
-            expected.Add(($"lstm.weight_ih_l{l}", new[] { 4 * h, l == 0 ? v : h }));
+            expected.Add(($"lstm.weight_ih_l{l}", new[] { 4 * h, l == 0 ? (embedding > 0 ? embedding : v) : h }));
             expected.Add(($"lstm.weight_hh_l{l}", new[] { 4 * h, h }));
             expected.Add(($"lstm.bias_ih_l{l}", new[] { 4 * h }));
             expected.Add(($"lstm.bias_hh_l{l}", new[] { 4 * h }));
@@ -155,7 +183,7 @@ public static class Checkpoint
             if (tensor.Data.Any(x => !float.IsFinite(x)))
                 throw new GpuLstmException(Bad($"tensor '{name}' contains NaN or infinite values"));
         }
-        return new LoadedCheckpoint(new ModelConfig(v, h, t, loss, layers), new Vocabulary(runes), meta, tensors, path);
+        return new LoadedCheckpoint(new ModelConfig(v, h, t, loss, layers, embedding, dropout), vocabulary, meta, tensors, path);
     }
 
     internal static void CopyInto(LoadedCheckpoint checkpoint, CharLstmModel model)
@@ -165,6 +193,7 @@ public static class Checkpoint
         int v = c.VocabSize, h = c.Hidden;
         var p = model.Parameters;
         var t = checkpoint.Tensors;
+        if (model.Embedding is not null) p.SetValue(model.Embedding, t["embedding.weight"].Data);
         for (int l = 0; l < model.Layers.Count; l++)
         {
             var lstm = model.Layers[l];

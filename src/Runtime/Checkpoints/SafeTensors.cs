@@ -40,32 +40,14 @@ public static class SafeTensors
         ValidateForWrite(metadata, tensors);
         byte[] header = BuildHeader(metadata, tensors);
 
-        string? dir = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
-
-        // Same directory as the target so that the final move is a rename on one file system,
-        // which is what makes the replacement atomic.
-        string temp = path + ".tmp-" + Guid.NewGuid().ToString("N");
-        try
+        AtomicFile.Write(path, fs =>
         {
-            using (var fs = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
-            {
-                Span<byte> prefix = stackalloc byte[8];
-                BinaryPrimitives.WriteUInt64LittleEndian(prefix, (ulong)header.Length);
-                fs.Write(prefix);
-                fs.Write(header);
-                foreach (var t in tensors) WriteFloats(fs, t.Data);
-                // Without this a crash after the rename could leave a correctly named file whose
-                // contents never reached the disk.
-                fs.Flush(flushToDisk: true);
-            }
-            File.Move(temp, path, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(temp); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
-            throw;
-        }
+            Span<byte> prefix = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(prefix, (ulong)header.Length);
+            fs.Write(prefix);
+            fs.Write(header);
+            foreach (var t in tensors) WriteFloats(fs, t.Data);
+        });
     }
 
     public static (IReadOnlyDictionary<string, string> Metadata, IReadOnlyDictionary<string, TensorEntry> Tensors) Read(string path)

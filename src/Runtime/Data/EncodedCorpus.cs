@@ -3,15 +3,46 @@ using System.Text;
 namespace GpuLstm.Runtime.Data;
 
 /// <summary>A corpus as token ids, with its vocabulary: what training needs, and nothing else.</summary>
-public sealed record EncodedCorpus(Vocabulary Vocabulary, int[] Tokens)
+public sealed record EncodedCorpus(ITokenizer Vocabulary, int[] Tokens)
 {
     /// <summary>The first <paramref name="count"/> characters, decoded back (the notebook's sampling prime).</summary>
     public string Prefix(int count) => Vocabulary.Decode(Tokens.AsSpan(0, Math.Min(count, Tokens.Length)));
 
     public static EncodedCorpus FromText(string text)
     {
-        var vocabulary = Vocabulary.FromText(text);
+        var vocabulary = Data.Vocabulary.FromText(text);
         return new EncodedCorpus(vocabulary, vocabulary.Encode(text, "the corpus"));
+    }
+
+    /// <summary>
+    /// Word tokens of a UTF-8 file (<see cref="WordTokenizer"/>), with a vocabulary of at most
+    /// <paramref name="maxVocabulary"/> entries including &lt;unk&gt; (0: every word). The text is read whole:
+    /// word corpora are megabytes, and the token list is larger than the text anyway.
+    /// </summary>
+    public static EncodedCorpus LoadWords(string path, int maxVocabulary)
+    {
+        if (Directory.Exists(path)) throw new GpuLstmException($"corpus file '{path}' is a directory");
+        string text;
+        try
+        {
+            var bytes = File.ReadAllBytes(path);
+            int start = bytes.Length >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF ? 3 : 0;
+            try { text = new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(bytes, start, bytes.Length - start); }
+            catch (DecoderFallbackException e) { throw new GpuLstmException($"corpus file '{path}' is not valid UTF-8 (bad byte at offset {start + Math.Max(0, e.Index)})"); }
+        }
+        catch (FileNotFoundException) { throw new GpuLstmException($"corpus file '{path}' not found"); }
+        catch (DirectoryNotFoundException) { throw new GpuLstmException($"corpus file '{path}' not found"); }
+        catch (UnauthorizedAccessException) { throw new GpuLstmException($"corpus file '{path}' cannot be read: permission denied"); }
+        catch (IOException e) { throw new GpuLstmException($"corpus file '{path}' cannot be read: {e.Message}"); }
+        return FromWords(text, maxVocabulary, $"corpus file '{path}'");
+    }
+
+    public static EncodedCorpus FromWords(string text, int maxVocabulary, string what = "the corpus")
+    {
+        var tokens = WordTokenizer.Tokenize(text);
+        if (tokens.Count == 0) throw new GpuLstmException($"{what} has no words");
+        var vocabulary = WordVocabulary.Build(tokens, maxVocabulary);
+        return new EncodedCorpus(vocabulary, vocabulary.Encode(tokens));
     }
 
     /// <summary>

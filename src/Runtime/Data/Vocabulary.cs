@@ -6,7 +6,7 @@ namespace GpuLstm.Runtime.Data;
 /// The sorted distinct Unicode scalar values of a text (Python's sorted(set(text)) for code points), so a
 /// character outside the Basic Multilingual Plane is one symbol, not two UTF-16 halves.
 /// </summary>
-public sealed class Vocabulary
+public sealed class Vocabulary : ITokenizer
 {
     private readonly Rune[] _symbols;
     private readonly Dictionary<Rune, int> _ids;
@@ -20,7 +20,10 @@ public sealed class Vocabulary
 
     public static Vocabulary FromText(string text) => new(text.EnumerateRunes());
 
+    public string Kind => "char";
     public int Count => _symbols.Length;
+    public IReadOnlyList<string> SymbolStrings => _symbols.Select(r => r.ToString()).ToArray();
+    public string Append(int previous, int next) => _symbols[next].ToString();
     public IReadOnlyList<Rune> Symbols => _symbols;
 
     public bool TryGetId(Rune symbol, out int id) => _ids.TryGetValue(symbol, out id);

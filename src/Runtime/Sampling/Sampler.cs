@@ -10,14 +10,48 @@ namespace GpuLstm.Runtime.Sampling;
 public sealed class Sampler
 {
     private readonly CharLstmModel _model;
-    private readonly Vocabulary _vocab;
+    private readonly ITokenizer _vocab;
     private readonly double[] _weights;
+    private readonly double[] _sorted;
 
-    public Sampler(CharLstmModel model, Vocabulary vocab)
+    /// <summary>Top-k: draw only among the k most likely tokens (0: all). Greedy: always the most likely (temperature ignored).</summary>
+    public int TopK { get; init; }
+    public bool Greedy { get; init; }
+
+    public Sampler(CharLstmModel model, ITokenizer vocab, int topK = 0, bool greedy = false)
     {
+        if (topK < 0) throw new GpuLstmException($"--top-k must be 0 (off) or positive, got {topK}");
         _model = model;
         _vocab = vocab;
         _weights = new double[vocab.Count];
+        _sorted = new double[vocab.Count];
+        TopK = topK;
+        Greedy = greedy;
+    }
+
+    /// <summary>The next token from the model's logits, by the configured rule.</summary>
+    private int Next(ReadOnlySpan<float> logits, double temperature, Rng rng)
+    {
+        var p = Softmax(logits, _weights);
+        if (Greedy) return ArgMax(p);
+        if (TopK > 0 && TopK < p.Length) KeepTopK(p, TopK, _sorted);
+        return Draw(p, temperature, rng, p);
+    }
+
+    public static int ArgMax(ReadOnlySpan<double> p)
+    {
+        int best = 0;
+        for (int i = 1; i < p.Length; i++) if (p[i] > p[best]) best = i;
+        return best;
+    }
+
+    /// <summary>Zeroes every probability below the k-th largest (ties at the k-th all stay).</summary>
+    public static void KeepTopK(double[] p, int k, double[] scratch)
+    {
+        p.CopyTo(scratch, 0);
+        Array.Sort(scratch);
+        double kth = scratch[p.Length - k];
+        for (int i = 0; i < p.Length; i++) if (p[i] < kth) p[i] = 0;
     }
 
     public static void ValidateTemperature(double temperature)
@@ -41,12 +75,20 @@ public sealed class Sampler
         {
             int from = Math.Max(0, history.Count - window);
             var logits = _model.PredictNextLogits(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(history)[from..]);
-            int next = Draw(Softmax(logits, _weights), temperature, rng, _weights);
+            int next = Next(logits, temperature, rng);
+            onToken?.Invoke(_vocab.Append(history[^1], next));
             history.Add(next);
             generated[i] = next;
-            onToken?.Invoke(_vocab.Decode(next));
         }
-        return _vocab.Decode(generated);
+        return Text(primeIds[^1], generated);
+    }
+
+    /// <summary>The generated tokens as text, as they continue the prime (a word model's separators included).</summary>
+    private string Text(int previous, int[] generated)
+    {
+        var sb = new System.Text.StringBuilder();
+        foreach (int id in generated) { sb.Append(_vocab.Append(previous, id)); previous = id; }
+        return sb.ToString();
     }
 
     /// <summary>
@@ -63,14 +105,16 @@ public sealed class Sampler
         ReadOnlySpan<float> logits = default;
         foreach (int id in primeIds) logits = _model.StreamNextLogits(id);
         var generated = new int[length];
+        int previous = primeIds[^1];
         for (int i = 0; i < length; i++)
         {
-            int next = Draw(Softmax(logits, _weights), temperature, rng, _weights);
+            int next = Next(logits, temperature, rng);
             generated[i] = next;
-            onToken?.Invoke(_vocab.Decode(next));
+            onToken?.Invoke(_vocab.Append(previous, next));
+            previous = next;
             if (i + 1 < length) logits = _model.StreamNextLogits(next);
         }
-        return _vocab.Decode(generated);
+        return Text(primeIds[^1], generated);
     }
 
     /// <summary>The model's probabilities in float64 (the notebook casts predict's output to float64 first).</summary>

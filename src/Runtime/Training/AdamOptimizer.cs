@@ -31,12 +31,15 @@ public sealed class AdamOptimizer : IDisposable
 
     public AdamOptions Options { get; }
     public long Step { get; private set; }
+    /// <summary>The learning rate of the next steps; a schedule may change it between steps.</summary>
+    public double LearningRate { get; set; }
     public double LastGradientNorm { get; private set; } = double.NaN;
 
     public AdamOptimizer(ITrainableModel model, AdamOptions options)
     {
         options.Validate();
         Options = options;
+        LearningRate = options.LearningRate;
         _parameters = model.Parameters;
         _gradientNorm = model.GradientNorm;
         _k = model.Kernels;
@@ -49,8 +52,10 @@ public sealed class AdamOptimizer : IDisposable
     }
 
     /// <summary>The step size Keras's Adam takes at step t (1-based): lr·√(1−β2ᵗ)/(1−β1ᵗ).</summary>
-    public static double StepSize(AdamOptions o, long t) =>
-        o.LearningRate * Math.Sqrt(1 - Math.Pow(o.Beta2, t)) / (1 - Math.Pow(o.Beta1, t));
+    public static double StepSize(AdamOptions o, long t) => StepSize(o, o.LearningRate, t);
+
+    public static double StepSize(AdamOptions o, double learningRate, long t) =>
+        learningRate * Math.Sqrt(1 - Math.Pow(o.Beta2, t)) / (1 - Math.Pow(o.Beta1, t));
 
     /// <summary>Applies the gradients currently in the parameter set.</summary>
     public void Apply() => Apply(Options.ClipNorm > 0 ? _gradientNorm() : double.NaN);
@@ -62,12 +67,23 @@ public sealed class AdamOptimizer : IDisposable
         LastGradientNorm = gradientNorm;
         if (Options.ClipNorm > 0 && gradientNorm > Options.ClipNorm) scale = Options.ClipNorm / gradientNorm;
         Step++;
-        var args = new AdamStepArgs((float)StepSize(Options, Step), (float)Options.Beta1, (float)Options.Beta2,
+        var args = new AdamStepArgs((float)StepSize(Options, LearningRate, Step), (float)Options.Beta1, (float)Options.Beta2,
             (float)Options.Epsilon, (float)scale);
         _k.AdamStep(_parameters.Values, _parameters.Grads, _m.Flat(), _v.Flat(), args);
     }
 
     public float[] GetFirstMoments() => _m.GetAsArray1D();
+    public float[] GetSecondMoments() => _v.GetAsArray1D();
+
+    /// <summary>Puts the optimizer back where a checkpoint left it: its step count and both moments.</summary>
+    public void Restore(long step, ReadOnlySpan<float> m, ReadOnlySpan<float> v)
+    {
+        if (step < 0) throw new ArgumentOutOfRangeException(nameof(step));
+        if (m.Length != _parameters.Count || v.Length != _parameters.Count) throw new ArgumentException($"expected {_parameters.Count} moments");
+        _m.Flat().CopyFromCPU(m);
+        _v.Flat().CopyFromCPU(v);
+        Step = step;
+    }
 
     public void Dispose()
     {

@@ -34,6 +34,19 @@ public sealed class EarlyStopping
 
     public enum Decision { Improved, Continue, Stop }
 
+    /// <summary>Everything <see cref="Update"/> depends on, for a resumable checkpoint.</summary>
+    public sealed record Snapshot(double Best, int BestEpoch, int Wait);
+
+    public Snapshot Save() => new(Best, BestEpoch, _wait);
+
+    public void Restore(Snapshot s)
+    {
+        Best = s.Best;
+        BestEpoch = s.BestEpoch;
+        _wait = s.Wait;
+        StoppedEpoch = -1;
+    }
+
     /// <summary>Feeds one epoch's monitored value. Improved means the caller should snapshot weights if it restores the best.</summary>
     public Decision Update(int epoch, double value)
     {

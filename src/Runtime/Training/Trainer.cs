@@ -1,27 +1,49 @@
 using System.Diagnostics;
-using GpuLstm.Runtime.Data;
+using GpuLstm.Runtime.Compute;
 using GpuLstm.Runtime.Models;
 
 namespace GpuLstm.Runtime.Training;
 
-public sealed record TrainOptions(int Epochs = 50, int BatchSize = 16, ulong Seed = 42)
+/// <summary>
+/// Loop settings. EvalEvery: steps between evaluations (0: at the end of each epoch). MaxSteps: stop after
+/// this many steps in all (0: no limit). CheckpointEvery: steps between resumable checkpoints (0: none
+/// during training). Learning rate: lr · LrDecay^max(0, epoch − LrDecayAfter + 1) (char-rnn's schedule).
+/// </summary>
+public sealed record TrainOptions(int Epochs = 50, int BatchSize = 16, ulong Seed = 42, long MaxSteps = 0, int EvalEvery = 0,
+    int CheckpointEvery = 0, double LrDecay = 1, int LrDecayAfter = 10)
 {
     public void Validate()
     {
         if (Epochs < 1) throw new GpuLstmException($"epochs must be positive, got {Epochs}");
         if (BatchSize < 1) throw new GpuLstmException($"batch size must be positive, got {BatchSize}");
+        if (MaxSteps < 0) throw new GpuLstmException($"--max-steps must be 0 (no limit) or positive, got {MaxSteps}");
+        if (EvalEvery < 0) throw new GpuLstmException($"--eval-every must be 0 (each epoch) or positive, got {EvalEvery}");
+        if (CheckpointEvery < 0) throw new GpuLstmException($"--checkpoint-every must be 0 (only at the end) or positive, got {CheckpointEvery}");
+        if (!(LrDecay > 0 && LrDecay <= 1)) throw new GpuLstmException($"--lr-decay must be in (0, 1], got {LrDecay}");
+        if (LrDecayAfter < 0) throw new GpuLstmException($"--lr-decay-after must be 0 or more, got {LrDecayAfter}");
     }
+
+    public double LearningRate(double initial, int epoch) => initial * Math.Pow(LrDecay, Math.Max(0, epoch - LrDecayAfter + 1));
 }
 
-/// <summary>What the trainer reports after each epoch (0-based <c>Epoch</c>).</summary>
-public sealed record EpochReport(int Epoch, int Epochs, double Loss, int Steps, TimeSpan Elapsed, long KernelLaunches,
-    EarlyStopping.Decision Decision);
+/// <summary>One training step, as the progress display and the metrics file see it.</summary>
+public sealed record StepReport(long Step, int Epoch, int BatchInEpoch, int BatchesPerEpoch, double Loss, double LearningRate,
+    long Tokens, TimeSpan Elapsed);
+
+/// <summary>
+/// One evaluation (each epoch, or every N steps): the mean training loss since the last one, the validation
+/// loss when there is validation data, and what early stopping made of the monitored value.
+/// </summary>
+public sealed record EvalReport(int Epoch, int Epochs, long Step, double Loss, double? ValLoss, int Steps, TimeSpan Elapsed,
+    long KernelLaunches, EarlyStopping.Decision Decision, double LearningRate);
 
 /// <summary>Why training ended.</summary>
 public enum TrainEnd
 {
     /// <summary>All epochs ran.</summary>
     Completed,
+    /// <summary>The step limit (--max-steps) was reached.</summary>
+    StepLimit,
     /// <summary>Early stopping ended it.</summary>
     EarlyStopped,
     /// <summary>Cancelled (Ctrl-C, SIGTERM) at a step boundary; the weights are those after the last full step.</summary>
@@ -31,94 +53,158 @@ public enum TrainEnd
 }
 
 public sealed record TrainResult(TrainEnd End, int EpochsRun, double FinalLoss, double BestLoss, int BestEpoch, int StoppedEpoch,
-    bool RestoredBestWeights, TimeSpan Elapsed, long Steps, double LaunchesPerStep, string? DivergedWhat = null);
+    bool RestoredBestWeights, TimeSpan Elapsed, long Steps, double LaunchesPerStep, string? DivergedWhat = null, double? FinalValLoss = null);
 
 /// <summary>
-/// Keras's fit loop: each epoch shuffles the windows, trains on batches of B (the last one partial), and
-/// reports the mean loss over the epoch's windows; early stopping watches that loss.
+/// Where a run stands between two steps: everything besides the weights, the Adam moments, the carried
+/// state and the best weights that a resumed run needs to continue exactly as an uninterrupted one would.
+/// </summary>
+public sealed record TrainerState(long Step, int Epoch, int BatchInEpoch, double PeriodLossSum, long PeriodRows, int PeriodSteps,
+    int Evaluations, EarlyStopping.Snapshot Stopping)
+{
+    public static TrainerState Initial { get; } = new(0, 0, 0, 0, 0, 0, 0, new EarlyStopping.Snapshot(double.PositiveInfinity, -1, 0));
+}
+
+/// <summary>
+/// The training loop for both batchings: Keras's shuffled windows and char-rnn's truncated-BPTT streams
+/// (state carried across batches and reset each epoch). Each step: loss and gradients, the global norm
+/// (a NaN or infinity stops training before Adam touches the weights), Adam. Evaluations feed early
+/// stopping with the training loss since the last one ("loss") or the validation loss ("val_loss").
 /// </summary>
 public sealed class Trainer
 {
     private readonly CharLstmModel _model;
-    private readonly WindowDataset _data;
+    private readonly IBatchSource _source;
     private readonly AdamOptimizer _adam;
     private readonly EarlyStoppingOptions _stopping;
     private readonly TrainOptions _options;
+    private readonly Func<double>? _validate;
 
-    public event Action<EpochReport>? EpochEnded;
+    /// <summary>After every step.</summary>
+    public event Action<StepReport>? StepEnded;
+    /// <summary>After every evaluation (each epoch, or every EvalEvery steps).</summary>
+    public event Action<EvalReport>? Evaluated;
+    /// <summary>Every CheckpointEvery steps, with the state to save beside the weights.</summary>
+    public event Action<TrainerState>? CheckpointDue;
 
-    public Trainer(CharLstmModel model, WindowDataset data, AdamOptimizer adam, EarlyStoppingOptions stopping, TrainOptions options)
+    /// <summary>Weights of the best evaluation so far, when restoring the best; a resumed run sets them from its checkpoint.</summary>
+    public float[]? BestWeights { get; set; }
+
+    public Trainer(CharLstmModel model, IBatchSource source, AdamOptimizer adam, EarlyStoppingOptions stopping, TrainOptions options,
+        Func<double>? validate = null)
     {
         options.Validate();
         stopping.Validate();
-        if (stopping.Monitor != "loss")
-            throw new GpuLstmException($"early stopping can monitor 'loss' in this mode, not '{stopping.Monitor}'");
-        if (options.BatchSize > model.MaxBatch)
-            throw new ArgumentException($"batch {options.BatchSize} exceeds the model's capacity {model.MaxBatch}");
-        _model = model; _data = data; _adam = adam; _stopping = stopping; _options = options;
+        if (stopping.Monitor is not ("loss" or "val_loss"))
+            throw new GpuLstmException($"early stopping monitors 'loss' or 'val_loss', not '{stopping.Monitor}'");
+        if (stopping.Monitor == "val_loss" && validate is null)
+            throw new GpuLstmException("early stopping on val_loss needs validation data (--val-fraction > 0)");
+        if (source.MaxBatch > model.MaxBatch || source.MaxSteps > model.Config.SeqLength)
+            throw new ArgumentException($"batches ({source.MaxSteps} × {source.MaxBatch}) exceed the model's capacity");
+        _model = model; _source = source; _adam = adam; _stopping = stopping; _options = options; _validate = validate;
     }
 
-    public TrainResult Train(CancellationToken cancel = default)
+    public TrainResult Train(CancellationToken cancel = default, TrainerState? resume = null)
     {
-        var shuffle = Rng.ForPurpose(_options.Seed, "shuffle");
+        var state = resume ?? TrainerState.Initial;
         var stopper = new EarlyStopping(_stopping);
-        var order = new int[_data.Count];
-        var batch = new TokenBatch(_data.SeqLength, _options.BatchSize);
-        float[]? bestWeights = null;
+        stopper.Restore(state.Stopping);
+        var batch = new TokenBatch(_source.MaxSteps, _source.MaxBatch);
+        long step = state.Step;
+        double periodSum = state.PeriodLossSum;
+        long periodRows = state.PeriodRows;
+        int periodSteps = state.PeriodSteps, evaluations = state.Evaluations;
         double lastLoss = double.NaN;
-        long steps = 0;
-        long launchesBefore = _model.Kernels.LaunchCount;
+        double? lastVal = null;
+        long launchesBefore = _model.Kernels.LaunchCount, launchesAtPeriod = launchesBefore;
         var total = Stopwatch.StartNew();
+        var periodClock = Stopwatch.StartNew();
         var end = TrainEnd.Completed;
         string? diverged = null;
-        int epoch = 0;
+        long stepsThisRun = 0;
+        int posEpoch = state.Epoch, posBatch = state.BatchInEpoch; // the next batch to run
+        TrainerState Position() => Normalize(new TrainerState(step, posEpoch, posBatch, periodSum, periodRows, periodSteps, evaluations, stopper.Save()));
+        for (int e = 0; e < state.Epoch; e++) _source.BeginEpoch(e);
+        int epoch = state.Epoch;
         for (; epoch < _options.Epochs && end == TrainEnd.Completed; epoch++)
         {
-            var clock = Stopwatch.StartNew();
-            long launchesAtStart = _model.Kernels.LaunchCount;
-            for (int i = 0; i < order.Length; i++) order[i] = i;
-            shuffle.Shuffle(order);
-            double sum = 0;
-            int epochSteps = 0, lossWindows = 0;
-            for (int start = 0; start < order.Length; start += _options.BatchSize)
+            _source.BeginEpoch(epoch);
+            _adam.LearningRate = _options.LearningRate(_adam.Options.LearningRate, epoch);
+            int first = epoch == state.Epoch ? state.BatchInEpoch : 0;
+            int batches = _source.BatchesPerEpoch;
+            for (int i = first; i < batches; i++)
             {
                 if (cancel.IsCancellationRequested) { end = TrainEnd.Interrupted; break; }
-                int size = Math.Min(_options.BatchSize, order.Length - start);
-                _data.FillBatch(order.AsSpan(start, size), batch, _model.Config.Loss);
-                double loss = _model.LossAndGradients(batch);
+                if (_options.MaxSteps > 0 && step >= _options.MaxSteps) { end = TrainEnd.StepLimit; break; }
+                _source.FillBatch(i, batch);
+                bool carried = _source.CarriesState && i > 0;
+                double loss = _model.LossAndGradients(batch, carried, Dropout.Key(_options.Seed, step));
                 // The norm costs one reduction per step; checking it before Adam keeps a NaN or infinite
                 // gradient out of the weights, so the model stays at its last good state.
                 double norm = _model.GradientNorm();
                 if (!double.IsFinite(loss) || !double.IsFinite(norm))
                 {
                     end = TrainEnd.Diverged;
-                    diverged = $"step {steps + epochSteps + 1} (epoch {epoch + 1}): the {(double.IsFinite(loss) ? "gradient norm" : "loss")} is {(double.IsFinite(loss) ? norm : loss)}";
+                    diverged = $"step {step + 1} (epoch {epoch + 1}): the {(double.IsFinite(loss) ? "gradient norm" : "loss")} is {(double.IsFinite(loss) ? norm : loss)}";
                     break;
                 }
                 _adam.Apply(norm);
-                sum += loss * size;
-                lossWindows += size;
-                epochSteps++;
+                if (_source.CarriesState) _model.CarryState(batch.Steps, batch.Size);
+                step++;
+                stepsThisRun++;
+                posEpoch = epoch;
+                posBatch = i + 1;
+                int rows = _model.Config.Loss == LossPositions.All ? batch.Steps * batch.Size : batch.Size;
+                periodSum += loss * rows;
+                periodRows += rows;
+                periodSteps++;
+                StepEnded?.Invoke(new StepReport(step, epoch, i, batches, loss, _adam.LearningRate, (long)batch.Steps * batch.Size, total.Elapsed));
+
+                bool evaluate = _options.EvalEvery > 0 ? step % _options.EvalEvery == 0 : i == batches - 1;
+                if (evaluate)
+                {
+                    _model.Kernels.Synchronize();
+                    lastLoss = periodSum / periodRows;
+                    lastVal = _validate?.Invoke();
+                    double monitored = _stopping.Monitor == "val_loss" ? lastVal!.Value : lastLoss;
+                    var decision = stopper.Update(evaluations, monitored);
+                    if (decision == EarlyStopping.Decision.Improved && _stopping.RestoreBestWeights)
+                        BestWeights = _model.Parameters.GetValues();
+                    Evaluated?.Invoke(new EvalReport(epoch, _options.Epochs, step, lastLoss, lastVal, periodSteps, periodClock.Elapsed,
+                        _model.Kernels.LaunchCount - launchesAtPeriod, decision, _adam.LearningRate));
+                    evaluations++;
+                    periodSum = 0; periodRows = 0; periodSteps = 0;
+                    periodClock.Restart();
+                    launchesAtPeriod = _model.Kernels.LaunchCount;
+                    if (decision == EarlyStopping.Decision.Stop) end = TrainEnd.EarlyStopped;
+                }
+                if (_options.CheckpointEvery > 0 && step % _options.CheckpointEvery == 0 && CheckpointDue is not null)
+                {
+                    _model.Kernels.Synchronize();
+                    CheckpointDue(Position());
+                }
+                if (end == TrainEnd.EarlyStopped) break;
             }
-            _model.Kernels.Synchronize();
-            steps += epochSteps;
-            if (end != TrainEnd.Completed) { if (epochSteps > 0 && end == TrainEnd.Interrupted) lastLoss = sum / lossWindows; break; }
-            lastLoss = sum / order.Length;
-            var decision = stopper.Update(epoch, lastLoss);
-            if (decision == EarlyStopping.Decision.Improved && _stopping.RestoreBestWeights)
-                bestWeights = _model.Parameters.GetValues();
-            EpochEnded?.Invoke(new EpochReport(epoch, _options.Epochs, lastLoss, epochSteps, clock.Elapsed,
-                _model.Kernels.LaunchCount - launchesAtStart, decision));
-            if (decision == EarlyStopping.Decision.Stop) { end = TrainEnd.EarlyStopped; epoch++; break; }
+            if (end != TrainEnd.Completed) break;
         }
+        _model.Kernels.Synchronize();
+        CurrentState = Position();
+        if (end is TrainEnd.Interrupted or TrainEnd.StepLimit or TrainEnd.Diverged && periodRows > 0) lastLoss = periodSum / periodRows;
         bool restored = false;
-        if ((end is TrainEnd.Completed or TrainEnd.EarlyStopped) && bestWeights is not null && stopper.BestEpoch != epoch - 1)
+        if ((end is TrainEnd.Completed or TrainEnd.EarlyStopped or TrainEnd.StepLimit) && BestWeights is not null && stopper.BestEpoch != evaluations - 1)
         {
-            _model.Parameters.SetValues(bestWeights);
+            _model.Parameters.SetValues(BestWeights);
             restored = true;
         }
         long launches = _model.Kernels.LaunchCount - launchesBefore;
-        return new TrainResult(end, epoch, lastLoss, stopper.Best, stopper.BestEpoch, stopper.StoppedEpoch, restored, total.Elapsed,
-            steps, steps == 0 ? 0 : (double)launches / steps, diverged);
+        return new TrainResult(end, Math.Min(epoch + (end == TrainEnd.Completed ? 0 : 1), _options.Epochs), lastLoss, stopper.Best, stopper.BestEpoch,
+            stopper.StoppedEpoch, restored, total.Elapsed, step, stepsThisRun == 0 ? 0 : (double)launches / stepsThisRun, diverged, lastVal);
     }
+
+    /// <summary>The position after the last full step of the last <see cref="Train"/> call, for the final checkpoint.</summary>
+    public TrainerState? CurrentState { get; private set; }
+
+    /// <summary>A position at the end of an epoch is the start of the next.</summary>
+    private TrainerState Normalize(TrainerState s) =>
+        s.BatchInEpoch >= _source.BatchesPerEpoch ? s with { Epoch = s.Epoch + 1, BatchInEpoch = 0 } : s;
 }

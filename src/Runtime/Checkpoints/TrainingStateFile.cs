@@ -1,0 +1,94 @@
+using System.Globalization;
+using GpuLstm.Runtime.Training;
+
+namespace GpuLstm.Runtime.Checkpoints;
+
+/// <summary>What a resumed run needs besides the model checkpoint.</summary>
+/// <param name="Setup">The run's settings as JSON: a resumed run must train with the same ones.</param>
+/// <param name="CarriedState">Every layer's (h, c) carried across batches (truncated BPTT), or empty.</param>
+/// <param name="BestWeights">Weights of the best evaluation when restoring the best, or null.</param>
+public sealed record TrainingState(TrainerState Trainer, long AdamStep, float[] AdamM, float[] AdamV, float[] CarriedState,
+    float[]? BestWeights, string Setup);
+
+/// <summary>
+/// The optimizer and loop state beside a checkpoint, in its own safetensors file
+/// (<c>model.train-state.safetensors</c> for <c>model.safetensors</c>), so the checkpoint itself stays a
+/// plain PyTorch state dict. Written before the checkpoint; both record the step, so a crash between the two
+/// writes is detected on resume instead of continuing from mismatched files.
+/// </summary>
+public static class TrainingStateFile
+{
+    public const string FormatTag = "gpulstm-train-state/1";
+
+    public static string PathFor(string checkpoint) =>
+        (checkpoint.EndsWith(".safetensors", StringComparison.Ordinal) ? checkpoint[..^".safetensors".Length] : checkpoint) + ".train-state.safetensors";
+
+    private static string R(double x) => x.ToString("R", CultureInfo.InvariantCulture);
+    private static string I(long x) => x.ToString(CultureInfo.InvariantCulture);
+
+    public static void Save(string path, TrainingState s)
+    {
+        var t = s.Trainer;
+        var meta = new Dictionary<string, string>
+        {
+            ["format"] = FormatTag,
+            ["step"] = I(t.Step),
+            ["epoch"] = I(t.Epoch),
+            ["batch_in_epoch"] = I(t.BatchInEpoch),
+            ["period_loss_sum"] = R(t.PeriodLossSum),
+            ["period_rows"] = I(t.PeriodRows),
+            ["period_steps"] = I(t.PeriodSteps),
+            ["evaluations"] = I(t.Evaluations),
+            ["stopping_best"] = R(t.Stopping.Best),
+            ["stopping_best_epoch"] = I(t.Stopping.BestEpoch),
+            ["stopping_wait"] = I(t.Stopping.Wait),
+            ["adam_step"] = I(s.AdamStep),
+            ["setup"] = s.Setup,
+        };
+        var tensors = new List<TensorEntry>
+        {
+            new("adam.m", new[] { s.AdamM.Length }, s.AdamM),
+            new("adam.v", new[] { s.AdamV.Length }, s.AdamV),
+        };
+        if (s.CarriedState.Length > 0) tensors.Add(new("state.carried", new[] { s.CarriedState.Length }, s.CarriedState));
+        if (s.BestWeights is not null) tensors.Add(new("best.weights", new[] { s.BestWeights.Length }, s.BestWeights));
+        try
+        {
+            SafeTensors.Write(path, meta, tensors);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new GpuLstmException($"cannot write training state '{path}': {e.Message}");
+        }
+    }
+
+    /// <summary>Reads and checks a training state for a model with <paramref name="parameters"/> parameters.</summary>
+    public static TrainingState Load(string path, int parameters, int carriedStateLength)
+    {
+        if (!File.Exists(path))
+            throw new GpuLstmException($"cannot resume: '{path}' not found (it is written beside the checkpoint by train runs that save one)");
+        IReadOnlyDictionary<string, string> meta;
+        IReadOnlyDictionary<string, TensorEntry> tensors;
+        try { (meta, tensors) = SafeTensors.Read(path); }
+        catch (CheckpointFormatException e) { throw new GpuLstmException(e.Message, e); }
+        string Bad(string what) => $"training state '{path}' {what}";
+        string Get(string key) => meta.TryGetValue(key, out var v) ? v : throw new GpuLstmException(Bad($"has no '{key}'"));
+        long Long(string key, long min = 0) =>
+            long.TryParse(Get(key), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long v) && v >= min ? v : throw new GpuLstmException(Bad($"has an invalid '{key}'"));
+        double Double(string key) =>
+            double.TryParse(Get(key), NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && !double.IsNaN(v) ? v : throw new GpuLstmException(Bad($"has an invalid '{key}'"));
+        float[] Tensor(string name, int length, bool required = true)
+        {
+            if (!tensors.TryGetValue(name, out var t)) return required ? throw new GpuLstmException(Bad($"has no tensor '{name}'")) : null!;
+            if (t.Data.Length != length) throw new GpuLstmException(Bad($"tensor '{name}' has {t.Data.Length} values; the model needs {length}"));
+            return t.Data;
+        }
+        if (Get("format") != FormatTag) throw new GpuLstmException(Bad($"has format '{Get("format")}'; this build reads '{FormatTag}'"));
+        var trainer = new TrainerState(Long("step"), (int)Long("epoch"), (int)Long("batch_in_epoch"), Double("period_loss_sum"), Long("period_rows"),
+            (int)Long("period_steps"), (int)Long("evaluations"),
+            new EarlyStopping.Snapshot(Double("stopping_best"), (int)Long("stopping_best_epoch", -1), (int)Long("stopping_wait")));
+        return new TrainingState(trainer, Long("adam_step"), Tensor("adam.m", parameters), Tensor("adam.v", parameters),
+            carriedStateLength > 0 ? Tensor("state.carried", carriedStateLength) : Array.Empty<float>(),
+            tensors.ContainsKey("best.weights") ? Tensor("best.weights", parameters) : null, Get("setup"));
+    }
+}
