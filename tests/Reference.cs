@@ -82,6 +82,25 @@ public static class Reference
         return (loss, d);
     }
 
+    /// <summary>loss (R) = Σ_k (p − y)²/K per row and dPred (R,K) = scale·2·(p − y)/K.</summary>
+    public static (double[] Loss, double[] DPred) MeanSquaredError(float[] predictions, float[] targets, int rows, int columns, double scale)
+    {
+        var loss = new double[rows];
+        var d = new double[rows * columns];
+        for (int r = 0; r < rows; r++)
+        {
+            double sum = 0;
+            for (int k = 0; k < columns; k++)
+            {
+                double diff = (double)predictions[r * columns + k] - targets[r * columns + k];
+                sum += diff * diff;
+                d[r * columns + k] = scale * 2 * diff / columns;
+            }
+            loss[r] = sum / columns;
+        }
+        return (loss, d);
+    }
+
     /// <summary>One LSTM layer's weights in float64: Wx (X,4H), Wh (H,4H), b (4H).</summary>
     public sealed record LstmWeights(double[] Wx, double[] Wh, double[] Bias, int InputSize);
 

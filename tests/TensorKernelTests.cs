@@ -113,4 +113,88 @@ public sealed class TensorKernelTests(TestDevices devices)
         double actual = p.GetAsArray1D().Sum(v => (double)v);
         Assert.True(Math.Abs(expected - actual) <= 1e-5 * expected, $"seed {seed}: {expected} vs {actual}");
     }
+
+    public static IEnumerable<object[]> CopyColumnsCases => TestDevices.WithKernelSets(
+        // rows, columns, source stride, source offset, destination stride, destination offset
+        [1, 1, 1, 0, 1, 0],
+        [15, 4, 4, 0, 8, 0],     // forward half into the concatenation
+        [15, 4, 4, 0, 8, 4],     // reverse half into the concatenation
+        [15, 4, 8, 4, 4, 0],     // splitting the gradient back
+        [7, 5, 13, 3, 11, 6],    // odd everything
+        [33, 1, 3, 2, 2, 1]);
+
+    [Theory]
+    [MemberData(nameof(CopyColumnsCases))]
+    public void CopyColumnsCopiesTheBlockAndLeavesTheOtherColumnsAlone(string set, int rows, int columns,
+        int sourceStride, int sourceOffset, int destinationStride, int destinationOffset)
+    {
+        int seed = TestData.FreshSeed();
+        var rng = new Random(seed);
+        var acc = devices[set].Accelerator;
+        var source = TestData.Uniform(rng, rows * sourceStride);
+        var before = TestData.Uniform(rng, rows * destinationStride);
+        using var sourceBuf = TestData.Upload(acc, source);
+        using var destination = TestData.Upload(acc, before);
+        devices[set].Kernels.CopyColumns(rows, columns, sourceBuf.View, sourceStride, sourceOffset, destination.View, destinationStride, destinationOffset);
+        devices[set].Kernels.Synchronize();
+        var expected = before.Select(v => (double)v).ToArray();
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < columns; c++)
+                expected[r * destinationStride + destinationOffset + c] = source[r * sourceStride + sourceOffset + c];
+        TestData.AssertClose(expected, destination.GetAsArray1D(), 0, 0, $"seed {seed}");
+    }
+
+    /// <summary>Two halves copied into a NaN-poisoned buffer fill every element: the concatenation leaves nothing unwritten.</summary>
+    [Theory]
+    [MemberData(nameof(RowCases))]
+    public void CopyColumnsConcatenatesAndSplitsBack(string set, int rows, int left, int right)
+    {
+        int seed = TestData.FreshSeed();
+        var rng = new Random(seed);
+        var acc = devices[set].Accelerator;
+        var k = devices[set].Kernels;
+        int width = left + right;
+        var a = TestData.Uniform(rng, rows * left);
+        var b = TestData.Uniform(rng, rows * right);
+        using var aBuf = TestData.Upload(acc, a);
+        using var bBuf = TestData.Upload(acc, b);
+        using var joined = TestData.Poisoned(acc, rows * width);
+        using var aBack = TestData.Poisoned(acc, rows * left);
+        using var bBack = TestData.Poisoned(acc, rows * right);
+        k.CopyColumns(rows, left, aBuf.View, left, 0, joined.View, width, 0);
+        k.CopyColumns(rows, right, bBuf.View, right, 0, joined.View, width, left);
+        k.CopyColumns(rows, left, joined.View, width, 0, aBack.View, left, 0);
+        k.CopyColumns(rows, right, joined.View, width, left, bBack.View, right, 0);
+        k.Synchronize();
+        var expected = new double[rows * width];
+        for (int r = 0; r < rows; r++)
+        {
+            for (int c = 0; c < left; c++) expected[r * width + c] = a[r * left + c];
+            for (int c = 0; c < right; c++) expected[r * width + left + c] = b[r * right + c];
+        }
+        TestData.AssertClose(expected, joined.GetAsArray1D(), 0, 0, $"joined seed {seed}");
+        TestData.AssertClose(a.Select(v => (double)v).ToArray(), aBack.GetAsArray1D(), 0, 0, $"left seed {seed}");
+        TestData.AssertClose(b.Select(v => (double)v).ToArray(), bBack.GetAsArray1D(), 0, 0, $"right seed {seed}");
+    }
+
+    public static IEnumerable<object[]> AccumulateCases => TestDevices.WithKernelSets([1], [7], [8], [61], [1000]);
+
+    [Theory]
+    [MemberData(nameof(AccumulateCases))]
+    public void AccumulateAddsSourceIntoDestination(string set, int length)
+    {
+        int seed = TestData.FreshSeed();
+        var rng = new Random(seed);
+        var acc = devices[set].Accelerator;
+        var source = TestData.Uniform(rng, length);
+        var destination = TestData.Uniform(rng, length);
+        using var sourceBuf = TestData.Upload(acc, source);
+        using var destinationBuf = TestData.Upload(acc, destination);
+        devices[set].Kernels.Accumulate(sourceBuf.View, destinationBuf.View);
+        devices[set].Kernels.Synchronize();
+        // One float addition per element: exact against the float sum.
+        var expected = Enumerable.Range(0, length).Select(i => (double)(destination[i] + source[i])).ToArray();
+        TestData.AssertClose(expected, destinationBuf.GetAsArray1D(), 0, 0, $"seed {seed}");
+        TestData.AssertClose(source.Select(v => (double)v).ToArray(), sourceBuf.GetAsArray1D(), 0, 0, $"source untouched, seed {seed}");
+    }
 }

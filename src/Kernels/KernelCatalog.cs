@@ -20,6 +20,7 @@ public static class KernelCatalog
         Entry("lstm_step_forward", typeof(LstmCellKernels), nameof(LstmCellKernels.StepForward), grouped: false, hot: true),
         Entry("lstm_cell_backward", typeof(LstmCellKernels), nameof(LstmCellKernels.Backward), grouped: false, hot: true),
         Entry("softmax_cross_entropy", typeof(LossKernels), nameof(LossKernels.SoftmaxCrossEntropy), grouped: false, hot: false),
+        Entry("mean_squared_error", typeof(LossKernels), nameof(LossKernels.MeanSquaredError), grouped: false, hot: false),
         Entry("adam_step", typeof(AdamKernels), nameof(AdamKernels.Step), grouped: false, hot: false),
         Entry("sum_of_squares_partials", typeof(AdamKernels), nameof(AdamKernels.SumOfSquaresPartials), grouped: false, hot: false),
         Entry("gather_rows", typeof(TensorKernels), nameof(TensorKernels.GatherRows), grouped: false, hot: false),
@@ -28,6 +29,8 @@ public static class KernelCatalog
         Entry("dropout_forward", typeof(DropoutKernels), nameof(DropoutKernels.Forward), grouped: false, hot: false),
         Entry("dropout_backward", typeof(DropoutKernels), nameof(DropoutKernels.Backward), grouped: false, hot: false),
         Entry("transpose", typeof(TensorKernels), nameof(TensorKernels.Transpose), grouped: false, hot: false),
+        Entry("copy_columns", typeof(TensorKernels), nameof(TensorKernels.CopyColumns), grouped: false, hot: false),
+        Entry("accumulate", typeof(TensorKernels), nameof(TensorKernels.Accumulate), grouped: false, hot: false),
     };
 
     private static KernelEntry Entry(string name, Type type, string method, bool grouped, bool hot) =>

@@ -2,7 +2,7 @@ using ILGPU;
 
 namespace GpuLstm.Kernels;
 
-/// <summary>Small data-movement kernels around the LSTM: token inputs and bias gradients.</summary>
+/// <summary>Small data-movement kernels around the LSTM: token inputs, bias gradients, and the joins of a bidirectional layer.</summary>
 public static class TensorKernels
 {
     /// <summary>
@@ -76,5 +76,38 @@ public static class TensorKernels
         int c = index / rows;
         int r = index - c * rows;
         output[index] = input[r * columns + c];
+    }
+
+    /// <summary>
+    /// index: 0..R·C, one element of the copied block per thread: destination[r·ds + do + c] = source[r·ss + so + c].
+    /// Copies a (R,C) column block between row-major matrices of different widths: it concatenates the two
+    /// directions of a bidirectional layer, (T·B,H) twice into (T·B,2H), and splits the gradient back.
+    /// Adjacent threads touch adjacent columns, so both sides are accessed coalesced within a row.
+    /// </summary>
+    public static void CopyColumns(
+        Index1D index,
+        ArrayView<float> source,      // (R,ss): columns so .. so+C are read
+        ArrayView<float> destination, // (R,ds) out: columns do .. do+C are written, the others are left alone
+        int columns,                  // C
+        int sourceStride,             // ss ≥ so + C
+        int sourceOffset,             // so
+        int destinationStride,        // ds ≥ do + C
+        int destinationOffset)        // do
+    {
+        int r = index / columns;
+        int c = index - r * columns;
+        destination[r * destinationStride + destinationOffset + c] = source[r * sourceStride + sourceOffset + c];
+    }
+
+    /// <summary>
+    /// index: 0..N. destination[i] += source[i]: sums the input gradients of the two directions of a
+    /// bidirectional layer, which both read the same input.
+    /// </summary>
+    public static void Accumulate(
+        Index1D index,
+        ArrayView<float> source,      // (N)
+        ArrayView<float> destination) // (N) in and out
+    {
+        destination[index] += source[index];
     }
 }

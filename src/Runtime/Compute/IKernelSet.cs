@@ -43,6 +43,13 @@ public interface IKernelSet : IDisposable
     void SoftmaxCrossEntropy(int rows, int vocab, ArrayView<float> logits, ArrayView<int> targets,
         ArrayView<float> dLogits, ArrayView<float> loss, float gradScale);
 
+    /// <summary>
+    /// loss (R) = Σ_k (p − y)²/K per row and dPred (R,K) = gradScale·2·(p − y)/K, for predictions (R,K) and
+    /// targets (R,K); dPred may alias predictions.
+    /// </summary>
+    void MeanSquaredError(int rows, int columns, ArrayView<float> predictions, ArrayView<float> targets,
+        ArrayView<float> dPred, ArrayView<float> loss, float gradScale);
+
     /// <summary>sum (N) [+]= column sums of x (R,N).</summary>
     void ColumnSum(int rows, int columns, ArrayView<float> x, ArrayView<float> sum, bool accumulate);
 
@@ -63,6 +70,15 @@ public interface IKernelSet : IDisposable
 
     /// <summary>dx (N) = dy·mask; dx may alias dy.</summary>
     void DropoutBackward(ArrayView<float> dy, ArrayView<float> mask, ArrayView<float> dx);
+    /// destination[r·ds + do + c] = source[r·ss + so + c] for r &lt; rows, c &lt; columns: a (R,C) column block
+    /// of source (R,ss) copied into destination (R,ds); the destination's other columns are left alone.
+    /// source and destination must not overlap.
+    /// </summary>
+    void CopyColumns(int rows, int columns, ArrayView<float> source, int sourceStride, int sourceOffset,
+        ArrayView<float> destination, int destinationStride, int destinationOffset);
+
+    /// <summary>destination (N) += source (N) (same length, no overlap).</summary>
+    void Accumulate(ArrayView<float> source, ArrayView<float> destination);
 
     void Zero(ArrayView<float> x);
 

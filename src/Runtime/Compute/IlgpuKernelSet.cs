@@ -26,12 +26,15 @@ public sealed class IlgpuKernelSet : IKernelSet
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _stepForward;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> _cellBackward;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, float> _softmaxCrossEntropy;
+    private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float> _meanSquaredError;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int, int, int> _columnSum;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamStepArgs> _adam;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int> _sumOfSquares;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int, int> _transpose;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, uint, uint, float> _dropoutForward;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _dropoutBackward;
+    private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int, int, int, int, int> _copyColumns;
+    private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>> _accumulate;
 
     public IlgpuKernelSet(Accelerator accelerator, GemmVariant gemm = GemmVariant.Auto)
     {
@@ -55,12 +58,15 @@ public sealed class IlgpuKernelSet : IKernelSet
         _stepForward = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(LstmCellKernels.StepForward);
         _cellBackward = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(LstmCellKernels.Backward);
         _softmaxCrossEntropy = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, float>(LossKernels.SoftmaxCrossEntropy);
+        _meanSquaredError = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(LossKernels.MeanSquaredError);
         _columnSum = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>(TensorKernels.ColumnSum);
         _adam = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamStepArgs>(AdamKernels.Step);
         _sumOfSquares = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(AdamKernels.SumOfSquaresPartials);
         _transpose = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(TensorKernels.Transpose);
         _dropoutForward = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, uint, uint, float>(DropoutKernels.Forward);
         _dropoutBackward = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(DropoutKernels.Backward);
+        _copyColumns = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int, int, int>(TensorKernels.CopyColumns);
+        _accumulate = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>>(TensorKernels.Accumulate);
     }
 
     public string Name => $"ilgpu-{_accelerator.AcceleratorType.ToString().ToLowerInvariant()} ({(_tiled ? "tiled" : "naive")} GEMM)";
@@ -123,6 +129,13 @@ public sealed class IlgpuKernelSet : IKernelSet
         _softmaxCrossEntropy(_stream, rows, logits, targets, dLogits, loss, vocab, gradScale);
     }
 
+    public void MeanSquaredError(int rows, int columns, ArrayView<float> predictions, ArrayView<float> targets,
+        ArrayView<float> dPred, ArrayView<float> loss, float gradScale)
+    {
+        _launches++;
+        _meanSquaredError(_stream, rows, predictions, targets, dPred, loss, columns, gradScale);
+    }
+
     public void ColumnSum(int rows, int columns, ArrayView<float> x, ArrayView<float> sum, bool accumulate)
     {
         _launches++;
@@ -158,6 +171,20 @@ public sealed class IlgpuKernelSet : IKernelSet
     {
         _launches++;
         _dropoutBackward(_stream, (int)dy.Length, dy, mask, dx);
+    }
+
+    public void CopyColumns(int rows, int columns, ArrayView<float> source, int sourceStride, int sourceOffset,
+        ArrayView<float> destination, int destinationStride, int destinationOffset)
+    {
+        _launches++;
+        _copyColumns(_stream, rows * columns, source, destination, columns, sourceStride, sourceOffset, destinationStride, destinationOffset);
+    }
+
+    public void Accumulate(ArrayView<float> source, ArrayView<float> destination)
+    {
+        if (source.Length != destination.Length) throw new ArgumentException("accumulate between views of different lengths");
+        _launches++;
+        _accumulate(_stream, (int)destination.Length, source, destination);
     }
 
     public void Zero(ArrayView<float> x)

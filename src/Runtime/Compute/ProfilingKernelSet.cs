@@ -64,6 +64,10 @@ public sealed class ProfilingKernelSet : IKernelSet
         ArrayView<float> loss, float gradScale) =>
         Time("softmax_cross_entropy", 0, () => _inner.SoftmaxCrossEntropy(rows, vocab, logits, targets, dLogits, loss, gradScale));
 
+    public void MeanSquaredError(int rows, int columns, ArrayView<float> predictions, ArrayView<float> targets, ArrayView<float> dPred,
+        ArrayView<float> loss, float gradScale) =>
+        Time("mean_squared_error", 0, () => _inner.MeanSquaredError(rows, columns, predictions, targets, dPred, loss, gradScale));
+
     public void ColumnSum(int rows, int columns, ArrayView<float> x, ArrayView<float> sum, bool accumulate) =>
         Time("column_sum", 0, () => _inner.ColumnSum(rows, columns, x, sum, accumulate));
 
@@ -84,6 +88,12 @@ public sealed class ProfilingKernelSet : IKernelSet
 
     public void DropoutBackward(ArrayView<float> dy, ArrayView<float> mask, ArrayView<float> dx) =>
         Time("dropout_backward", 0, () => _inner.DropoutBackward(dy, mask, dx));
+    public void CopyColumns(int rows, int columns, ArrayView<float> source, int sourceStride, int sourceOffset,
+        ArrayView<float> destination, int destinationStride, int destinationOffset) =>
+        Time("copy_columns", 0, () => _inner.CopyColumns(rows, columns, source, sourceStride, sourceOffset, destination, destinationStride, destinationOffset));
+
+    public void Accumulate(ArrayView<float> source, ArrayView<float> destination) =>
+        Time("accumulate", 0, () => _inner.Accumulate(source, destination));
 
     public void Zero(ArrayView<float> x) => Time("zero", 0, () => _inner.Zero(x));
 

@@ -174,6 +174,30 @@ public sealed unsafe class HostKernelSet : IKernelSet
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void MeanSquaredError(int rows, int columns, ArrayView<float> predictions, ArrayView<float> targets,
+        ArrayView<float> dPred, ArrayView<float> loss, float gradScale)
+    {
+        _calls++;
+        float* p = P(predictions), y = P(targets), d = P(dPred), l = P(loss);
+        // The kernel's arithmetic in the kernel's order, so both sets give the same bits; element by element,
+        // reading each prediction before writing its gradient, which makes dPred aliasing predictions safe.
+        float invK = 1f / columns;
+        float scale = 2f * gradScale * invK;
+        for (int r = 0; r < rows; r++)
+        {
+            long start = (long)r * columns;
+            float sum = 0f;
+            for (int k = 0; k < columns; k++)
+            {
+                float diff = p[start + k] - y[start + k];
+                sum += diff * diff;
+                d[start + k] = scale * diff;
+            }
+            l[r] = sum * invK;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void ColumnSum(int rows, int columns, ArrayView<float> x, ArrayView<float> sum, bool accumulate)
     {
         _calls++;
@@ -261,6 +285,25 @@ public sealed unsafe class HostKernelSet : IKernelSet
         float* d = P(dy), m = P(mask), o = P(dx);
         int n = checked((int)dy.Length);
         for (int i = 0; i < n; i++) o[i] = d[i] * m[i];
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void CopyColumns(int rows, int columns, ArrayView<float> source, int sourceStride, int sourceOffset,
+        ArrayView<float> destination, int destinationStride, int destinationOffset)
+    {
+        _calls++;
+        float* src = P(source) + sourceOffset, dst = P(destination) + destinationOffset;
+        long bytes = (long)columns * sizeof(float);
+        for (int r = 0; r < rows; r++)
+            Buffer.MemoryCopy(src + (long)r * sourceStride, dst + (long)r * destinationStride, bytes, bytes);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void Accumulate(ArrayView<float> source, ArrayView<float> destination)
+    {
+        _calls++;
+        if (source.Length != destination.Length) throw new ArgumentException("accumulate between views of different lengths");
+        HostMath.AddInPlace(P(destination), P(source), checked((int)destination.Length));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
