@@ -1,0 +1,224 @@
+using System.Globalization;
+using System.Text;
+
+namespace GpuLstm.Runtime.Series;
+
+/// <summary>
+/// Reads one numeric column of a CSV file with a header row (RFC 4180: quoted cells with doubled quotes,
+/// commas and line breaks inside quotes; CRLF, LF or CR line ends; a UTF-8 BOM). Whitespace around a cell,
+/// and outside the quotes of a quoted cell, is ignored. Lines that hold only whitespace are skipped wherever
+/// they are (typically trailing blank lines). Numbers are parsed with the invariant culture (a '.' decimal
+/// point, no thousands separators). With a date column the rows are sorted stably by date; two rows with
+/// the same instant are an error. Series files are small, so the file is read whole.
+/// Every error is a <see cref="GpuLstmException"/> naming the file and, where it applies, the 1-based
+/// line (the line a row starts on) and the column.
+/// </summary>
+public static class SeriesCsv
+{
+    /// <summary>The date formats accepted (invariant culture); a time zone suffix (Z, +02:00) is optional and converted to UTC.</summary>
+    private static readonly string[] DateFormats =
+    {
+        "yyyy", "yyyy-MM", "yyyy-MM-dd", "yyyy/MM", "yyyy/MM/dd",
+        "yyyy-MM-dd HH:mm", "yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd HH:mm:ss.FFFFFFF",
+        "yyyy-MM-dd HH:mmK", "yyyy-MM-dd HH:mm:ssK", "yyyy-MM-dd HH:mm:ss.FFFFFFFK",
+        "yyyy-MM-ddTHH:mm", "yyyy-MM-ddTHH:mm:ss", "yyyy-MM-ddTHH:mm:ss.FFFFFFF",
+        "yyyy-MM-ddTHH:mmK", "yyyy-MM-ddTHH:mm:ssK", "yyyy-MM-ddTHH:mm:ss.FFFFFFFK",
+    };
+
+    private const int MaxQuotedCell = 40;
+
+    /// <summary>One row of cells and the 1-based line it starts on.</summary>
+    private readonly record struct Row(int Line, List<string> Cells);
+
+    /// <summary>
+    /// Reads <paramref name="column"/> as numbers; when <paramref name="dateColumn"/> is given its cells are
+    /// parsed as dates (yyyy, yyyy-MM, yyyy-MM-dd, optionally with a time: yyyy-MM-dd HH:mm[:ss[.fff]], 'T'
+    /// or a space between, an optional Z or ±hh:mm) and order the rows. Column names match exactly, or
+    /// ignoring case when exactly one column matches that way.
+    /// </summary>
+    public static SeriesData Load(string path, string column, string? dateColumn = null)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(column);
+        string file = $"series file '{path}'";
+        if (Directory.Exists(path)) throw new GpuLstmException($"{file} is a directory, not a CSV file");
+        string text;
+        try
+        {
+            text = File.ReadAllText(path, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true));
+        }
+        catch (FileNotFoundException) { throw new GpuLstmException($"{file} not found"); }
+        catch (DirectoryNotFoundException) { throw new GpuLstmException($"{file} not found"); }
+        catch (UnauthorizedAccessException) { throw new GpuLstmException($"{file} cannot be read: permission denied"); }
+        catch (DecoderFallbackException) { throw new GpuLstmException($"{file} is not valid UTF-8 text"); }
+        catch (IOException e) { throw new GpuLstmException($"{file} cannot be read: {e.Message}"); }
+        return Parse(text, file, path, column, dateColumn);
+    }
+
+    private static SeriesData Parse(string text, string file, string source, string column, string? dateColumn)
+    {
+        if (text.Length > 0 && text[0] == '\uFEFF') text = text[1..];
+        var rows = ReadRows(text, file);
+        if (rows.Count == 0) throw new GpuLstmException($"{file} is empty");
+        var header = rows[0];
+        if (rows.Count == 1) throw new GpuLstmException($"{file} has a header (line {header.Line}) but no data rows");
+
+        int valueIndex = FindColumn(file, header, column, "value");
+        int dateIndex = -1;
+        if (dateColumn is not null)
+        {
+            dateIndex = FindColumn(file, header, dateColumn, "date");
+            if (dateIndex == valueIndex)
+                throw new GpuLstmException($"{file}: the value column and the date column are both '{header.Cells[valueIndex]}'");
+        }
+        string valueName = Describe(header, valueIndex);
+
+        int n = rows.Count - 1;
+        var values = new double[n];
+        var labels = new string[n];
+        var dates = dateIndex >= 0 ? new DateTime[n] : null;
+        var lines = new int[n];
+        for (int i = 0; i < n; i++)
+        {
+            var row = rows[i + 1];
+            lines[i] = row.Line;
+            if (row.Cells.Count != header.Cells.Count)
+            {
+                string which = row.Cells.Count < header.Cells.Count
+                    ? $"; column {Describe(header, row.Cells.Count)} is missing"
+                    : "";
+                throw new GpuLstmException(
+                    $"{file} line {row.Line} has {Plural(row.Cells.Count, "cell")} but the header (line {header.Line}) has {header.Cells.Count}{which}");
+            }
+            values[i] = ParseValue(file, row, valueIndex, valueName);
+            if (dates is not null)
+            {
+                labels[i] = row.Cells[dateIndex];
+                dates[i] = ParseDate(file, row, dateIndex, Describe(header, dateIndex));
+            }
+            else labels[i] = (i + 1).ToString(CultureInfo.InvariantCulture);
+        }
+
+        if (dates is not null)
+        {
+            int[] order = Enumerable.Range(0, n).OrderBy(i => dates[i]).ToArray();   // OrderBy is stable
+            for (int j = 1; j < n; j++)
+            {
+                int a = order[j - 1], b = order[j];
+                if (dates[a] == dates[b])
+                    throw new GpuLstmException(
+                        $"{file} lines {lines[a]} and {lines[b]} have the same date in column {Describe(header, dateIndex)}: {Quote(labels[a])} and {Quote(labels[b])}");
+            }
+            values = order.Select(i => values[i]).ToArray();
+            labels = order.Select(i => labels[i]).ToArray();
+            dates = order.Select(i => dates[i]).ToArray();
+        }
+        return new SeriesData(source, header.Cells[valueIndex], dateIndex >= 0 ? header.Cells[dateIndex] : null, values, labels, dates);
+    }
+
+    private static double ParseValue(string file, Row row, int index, string columnName)
+    {
+        string cell = row.Cells[index];
+        if (cell.Length == 0)
+            throw new GpuLstmException($"{file} line {row.Line}, column {columnName}: the cell is empty; expected a number");
+        if (!double.TryParse(cell, NumberStyles.Float, CultureInfo.InvariantCulture, out double value))
+            throw new GpuLstmException($"{file} line {row.Line}, column {columnName}: {Quote(cell)} is not a number");
+        if (!double.IsFinite(value))
+            throw new GpuLstmException($"{file} line {row.Line}, column {columnName}: {Quote(cell)} is not a finite number");
+        return value;
+    }
+
+    private static DateTime ParseDate(string file, Row row, int index, string columnName)
+    {
+        string cell = row.Cells[index];
+        if (!DateTime.TryParseExact(cell, DateFormats, CultureInfo.InvariantCulture,
+                DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var date))
+            throw new GpuLstmException(
+                $"{file} line {row.Line}, column {columnName}: {Quote(cell)} is not a date (expected yyyy, yyyy-MM or yyyy-MM-dd, optionally with a time such as yyyy-MM-dd HH:mm:ss)");
+        return date;
+    }
+
+    private static int FindColumn(string file, Row header, string name, string role)
+    {
+        var cells = header.Cells;
+        var exact = Enumerable.Range(0, cells.Count).Where(i => string.Equals(cells[i], name, StringComparison.Ordinal)).ToList();
+        if (exact.Count == 0)
+            exact = Enumerable.Range(0, cells.Count).Where(i => string.Equals(cells[i], name, StringComparison.OrdinalIgnoreCase)).ToList();
+        if (exact.Count == 1) return exact[0];
+        string columns = string.Join(", ", cells.Select(c => $"'{c}'"));
+        if (exact.Count == 0)
+            throw new GpuLstmException($"{file} has no {role} column '{name}'; the header (line {header.Line}) has: {columns}");
+        throw new GpuLstmException(
+            $"{file}: the {role} column '{name}' is ambiguous, the header (line {header.Line}) has it as columns {string.Join(" and ", exact.Select(i => i + 1))}");
+    }
+
+    /// <summary>"'Passengers' (column 2)": the name and the 1-based position.</summary>
+    private static string Describe(Row header, int index) => $"'{header.Cells[index]}' (column {index + 1})";
+
+    private static string Plural(int count, string noun) => count == 1 ? $"1 {noun}" : $"{count} {noun}s";
+
+    /// <summary>The cell in double quotes, cut to 40 characters, with line breaks and tabs made visible so the message stays one line.</summary>
+    private static string Quote(string cell)
+    {
+        string shown = cell.Length > MaxQuotedCell ? cell[..MaxQuotedCell] + "…" : cell;
+        shown = shown.Replace("\r", "\\r").Replace("\n", "\\n").Replace("\t", "\\t");
+        return $"\"{shown}\"";
+    }
+
+    /// <summary>Splits the text into rows of trimmed, unquoted cells; rows that are only whitespace are dropped.</summary>
+    private static List<Row> ReadRows(string text, string file)
+    {
+        var rows = new List<Row>();
+        var cell = new StringBuilder();
+        int pos = 0, line = 1;
+        while (pos < text.Length)
+        {
+            int rowLine = line;
+            var cells = new List<string>();
+            bool anyQuoted = false;
+            while (true)
+            {
+                while (pos < text.Length && (text[pos] == ' ' || text[pos] == '\t')) pos++;
+                cell.Clear();
+                if (pos < text.Length && text[pos] == '"')
+                {
+                    anyQuoted = true;
+                    int openLine = line;
+                    pos++;
+                    while (true)
+                    {
+                        if (pos >= text.Length)
+                            throw new GpuLstmException($"{file} line {openLine}, column {cells.Count + 1}: a quoted cell is never closed");
+                        char c = text[pos];
+                        if (c == '"')
+                        {
+                            if (pos + 1 < text.Length && text[pos + 1] == '"') { cell.Append('"'); pos += 2; continue; }
+                            pos++;
+                            break;
+                        }
+                        if (c == '\n' || (c == '\r' && (pos + 1 >= text.Length || text[pos + 1] != '\n'))) line++;
+                        cell.Append(c);
+                        pos++;
+                    }
+                    while (pos < text.Length && (text[pos] == ' ' || text[pos] == '\t')) pos++;
+                    if (pos < text.Length && text[pos] != ',' && text[pos] != '\r' && text[pos] != '\n')
+                        throw new GpuLstmException($"{file} line {line}, column {cells.Count + 1}: unexpected text after the closing quote of a cell");
+                    cells.Add(cell.ToString().Trim());
+                }
+                else
+                {
+                    while (pos < text.Length && text[pos] != ',' && text[pos] != '\r' && text[pos] != '\n') cell.Append(text[pos++]);
+                    cells.Add(cell.ToString().Trim());
+                }
+                if (pos < text.Length && text[pos] == ',') { pos++; continue; }
+                if (pos < text.Length && text[pos] == '\r') pos++;
+                if (pos < text.Length && text[pos] == '\n') pos++;
+                line++;
+                break;
+            }
+            bool blank = !anyQuoted && cells.Count == 1 && cells[0].Length == 0;
+            if (!blank) rows.Add(new Row(rowLine, cells));
+        }
+        return rows;
+    }
+}

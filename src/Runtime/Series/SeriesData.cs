@@ -1,0 +1,12 @@
+namespace GpuLstm.Runtime.Series;
+
+/// <summary>
+/// One numeric column of a CSV file, in time order. <see cref="Labels"/> holds, per value, the date cell as
+/// written (unquoted, trimmed) when a date column was chosen, else the 1-based data-row number ("1", "2", …,
+/// counting data rows in file order, not file lines). <see cref="Dates"/> holds the parsed dates (UTC) when a
+/// date column was chosen, else null.
+/// </summary>
+public sealed record SeriesData(string Source, string Column, string? DateColumn, double[] Values, string[] Labels, DateTime[]? Dates)
+{
+    public int Count => Values.Length;
+}
