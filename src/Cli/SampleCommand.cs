@@ -17,7 +17,9 @@ internal static class SampleCommand
         var length = new Option<int>("--length") { Description = "characters to generate", DefaultValueFactory = _ => 200 };
         var temperature = new Option<double>("--temperature") { Description = "sampling temperature (> 0)", DefaultValueFactory = _ => 1.0 };
         var seed = new Option<ulong>("--seed") { Description = "sampling seed", DefaultValueFactory = _ => 42 };
-        var device = new Option<string>("--device") { Description = "auto, cpu, ilgpu-cpu, cuda, cuda:N, opencl, opencl:N", DefaultValueFactory = _ => "auto" };
+        var device = new Option<string>("--device") { Description = "cpu (default: a checkpoint from any device samples on the CPU), ilgpu-cpu, cuda, cuda:N, opencl, opencl:N, auto", DefaultValueFactory = _ => "cpu" };
+        var topK = new Option<int>("--top-k") { Description = "draw only among the k most likely tokens (0: all)", DefaultValueFactory = _ => 0 };
+        var greedy = new Option<bool>("--greedy") { Description = "always take the most likely token (ignores --temperature)" };
         var mode = new Option<string?>("--mode")
         {
             Description = "window: re-run the last seq_length chars from a zero state for every char (the notebook); " +
@@ -26,26 +28,30 @@ internal static class SampleCommand
         mode.AcceptOnlyFromAmong("window", "state");
         var command = new Command("sample", "Generate text from a checkpoint by temperature sampling.")
         {
-            checkpoint, prime, length, temperature, seed, device, mode,
+            checkpoint, prime, length, temperature, seed, device, mode, topK, greedy,
         };
         command.SetAction(parse => CliRunner.Run(() =>
         {
             double temp = parse.GetValue(temperature);
             Sampler.ValidateTemperature(temp);
             int n = parse.GetValue(length);
+            int k = parse.GetValue(topK);
+            if (k < 0) throw new GpuLstmException($"--top-k must be 0 (off) or positive, got {k}");
             if (n < 0) throw new GpuLstmException($"--length must be 0 or more, got {n}");
             var loaded = Checkpoint.Load(parse.GetValue(checkpoint)!);
             string text = parse.GetValue(prime) ?? loaded.DefaultPrime
                 ?? throw new GpuLstmException("the checkpoint records no prime text; pass --prime");
             // Check the prime before paying for the device.
-            loaded.Vocabulary.Encode(text, "the prime text");
+            if (loaded.Vocabulary.Encode(text, "the prime text").Length == 0) throw new GpuLstmException("the prime text has no tokens; give --prime with at least one");
+            if (k > loaded.Vocabulary.Count) throw new GpuLstmException($"--top-k {k} exceeds the vocabulary of {loaded.Vocabulary.Count}");
             using var dev = ComputeDevice.Open(parse.GetValue(device)!);
             using var model = loaded.CreateModel(dev, maxBatch: 1);
-            var sampler = new Sampler(model, loaded.Vocabulary);
+            var sampler = new Sampler(model, loaded.Vocabulary, k, parse.GetValue(greedy));
             // A model trained on the last position of zero-state windows has never seen longer histories.
             bool carryState = (parse.GetValue(mode) ?? (loaded.Config.Loss == LossPositions.All ? "state" : "window")) == "state";
             var rng = Rng.ForPurpose(parse.GetValue(seed), "sample");
             Console.Write(text);
+            // Tokens are written as they are drawn: a long sample streams instead of appearing at the end.
             if (carryState) sampler.GenerateCarryingState(text, n, temp, rng, Console.Write);
             else sampler.Generate(text, n, temp, rng, Console.Write);
             Console.WriteLine();

@@ -189,7 +189,8 @@ public static class Checkpoint
     internal static void CopyInto(LoadedCheckpoint checkpoint, CharLstmModel model)
     {
         var c = checkpoint.Config;
-        if (model.Config != c) throw new ArgumentException("model shape differs from the checkpoint's");
+        // Where the loss sits and how long a window the buffers hold do not change the weights.
+        if (model.Config with { Loss = c.Loss, SeqLength = c.SeqLength } != c) throw new ArgumentException("model shape differs from the checkpoint's");
         int v = c.VocabSize, h = c.Hidden;
         var p = model.Parameters;
         var t = checkpoint.Tensors;

@@ -19,7 +19,10 @@ public sealed record EncodedCorpus(ITokenizer Vocabulary, int[] Tokens)
     /// <paramref name="maxVocabulary"/> entries including &lt;unk&gt; (0: every word). The text is read whole:
     /// word corpora are megabytes, and the token list is larger than the text anyway.
     /// </summary>
-    public static EncodedCorpus LoadWords(string path, int maxVocabulary)
+    public static EncodedCorpus LoadWords(string path, int maxVocabulary) => FromWords(ReadText(path), maxVocabulary, $"corpus file '{path}'");
+
+    /// <summary>A whole UTF-8 file as a string; invalid UTF-8 is an error naming its byte offset.</summary>
+    public static string ReadText(string path)
     {
         if (Directory.Exists(path)) throw new GpuLstmException($"corpus file '{path}' is a directory");
         string text;
@@ -34,7 +37,7 @@ public sealed record EncodedCorpus(ITokenizer Vocabulary, int[] Tokens)
         catch (DirectoryNotFoundException) { throw new GpuLstmException($"corpus file '{path}' not found"); }
         catch (UnauthorizedAccessException) { throw new GpuLstmException($"corpus file '{path}' cannot be read: permission denied"); }
         catch (IOException e) { throw new GpuLstmException($"corpus file '{path}' cannot be read: {e.Message}"); }
-        return FromWords(text, maxVocabulary, $"corpus file '{path}'");
+        return text;
     }
 
     public static EncodedCorpus FromWords(string text, int maxVocabulary, string what = "the corpus")
