@@ -15,12 +15,14 @@ public sealed class GruLayerGradientTests(TestDevices devices)
 {
     private const int Steps = 5, Batch = 3, Hidden = 4, Input = 4;
 
+    /// <summary>Both directions, both input kinds, both losses on the ILGPU CPU and host sets; one case on the tiled GEMM a GPU runs.</summary>
     public static IEnumerable<object[]> Cases() =>
-        from set in new[] { TestDevices.IlgpuName, TestDevices.HostName }
-        from reverse in new[] { false, true }
-        from tokens in new[] { false, true }
-        from allOutputs in new[] { true, false }
-        select new object[] { set, reverse, tokens, allOutputs };
+        (from set in new[] { TestDevices.IlgpuName, TestDevices.HostName }
+         from reverse in new[] { false, true }
+         from tokens in new[] { false, true }
+         from allOutputs in new[] { true, false }
+         select new object[] { set, reverse, tokens, allOutputs })
+        .Append([TestDevices.TiledName, true, false, true]);
 
     private static GruReference.Weights Weights(double[] theta, GruLayer layer) => new(
         RecurrentLayerCheck.Slice(theta, layer.InputWeights), RecurrentLayerCheck.Slice(theta, layer.RecurrentWeights),
