@@ -105,6 +105,43 @@ public static class Reference
     public sealed record LstmWeights(double[] Wx, double[] Wh, double[] Bias, int InputSize);
 
     /// <summary>
+    /// One LSTM layer over x (T,B,X) time-major from a zero state, in input order t = 0 … T−1, or T−1 … 0 when
+    /// <paramref name="reverse"/>: outputs (T,B,H) indexed by input time, and the final h (B,H).
+    /// </summary>
+    public static (double[] Outputs, double[] Last) LstmLayerForward(LstmWeights w, double[] x, int steps, int batch, int hidden, bool reverse)
+    {
+        int g = 4 * hidden;
+        var h = new double[batch * hidden];
+        var c = new double[batch * hidden];
+        var outputs = new double[steps * batch * hidden];
+        for (int s = 0; s < steps; s++)
+        {
+            int t = reverse ? steps - 1 - s : s;
+            var hNew = new double[batch * hidden];
+            for (int b = 0; b < batch; b++)
+                for (int j = 0; j < hidden; j++)
+                {
+                    var gate = new double[4];
+                    for (int q = 0; q < 4; q++)
+                    {
+                        int col = q * hidden + j;
+                        double acc = w.Bias[col];
+                        for (int p = 0; p < w.InputSize; p++) acc += x[(t * batch + b) * w.InputSize + p] * w.Wx[p * g + col];
+                        for (int p = 0; p < hidden; p++) acc += h[b * hidden + p] * w.Wh[p * g + col];
+                        gate[q] = acc;
+                    }
+                    double i = Sigmoid(gate[0]), f = Sigmoid(gate[1]), gg = Math.Tanh(gate[2]), o = Sigmoid(gate[3]);
+                    int e = b * hidden + j;
+                    c[e] = f * c[e] + i * gg;
+                    hNew[e] = o * Math.Tanh(c[e]);
+                }
+            h = hNew;
+            Array.Copy(h, 0, outputs, t * batch * hidden, batch * hidden);
+        }
+        return (outputs, h);
+    }
+
+    /// <summary>
     /// The whole model's mean loss in float64: one-hot (or embedding (V,D) rows) → stacked LSTM layers → Dense
     /// (Wy (H,V), by (V)). inputs: (T,B) time-major; targets: (B) for the last position or (T,B) for every
     /// position. dropMask(boundary, (t·B + b)·H + j) multiplies layer boundary's outputs before the layer above.

@@ -39,6 +39,21 @@ public interface IKernelSet : IDisposable
     void LstmCellBackward(int batch, int hidden, ArrayView<float> gates, ArrayView<float> cPrev, ArrayView<float> c,
         ArrayView<float> dhOut, bool hasDhOut, ArrayView<float> dhRec, ArrayView<float> dc, ArrayView<float> dGates);
 
+    /// <summary>
+    /// GRU step forward (PyTorch's nn.GRU, gates [r z n]): from xproj (B,3H) = x_t·Wx + b_ih and hproj (B,3H) =
+    /// hPrev·Wh + b_hh, writes the activated gates [r z n] over xproj and h (B,H) = (1 − z) ⊙ n + z ⊙ hPrev (B,H).
+    /// </summary>
+    void GruCellForward(int batch, int hidden, ArrayView<float> xproj, ArrayView<float> hproj, ArrayView<float> hPrev, ArrayView<float> h);
+
+    /// <summary>
+    /// GRU step backward from dh = dhRec (+ dhOut when hasDhOut), both (B,H), with gates (B,3H) the activations
+    /// <see cref="GruCellForward"/> left and hproj (B,3H), hPrev (B,H) its inputs: writes dGatesInput (B,3H), the
+    /// gradient of the x-side pre-activations; dGatesHidden (B,3H), that of hproj (equal for r and z, dn ⊙ r for
+    /// n); and overwrites dhRec with dh ⊙ z, the direct part of dL/dh_{t-1} (the caller adds dGatesHidden·Whᵀ).
+    /// </summary>
+    void GruCellBackward(int batch, int hidden, ArrayView<float> gates, ArrayView<float> hproj, ArrayView<float> hPrev,
+        ArrayView<float> dhOut, bool hasDhOut, ArrayView<float> dhRec, ArrayView<float> dGatesInput, ArrayView<float> dGatesHidden);
+
     /// <summary>loss (R) and dLogits (R,V) = gradScale·(softmax − onehot); dLogits may alias logits.</summary>
     void SoftmaxCrossEntropy(int rows, int vocab, ArrayView<float> logits, ArrayView<int> targets,
         ArrayView<float> dLogits, ArrayView<float> loss, float gradScale);

@@ -60,6 +60,14 @@ public sealed class ProfilingKernelSet : IKernelSet
         ArrayView<float> dhOut, bool hasDhOut, ArrayView<float> dhRec, ArrayView<float> dc, ArrayView<float> dGates) =>
         Time("lstm_cell_backward", 0, () => _inner.LstmCellBackward(batch, hidden, gates, cPrev, c, dhOut, hasDhOut, dhRec, dc, dGates));
 
+    public void GruCellForward(int batch, int hidden, ArrayView<float> xproj, ArrayView<float> hproj, ArrayView<float> hPrev, ArrayView<float> h) =>
+        Time("gru_cell_forward", 0, () => _inner.GruCellForward(batch, hidden, xproj, hproj, hPrev, h));
+
+    public void GruCellBackward(int batch, int hidden, ArrayView<float> gates, ArrayView<float> hproj, ArrayView<float> hPrev,
+        ArrayView<float> dhOut, bool hasDhOut, ArrayView<float> dhRec, ArrayView<float> dGatesInput, ArrayView<float> dGatesHidden) =>
+        Time("gru_cell_backward", 0,
+            () => _inner.GruCellBackward(batch, hidden, gates, hproj, hPrev, dhOut, hasDhOut, dhRec, dGatesInput, dGatesHidden));
+
     public void SoftmaxCrossEntropy(int rows, int vocab, ArrayView<float> logits, ArrayView<int> targets, ArrayView<float> dLogits,
         ArrayView<float> loss, float gradScale) =>
         Time("softmax_cross_entropy", 0, () => _inner.SoftmaxCrossEntropy(rows, vocab, logits, targets, dLogits, loss, gradScale));

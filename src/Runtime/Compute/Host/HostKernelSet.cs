@@ -149,6 +149,83 @@ public sealed unsafe class HostKernelSet : IKernelSet
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void GruCellForward(int batch, int hidden, ArrayView<float> xproj, ArrayView<float> hproj, ArrayView<float> hPrev, ArrayView<float> h)
+    {
+        _calls++;
+        float* x = P(xproj), hp = P(hproj), hpr = P(hPrev), hn = P(h);
+        var one = Vector256<float>.One;
+        for (int b = 0; b < batch; b++)
+        {
+            long rowOffset = (long)b * 3 * hidden, e0 = (long)b * hidden;
+            float* xr = x + rowOffset, xz = xr + hidden, xn = xz + hidden;     // (3H) row: x-side [r z n], activated in place
+            float* hr = hp + rowOffset, hz = hr + hidden, hnn = hz + hidden;   // (3H) row: h-side [r z n]
+            float* prev = hpr + e0, next = hn + e0;                            // (H) h_{t-1}, h_t
+            int j = 0;
+            if (Vector256.IsHardwareAccelerated)
+                for (; j + 8 <= hidden; j += 8)
+                {
+                    var r = HostMath.Sigmoid(Vector256.Load(xr + j) + Vector256.Load(hr + j));
+                    var z = HostMath.Sigmoid(Vector256.Load(xz + j) + Vector256.Load(hz + j));
+                    var n = HostMath.Tanh(Vector256.Load(xn + j) + r * Vector256.Load(hnn + j));
+                    r.Store(xr + j); z.Store(xz + j); n.Store(xn + j);
+                    ((one - z) * n + z * Vector256.Load(prev + j)).Store(next + j);
+                }
+            for (; j < hidden; j++)
+            {
+                float r = GruCellKernels.Sigmoid(xr[j] + hr[j]);
+                float z = GruCellKernels.Sigmoid(xz[j] + hz[j]);
+                float n = MathF.Tanh(xn[j] + r * hnn[j]);
+                xr[j] = r; xz[j] = z; xn[j] = n;
+                next[j] = (1f - z) * n + z * prev[j];
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void GruCellBackward(int batch, int hidden, ArrayView<float> gates, ArrayView<float> hproj, ArrayView<float> hPrev,
+        ArrayView<float> dhOut, bool hasDhOut, ArrayView<float> dhRec, ArrayView<float> dGatesInput, ArrayView<float> dGatesHidden)
+    {
+        _calls++;
+        float* g = P(gates), hp = P(hproj), hpr = P(hPrev), dho = hasDhOut ? P(dhOut) : null, dhr = P(dhRec);
+        float* dgi = P(dGatesInput), dgh = P(dGatesHidden);
+        var one = Vector256<float>.One;
+        for (int b = 0; b < batch; b++)
+        {
+            long rowOffset = (long)b * 3 * hidden, e0 = (long)b * hidden;
+            float* gr = g + rowOffset, gz = gr + hidden, gn = gz + hidden;          // (3H) row: activations [r z n]
+            float* hn = hp + rowOffset + 2 * hidden;                              // (H) n block of hproj
+            float* ir = dgi + rowOffset, iz = ir + hidden, inn = iz + hidden;     // (3H) row of dGatesInput
+            float* hr = dgh + rowOffset, hz = hr + hidden, hnn = hz + hidden;     // (3H) row of dGatesHidden
+            float* prev = hpr + e0, rec = dhr + e0, outg = dho == null ? null : dho + e0; // (H) rows
+            int j = 0;
+            if (Vector256.IsHardwareAccelerated)
+                for (; j + 8 <= hidden; j += 8)
+                {
+                    var r = Vector256.Load(gr + j); var z = Vector256.Load(gz + j); var n = Vector256.Load(gn + j);
+                    var dh = Vector256.Load(rec + j);
+                    if (outg != null) dh += Vector256.Load(outg + j);
+                    var dn = dh * (one - z) * (one - n * n);
+                    var dz = dh * (Vector256.Load(prev + j) - n) * z * (one - z);
+                    var dr = dn * Vector256.Load(hn + j) * r * (one - r);
+                    dr.Store(ir + j); dz.Store(iz + j); dn.Store(inn + j);
+                    dr.Store(hr + j); dz.Store(hz + j); (dn * r).Store(hnn + j);
+                    (dh * z).Store(rec + j);
+                }
+            for (; j < hidden; j++)
+            {
+                float r = gr[j], z = gz[j], n = gn[j];
+                float dh = rec[j] + (outg != null ? outg[j] : 0f);
+                float dn = dh * (1f - z) * (1f - n * n);
+                float dz = dh * (prev[j] - n) * z * (1f - z);
+                float dr = dn * hn[j] * r * (1f - r);
+                ir[j] = dr; iz[j] = dz; inn[j] = dn;
+                hr[j] = dr; hz[j] = dz; hnn[j] = dn * r;
+                rec[j] = dh * z;
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void SoftmaxCrossEntropy(int rows, int vocab, ArrayView<float> logits, ArrayView<int> targets,
         ArrayView<float> dLogits, ArrayView<float> loss, float gradScale)
     {
