@@ -23,14 +23,14 @@ public sealed class BadInputFiles : IDisposable
         File.WriteAllBytes(Path.Combine(Dir, "latin1.txt"), new byte[] { 0x63, 0x61, 0x66, 0xE9, 0x0A });
         Directory.CreateDirectory(Path.Combine(Dir, "adir"));
         string good = Path.Combine(Dir, "good.safetensors");
-        var r = CliTests.Run(Dir, "train", "--corpus", "tiny.txt", "--hidden", "4", "--seq-length", "8", "--epochs", "1",
+        var r = CliTests.Run(Dir, "train", "--mode", "last", "--corpus", "tiny.txt", "--hidden", "4", "--seq-length", "8", "--epochs", "1",
             "--sample-length", "0", "--checkpoint", good, "--device", "cpu");
         if (r.ExitCode != 0) throw new InvalidOperationException("could not train the fixture's checkpoint: " + r.Stderr);
         var bytes = File.ReadAllBytes(good);
         File.WriteAllBytes(Path.Combine(Dir, "truncated.safetensors"), bytes[..(bytes.Length * 2 / 3)]);
         File.WriteAllText(Path.Combine(Dir, "garbage.safetensors"), "this is not a checkpoint");
-        SafeTensors.Write(Path.Combine(Dir, "gru.safetensors"),
-            new Dictionary<string, string> { ["format"] = Checkpoint.FormatTag, ["cell"] = "gru" },
+        SafeTensors.Write(Path.Combine(Dir, "rnn.safetensors"),
+            new Dictionary<string, string> { ["format"] = Checkpoint.FormatTag, ["cell"] = "rnn" },
             new[] { new TensorEntry("x", new[] { 1 }, new[] { 1f }) });
         // The same tensors with a vocabulary of another size in the metadata.
         var (meta, tensors) = SafeTensors.Read(good);
@@ -53,10 +53,10 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         // train: the corpus
         { "not found", 1, ["train", "--corpus", "missing.txt"] },
         { "is empty", 1, ["train", "--corpus", "empty.txt"] },
-        { "needs at least seq_length + 1 = 51", 1, ["train", "--corpus", "short.txt"] },
+        { "needs at least seq_length + 1 = 51", 1, ["train", "--mode", "last", "--corpus", "short.txt"] },
         { "is not valid UTF-8 (bad byte at offset 3)", 1, ["train", "--corpus", "latin1.txt"] },
         { "is a directory", 1, ["train", "--corpus", "adir"] },
-        { "1 distinct character; it needs at least 2", 1, ["train", "--corpus", "same.txt", "--seq-length", "5"] },
+        { "1 distinct character; it needs at least 2", 1, ["train", "--mode", "last", "--corpus", "same.txt", "--seq-length", "5"] },
         // train: sizes and hyper-parameters
         { "--hidden must be a positive integer, got 0", 1, ["train", "--hidden", "0"] },
         { "--hidden must be a positive integer, got -3", 1, ["train", "--hidden", "-3"] },
@@ -66,7 +66,7 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "--layers must be a positive integer, got 0", 1, ["train", "--layers", "0"] },
         { "parameters; the limit is", 1, ["train", "--hidden", "100000"] },
         // Buffers of T·B·4H = 2000·1000·8192 floats (65 GB): refused by the allocator, reported, nothing written.
-        { "ran out of memory", 1, ["train", "--corpus", "long.txt", "--hidden", "2048", "--seq-length", "2000", "--batch", "100000", "--device", "cpu"] },
+        { "ran out of memory", 1, ["train", "--mode", "last", "--corpus", "long.txt", "--hidden", "2048", "--seq-length", "2000", "--batch", "100000", "--device", "cpu"] },
         { "learning rate must be a positive number, got 0", 1, ["train", "--lr", "0"] },
         { "learning rate must be a positive number, got NaN", 1, ["train", "--lr", "NaN"] },
         { "patience must be 0 or more, got -1", 1, ["train", "--patience", "-1"] },
@@ -82,7 +82,7 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "checkpoint 'missing.safetensors' not found", 1, ["sample", "--checkpoint", "missing.safetensors"] },
         { "is truncated", 1, ["sample", "--checkpoint", "truncated.safetensors"] },
         { "checkpoint 'garbage.safetensors'", 1, ["sample", "--checkpoint", "garbage.safetensors"] },
-        { "holds a 'gru' model; this command needs an 'lstm' model", 1, ["sample", "--checkpoint", "gru.safetensors"] },
+        { "holds a 'rnn' model; this build reads 'lstm' and 'gru' models", 1, ["sample", "--checkpoint", "rnn.safetensors"] },
         { "tensor 'lstm.weight_ih_l0' has shape [16,15], expected [16,3]", 1, ["sample", "--checkpoint", "vocab.safetensors"] },
         { "Option '--checkpoint' is required", 2, ["sample"] },
         // sample: the generation settings

@@ -65,7 +65,7 @@ public sealed class CliTests : IDisposable
     {
         string corpus = Write("tiny.txt", TinyCorpus);
         string ckpt = Path.Combine(_dir, "out", "tiny.safetensors");
-        var train = Run(_dir, "train", "--corpus", corpus, "--hidden", "8", "--seq-length", "10", "--batch", "4", "--epochs", "2",
+        var train = Run(_dir, "train", "--mode", "last", "--corpus", corpus, "--hidden", "8", "--seq-length", "10", "--batch", "4", "--epochs", "2",
             "--sample-length", "12", "--checkpoint", ckpt, "--device", "cpu");
         Assert.True(train.ExitCode == 0, train.Stderr);
         Assert.Contains("Epoch 1/2", train.Stdout);
@@ -93,7 +93,7 @@ public sealed class CliTests : IDisposable
         string ckpt = Write("keep.safetensors", "existing bytes");
         string[] common = { "--checkpoint", ckpt, "--device", "cpu", "--epochs", "1", "--hidden", "4" };
         AssertOneLineError(Run(_dir, ["train", "--corpus", Path.Combine(_dir, "missing.txt"), .. common]), "not found");
-        AssertOneLineError(Run(_dir, ["train", "--corpus", Write("short.txt", "too short"), .. common]), "at least seq_length + 1 = 51");
+        AssertOneLineError(Run(_dir, ["train", "--mode", "last", "--corpus", Write("short.txt", "too short"), .. common]), "at least seq_length + 1 = 51");
         File.WriteAllBytes(Path.Combine(_dir, "latin1.txt"), new byte[] { 0x63, 0x61, 0x66, 0xE9, 0x0A });
         AssertOneLineError(Run(_dir, ["train", "--corpus", Path.Combine(_dir, "latin1.txt"), .. common]), "not valid UTF-8");
         AssertOneLineError(Run(_dir, ["train", "--hidden", "0", "--checkpoint", ckpt]), "--hidden must be a positive integer");
@@ -106,7 +106,7 @@ public sealed class CliTests : IDisposable
     public void BadSamplingInputIsOneLine()
     {
         string ckpt = Path.Combine(_dir, "m.safetensors");
-        var train = Run(_dir, "train", "--corpus", Write("tiny.txt", TinyCorpus), "--hidden", "4", "--seq-length", "8", "--epochs", "1",
+        var train = Run(_dir, "train", "--mode", "last", "--corpus", Write("tiny.txt", TinyCorpus), "--hidden", "4", "--seq-length", "8", "--epochs", "1",
             "--sample-length", "0", "--checkpoint", ckpt, "--device", "cpu");
         Assert.True(train.ExitCode == 0, train.Stderr);
         AssertOneLineError(Run(_dir, "sample", "--checkpoint", ckpt, "--prime", "the zebra"), "'z' (U+007A), which is not in the model's vocabulary");

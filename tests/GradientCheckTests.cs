@@ -41,7 +41,7 @@ public sealed class GradientCheckTests(TestDevices devices)
 
         var theta = values.Select(v => (double)v).ToArray();
         double RefLoss(double[] th) => Reference.ModelLoss(
-            model.Layers.Select(l => new Reference.LstmWeights(Slice(th, l.InputWeights), Slice(th, l.RecurrentWeights), Slice(th, l.Bias), l.InputSize)).ToArray(),
+            model.Layers.Cast<LstmLayer>().Select(l => new Reference.LstmWeights(Slice(th, l.InputWeights), Slice(th, l.RecurrentWeights), Slice(th, l.Bias), l.InputSize)).ToArray(),
             Slice(th, model.Dense.Weights), Slice(th, model.Dense.Bias),
             batch.Inputs, batch.Targets, Steps, Batch, Vocab, Hidden, positions == LossPositions.All);
         double refLoss = RefLoss(theta);
@@ -124,7 +124,7 @@ public sealed class EmbeddingDropoutGradientTests(TestDevices devices)
 
         var theta = values.Select(v => (double)v).ToArray();
         double RefLoss(double[] th) => Reference.ModelLoss(
-            model.Layers.Select(l => new Reference.LstmWeights(Slice(th, l.InputWeights), Slice(th, l.RecurrentWeights), Slice(th, l.Bias), l.InputSize)).ToArray(),
+            model.Layers.Cast<LstmLayer>().Select(l => new Reference.LstmWeights(Slice(th, l.InputWeights), Slice(th, l.RecurrentWeights), Slice(th, l.Bias), l.InputSize)).ToArray(),
             Slice(th, model.Dense.Weights), Slice(th, model.Dense.Bias),
             batch.Inputs, batch.Targets, Steps, Batch, Vocab, Hidden, positions == LossPositions.All,
             Slice(th, model.Embedding!), Embed, dropout > 0 ? Mask : null);
@@ -147,10 +147,73 @@ public sealed class EmbeddingDropoutGradientTests(TestDevices devices)
         // Evaluation (Loss) never drops out: it equals the reference without masks.
         double evalLoss = model.Loss(batch);
         double refEval = Reference.ModelLoss(
-            model.Layers.Select(l => new Reference.LstmWeights(Slice(theta, l.InputWeights), Slice(theta, l.RecurrentWeights), Slice(theta, l.Bias), l.InputSize)).ToArray(),
+            model.Layers.Cast<LstmLayer>().Select(l => new Reference.LstmWeights(Slice(theta, l.InputWeights), Slice(theta, l.RecurrentWeights), Slice(theta, l.Bias), l.InputSize)).ToArray(),
             Slice(theta, model.Dense.Weights), Slice(theta, model.Dense.Bias),
             batch.Inputs, batch.Targets, Steps, Batch, Vocab, Hidden, positions == LossPositions.All, Slice(theta, model.Embedding!), Embed);
         Assert.True(Math.Abs(refEval - evalLoss) <= 1e-5 * Math.Abs(refEval), $"seed {seed}: eval loss {evalLoss} vs {refEval}");
+    }
+
+    private static double[] Slice(double[] all, ParameterTensor t) => all.AsSpan(t.Offset, t.Length).ToArray();
+}
+
+/// <summary>The GRU text model end to end: embedding → stacked GRU layers → Dense, against a float64 reference built from GruReference's layer.</summary>
+[Collection(DeviceCollection.Name)]
+public sealed class GruModelGradientTests(TestDevices devices)
+{
+    private const int Vocab = 6, Hidden = 4, Steps = 5, Batch = 2;
+
+    [Theory]
+    [InlineData(1, 0, TestDevices.IlgpuName)]
+    [InlineData(2, 3, TestDevices.HostName)]
+    public void AnalyticGradientsMatchFiniteDifferences(int layers, int embed, string set)
+    {
+        int seed = TestData.FreshSeed();
+        var rng = new Random(seed);
+        using var model = new CharLstmModel(devices[set], new ModelConfig(Vocab, Hidden, Steps, LossPositions.All, layers, embed, 0, "gru"), Batch);
+        var p = model.Parameters;
+        var values = TestData.Uniform(rng, p.Count, 0.6);
+        p.SetValues(values);
+        var batch = new TokenBatch(Steps, Batch) { Steps = Steps, Size = Batch };
+        for (int i = 0; i < Steps * Batch; i++) { batch.Inputs[i] = rng.Next(Vocab); batch.Targets[i] = rng.Next(Vocab); }
+        double deviceLoss = model.LossAndGradients(batch);
+        var grads = p.GetGrads();
+        var theta = values.Select(v => (double)v).ToArray();
+
+        double RefLoss(double[] th)
+        {
+            int width = embed > 0 ? embed : Vocab;
+            var x = new double[Steps * Batch * width];
+            for (int r = 0; r < Steps * Batch; r++)
+                for (int j = 0; j < width; j++)
+                    x[r * width + j] = embed > 0 ? th[model.Embedding!.Offset + batch.Inputs[r] * embed + j] : (batch.Inputs[r] == j ? 1 : 0);
+            foreach (GruLayer l in model.Layers)
+                x = GruReference.LayerForward(new GruReference.Weights(Slice(th, l.InputWeights), Slice(th, l.RecurrentWeights), Slice(th, l.InputBias),
+                    Slice(th, l.RecurrentBias), l.InputSize), x, Steps, Batch, Hidden, reverse: false).Outputs;
+            var wy = Slice(th, model.Dense.Weights);
+            var by = Slice(th, model.Dense.Bias);
+            double total = 0;
+            for (int r = 0; r < Steps * Batch; r++)
+            {
+                var logits = new double[Vocab];
+                for (int v = 0; v < Vocab; v++) { logits[v] = by[v]; for (int k = 0; k < Hidden; k++) logits[v] += x[r * Hidden + k] * wy[k * Vocab + v]; }
+                double max = logits.Max();
+                total += Math.Log(logits.Sum(l => Math.Exp(l - max))) - (logits[batch.Targets[r]] - max);
+            }
+            return total / (Steps * Batch);
+        }
+        Assert.True(Math.Abs(RefLoss(theta) - deviceLoss) <= 1e-5 * Math.Abs(deviceLoss), $"seed {seed}: loss {deviceLoss} vs reference {RefLoss(theta)}");
+        const double eps = 1e-5;
+        foreach (var tensor in p.Tensors)
+            for (int i = tensor.Offset; i < tensor.Offset + tensor.Length; i++)
+            {
+                double saved = theta[i];
+                theta[i] = saved + eps; double up = RefLoss(theta);
+                theta[i] = saved - eps; double down = RefLoss(theta);
+                theta[i] = saved;
+                double numeric = (up - down) / (2 * eps);
+                double error = Math.Abs(numeric - grads[i]) / (1e-4 + Math.Abs(numeric));
+                Assert.True(error < 2e-3, $"seed {seed}: {tensor.Name}[{i - tensor.Offset}]: analytic {grads[i]:G6}, numeric {numeric:G6}");
+            }
     }
 
     private static double[] Slice(double[] all, ParameterTensor t) => all.AsSpan(t.Offset, t.Length).ToArray();

@@ -32,7 +32,7 @@ public sealed class ReliabilityTests : IDisposable
     public async Task SignalStopsAtAStepBoundarySavesAndExits130(string signal)
     {
         string ckpt = Path.Combine(_dir, "interrupted.safetensors");
-        using var p = CliTests.Start(_dir, "train", "--corpus", Corpus(), "--hidden", "8", "--seq-length", "10", "--epochs", "1000000",
+        using var p = CliTests.Start(_dir, "train", "--mode", "last", "--corpus", Corpus(), "--hidden", "8", "--seq-length", "10", "--epochs", "1000000",
             "--patience", "1000000", "--sample-length", "0", "--checkpoint", ckpt, "--device", "cpu");
         var stderr = p.StandardError.ReadToEndAsync();
         // Wait until training is under way, then signal.
@@ -55,12 +55,12 @@ public sealed class ReliabilityTests : IDisposable
     public void DivergenceNamesTheStepAndKeepsTheLastGoodCheckpoint()
     {
         string ckpt = Path.Combine(_dir, "model.safetensors");
-        var good = CliTests.Run(_dir, "train", "--corpus", Corpus(), "--hidden", "8", "--seq-length", "10", "--epochs", "2",
+        var good = CliTests.Run(_dir, "train", "--mode", "last", "--corpus", Corpus(), "--hidden", "8", "--seq-length", "10", "--epochs", "2",
             "--sample-length", "0", "--checkpoint", ckpt, "--device", "cpu");
         Assert.Equal(0, good.ExitCode);
         byte[] before = File.ReadAllBytes(ckpt);
         // A learning rate of 1e38 sends the weights to ±1e38 in one step; the next forward overflows.
-        var bad = CliTests.Run(_dir, "train", "--corpus", Corpus(), "--hidden", "8", "--seq-length", "10", "--epochs", "5",
+        var bad = CliTests.Run(_dir, "train", "--mode", "last", "--corpus", Corpus(), "--hidden", "8", "--seq-length", "10", "--epochs", "5",
             "--lr", "1e38", "--sample-length", "0", "--checkpoint", ckpt, "--device", "cpu");
         Assert.Equal(1, bad.ExitCode);
         Assert.Matches(@"^gpulstm: error: training diverged at step \d+ \(epoch \d+\): the (loss|gradient norm) is (NaN|∞|-∞|Infinity|-Infinity); nothing was saved, and '.*' is as it was", bad.Stderr.Trim());
@@ -75,7 +75,7 @@ public sealed class ReliabilityTests : IDisposable
     public void KillDuringSaveLeavesTheOldCheckpointLoadable()
     {
         string ckpt = Path.Combine(_dir, "model.safetensors");
-        var old = CliTests.Run(_dir, "train", "--corpus", Corpus(), "--hidden", "4", "--seq-length", "10", "--epochs", "1",
+        var old = CliTests.Run(_dir, "train", "--mode", "last", "--corpus", Corpus(), "--hidden", "4", "--seq-length", "10", "--epochs", "1",
             "--sample-length", "0", "--checkpoint", ckpt, "--device", "cpu");
         Assert.Equal(0, old.ExitCode);
         byte[] oldBytes = File.ReadAllBytes(ckpt);
@@ -83,7 +83,7 @@ public sealed class ReliabilityTests : IDisposable
         for (int attempt = 0; attempt < 8 && caught < 1; attempt++)
         {
             // A big model makes a save of ~11 MB, long enough to catch.
-            using var p = CliTests.Start(_dir, "train", "--corpus", Corpus(), "--hidden", "800", "--seq-length", "10", "--epochs", "1",
+            using var p = CliTests.Start(_dir, "train", "--mode", "last", "--corpus", Corpus(), "--hidden", "800", "--seq-length", "10", "--epochs", "1",
                 "--batch", "64", "--sample-length", "0", "--checkpoint", ckpt, "--device", "cpu");
             var sw = Stopwatch.StartNew();
             bool killed = false;
@@ -113,7 +113,7 @@ public sealed class ReliabilityTests : IDisposable
     [Fact]
     public void SameSeedGivesBitIdenticalCheckpointsAndSamples()
     {
-        string[] Train(string name, int seed = 9) => ["train", "--corpus", Corpus(), "--hidden", "12", "--layers", "2", "--seq-length", "10",
+        string[] Train(string name, int seed = 9) => ["train", "--mode", "last", "--corpus", Corpus(), "--hidden", "12", "--layers", "2", "--seq-length", "10",
             "--epochs", "3", "--seed", seed.ToString(), "--sample-length", "40", "--checkpoint", Path.Combine(_dir, name), "--device", "cpu"];
         var a = CliTests.Run(_dir, Train("a.safetensors"));
         var b = CliTests.Run(_dir, Train("b.safetensors"));

@@ -103,7 +103,7 @@ public sealed class SeriesModelTests(TestDevices devices)
         { new SeriesModelConfig(4, 5, 1, Features: 0), "feature" },
         { new SeriesModelConfig(4, 5, 1, Layers: 0), "layers" },
         { new SeriesModelConfig(4, 5, 1, Cell: " "), "cell" },
-        { new SeriesModelConfig(4, 5, 1, Cell: "gru"), "unknown recurrent cell 'gru'" },
+        { new SeriesModelConfig(4, 5, 1, Cell: "rnn"), "unknown recurrent cell 'rnn'" },
         { new SeriesModelConfig(100_000, 5, 1), "parameters" },
     };
 

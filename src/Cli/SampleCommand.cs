@@ -42,7 +42,7 @@ internal static class SampleCommand
             string text = parse.GetValue(prime) ?? loaded.DefaultPrime
                 ?? throw new GpuLstmException("the checkpoint records no prime text; pass --prime");
             // Check the prime before paying for the device.
-            if (loaded.Vocabulary.Encode(text, "the prime text").Length == 0) throw new GpuLstmException("the prime text has no tokens; give --prime with at least one");
+            if (loaded.Vocabulary.Encode(text, "the prime text").Length == 0) throw new GpuLstmException("the prime text is empty; give --prime with at least one token");
             if (k > loaded.Vocabulary.Count) throw new GpuLstmException($"--top-k {k} exceeds the vocabulary of {loaded.Vocabulary.Count}");
             using var dev = ComputeDevice.Open(parse.GetValue(device)!);
             using var model = loaded.CreateModel(dev, maxBatch: 1);

@@ -30,6 +30,8 @@ internal static class TrainCommand
         var tokens = new Option<string>("--tokens") { Description = "char or word", DefaultValueFactory = _ => "char" };
         tokens.AcceptOnlyFromAmong("char", "word");
         var vocabSize = new Option<int>("--vocab-size") { Description = "word level: keep the N−1 most frequent words plus <unk> (0: all)", DefaultValueFactory = _ => 10000 };
+        var cell = new Option<string>("--cell") { Description = "recurrent cell: lstm, or gru (PyTorch's gate order r, z, n and reset-gate placement)", DefaultValueFactory = _ => "lstm" };
+        cell.AcceptOnlyFromAmong("lstm", "gru");
         var hidden = new Option<int>("--hidden") { Description = "LSTM hidden size", DefaultValueFactory = _ => 128 };
         var layers = new Option<int>("--layers") { Description = "stacked LSTM layers", DefaultValueFactory = _ => 1 };
         var embedding = new Option<int?>("--embedding") { Description = "embedding size in front of the LSTM (0: one-hot input; default 0 for chars, 128 for words)" };
@@ -68,7 +70,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train an LSTM language model with Adam and early stopping, save it, and print samples.")
         {
-            corpus, mode, tokens, vocabSize, hidden, layers, embedding, dropout, seqLength, batch, epochs, maxSteps, lr, lrDecay, lrDecayAfter, clip,
+            corpus, mode, cell, tokens, vocabSize, hidden, layers, embedding, dropout, seqLength, batch, epochs, maxSteps, lr, lrDecay, lrDecayAfter, clip,
             valFraction, evalEvery, monitor, patience, minDelta, restoreBest, seed, device, checkpoint, checkpointEvery, resume, metrics, plot, progress,
             sampleLength, temperatures,
         };
@@ -102,7 +104,7 @@ internal static class TrainCommand
                 var peek = SafeTensors.Read(statePath).Metadata;
                 setup = (peek.TryGetValue("setup", out var json) ? TrainSetup.FromJson(json) : null)
                     ?? throw new GpuLstmException($"training state '{statePath}' has no readable settings");
-                CheckResumeOptions(parse, setup, corpus, mode, tokens, vocabSize, hidden, layers, embedding, dropout, seqLength, batch, lr, lrDecay,
+                CheckResumeOptions(parse, setup, corpus, mode, cell, tokens, vocabSize, hidden, layers, embedding, dropout, seqLength, batch, lr, lrDecay,
                     lrDecayAfter, clip, valFraction, evalEvery, monitor, patience, minDelta, restoreBest, seed);
             }
             else
@@ -128,7 +130,7 @@ internal static class TrainCommand
                 if (mon == "val_loss" && val == 0) throw new GpuLstmException("--monitor val_loss needs validation data: give --val-fraction > 0");
                 int vs = parse.GetValue(vocabSize);
                 if (vs < 0 || vs == 1) throw new GpuLstmException($"--vocab-size must be 0 (no cap) or at least 2, got {vs}");
-                setup = new TrainSetup(md, tk, corpusPath is null ? null : Path.GetFullPath(corpusPath), corpusPath is null ? "" : Digest(corpusPath), vs, h, l,
+                setup = new TrainSetup(md, parse.GetValue(cell)!, tk, corpusPath is null ? null : Path.GetFullPath(corpusPath), corpusPath is null ? "" : Digest(corpusPath), vs, h, l,
                     emb, drop, steps, b, parse.GetValue(lr) ?? (tbptt ? 2e-3 : 1e-3), parse.GetValue(clip) ?? (tbptt ? 5 : 0),
                     parse.GetValue(lrDecay), parse.GetValue(lrDecayAfter), parse.GetValue(seed), val, mon, parse.GetValue(patience),
                     parse.GetValue(minDelta), parse.GetValue(restoreBest), parse.GetValue(evalEvery));
@@ -170,7 +172,7 @@ internal static class TrainCommand
             if (split.HasValidation && split.ValLength < t + 1)
                 throw new GpuLstmException($"the validation part has {split.ValLength} tokens, fewer than one window of {t + 1}; raise --val-fraction or lower --seq-length");
 
-            var config = new ModelConfig(vocab.Count, setup.Hidden, t, streams ? LossPositions.All : LossPositions.Last, setup.Layers, setup.Embedding, setup.Dropout);
+            var config = new ModelConfig(vocab.Count, setup.Hidden, t, streams ? LossPositions.All : LossPositions.Last, setup.Layers, setup.Embedding, setup.Dropout, setup.Cell);
             config.Validate();
             if (savedModel is not null && savedModel.Config != config)
                 throw new GpuLstmException($"cannot resume: checkpoint '{checkpointPath}' holds a different model than its training state describes");
@@ -178,7 +180,7 @@ internal static class TrainCommand
             string unit = setup.Tokens == "word" ? "words" : "chars";
             Console.WriteLine($"corpus: {setup.Corpus ?? Corpus.DefaultName}: {corpusData.Tokens.Length:N0} {unit}, vocabulary {vocab.Count}; train {split.TrainLength:N0}, validation {split.ValLength:N0}; {dataLine}");
             string input = setup.Embedding > 0 ? $"Embedding({vocab.Count}, {setup.Embedding})" : $"one-hot({vocab.Count})";
-            string stack = string.Join(setup.Dropout > 0 ? Inv($" -> Dropout({setup.Dropout}) -> ") : " -> ", Enumerable.Repeat($"LSTM({setup.Hidden})", setup.Layers));
+            string stack = string.Join(setup.Dropout > 0 ? Inv($" -> Dropout({setup.Dropout}) -> ") : " -> ", Enumerable.Repeat($"{setup.Cell.ToUpperInvariant()}({setup.Hidden})", setup.Layers));
             Console.WriteLine(Inv($"model: {input} -> {stack} -> Dense({vocab.Count}) softmax; mode {setup.Mode}; Adam lr {setup.Lr:G}{(setup.Clip > 0 ? Inv($", clip {setup.Clip:G}") : "")}; batch {setup.Batch}; seed {setup.Seed}"));
             Console.WriteLine($"device: {dev.Description}");
 
@@ -255,7 +257,7 @@ internal static class TrainCommand
             if (metricsPath is not null) Console.WriteLine($"metrics: {metricsPath}");
             if (plotPath is not null && log.Rows.Count > 0)
             {
-                LossPlot.Save(plotPath, log.Rows, $"{(setup.Corpus is null ? Corpus.DefaultName : Path.GetFileName(setup.Corpus))}: {input}, {setup.Layers}×LSTM({setup.Hidden})");
+                LossPlot.Save(plotPath, log.Rows, $"{(setup.Corpus is null ? Corpus.DefaultName : Path.GetFileName(setup.Corpus))}: {input}, {setup.Layers}×{setup.Cell.ToUpperInvariant()}({setup.Hidden})");
                 Console.WriteLine($"loss plot: {plotPath}");
             }
             if (result.End == TrainEnd.Interrupted)
@@ -285,6 +287,7 @@ internal static class TrainCommand
     /// <summary>SHA-256 of a file, to check that a resumed run reads the same corpus.</summary>
     private static string Digest(string path)
     {
+        if (Directory.Exists(path)) throw new GpuLstmException($"corpus file '{path}' is a directory");
         try
         {
             using var stream = File.OpenRead(path);
@@ -297,7 +300,7 @@ internal static class TrainCommand
     }
 
     /// <summary>A resumed run trains with its saved settings; an option given again must agree with them.</summary>
-    private static void CheckResumeOptions(ParseResult parse, TrainSetup s, Option<string?> corpus, Option<string?> mode, Option<string> tokens,
+    private static void CheckResumeOptions(ParseResult parse, TrainSetup s, Option<string?> corpus, Option<string?> mode, Option<string> cell, Option<string> tokens,
         Option<int> vocabSize, Option<int> hidden, Option<int> layers, Option<int?> embedding, Option<float> dropout, Option<int> seqLength,
         Option<int> batch, Option<double?> lr, Option<double> lrDecay, Option<int> lrDecayAfter, Option<double?> clip, Option<double?> valFraction,
         Option<int> evalEvery, Option<string?> monitor, Option<int> patience, Option<double> minDelta, Option<bool> restoreBest, Option<ulong> seed)
@@ -312,7 +315,7 @@ internal static class TrainCommand
                 throw new GpuLstmException($"cannot resume with {option.Name} {Convert.ToString(given, CultureInfo.InvariantCulture)}: the run was started with {Convert.ToString(saved, CultureInfo.InvariantCulture) ?? "none"}; drop the option to continue it");
         }
         Check(corpus, s.Corpus, c => c is null ? null : Path.GetFullPath(c));
-        Check(mode, s.Mode); Check(tokens, s.Tokens); Check(vocabSize, s.VocabSize); Check(hidden, s.Hidden); Check(layers, s.Layers);
+        Check(mode, s.Mode); Check(cell, s.Cell); Check(tokens, s.Tokens); Check(vocabSize, s.VocabSize); Check(hidden, s.Hidden); Check(layers, s.Layers);
         Check(embedding, s.Embedding, v => v); Check(dropout, s.Dropout); Check(seqLength, s.SeqLength); Check(batch, s.Batch);
         Check(lr, s.Lr, v => v); Check(lrDecay, s.LrDecay); Check(lrDecayAfter, s.LrDecayAfter); Check(clip, s.Clip, v => v);
         Check(valFraction, s.ValFraction, v => v); Check(evalEvery, s.EvalEvery); Check(monitor, s.Monitor); Check(patience, s.Patience);

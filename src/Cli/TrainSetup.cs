@@ -6,7 +6,7 @@ namespace GpuLstm.Cli;
 /// The settings that decide a training run's trajectory. Stored in the training state as JSON; a resumed
 /// run takes them from there, so it trains exactly as the interrupted one would have.
 /// </summary>
-internal sealed record TrainSetup(string Mode, string Tokens, string? Corpus, string CorpusDigest, int VocabSize, int Hidden, int Layers,
+internal sealed record TrainSetup(string Mode, string Cell, string Tokens, string? Corpus, string CorpusDigest, int VocabSize, int Hidden, int Layers,
     int Embedding, float Dropout, int SeqLength, int Batch, double Lr, double Clip, double LrDecay, int LrDecayAfter, ulong Seed,
     double ValFraction, string Monitor, int Patience, double MinDelta, bool RestoreBest, int EvalEvery)
 {

@@ -34,7 +34,8 @@ public sealed record LoadedCheckpoint(ModelConfig Config, ITokenizer Vocabulary,
 }
 
 /// <summary>
-/// Model checkpoints in safetensors, named and laid out as PyTorch's nn.LSTM (num_layers = L) and nn.Linear
+/// Model checkpoints in safetensors, named and laid out as PyTorch's nn.LSTM or nn.GRU (num_layers = L, fields
+/// <c>lstm</c> or <c>gru</c>, GRU gates r, z, n with two biases) and nn.Linear
 /// inside a module with fields <c>lstm</c> and <c>fc</c>: lstm.weight_ih_l{k} (4H,X_k) with X_0 = V and X_k = H
 /// above, lstm.weight_hh_l{k} (4H,H), lstm.bias_ih_l{k} (4H), lstm.bias_hh_l{k} (4H), fc.weight (V,H),
 /// fc.bias (V); gate order i, f, g, o; with an embedding, embedding.weight (V,D) as nn.Embedding's. Our kernels keep the
@@ -53,22 +54,33 @@ public static class Checkpoint
         var tensors = new List<TensorEntry>();
         if (model.Embedding is not null)
             tensors.Add(new("embedding.weight", new[] { v, model.Config.Embedding }, p.GetValue(model.Embedding)));
+        string cell = model.Config.Cell;
+        int g = model.Config.Gates;
         for (int l = 0; l < model.Layers.Count; l++)
         {
-            var lstm = model.Layers[l];
-            int x = lstm.InputSize;
-            tensors.Add(new($"lstm.weight_ih_l{l}", new[] { 4 * h, x }, Transpose(p.GetValue(lstm.InputWeights), x, 4 * h)));
-            tensors.Add(new($"lstm.weight_hh_l{l}", new[] { 4 * h, h }, Transpose(p.GetValue(lstm.RecurrentWeights), h, 4 * h)));
-            tensors.Add(new($"lstm.bias_ih_l{l}", new[] { 4 * h }, p.GetValue(lstm.Bias)));
-            // Keras has one LSTM bias; PyTorch adds two. All of ours goes in bias_ih.
-            tensors.Add(new($"lstm.bias_hh_l{l}", new[] { 4 * h }, new float[4 * h]));
+            var layer = model.Layers[l];
+            int x = layer.InputSize;
+            tensors.Add(new($"{cell}.weight_ih_l{l}", new[] { g * h, x }, Transpose(p.GetValue(layer.InputWeights), x, g * h)));
+            tensors.Add(new($"{cell}.weight_hh_l{l}", new[] { g * h, h }, Transpose(p.GetValue(layer.RecurrentWeights), h, g * h)));
+            if (layer is GruLayer gru)
+            {
+                // PyTorch's GRU keeps both biases apart: b_hn sits inside r ⊙ (W_hn h + b_hn). So do we.
+                tensors.Add(new($"{cell}.bias_ih_l{l}", new[] { g * h }, p.GetValue(gru.InputBias)));
+                tensors.Add(new($"{cell}.bias_hh_l{l}", new[] { g * h }, p.GetValue(gru.RecurrentBias)));
+            }
+            else
+            {
+                tensors.Add(new($"{cell}.bias_ih_l{l}", new[] { g * h }, p.GetValue(((LstmLayer)layer).Bias)));
+                // Keras has one LSTM bias; PyTorch adds two. All of ours goes in bias_ih.
+                tensors.Add(new($"{cell}.bias_hh_l{l}", new[] { g * h }, new float[g * h]));
+            }
         }
         tensors.Add(new("fc.weight", new[] { v, h }, Transpose(p.GetValue(dense.Weights), h, v)));
         tensors.Add(new("fc.bias", new[] { v }, p.GetValue(dense.Bias)));
         var metadata = new Dictionary<string, string>
         {
             ["format"] = FormatTag,
-            ["cell"] = "lstm",
+            ["cell"] = model.Config.Cell,
             ["layers"] = model.Config.Layers.ToString(CultureInfo.InvariantCulture),
             ["tokens"] = vocabulary.Kind,
             ["input"] = model.Embedding is null ? "onehot" : "embedding",
@@ -122,7 +134,9 @@ public static class Checkpoint
         }
 
         if (Get("format") != FormatTag) throw new GpuLstmException(Bad($"has format '{Truncate(Get("format"))}'; this build reads '{FormatTag}'"));
-        if (Get("cell") != "lstm") throw new GpuLstmException(Bad($"holds a '{Truncate(Get("cell"))}' model; this command needs an 'lstm' model"));
+        string cell = Get("cell");
+        if (cell is not ("lstm" or "gru")) throw new GpuLstmException(Bad($"holds a '{Truncate(cell)}' model; this build reads 'lstm' and 'gru' models"));
+        int g = cell == "gru" ? 3 : 4;
         string kind = Get("tokens");
         if (kind is not ("char" or "word")) throw new GpuLstmException(Bad($"has tokens '{Truncate(kind)}'; this build reads 'char' and 'word'"));
         string input = Get("input");
@@ -167,10 +181,10 @@ public static class Checkpoint
         if (embedding > 0) expected.Add(("embedding.weight", new[] { v, embedding }));
         for (int l = 0; l < layers; l++)
         {
-            expected.Add(($"lstm.weight_ih_l{l}", new[] { 4 * h, l == 0 ? (embedding > 0 ? embedding : v) : h }));
-            expected.Add(($"lstm.weight_hh_l{l}", new[] { 4 * h, h }));
-            expected.Add(($"lstm.bias_ih_l{l}", new[] { 4 * h }));
-            expected.Add(($"lstm.bias_hh_l{l}", new[] { 4 * h }));
+            expected.Add(($"{cell}.weight_ih_l{l}", new[] { g * h, l == 0 ? (embedding > 0 ? embedding : v) : h }));
+            expected.Add(($"{cell}.weight_hh_l{l}", new[] { g * h, h }));
+            expected.Add(($"{cell}.bias_ih_l{l}", new[] { g * h }));
+            expected.Add(($"{cell}.bias_hh_l{l}", new[] { g * h }));
         }
         expected.Add(("fc.weight", new[] { v, h }));
         expected.Add(("fc.bias", new[] { v }));
@@ -183,7 +197,7 @@ public static class Checkpoint
             if (tensor.Data.Any(x => !float.IsFinite(x)))
                 throw new GpuLstmException(Bad($"tensor '{name}' contains NaN or infinite values"));
         }
-        return new LoadedCheckpoint(new ModelConfig(v, h, t, loss, layers, embedding, dropout), vocabulary, meta, tensors, path);
+        return new LoadedCheckpoint(new ModelConfig(v, h, t, loss, layers, embedding, dropout, cell), vocabulary, meta, tensors, path);
     }
 
     internal static void CopyInto(LoadedCheckpoint checkpoint, CharLstmModel model)
@@ -195,12 +209,20 @@ public static class Checkpoint
         var p = model.Parameters;
         var t = checkpoint.Tensors;
         if (model.Embedding is not null) p.SetValue(model.Embedding, t["embedding.weight"].Data);
+        string cell = c.Cell;
+        int g = c.Gates;
         for (int l = 0; l < model.Layers.Count; l++)
         {
-            var lstm = model.Layers[l];
-            p.SetValue(lstm.InputWeights, Transpose(t[$"lstm.weight_ih_l{l}"].Data, 4 * h, lstm.InputSize));
-            p.SetValue(lstm.RecurrentWeights, Transpose(t[$"lstm.weight_hh_l{l}"].Data, 4 * h, h));
-            p.SetValue(lstm.Bias, t[$"lstm.bias_ih_l{l}"].Data.Zip(t[$"lstm.bias_hh_l{l}"].Data, (a, b) => a + b).ToArray());
+            var layer = model.Layers[l];
+            p.SetValue(layer.InputWeights, Transpose(t[$"{cell}.weight_ih_l{l}"].Data, g * h, layer.InputSize));
+            p.SetValue(layer.RecurrentWeights, Transpose(t[$"{cell}.weight_hh_l{l}"].Data, g * h, h));
+            if (layer is GruLayer gru)
+            {
+                p.SetValue(gru.InputBias, t[$"{cell}.bias_ih_l{l}"].Data);
+                p.SetValue(gru.RecurrentBias, t[$"{cell}.bias_hh_l{l}"].Data);
+            }
+            else
+                p.SetValue(((LstmLayer)layer).Bias, t[$"{cell}.bias_ih_l{l}"].Data.Zip(t[$"{cell}.bias_hh_l{l}"].Data, (a, b) => a + b).ToArray());
         }
         p.SetValue(model.Dense.Weights, Transpose(t["fc.weight"].Data, v, h));
         p.SetValue(model.Dense.Bias, t["fc.bias"].Data);

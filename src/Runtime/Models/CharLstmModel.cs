@@ -19,8 +19,11 @@ public enum LossPositions
 /// stacked layers (training only).
 /// </summary>
 public sealed record ModelConfig(int VocabSize, int Hidden, int SeqLength, LossPositions Loss = LossPositions.Last, int Layers = 1,
-    int Embedding = 0, float Dropout = 0)
+    int Embedding = 0, float Dropout = 0, string Cell = "lstm")
 {
+    /// <summary>Gate blocks per cell: 4 for an LSTM (i, f, g, o), 3 for a GRU (r, z, n).</summary>
+    public int Gates => Cell == "gru" ? 3 : 4;
+
     /// <summary>X of layer 0: D with an embedding, V for one-hot rows.</summary>
     public int InputWidth => Embedding > 0 ? Embedding : VocabSize;
 
@@ -32,7 +35,9 @@ public sealed record ModelConfig(int VocabSize, int Hidden, int SeqLength, LossP
         if (Hidden < 1) throw new GpuLstmException($"hidden size must be positive, got {Hidden}");
         if (SeqLength < 1) throw new GpuLstmException($"sequence length must be positive, got {SeqLength}");
         if (Layers < 1) throw new GpuLstmException($"layers must be positive, got {Layers}");
-        long parameters = (long)VocabSize * Embedding + (long)InputWidth * 4 * Hidden + (Layers - 1L) * Hidden * 4 * Hidden + Layers * (Hidden * 4L * Hidden + 4L * Hidden)
+        if (Cell is not ("lstm" or "gru")) throw new GpuLstmException($"unknown cell '{Cell}'; known cells: lstm, gru");
+        long g = Gates;
+        long parameters = (long)VocabSize * Embedding + (long)InputWidth * g * Hidden + (Layers - 1L) * Hidden * g * Hidden + Layers * (Hidden * g * Hidden + 2 * g * Hidden)
             + (long)Hidden * VocabSize + VocabSize;
         if (parameters > MaxParameters)
             throw new GpuLstmException($"the model would have {parameters:N0} parameters; the limit is {MaxParameters:N0} (use a smaller --hidden or --layers)");
@@ -50,7 +55,7 @@ public sealed record ModelConfig(int VocabSize, int Hidden, int SeqLength, LossP
     {
         double flops = 0;
         for (int l = 0; l < Layers; l++)
-            flops += 3.0 * 2 * batch * steps * 4 * Hidden * (Hidden + (l == 0 ? InputWidth : Hidden));
+            flops += 3.0 * 2 * batch * steps * Gates * Hidden * (Hidden + (l == 0 ? InputWidth : Hidden));
         flops += 3.0 * 2 * batch * (Loss == LossPositions.All ? steps : 1) * Hidden * VocabSize;
         return flops;
     }
@@ -107,8 +112,8 @@ public sealed class CharLstmModel : ITrainableModel, IDisposable
     public ModelConfig Config { get; }
     public int MaxBatch { get; }
     public ParameterSet Parameters { get; }
-    public IReadOnlyList<LstmLayer> Layers { get; }
-    public LstmLayer Top => Layers[^1];
+    public IReadOnlyList<IRecurrentLayer> Layers { get; }
+    public IRecurrentLayer Top => Layers[^1];
     public DenseLayer Dense { get; }
     /// <summary>(V,D): PyTorch's nn.Embedding.weight; null for one-hot input.</summary>
     public ParameterTensor? Embedding { get; }
@@ -130,7 +135,9 @@ public sealed class CharLstmModel : ITrainableModel, IDisposable
         int d = config.Embedding;
         if (d > 0) Embedding = Parameters.Add("embedding.weights", v, d);
         Layers = Enumerable.Range(0, config.Layers)
-            .Select(l => new LstmLayer(_k, acc, Parameters, $"lstm{l}", l == 0 ? config.InputWidth : h, h, t, maxBatch)).ToArray();
+            .Select(l => config.Cell == "gru"
+                ? (IRecurrentLayer)new GruLayer(_k, acc, Parameters, $"gru{l}", l == 0 ? config.InputWidth : h, h, t, maxBatch)
+                : new LstmLayer(_k, acc, Parameters, $"lstm{l}", l == 0 ? config.InputWidth : h, h, t, maxBatch)).ToArray();
         Dense = new DenseLayer(_k, Parameters, "dense", h, v);
         Parameters.Allocate(acc);
         _tokens = acc.Allocate1D<int>((long)t * maxBatch);

@@ -99,6 +99,13 @@ public sealed class GruLayer : IRecurrentLayer
     /// <summary>Sets h_0 of the first <paramref name="batch"/> sequences to zero (forward direction).</summary>
     public void ResetState(int batch) => _k.Zero(HiddenAt(0, batch));
 
+    /// <summary>A GRU's carried state is h alone: B·H floats.</summary>
+    public int StateLength(int batch) => batch * Hidden;
+
+    public void ReadState(int batch, Span<float> destination) => HiddenAt(0, batch).CopyToCPU(destination[..(batch * Hidden)]);
+
+    public void WriteState(int batch, ReadOnlySpan<float> source) => HiddenAt(0, batch).CopyFromCPU(source[..(batch * Hidden)]);
+
     /// <summary>Makes the last forward's final state h_T the next forward's initial state h_0.</summary>
     public void CarryState(int steps, int batch)
     {

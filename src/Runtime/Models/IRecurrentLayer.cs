@@ -32,6 +32,15 @@ public interface IRecurrentLayer : IDisposable
     /// <summary>Zeroes the initial state of the first <paramref name="batch"/> sequences (forward direction).</summary>
     void ResetState(int batch);
 
+    /// <summary>Floats in the carried (initial) state of <paramref name="batch"/> sequences (h, and c for an LSTM).</summary>
+    int StateLength(int batch);
+
+    /// <summary>Copies the carried state to the host, for a resumable checkpoint or around an evaluation.</summary>
+    void ReadState(int batch, Span<float> destination);
+
+    /// <summary>Sets the carried state from <see cref="ReadState"/>'s layout.</summary>
+    void WriteState(int batch, ReadOnlySpan<float> source);
+
     /// <summary>Makes the last forward's final state the next forward's initial state (forward direction only).</summary>
     void CarryState(int steps, int batch);
 

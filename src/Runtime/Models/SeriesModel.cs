@@ -158,7 +158,8 @@ public sealed class SeriesModel : ITrainableModel, IDisposable
     private IRecurrentLayer CreateLayer(string cell, string prefix, int inputSize, bool reverse) => cell switch
     {
         "lstm" => new LstmLayer(_k, _device.Accelerator, Parameters, prefix, inputSize, Config.Hidden, Config.Window, MaxBatch, reverse),
-        _ => throw new GpuLstmException($"unknown recurrent cell '{Config.Cell}'; known cells: lstm"),
+        "gru" => new GruLayer(_k, _device.Accelerator, Parameters, prefix, inputSize, Config.Hidden, Config.Window, MaxBatch, reverse),
+        _ => throw new GpuLstmException($"unknown recurrent cell '{Config.Cell}'; known cells: lstm, gru"),
     };
 
     /// <summary>Keras's defaults for every layer (forward then reverse, level by level) and the head, from one seeded stream.</summary>
