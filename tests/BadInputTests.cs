@@ -26,6 +26,9 @@ public sealed class BadInputFiles : IDisposable
         var r = CliTests.Run(Dir, "train", "--mode", "last", "--corpus", "tiny.txt", "--hidden", "4", "--seq-length", "8", "--epochs", "1",
             "--sample-length", "0", "--checkpoint", good, "--device", "cpu");
         if (r.ExitCode != 0) throw new InvalidOperationException("could not train the fixture's checkpoint: " + r.Stderr);
+        // The resume cases need a checkpoint without its training state.
+        File.Delete(Path.Combine(Dir, "good.train-state.safetensors"));
+        File.WriteAllText(Path.Combine(Dir, "other.txt"), "the QUIZ\n");
         var bytes = File.ReadAllBytes(good);
         File.WriteAllBytes(Path.Combine(Dir, "truncated.safetensors"), bytes[..(bytes.Length * 2 / 3)]);
         File.WriteAllText(Path.Combine(Dir, "garbage.safetensors"), "this is not a checkpoint");
@@ -57,6 +60,26 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "is not valid UTF-8 (bad byte at offset 3)", 1, ["train", "--corpus", "latin1.txt"] },
         { "is a directory", 1, ["train", "--corpus", "adir"] },
         { "1 distinct character; it needs at least 2", 1, ["train", "--mode", "last", "--corpus", "same.txt", "--seq-length", "5"] },
+        // train: real-corpus options
+        { "too few for 16 streams", 1, ["train", "--corpus", "short.txt", "--seq-length", "4"] },
+        { "--dropout must be in [0, 1), got 1", 1, ["train", "--dropout", "1", "--layers", "2"] },
+        { "--dropout applies between stacked layers; it needs --layers 2 or more", 1, ["train", "--dropout", "0.2"] },
+        { "word-level models need an embedding", 1, ["train", "--tokens", "word", "--embedding", "0"] },
+        { "--val-fraction must be in [0, 1), got 1", 1, ["train", "--val-fraction", "1"] },
+        { "--monitor val_loss needs validation data", 1, ["train", "--monitor", "val_loss"] },
+        { "--vocab-size must be 0 (no cap) or at least 2, got 1", 1, ["train", "--tokens", "word", "--vocab-size", "1"] },
+        { "--lr-decay must be in (0, 1], got 1.5", 1, ["train", "--lr-decay", "1.5"] },
+        { "--max-steps must be 0 (no limit) or positive, got -1", 1, ["train", "--max-steps", "-1"] },
+        { "the validation part has 2 tokens, fewer than one window of 11", 1, ["train", "--corpus", "tiny.txt", "--seq-length", "10", "--batch", "2"] },
+        { "cannot resume: checkpoint 'nothing.safetensors' not found", 1, ["train", "--resume", "--checkpoint", "nothing.safetensors"] },
+        { "cannot resume: 'good.train-state.safetensors' not found", 1, ["train", "--resume", "--checkpoint", "good.safetensors"] },
+        { "Argument 'rnn' not recognized", 2, ["train", "--cell", "rnn"] },
+        // sample and eval
+        { "--top-k must be 0 (off) or positive, got -1", 1, ["sample", "--checkpoint", "good.safetensors", "--top-k", "-1"] },
+        { "exceeds the vocabulary of", 1, ["sample", "--checkpoint", "good.safetensors", "--top-k", "1000"] },
+        { "which is not in the model's vocabulary", 1, ["eval", "--checkpoint", "good.safetensors", "--text", "other.txt"] },
+        { "--last-fraction must be in (0, 1], got 0", 1, ["eval", "--checkpoint", "good.safetensors", "--text", "tiny.txt", "--last-fraction", "0"] },
+        { "not found", 1, ["eval", "--checkpoint", "good.safetensors", "--text", "missing.txt"] },
         // train: sizes and hyper-parameters
         { "--hidden must be a positive integer, got 0", 1, ["train", "--hidden", "0"] },
         { "--hidden must be a positive integer, got -3", 1, ["train", "--hidden", "-3"] },
