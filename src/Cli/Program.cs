@@ -1,7 +1,7 @@
 using System.CommandLine;
 using GpuLstm.Cli;
 
-var root = new RootCommand("GpuLstm: train character-level LSTMs on ILGPU kernels (CUDA, OpenCL or CPU) and sample from them.");
+var root = new RootCommand("GpuLstm: train char- or word-level LSTM/GRU language models and numeric-series forecasters on ILGPU kernels (CUDA, OpenCL or CPU), sample from them, and forecast.");
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(SampleCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
