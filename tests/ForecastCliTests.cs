@@ -180,4 +180,20 @@ public sealed class ForecastCliTests : IDisposable
         var predict = CliTests.Run(_dir, "forecast", "predict", "--checkpoint", ckpt, "--steps", "2");
         Assert.True(predict.ExitCode == 0, predict.Stderr);
     }
+
+    /// <summary>The README's done-when runs: on the shared data the LSTM beats naive persistence on test RMSE.</summary>
+    [Theory]
+    [InlineData("airline-passengers.csv", "Passengers", "Month", "12", "--difference")]
+    [InlineData("daily-min-temperatures.csv", "Temp", "Date", "365", null)]
+    public void BeatsPersistenceOnTheSharedSeries(string file, string column, string date, string season, string? extra)
+    {
+        string ckpt = Path.Combine(_dir, "real.safetensors");
+        string[] args = ["forecast", "train", "--csv", Path.Combine(SharedData.Directory, file), "--column", column, "--date-column", date,
+            "--season", season, "--device", "cpu", "--checkpoint", ckpt, .. extra is null ? Array.Empty<string>() : new[] { extra }];
+        var r = CliTests.Run(_dir, args);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        double Rmse(string row) => double.Parse(r.Stdout.Split('\n').Single(l => l.StartsWith(row, StringComparison.Ordinal))
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries)[row.Split(' ').Length], CultureInfo.InvariantCulture);
+        Assert.True(Rmse("LSTM") < Rmse("persistence"), r.Stdout);
+    }
 }
