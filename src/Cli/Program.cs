@@ -5,13 +5,16 @@ var root = new RootCommand("GpuLstm: train char- or word-level LSTM/GRU language
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(SampleCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
+root.Subcommands.Add(ForecastCommand.Create());
 root.Subcommands.Add(DevicesCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)
 {
     // One line, like every other error, instead of the parser's error list followed by the whole help text.
-    string command = parse.CommandResult.Command == root ? "" : " " + parse.CommandResult.Command.Name;
+    var names = new List<string>();
+    for (var r = parse.CommandResult; r is not null && r.Command != root; r = r.Parent as System.CommandLine.Parsing.CommandResult) names.Insert(0, r.Command.Name);
+    string command = names.Count == 0 ? "" : " " + string.Join(' ', names);
     Console.Error.WriteLine($"gpulstm: error: {CliRunner.OneLine(string.Join("; ", parse.Errors.Select(e => e.Message)))} (see 'gpulstm{command} --help')");
     return CliRunner.UsageError;
 }

@@ -1,0 +1,273 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using GpuLstm.Runtime.Compute;
+using GpuLstm.Runtime.Models;
+using GpuLstm.Runtime.Series;
+
+namespace GpuLstm.Runtime.Checkpoints;
+
+/// <summary>
+/// What a forecasting checkpoint carries besides the weights, so `forecast predict` needs nothing else: the
+/// scaler, whether the model reads first differences, the column names, the seasonal baseline's season,
+/// and the whole series (values, labels, and dates when the series had a date column).
+/// </summary>
+public sealed record SeriesModelInfo(SeriesScaler Scaler, bool Difference, string Column, string? DateColumn, int Season,
+    double[] Values, string[] Labels, DateTime[]? Dates)
+{
+    public int Count => Values.Length;
+}
+
+/// <summary>A forecasting checkpoint read from disk and validated, ready to become a model on any device.</summary>
+public sealed record LoadedSeriesCheckpoint(SeriesModelConfig Config, SeriesModelInfo Info, IReadOnlyDictionary<string, string> Metadata,
+    IReadOnlyDictionary<string, TensorEntry> Tensors, string Path)
+{
+    public SeriesModel CreateModel(ComputeDevice device, int maxBatch)
+    {
+        var model = new SeriesModel(device, Config, maxBatch);
+        try
+        {
+            SeriesCheckpoint.CopyInto(this, model);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+}
+
+/// <summary>
+/// Series-model checkpoints in safetensors, named and laid out as PyTorch's nn.LSTM(num_layers = L,
+/// bidirectional = D == 2) and nn.Linear inside a module with fields <c>lstm</c> and <c>fc</c>:
+/// lstm.weight_ih_l{k}[_reverse] (4H, X_k) with X_0 = F and X_k = D·H above, lstm.weight_hh_l{k}[_reverse]
+/// (4H, H), lstm.bias_ih_l{k}[_reverse] (4H) holding our one bias, lstm.bias_hh_l{k}[_reverse] (4H) zeros,
+/// fc.weight (K, D·H), fc.bias (K). Our layers keep the transposed (Keras) layouts, so weights are
+/// transposed on the way in and out. Everything else is string metadata (see <see cref="SeriesModelInfo"/>).
+/// </summary>
+public static class SeriesCheckpoint
+{
+    public const string FormatTag = "gpulstm-series/1";
+    private const string ScalerPrefix = "scaler.";
+
+    private static string Inv(int n) => n.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>The tensor names and PyTorch shapes a model of <paramref name="c"/> has, in file order.</summary>
+    public static IReadOnlyList<(string Name, int[] Shape)> ExpectedTensors(SeriesModelConfig c)
+    {
+        int h = c.Hidden, d = c.Directions;
+        var result = new List<(string, int[])>();
+        for (int l = 0; l < c.Layers; l++)
+        {
+            int x = l == 0 ? c.Features : d * h;
+            foreach (string suffix in d == 2 ? new[] { "", "_reverse" } : new[] { "" })
+            {
+                result.Add(($"lstm.weight_ih_l{l}{suffix}", new[] { 4 * h, x }));
+                result.Add(($"lstm.weight_hh_l{l}{suffix}", new[] { 4 * h, h }));
+                result.Add(($"lstm.bias_ih_l{l}{suffix}", new[] { 4 * h }));
+                result.Add(($"lstm.bias_hh_l{l}{suffix}", new[] { 4 * h }));
+            }
+        }
+        result.Add(("fc.weight", new[] { c.Horizon, d * h }));
+        result.Add(("fc.bias", new[] { c.Horizon }));
+        return result;
+    }
+
+    private static LstmLayer Lstm(IRecurrentLayer layer) => layer as LstmLayer
+        ?? throw new GpuLstmException($"series checkpoints hold LSTM layers only; this model has a '{layer.Cell}' layer");
+
+    private static IEnumerable<(IRecurrentLayer Layer, string Suffix, int Level)> Layers(SeriesModel model)
+    {
+        for (int l = 0; l < model.ForwardLayers.Count; l++)
+        {
+            yield return (model.ForwardLayers[l], "", l);
+            if (model.Config.Bidirectional) yield return (model.ReverseLayers[l], "_reverse", l);
+        }
+    }
+
+    public static void Save(string path, SeriesModel model, SeriesModelInfo info, IReadOnlyDictionary<string, string>? extraMetadata = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(info);
+        var c = model.Config;
+        if (c.CellName != "lstm") throw new GpuLstmException($"series checkpoints hold LSTM models only; this one is '{c.CellName}'");
+        var p = model.Parameters;
+        int h = c.Hidden, d = c.Directions, k = c.Horizon;
+        var tensors = new List<TensorEntry>();
+        foreach (var (layer, suffix, l) in Layers(model))
+        {
+            var lstm = Lstm(layer);
+            int x = lstm.InputSize;
+            tensors.Add(new($"lstm.weight_ih_l{l}{suffix}", new[] { 4 * h, x }, Checkpoint.Transpose(p.GetValue(lstm.InputWeights), x, 4 * h)));
+            tensors.Add(new($"lstm.weight_hh_l{l}{suffix}", new[] { 4 * h, h }, Checkpoint.Transpose(p.GetValue(lstm.RecurrentWeights), h, 4 * h)));
+            tensors.Add(new($"lstm.bias_ih_l{l}{suffix}", new[] { 4 * h }, p.GetValue(lstm.Bias)));
+            // Keras has one LSTM bias; PyTorch adds two. All of ours goes in bias_ih.
+            tensors.Add(new($"lstm.bias_hh_l{l}{suffix}", new[] { 4 * h }, new float[4 * h]));
+        }
+        tensors.Add(new("fc.weight", new[] { k, d * h }, Checkpoint.Transpose(p.GetValue(model.Head.Weights), d * h, k)));
+        tensors.Add(new("fc.bias", new[] { k }, p.GetValue(model.Head.Bias)));
+
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["format"] = FormatTag,
+            ["cell"] = "lstm",
+            ["layers"] = Inv(c.Layers),
+            ["hidden"] = Inv(h),
+            ["window"] = Inv(c.Window),
+            ["horizon"] = Inv(k),
+            ["features"] = Inv(c.Features),
+            ["bidirectional"] = c.Bidirectional ? "true" : "false",
+            ["difference"] = info.Difference ? "true" : "false",
+            ["column"] = info.Column,
+            ["season"] = Inv(info.Season),
+            ["values"] = "[" + string.Join(",", info.Values.Select(v => v.ToString("R", CultureInfo.InvariantCulture))) + "]",
+            ["labels"] = JsonSerializer.Serialize(info.Labels),
+        };
+        if (info.DateColumn is not null) metadata["date_column"] = info.DateColumn;
+        if (info.Dates is not null)
+            metadata["dates"] = JsonSerializer.Serialize(info.Dates.Select(t => t.ToString("yyyy-MM-ddTHH:mm:ss.fffffffZ", CultureInfo.InvariantCulture)).ToArray());
+        foreach (var (key, value) in info.Scaler.ToDictionary(ScalerPrefix)) metadata[key] = value;
+        if (extraMetadata is not null)
+            foreach (var (key, value) in extraMetadata) metadata.TryAdd(key, value);
+        try
+        {
+            SafeTensors.Write(path, metadata, tensors);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new GpuLstmException($"cannot write checkpoint '{path}': {e.Message}");
+        }
+    }
+
+    /// <summary>Reads and validates a checkpoint; every problem is a one-line <see cref="GpuLstmException"/>.</summary>
+    public static LoadedSeriesCheckpoint Load(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (Directory.Exists(path)) throw new GpuLstmException($"checkpoint '{path}' is a directory");
+        if (!File.Exists(path)) throw new GpuLstmException($"checkpoint '{path}' not found");
+        return Validate(path, () => SafeTensors.Read(path));
+    }
+
+    /// <summary>The same checks on bytes already in memory (<paramref name="path"/> only names them in messages).</summary>
+    public static LoadedSeriesCheckpoint Parse(byte[] bytes, string path) => Validate(path, () => SafeTensors.Read(bytes, path));
+
+    private static LoadedSeriesCheckpoint Validate(string path,
+        Func<(IReadOnlyDictionary<string, string>, IReadOnlyDictionary<string, TensorEntry>)> read)
+    {
+        IReadOnlyDictionary<string, string> meta;
+        IReadOnlyDictionary<string, TensorEntry> tensors;
+        try
+        {
+            (meta, tensors) = read();
+        }
+        catch (CheckpointFormatException e)
+        {
+            throw new GpuLstmException(e.Message, e);
+        }
+        string Bad(string what) => $"checkpoint '{path}' {what}";
+        string Get(string key) => meta.TryGetValue(key, out var value) ? value : throw new GpuLstmException(Bad($"has no '{key}' metadata; it was not written by gpulstm forecast train"));
+        int GetInt(string key, int min, int max)
+        {
+            string s = Get(key);
+            if (!int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out int n) || n < min || n > max)
+                throw new GpuLstmException(Bad($"has an invalid '{key}': '{Truncate(s)}'"));
+            return n;
+        }
+        bool GetBool(string key) => Get(key) switch
+        {
+            "true" => true,
+            "false" => false,
+            var other => throw new GpuLstmException(Bad($"has an invalid '{key}': '{Truncate(other)}' (expected true or false)")),
+        };
+
+        string format = Get("format");
+        if (format != FormatTag)
+            throw new GpuLstmException(Bad(format == Checkpoint.FormatTag
+                ? "is a text model (gpulstm train); forecast needs a checkpoint written by gpulstm forecast train"
+                : $"has format '{Truncate(format)}'; this build reads '{FormatTag}'"));
+        if (Get("cell") != "lstm") throw new GpuLstmException(Bad($"holds a '{Truncate(Get("cell"))}' model; this build reads 'lstm' series models"));
+        int layers = GetInt("layers", 1, 64);
+        int h = GetInt("hidden", 1, 1 << 16);
+        int window = GetInt("window", 1, 1 << 20);
+        int horizon = GetInt("horizon", 1, 1 << 20);
+        int features = meta.ContainsKey("features") ? GetInt("features", 1, 1) : 1;
+        bool bidirectional = GetBool("bidirectional");
+        bool difference = GetBool("difference");
+        int season = GetInt("season", 0, int.MaxValue);
+        string column = Get("column");
+        string? dateColumn = meta.TryGetValue("date_column", out var dc) ? dc : null;
+        SeriesScaler scaler;
+        try { scaler = SeriesScaler.FromDictionary(meta, ScalerPrefix); }
+        catch (GpuLstmException e) { throw new GpuLstmException(Bad($"has a bad scaler: {e.Message}")); }
+
+        double[]? values;
+        try { values = JsonSerializer.Deserialize<double[]>(Get("values")); }
+        catch (JsonException) { values = null; }
+        if (values is null || values.Length == 0) throw new GpuLstmException(Bad("has 'values' metadata that is not a JSON array of numbers"));
+        if (values.Any(v => !double.IsFinite(v))) throw new GpuLstmException(Bad("has 'values' that are not all finite"));
+        int modeled = values.Length - (difference ? 1 : 0);
+        if (modeled < window)
+            throw new GpuLstmException(Bad($"holds {values.Length} values, too few for its window of {window}{(difference ? " differences" : "")}"));
+        string[]? labels;
+        try { labels = JsonSerializer.Deserialize<string[]>(Get("labels")); }
+        catch (JsonException) { labels = null; }
+        if (labels is null || labels.Length != values.Length || labels.Any(l => l is null))
+            throw new GpuLstmException(Bad($"has 'labels' metadata that is not a JSON array of {values.Length} strings"));
+        DateTime[]? dates = null;
+        if (meta.TryGetValue("dates", out var datesText))
+        {
+            string[]? texts;
+            try { texts = JsonSerializer.Deserialize<string[]>(datesText); }
+            catch (JsonException) { texts = null; }
+            if (texts is null || texts.Length != values.Length)
+                throw new GpuLstmException(Bad($"has 'dates' metadata that is not a JSON array of {values.Length} dates"));
+            dates = new DateTime[texts.Length];
+            for (int i = 0; i < texts.Length; i++)
+                if (texts[i] is null || !DateTime.TryParseExact(texts[i], "yyyy-MM-ddTHH:mm:ss.fffffffZ", CultureInfo.InvariantCulture,
+                        DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out dates[i]))
+                    throw new GpuLstmException(Bad($"has a 'dates' entry {i} that is not a date: '{Truncate(texts[i] ?? "null")}'"));
+        }
+
+        var config = new SeriesModelConfig(h, window, horizon, features, layers, bidirectional, "lstm");
+        try { config.Validate(); }
+        catch (GpuLstmException e) { throw new GpuLstmException(Bad($"describes an invalid model: {e.Message}")); }
+        foreach (var (name, shape) in ExpectedTensors(config))
+        {
+            if (!tensors.TryGetValue(name, out var tensor))
+                throw new GpuLstmException(Bad($"has no tensor '{name}'"));
+            if (!tensor.Shape.SequenceEqual(shape))
+                throw new GpuLstmException(Bad($"tensor '{name}' has shape [{string.Join(",", tensor.Shape)}], expected [{string.Join(",", shape)}] for H={h}, K={horizon}{(bidirectional ? ", bidirectional" : "")}"));
+            if (tensor.Data.Any(x => !float.IsFinite(x)))
+                throw new GpuLstmException(Bad($"tensor '{name}' contains NaN or infinite values"));
+        }
+        var info = new SeriesModelInfo(scaler, difference, column, dateColumn, season, values, labels, dates);
+        return new LoadedSeriesCheckpoint(config, info, meta, tensors, path);
+    }
+
+    internal static void CopyInto(LoadedSeriesCheckpoint checkpoint, SeriesModel model)
+    {
+        var c = checkpoint.Config;
+        if (model.Config != c) throw new ArgumentException("model shape differs from the checkpoint's");
+        int h = c.Hidden, d = c.Directions, k = c.Horizon;
+        var p = model.Parameters;
+        var t = checkpoint.Tensors;
+        foreach (var (layer, suffix, l) in Layers(model))
+        {
+            var lstm = Lstm(layer);
+            p.SetValue(lstm.InputWeights, Checkpoint.Transpose(t[$"lstm.weight_ih_l{l}{suffix}"].Data, 4 * h, lstm.InputSize));
+            p.SetValue(lstm.RecurrentWeights, Checkpoint.Transpose(t[$"lstm.weight_hh_l{l}{suffix}"].Data, 4 * h, h));
+            p.SetValue(lstm.Bias, t[$"lstm.bias_ih_l{l}{suffix}"].Data.Zip(t[$"lstm.bias_hh_l{l}{suffix}"].Data, (a, b) => a + b).ToArray());
+        }
+        p.SetValue(model.Head.Weights, Checkpoint.Transpose(t["fc.weight"].Data, k, d * h));
+        p.SetValue(model.Head.Bias, t["fc.bias"].Data);
+        model.Kernels.Synchronize();
+    }
+
+    private static string Truncate(string s)
+    {
+        var oneLine = new StringBuilder();
+        foreach (char ch in s.Length > 40 ? s[..40] : s) oneLine.Append(char.IsControl(ch) ? '?' : ch);
+        return s.Length > 40 ? oneLine + "…" : oneLine.ToString();
+    }
+}

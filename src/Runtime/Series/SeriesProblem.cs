@@ -1,0 +1,182 @@
+namespace GpuLstm.Runtime.Series;
+
+/// <summary>
+/// A series made ready for a model: the values it models (the original values, or with
+/// <see cref="Difference"/> their first differences d[i] = y[i+1] − y[i]), their chronological split, the
+/// scaler fitted on the training part of those modeled values only, the scaled values, and the windows.
+/// A sample named by end e in modeled indices forecasts original values from index <see cref="OriginalEnd"/>
+/// on, so model forecasts and baselines are compared on the same original targets.
+/// </summary>
+public sealed class SeriesProblem
+{
+    public double[] Original { get; }
+    public bool Difference { get; }
+    public double[] Modeled { get; }
+    public SeriesScaler Scaler { get; }
+    public double[] Scaled { get; }
+    public SeriesWindows Windows { get; }
+    public SeriesSplit Split => Windows.Split;
+    public int Horizon => Windows.Horizon;
+
+    public SeriesProblem(double[] original, bool difference, SeriesScalerKind scale, int window, int horizon, double validationFraction, double testFraction)
+    {
+        ArgumentNullException.ThrowIfNull(original);
+        if (window < 1) throw new GpuLstmException($"the window length must be at least 1, got {window}");
+        if (horizon < 1) throw new GpuLstmException($"the horizon must be at least 1, got {horizon}");
+        if (difference && original.Length < 2) throw new GpuLstmException($"differencing needs at least 2 values, got {original.Length}");
+        Original = original;
+        Difference = difference;
+        Modeled = difference ? Differences(original) : original;
+        var split = SeriesSplit.ByFractions(Modeled.Length, validationFraction, testFraction);
+        Windows = new SeriesWindows(split, window, horizon);
+        Scaler = split.FitScaler(scale, Modeled);
+        Scaled = Scaler.Transform(Modeled);
+    }
+
+    public static double[] Differences(ReadOnlySpan<double> values)
+    {
+        var d = new double[Math.Max(0, values.Length - 1)];
+        for (int i = 0; i < d.Length; i++) d[i] = values[i + 1] - values[i];
+        return d;
+    }
+
+    /// <summary>The original index of the first value forecast by the sample ending at modeled index e.</summary>
+    public int OriginalEnd(int e) => Difference ? e + 1 : e;
+
+    /// <summary>
+    /// Model outputs (B,k) in scaled modeled units for the samples at <paramref name="ends"/> → original units:
+    /// inverse-scaled, and with differencing integrated from the last known value y[e'−1].
+    /// </summary>
+    public double[] ToOriginal(ReadOnlySpan<int> ends, ReadOnlySpan<float> scaled)
+    {
+        int k = Horizon;
+        var result = Scaler.Inverse(scaled[..(ends.Length * k)]);
+        if (!Difference) return result;
+        for (int b = 0; b < ends.Length; b++)
+        {
+            double level = Original[OriginalEnd(ends[b]) - 1];
+            for (int j = 0; j < k; j++)
+            {
+                level += result[b * k + j];
+                result[b * k + j] = level;
+            }
+        }
+        return result;
+    }
+
+    /// <summary>The original targets (B,k) of the samples at <paramref name="ends"/>.</summary>
+    public double[] OriginalTargets(ReadOnlySpan<int> ends)
+    {
+        int k = Horizon;
+        var result = new double[ends.Length * k];
+        for (int b = 0; b < ends.Length; b++)
+            for (int j = 0; j < k; j++) result[b * k + j] = Original[OriginalEnd(ends[b]) + j];
+        return result;
+    }
+
+    /// <summary>The sample ends in original indices, for the baselines.</summary>
+    public int[] OriginalEnds(ReadOnlySpan<int> ends)
+    {
+        var result = new int[ends.Length];
+        for (int b = 0; b < ends.Length; b++) result[b] = OriginalEnd(ends[b]);
+        return result;
+    }
+}
+
+/// <summary>Recursive multi-step forecasting past the end of a series, and labels for the forecast steps.</summary>
+public static class SeriesForecast
+{
+    /// <summary>
+    /// Feeds the last <paramref name="window"/> values of <paramref name="history"/> (scaled, modeled units) to
+    /// <paramref name="predict"/> (window in, horizon values out), appends the predicted block to the history,
+    /// and repeats until <paramref name="steps"/> values exist; returns those values (a last block is cut short).
+    /// </summary>
+    public static double[] Recursive(ReadOnlySpan<double> history, int window, int horizon, int steps, Action<float[], float[]> predict)
+    {
+        ArgumentNullException.ThrowIfNull(predict);
+        if (window < 1) throw new ArgumentOutOfRangeException(nameof(window));
+        if (horizon < 1) throw new ArgumentOutOfRangeException(nameof(horizon));
+        if (steps < 1) throw new GpuLstmException($"the number of forecast steps must be at least 1, got {steps}");
+        if (history.Length < window) throw new GpuLstmException($"a forecast needs the last {window} values, but the series has {history.Length}");
+        var series = new List<double>(history.Length + steps + horizon);
+        foreach (double v in history[^window..]) series.Add(v);
+        var input = new float[window];
+        var output = new float[horizon];
+        var result = new double[steps];
+        int made = 0;
+        while (made < steps)
+        {
+            for (int t = 0; t < window; t++) input[t] = (float)series[series.Count - window + t];
+            predict(input, output);
+            for (int j = 0; j < horizon; j++)
+            {
+                if (!float.IsFinite(output[j])) throw new GpuLstmException($"the model forecast a non-finite value at step {made + j + 1}");
+                series.Add(output[j]);
+                if (made + j < steps) result[made + j] = output[j];
+            }
+            made += horizon;
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// The dates of the <paramref name="steps"/> values after the end of a series when its dates are regular
+    /// (yearly, monthly, or mostly one fixed interval such as a day; gaps are tolerated), else null.
+    /// </summary>
+    public static DateTime[]? FutureDates(DateTime[]? dates, int steps)
+    {
+        var next = dates is { Length: >= 2 } ? Stepper(dates) : null;
+        if (next is null) return null;
+        var result = new DateTime[steps];
+        try
+        {
+            for (int i = 0; i < steps; i++) result[i] = next(dates![^1], i + 1);
+        }
+        catch (ArgumentOutOfRangeException) { return null; }
+        return result;
+    }
+
+    /// <summary>
+    /// The labels of the <paramref name="steps"/> values after the end of a series: its next dates (see
+    /// <see cref="FutureDates"/>) written like its last label; otherwise "+1", "+2", ….
+    /// </summary>
+    public static string[] FutureLabels(DateTime[]? dates, string? lastLabel, int steps)
+    {
+        var future = lastLabel is null ? null : FutureDates(dates, steps);
+        var labels = new string[steps];
+        if (future is null)
+        {
+            for (int i = 0; i < steps; i++) labels[i] = "+" + (i + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return labels;
+        }
+        string format = FormatOf(dates![^1], lastLabel!);
+        for (int i = 0; i < steps; i++) labels[i] = future[i].ToString(format, System.Globalization.CultureInfo.InvariantCulture);
+        return labels;
+    }
+
+    private static Func<DateTime, int, DateTime>? Stepper(DateTime[] dates)
+    {
+        int pairs = dates.Length - 1, months = 0, years = 0;
+        var counts = new Dictionary<TimeSpan, int>();
+        for (int i = 1; i < dates.Length; i++)
+        {
+            if (dates[i] == dates[i - 1].AddMonths(1)) months++;
+            if (dates[i] == dates[i - 1].AddYears(1)) years++;
+            var gap = dates[i] - dates[i - 1];
+            counts[gap] = counts.GetValueOrDefault(gap) + 1;
+        }
+        if (years * 2 > pairs) return (d, n) => d.AddYears(n);
+        if (months * 2 > pairs) return (d, n) => d.AddMonths(n);
+        var (common, count) = counts.MaxBy(p => p.Value);
+        if (count * 2 > pairs && common > TimeSpan.Zero) return (d, n) => d + common * n;
+        return null;
+    }
+
+    private static string FormatOf(DateTime last, string label)
+    {
+        foreach (string f in new[] { "yyyy", "yyyy-MM", "yyyy-MM-dd", "yyyy/MM", "yyyy/MM/dd", "yyyy-MM-dd HH:mm", "yyyy-MM-dd HH:mm:ss",
+                     "yyyy-MM-ddTHH:mm", "yyyy-MM-ddTHH:mm:ss", "yyyy-MM-ddTHH:mm:ssZ", "yyyy-MM-dd HH:mm:ssZ" })
+            if (last.ToString(f, System.Globalization.CultureInfo.InvariantCulture) == label) return f;
+        return last.TimeOfDay == TimeSpan.Zero ? "yyyy-MM-dd" : "yyyy-MM-ddTHH:mm:ssZ";
+    }
+}

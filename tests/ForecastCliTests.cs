@@ -1,0 +1,199 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using Xunit;
+
+namespace GpuLstm.Tests;
+
+/// <summary>`gpulstm forecast train` and `gpulstm forecast predict` as the real executable in a child process.</summary>
+public sealed class ForecastCliTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("gpulstm-forecast-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string Write(string name, string text)
+    {
+        string path = Path.Combine(_dir, name);
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    /// <summary>Monthly rows from 2000-01: a yearly sine on a slow trend, with a second, unused column.</summary>
+    private string SeasonalCsv(int rows = 96, string name = "seasonal.csv")
+    {
+        var lines = new List<string> { "Month,Other,Value" };
+        for (int i = 0; i < rows; i++)
+        {
+            double v = 20 + 5 * Math.Sin(2 * Math.PI * i / 12) + 0.1 * i;
+            lines.Add(string.Create(CultureInfo.InvariantCulture, $"{2000 + i / 12}-{i % 12 + 1:00},x,{v:F3}"));
+        }
+        return Write(name, string.Join("\n", lines) + "\n");
+    }
+
+    private static readonly string[] Fast = { "--hidden", "4", "--epochs", "3", "--window", "6", "--device", "cpu" };
+
+    private static void AssertOneLineError(CliTests.Result r, string expectedFragment, int exitCode = 1)
+    {
+        Assert.Equal(exitCode, r.ExitCode);
+        var lines = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(lines.Length == 1, "expected one line on stderr, got:\n" + r.Stderr);
+        Assert.StartsWith("gpulstm: error: ", lines[0]);
+        Assert.Contains(expectedFragment, lines[0]);
+        Assert.DoesNotContain("   at ", r.Stderr + r.Stdout);
+    }
+
+    private static string Snapshot(string dir) => string.Join("\n",
+        Directory.GetFileSystemEntries(dir, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal)
+            .Select(p => Path.GetRelativePath(dir, p) + (File.Exists(p) ? " " + Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(p))) : "/")));
+
+    [Fact]
+    public void TrainPrintsMetricsBesideBaselinesThenPredictWritesCsvAndPng()
+    {
+        string csv = SeasonalCsv();
+        string ckpt = Path.Combine(_dir, "out", "m.safetensors");
+        var train = CliTests.Run(_dir, ["forecast", "train", "--csv", csv, "--column", "Value", "--date-column", "Month", "--season", "12",
+            "--checkpoint", ckpt, .. Fast]);
+        Assert.True(train.ExitCode == 0, train.Stderr);
+        Assert.Contains("epoch    1/3", train.Stdout);
+        Assert.Contains("test metrics in original units", train.Stdout);
+        foreach (var row in new[] { "LSTM", "persistence", "seasonal naive (12)" })
+            Assert.Contains(train.Stdout.Split('\n'), line => line.StartsWith(row, StringComparison.Ordinal) && line.Split(' ', StringSplitOptions.RemoveEmptyEntries).Length >= 4);
+        Assert.True(File.Exists(ckpt));
+        Assert.Empty(Directory.GetFiles(Path.GetDirectoryName(ckpt)!, "*.tmp-*"));
+
+        string png = Path.Combine(_dir, "f.png"), output = Path.Combine(_dir, "f.csv");
+        var predict = CliTests.Run(_dir, "forecast", "predict", "--checkpoint", ckpt, "--steps", "7", "--plot", png, "--output", output);
+        Assert.True(predict.ExitCode == 0, predict.Stderr);
+        var lines = predict.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(8, lines.Length);
+        Assert.Equal("step,label,value", lines[0]);
+        Assert.StartsWith("1,2008-01,", lines[1]);
+        Assert.StartsWith("7,2008-07,", lines[7]);
+        foreach (var line in lines.Skip(1))
+            Assert.True(double.TryParse(line.Split(',')[2], NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && double.IsFinite(v), line);
+        Assert.Equal(predict.Stdout, File.ReadAllText(output));
+        var header = File.ReadAllBytes(png)[..8];
+        Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A }, header);
+
+        // Deterministic: the same checkpoint forecasts the same values.
+        var again = CliTests.Run(_dir, "forecast", "predict", "--checkpoint", ckpt, "--steps", "7");
+        Assert.Equal(predict.Stdout, again.Stdout);
+    }
+
+    [Fact]
+    public void HorizonBidirectionalAndDifferencingTrainAndPredictWithoutDates()
+    {
+        string csv = Write("plain.csv", "y\n" + string.Join("\n", Enumerable.Range(0, 60).Select(i => (i * 0.5 + Math.Sin(i)).ToString("R", CultureInfo.InvariantCulture))) + "\n");
+        string ckpt = Path.Combine(_dir, "h3.safetensors");
+        var train = CliTests.Run(_dir, ["forecast", "train", "--csv", csv, "--column", "y", "--horizon", "3", "--bidirectional", "--layers", "2",
+            "--difference", "--scale", "zscore", "--checkpoint", ckpt, .. Fast]);
+        Assert.True(train.ExitCode == 0, train.Stderr);
+        Assert.Contains("horizon 3", train.Stdout);
+        Assert.DoesNotContain("seasonal naive", train.Stdout);
+        var predict = CliTests.Run(_dir, "forecast", "predict", "--checkpoint", ckpt, "--steps", "5");
+        Assert.True(predict.ExitCode == 0, predict.Stderr);
+        var lines = predict.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(6, lines.Length);
+        Assert.StartsWith("1,+1,", lines[1]);
+        Assert.StartsWith("5,+5,", lines[5]);
+    }
+
+    [Fact]
+    public void BadCsvIsOneLineNamingTheRowOrColumnAndCreatesNoCheckpoint()
+    {
+        string ckpt = Path.Combine(_dir, "never.safetensors");
+        string good = SeasonalCsv();
+        string[] common = ["--checkpoint", ckpt, .. Fast];
+        string bad = Write("bad.csv", File.ReadAllText(good).Replace("2000-03,x,", "2000-03,x,abc", StringComparison.Ordinal));
+        string empty = Write("empty.csv", "");
+        string headerOnly = Write("header.csv", "Value\n");
+        string shortCsv = Write("short.csv", "Value\n1\n2\n3\n4\n5\n");
+        var before = Snapshot(_dir);
+        AssertOneLineError(CliTests.Run(_dir, ["forecast", "train", "--csv", good, "--column", "Passengers", .. common]), "no value column 'Passengers'");
+        AssertOneLineError(CliTests.Run(_dir, ["forecast", "train", "--csv", Path.Combine(_dir, "missing.csv"), "--column", "Value", .. common]), "not found");
+        AssertOneLineError(CliTests.Run(_dir, ["forecast", "train", "--csv", bad, "--column", "Value", .. common]), "line 4, column 'Value'");
+        AssertOneLineError(CliTests.Run(_dir, ["forecast", "train", "--csv", empty, "--column", "Value", .. common]), "is empty");
+        AssertOneLineError(CliTests.Run(_dir, ["forecast", "train", "--csv", headerOnly, "--column", "Value", .. common]), "no data rows");
+        AssertOneLineError(CliTests.Run(_dir, ["forecast", "train", "--csv", shortCsv, "--column", "Value", .. common]), "has 5 rows in column 'Value'");
+        AssertOneLineError(CliTests.Run(_dir, ["forecast", "train", "--csv", good, "--column", "Value", "--date-column", "Other", .. common]), "is not a date");
+        Assert.Equal(before, Snapshot(_dir));
+        Assert.False(File.Exists(ckpt));
+    }
+
+    [Fact]
+    public void BadOptionsAreOneLine()
+    {
+        string csv = SeasonalCsv();
+        string ckpt = Write("keep.safetensors", "existing bytes");
+        string[] common = ["--csv", csv, "--column", "Value", "--checkpoint", ckpt, "--device", "cpu", "--epochs", "1", "--hidden", "2"];
+        var before = Snapshot(_dir);
+        AssertOneLineError(CliTests.Run(_dir, ["forecast", "train", .. common, "--window", "0"]), "--window must be a positive integer, got 0");
+        AssertOneLineError(CliTests.Run(_dir, ["forecast", "train", .. common, "--horizon", "0"]), "--horizon must be a positive integer, got 0");
+        AssertOneLineError(CliTests.Run(_dir, ["forecast", "train", .. common, "--val-fraction", "0.5", "--test-fraction", "0.5"]), "leave no train part");
+        AssertOneLineError(CliTests.Run(_dir, ["forecast", "train", .. common, "--test-fraction", "1"]), "--test-fraction must be at least 0 and below 1");
+        AssertOneLineError(CliTests.Run(_dir, ["forecast", "train", .. common, "--season", "90"]), "--season 90 needs 90 values");
+        AssertOneLineError(CliTests.Run(_dir, ["forecast", "train", .. common, "--lr", "0"]), "--lr must be a positive number");
+        AssertOneLineError(CliTests.Run(_dir, ["forecast", "train", .. common, "--scale", "log"]), "log", exitCode: 2);
+        AssertOneLineError(CliTests.Run(_dir, ["forecast", "train", .. common, "--cell", "gru"]), "gru", exitCode: 2);
+        AssertOneLineError(CliTests.Run(_dir, "forecast", "train", "--csv", csv), "--column", exitCode: 2);
+        AssertOneLineError(CliTests.Run(_dir, "forecast", "predict", "--checkpoint", ckpt, "--steps", "0"), "--steps must be a positive integer, got 0");
+        AssertOneLineError(CliTests.Run(_dir, "forecast", "predict", "--checkpoint", ckpt, "--steps", "-3"), "--steps must be a positive integer, got -3");
+        AssertOneLineError(CliTests.Run(_dir, "forecast", "predict", "--checkpoint", Path.Combine(_dir, "nope.safetensors"), "--steps", "3"), "not found");
+        AssertOneLineError(CliTests.Run(_dir, "forecast", "predict", "--checkpoint", ckpt, "--steps", "3"), "keep.safetensors");
+        Assert.Equal(before, Snapshot(_dir));
+    }
+
+    [Fact]
+    public void PredictRejectsDamagedAndTextCheckpoints()
+    {
+        string ckpt = Path.Combine(_dir, "m.safetensors");
+        var train = CliTests.Run(_dir, ["forecast", "train", "--csv", SeasonalCsv(), "--column", "Value", "--checkpoint", ckpt, .. Fast]);
+        Assert.True(train.ExitCode == 0, train.Stderr);
+        var bytes = File.ReadAllBytes(ckpt);
+        string cut = Path.Combine(_dir, "cut.safetensors");
+        File.WriteAllBytes(cut, bytes[..(bytes.Length / 2)]);
+        AssertOneLineError(CliTests.Run(_dir, "forecast", "predict", "--checkpoint", cut, "--steps", "2"), "truncated");
+
+        string text = Path.Combine(_dir, "text.safetensors");
+        var textTrain = CliTests.Run(_dir, "train", "--hidden", "4", "--epochs", "1", "--sample-length", "0", "--checkpoint", text, "--device", "cpu");
+        Assert.True(textTrain.ExitCode == 0, textTrain.Stderr);
+        AssertOneLineError(CliTests.Run(_dir, "forecast", "predict", "--checkpoint", text, "--steps", "2"), "is a text model");
+    }
+
+    [Fact]
+    public async Task InterruptStopsAtAStepBoundarySavesAndExits130()
+    {
+        string ckpt = Path.Combine(_dir, "int.safetensors");
+        using var p = CliTests.Start(_dir, "forecast", "train", "--csv", SeasonalCsv(), "--column", "Value", "--hidden", "4", "--window", "6",
+            "--epochs", "1000000", "--patience", "1000000", "--print-every", "1", "--device", "cpu", "--checkpoint", ckpt);
+        var stderr = p.StandardError.ReadToEndAsync();
+        string? line;
+        while ((line = p.StandardOutput.ReadLine()) is not null && !line.StartsWith("epoch    2", StringComparison.Ordinal)) { }
+        Assert.NotNull(line);
+        using (var kill = System.Diagnostics.Process.Start("kill", ["-INT", p.Id.ToString(CultureInfo.InvariantCulture)])) kill.WaitForExit();
+        string rest = p.StandardOutput.ReadToEnd();
+        Assert.True(p.WaitForExit(TimeSpan.FromMinutes(2)));
+        Assert.Equal(130, p.ExitCode);
+        Assert.Contains("saved checkpoint", rest);
+        Assert.Contains("interrupted", await stderr);
+        Assert.True(File.Exists(ckpt));
+        var predict = CliTests.Run(_dir, "forecast", "predict", "--checkpoint", ckpt, "--steps", "2");
+        Assert.True(predict.ExitCode == 0, predict.Stderr);
+    }
+
+    /// <summary>The README's done-when runs: on the shared data the LSTM beats naive persistence on test RMSE.</summary>
+    [Theory]
+    [InlineData("airline-passengers.csv", "Passengers", "Month", "12", "--difference")]
+    [InlineData("daily-min-temperatures.csv", "Temp", "Date", "365", null)]
+    public void BeatsPersistenceOnTheSharedSeries(string file, string column, string date, string season, string? extra)
+    {
+        string ckpt = Path.Combine(_dir, "real.safetensors");
+        string[] args = ["forecast", "train", "--csv", Path.Combine(SharedData.Directory, file), "--column", column, "--date-column", date,
+            "--season", season, "--device", "cpu", "--checkpoint", ckpt, .. extra is null ? Array.Empty<string>() : new[] { extra }];
+        var r = CliTests.Run(_dir, args);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        double Rmse(string row) => double.Parse(r.Stdout.Split('\n').Single(l => l.StartsWith(row, StringComparison.Ordinal))
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries)[row.Split(' ').Length], CultureInfo.InvariantCulture);
+        Assert.True(Rmse("LSTM") < Rmse("persistence"), r.Stdout);
+    }
+}
