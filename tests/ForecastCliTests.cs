@@ -46,6 +46,27 @@ public sealed class ForecastCliTests : IDisposable
         Directory.GetFileSystemEntries(dir, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal)
             .Select(p => Path.GetRelativePath(dir, p) + (File.Exists(p) ? " " + Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(p))) : "/")));
 
+    /// <summary>A bidirectional GRU series model: PyTorch's nn.GRU names with _reverse in the checkpoint, and predict reads it back.</summary>
+    [Fact]
+    public void GruBidirectionalTrainsSavesNnGruNamesAndPredicts()
+    {
+        string csv = SeasonalCsv();
+        string ckpt = Path.Combine(_dir, "gru.safetensors");
+        var train = CliTests.Run(_dir, ["forecast", "train", "--csv", csv, "--column", "Value", "--cell", "gru", "--bidirectional", "--layers", "2",
+            "--checkpoint", ckpt, .. Fast]);
+        Assert.True(train.ExitCode == 0, train.Stderr);
+        Assert.Contains(train.Stdout.Split('\n'), line => line.StartsWith("bidirectional GRU", StringComparison.Ordinal));
+        var (meta, tensors) = GpuLstm.Runtime.Checkpoints.SafeTensors.Read(ckpt);
+        Assert.Equal("gru", meta["cell"]);
+        Assert.Equal(new[] { 3 * 4, 1 }, tensors["gru.weight_ih_l0_reverse"].Shape);
+        Assert.Equal(new[] { 3 * 4, 2 * 4 }, tensors["gru.weight_ih_l1"].Shape);
+        Assert.Contains(tensors["gru.bias_hh_l1_reverse"].Data, x => x != 0); // the GRU's own b_hh, trained
+        Assert.DoesNotContain(tensors.Keys, k => k.StartsWith("lstm.", StringComparison.Ordinal));
+        var predict = CliTests.Run(_dir, "forecast", "predict", "--checkpoint", ckpt, "--steps", "4");
+        Assert.True(predict.ExitCode == 0, predict.Stderr);
+        Assert.Equal(5, predict.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+    }
+
     [Fact]
     public void TrainPrintsMetricsBesideBaselinesThenPredictWritesCsvAndPng()
     {
@@ -134,7 +155,7 @@ public sealed class ForecastCliTests : IDisposable
         AssertOneLineError(CliTests.Run(_dir, ["forecast", "train", .. common, "--season", "90"]), "--season 90 needs 90 values");
         AssertOneLineError(CliTests.Run(_dir, ["forecast", "train", .. common, "--lr", "0"]), "--lr must be a positive number");
         AssertOneLineError(CliTests.Run(_dir, ["forecast", "train", .. common, "--scale", "log"]), "log", exitCode: 2);
-        AssertOneLineError(CliTests.Run(_dir, ["forecast", "train", .. common, "--cell", "gru"]), "gru", exitCode: 2);
+        AssertOneLineError(CliTests.Run(_dir, ["forecast", "train", .. common, "--cell", "rnn"]), "rnn", exitCode: 2);
         AssertOneLineError(CliTests.Run(_dir, "forecast", "train", "--csv", csv), "--column", exitCode: 2);
         AssertOneLineError(CliTests.Run(_dir, "forecast", "predict", "--checkpoint", ckpt, "--steps", "0"), "--steps must be a positive integer, got 0");
         AssertOneLineError(CliTests.Run(_dir, "forecast", "predict", "--checkpoint", ckpt, "--steps", "-3"), "--steps must be a positive integer, got -3");

@@ -39,11 +39,11 @@ internal static class ForecastCommand
         var valFraction = new Option<double>("--val-fraction") { Description = "the fraction before the test part held out for validation (early stopping)", DefaultValueFactory = _ => 0.15 };
         var testFraction = new Option<double>("--test-fraction") { Description = "the last fraction of the series held out for the test metrics", DefaultValueFactory = _ => 0.15 };
         var season = new Option<int>("--season") { Description = "season length for the seasonal-naive baseline (0: none; 12 for monthly data with a yearly cycle)", DefaultValueFactory = _ => 0 };
-        var hidden = new Option<int>("--hidden") { Description = "LSTM hidden size", DefaultValueFactory = _ => 32 };
+        var hidden = new Option<int>("--hidden") { Description = "hidden size", DefaultValueFactory = _ => 32 };
         var layers = new Option<int>("--layers") { Description = "stacked LSTM levels", DefaultValueFactory = _ => 1 };
         var bidirectional = new Option<bool>("--bidirectional") { Description = "each level reads the window forwards and backwards" };
-        var cell = new Option<string>("--cell") { Description = "recurrent cell", DefaultValueFactory = _ => "lstm" };
-        cell.AcceptOnlyFromAmong("lstm");
+        var cell = new Option<string>("--cell") { Description = "recurrent cell: lstm or gru", DefaultValueFactory = _ => "lstm" };
+        cell.AcceptOnlyFromAmong("lstm", "gru");
         var epochs = new Option<int>("--epochs") { Description = "maximum number of epochs", DefaultValueFactory = _ => 200 };
         var batch = new Option<int>("--batch") { Description = "batch size", DefaultValueFactory = _ => 16 };
         var lr = new Option<double>("--lr") { Description = "Adam learning rate", DefaultValueFactory = _ => 1e-3 };
@@ -132,7 +132,8 @@ internal static class ForecastCommand
             {
                 var predicted = problem.ToOriginal(testEnds, SeriesTrainer.Predict(model, problem, testEnds));
                 var actual = problem.OriginalTargets(testEnds);
-                var rows = new List<(string Name, ForecastMetrics M)> { ("LSTM", ForecastMetrics.Compute(actual, predicted)) };
+                string modelName = (config.Bidirectional ? "bidirectional " : "") + config.CellName.ToUpperInvariant();
+                var rows = new List<(string Name, ForecastMetrics M)> { (modelName, ForecastMetrics.Compute(actual, predicted)) };
                 rows.Add(("persistence", ForecastMetrics.Compute(actual, SeriesBaselines.Persistence(data.Values, originalTestEnds, k))));
                 if (s > 0) rows.Add(($"seasonal naive ({s})", ForecastMetrics.Compute(actual, SeriesBaselines.SeasonalNaive(data.Values, originalTestEnds, k, s))));
                 Console.WriteLine();
@@ -142,7 +143,7 @@ internal static class ForecastCommand
                 foreach (var (name, m) in rows)
                 {
                     Console.WriteLine(Inv($"{name.PadRight(width)}  {m.Rmse,10:F3}  {m.Mae,10:F3}  {m.Mape,8:F2}"));
-                    string key = name == "LSTM" ? "test" : name == "persistence" ? "persistence" : "seasonal_naive";
+                    string key = name == modelName ? "test" : name == "persistence" ? "persistence" : "seasonal_naive";
                     metadata[$"{key}_rmse"] = m.Rmse.ToString("R", CultureInfo.InvariantCulture);
                     metadata[$"{key}_mae"] = m.Mae.ToString("R", CultureInfo.InvariantCulture);
                     metadata[$"{key}_mape"] = m.Mape.ToString("R", CultureInfo.InvariantCulture);

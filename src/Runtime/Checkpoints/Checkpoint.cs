@@ -54,27 +54,7 @@ public static class Checkpoint
         var tensors = new List<TensorEntry>();
         if (model.Embedding is not null)
             tensors.Add(new("embedding.weight", new[] { v, model.Config.Embedding }, p.GetValue(model.Embedding)));
-        string cell = model.Config.Cell;
-        int g = model.Config.Gates;
-        for (int l = 0; l < model.Layers.Count; l++)
-        {
-            var layer = model.Layers[l];
-            int x = layer.InputSize;
-            tensors.Add(new($"{cell}.weight_ih_l{l}", new[] { g * h, x }, Transpose(p.GetValue(layer.InputWeights), x, g * h)));
-            tensors.Add(new($"{cell}.weight_hh_l{l}", new[] { g * h, h }, Transpose(p.GetValue(layer.RecurrentWeights), h, g * h)));
-            if (layer is GruLayer gru)
-            {
-                // PyTorch's GRU keeps both biases apart: b_hn sits inside r ⊙ (W_hn h + b_hn). So do we.
-                tensors.Add(new($"{cell}.bias_ih_l{l}", new[] { g * h }, p.GetValue(gru.InputBias)));
-                tensors.Add(new($"{cell}.bias_hh_l{l}", new[] { g * h }, p.GetValue(gru.RecurrentBias)));
-            }
-            else
-            {
-                tensors.Add(new($"{cell}.bias_ih_l{l}", new[] { g * h }, p.GetValue(((LstmLayer)layer).Bias)));
-                // Keras has one LSTM bias; PyTorch adds two. All of ours goes in bias_ih.
-                tensors.Add(new($"{cell}.bias_hh_l{l}", new[] { g * h }, new float[g * h]));
-            }
-        }
+        for (int l = 0; l < model.Layers.Count; l++) RecurrentTensors.Add(tensors, p, model.Layers[l], l);
         tensors.Add(new("fc.weight", new[] { v, h }, Transpose(p.GetValue(dense.Weights), h, v)));
         tensors.Add(new("fc.bias", new[] { v }, p.GetValue(dense.Bias)));
         var metadata = new Dictionary<string, string>
@@ -136,7 +116,6 @@ public static class Checkpoint
         if (Get("format") != FormatTag) throw new GpuLstmException(Bad($"has format '{Truncate(Get("format"))}'; this build reads '{FormatTag}'"));
         string cell = Get("cell");
         if (cell is not ("lstm" or "gru")) throw new GpuLstmException(Bad($"holds a '{Truncate(cell)}' model; this build reads 'lstm' and 'gru' models"));
-        int g = cell == "gru" ? 3 : 4;
         string kind = Get("tokens");
         if (kind is not ("char" or "word")) throw new GpuLstmException(Bad($"has tokens '{Truncate(kind)}'; this build reads 'char' and 'word'"));
         string input = Get("input");
@@ -181,10 +160,7 @@ public static class Checkpoint
         if (embedding > 0) expected.Add(("embedding.weight", new[] { v, embedding }));
         for (int l = 0; l < layers; l++)
         {
-            expected.Add(($"{cell}.weight_ih_l{l}", new[] { g * h, l == 0 ? (embedding > 0 ? embedding : v) : h }));
-            expected.Add(($"{cell}.weight_hh_l{l}", new[] { g * h, h }));
-            expected.Add(($"{cell}.bias_ih_l{l}", new[] { g * h }));
-            expected.Add(($"{cell}.bias_hh_l{l}", new[] { g * h }));
+            expected.AddRange(RecurrentTensors.Expected(cell, l, "", l == 0 ? (embedding > 0 ? embedding : v) : h, h));
         }
         expected.Add(("fc.weight", new[] { v, h }));
         expected.Add(("fc.bias", new[] { v }));
@@ -209,21 +185,7 @@ public static class Checkpoint
         var p = model.Parameters;
         var t = checkpoint.Tensors;
         if (model.Embedding is not null) p.SetValue(model.Embedding, t["embedding.weight"].Data);
-        string cell = c.Cell;
-        int g = c.Gates;
-        for (int l = 0; l < model.Layers.Count; l++)
-        {
-            var layer = model.Layers[l];
-            p.SetValue(layer.InputWeights, Transpose(t[$"{cell}.weight_ih_l{l}"].Data, g * h, layer.InputSize));
-            p.SetValue(layer.RecurrentWeights, Transpose(t[$"{cell}.weight_hh_l{l}"].Data, g * h, h));
-            if (layer is GruLayer gru)
-            {
-                p.SetValue(gru.InputBias, t[$"{cell}.bias_ih_l{l}"].Data);
-                p.SetValue(gru.RecurrentBias, t[$"{cell}.bias_hh_l{l}"].Data);
-            }
-            else
-                p.SetValue(((LstmLayer)layer).Bias, t[$"{cell}.bias_ih_l{l}"].Data.Zip(t[$"{cell}.bias_hh_l{l}"].Data, (a, b) => a + b).ToArray());
-        }
+        for (int l = 0; l < model.Layers.Count; l++) RecurrentTensors.CopyInto(t, p, model.Layers[l], l);
         p.SetValue(model.Dense.Weights, Transpose(t["fc.weight"].Data, v, h));
         p.SetValue(model.Dense.Bias, t["fc.bias"].Data);
         model.Kernels.Synchronize();

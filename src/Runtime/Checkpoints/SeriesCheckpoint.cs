@@ -40,7 +40,7 @@ public sealed record LoadedSeriesCheckpoint(SeriesModelConfig Config, SeriesMode
 
 /// <summary>
 /// Series-model checkpoints in safetensors, named and laid out as PyTorch's nn.LSTM(num_layers = L,
-/// bidirectional = D == 2) and nn.Linear inside a module with fields <c>lstm</c> and <c>fc</c>:
+/// bidirectional = D == 2), or nn.GRU under <c>gru</c> (see <see cref="RecurrentTensors"/>), and nn.Linear inside a module with fields <c>lstm</c> and <c>fc</c>:
 /// lstm.weight_ih_l{k}[_reverse] (4H, X_k) with X_0 = F and X_k = D·H above, lstm.weight_hh_l{k}[_reverse]
 /// (4H, H), lstm.bias_ih_l{k}[_reverse] (4H) holding our one bias, lstm.bias_hh_l{k}[_reverse] (4H) zeros,
 /// fc.weight (K, D·H), fc.bias (K). Our layers keep the transposed (Keras) layouts, so weights are
@@ -62,20 +62,12 @@ public static class SeriesCheckpoint
         {
             int x = l == 0 ? c.Features : d * h;
             foreach (string suffix in d == 2 ? new[] { "", "_reverse" } : new[] { "" })
-            {
-                result.Add(($"lstm.weight_ih_l{l}{suffix}", new[] { 4 * h, x }));
-                result.Add(($"lstm.weight_hh_l{l}{suffix}", new[] { 4 * h, h }));
-                result.Add(($"lstm.bias_ih_l{l}{suffix}", new[] { 4 * h }));
-                result.Add(($"lstm.bias_hh_l{l}{suffix}", new[] { 4 * h }));
-            }
+                result.AddRange(RecurrentTensors.Expected(c.CellName, l, suffix, x, h));
         }
         result.Add(("fc.weight", new[] { c.Horizon, d * h }));
         result.Add(("fc.bias", new[] { c.Horizon }));
         return result;
     }
-
-    private static LstmLayer Lstm(IRecurrentLayer layer) => layer as LstmLayer
-        ?? throw new GpuLstmException($"series checkpoints hold LSTM layers only; this model has a '{layer.Cell}' layer");
 
     private static IEnumerable<(IRecurrentLayer Layer, string Suffix, int Level)> Layers(SeriesModel model)
     {
@@ -91,27 +83,17 @@ public static class SeriesCheckpoint
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(info);
         var c = model.Config;
-        if (c.CellName != "lstm") throw new GpuLstmException($"series checkpoints hold LSTM models only; this one is '{c.CellName}'");
         var p = model.Parameters;
         int h = c.Hidden, d = c.Directions, k = c.Horizon;
         var tensors = new List<TensorEntry>();
-        foreach (var (layer, suffix, l) in Layers(model))
-        {
-            var lstm = Lstm(layer);
-            int x = lstm.InputSize;
-            tensors.Add(new($"lstm.weight_ih_l{l}{suffix}", new[] { 4 * h, x }, Checkpoint.Transpose(p.GetValue(lstm.InputWeights), x, 4 * h)));
-            tensors.Add(new($"lstm.weight_hh_l{l}{suffix}", new[] { 4 * h, h }, Checkpoint.Transpose(p.GetValue(lstm.RecurrentWeights), h, 4 * h)));
-            tensors.Add(new($"lstm.bias_ih_l{l}{suffix}", new[] { 4 * h }, p.GetValue(lstm.Bias)));
-            // Keras has one LSTM bias; PyTorch adds two. All of ours goes in bias_ih.
-            tensors.Add(new($"lstm.bias_hh_l{l}{suffix}", new[] { 4 * h }, new float[4 * h]));
-        }
+        foreach (var (layer, suffix, l) in Layers(model)) RecurrentTensors.Add(tensors, p, layer, l, suffix);
         tensors.Add(new("fc.weight", new[] { k, d * h }, Checkpoint.Transpose(p.GetValue(model.Head.Weights), d * h, k)));
         tensors.Add(new("fc.bias", new[] { k }, p.GetValue(model.Head.Bias)));
 
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["format"] = FormatTag,
-            ["cell"] = "lstm",
+            ["cell"] = c.CellName,
             ["layers"] = Inv(c.Layers),
             ["hidden"] = Inv(h),
             ["window"] = Inv(c.Window),
@@ -186,7 +168,8 @@ public static class SeriesCheckpoint
             throw new GpuLstmException(Bad(format == Checkpoint.FormatTag
                 ? "is a text model (gpulstm train); forecast needs a checkpoint written by gpulstm forecast train"
                 : $"has format '{Truncate(format)}'; this build reads '{FormatTag}'"));
-        if (Get("cell") != "lstm") throw new GpuLstmException(Bad($"holds a '{Truncate(Get("cell"))}' model; this build reads 'lstm' series models"));
+        string cell = Get("cell");
+        if (cell is not ("lstm" or "gru")) throw new GpuLstmException(Bad($"holds a '{Truncate(cell)}' model; this build reads 'lstm' and 'gru' series models"));
         int layers = GetInt("layers", 1, 64);
         int h = GetInt("hidden", 1, 1 << 16);
         int window = GetInt("window", 1, 1 << 20);
@@ -229,7 +212,7 @@ public static class SeriesCheckpoint
                     throw new GpuLstmException(Bad($"has a 'dates' entry {i} that is not a date: '{Truncate(texts[i] ?? "null")}'"));
         }
 
-        var config = new SeriesModelConfig(h, window, horizon, features, layers, bidirectional, "lstm");
+        var config = new SeriesModelConfig(h, window, horizon, features, layers, bidirectional, cell);
         try { config.Validate(); }
         catch (GpuLstmException e) { throw new GpuLstmException(Bad($"describes an invalid model: {e.Message}")); }
         foreach (var (name, shape) in ExpectedTensors(config))
@@ -252,13 +235,7 @@ public static class SeriesCheckpoint
         int h = c.Hidden, d = c.Directions, k = c.Horizon;
         var p = model.Parameters;
         var t = checkpoint.Tensors;
-        foreach (var (layer, suffix, l) in Layers(model))
-        {
-            var lstm = Lstm(layer);
-            p.SetValue(lstm.InputWeights, Checkpoint.Transpose(t[$"lstm.weight_ih_l{l}{suffix}"].Data, 4 * h, lstm.InputSize));
-            p.SetValue(lstm.RecurrentWeights, Checkpoint.Transpose(t[$"lstm.weight_hh_l{l}{suffix}"].Data, 4 * h, h));
-            p.SetValue(lstm.Bias, t[$"lstm.bias_ih_l{l}{suffix}"].Data.Zip(t[$"lstm.bias_hh_l{l}{suffix}"].Data, (a, b) => a + b).ToArray());
-        }
+        foreach (var (layer, suffix, l) in Layers(model)) RecurrentTensors.CopyInto(t, p, layer, l, suffix);
         p.SetValue(model.Head.Weights, Checkpoint.Transpose(t["fc.weight"].Data, k, d * h));
         p.SetValue(model.Head.Bias, t["fc.bias"].Data);
         model.Kernels.Synchronize();
