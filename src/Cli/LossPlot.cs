@@ -47,7 +47,7 @@ internal static class LossPlot
         plot.Title(title);
         plot.XLabel("step");
         plot.YLabel("cross-entropy (nats per token)");
-        plot.ShowLegend();
+        plot.ShowLegend(Alignment.UpperRight);
         try { AtomicFile.WriteAllBytes(path, plot.GetImageBytes(900, 500, ImageFormat.Png)); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
