@@ -131,18 +131,7 @@ public sealed class EmbeddingDropoutGradientTests(TestDevices devices)
         double refLoss = RefLoss(theta);
         Assert.True(Math.Abs(refLoss - deviceLoss) <= 1e-5 * Math.Abs(refLoss), $"seed {seed}: loss {deviceLoss} vs reference {refLoss}");
 
-        const double eps = 1e-5;
-        foreach (var tensor in p.Tensors)
-            for (int i = tensor.Offset; i < tensor.Offset + tensor.Length; i++)
-            {
-                double saved = theta[i];
-                theta[i] = saved + eps; double up = RefLoss(theta);
-                theta[i] = saved - eps; double down = RefLoss(theta);
-                theta[i] = saved;
-                double numeric = (up - down) / (2 * eps);
-                double error = Math.Abs(numeric - grads[i]) / (1e-4 + Math.Abs(numeric));
-                Assert.True(error < 2e-3, $"seed {seed}: {tensor.Name}[{i - tensor.Offset}]: analytic {grads[i]:G6}, numeric {numeric:G6}");
-            }
+        RecurrentLayerCheck.AssertParameterGradients(seed, p, theta, grads, RefLoss);
 
         // Evaluation (Loss) never drops out: it equals the reference without masks.
         double evalLoss = model.Loss(batch);
@@ -202,18 +191,7 @@ public sealed class GruModelGradientTests(TestDevices devices)
             return total / (Steps * Batch);
         }
         Assert.True(Math.Abs(RefLoss(theta) - deviceLoss) <= 1e-5 * Math.Abs(deviceLoss), $"seed {seed}: loss {deviceLoss} vs reference {RefLoss(theta)}");
-        const double eps = 1e-5;
-        foreach (var tensor in p.Tensors)
-            for (int i = tensor.Offset; i < tensor.Offset + tensor.Length; i++)
-            {
-                double saved = theta[i];
-                theta[i] = saved + eps; double up = RefLoss(theta);
-                theta[i] = saved - eps; double down = RefLoss(theta);
-                theta[i] = saved;
-                double numeric = (up - down) / (2 * eps);
-                double error = Math.Abs(numeric - grads[i]) / (1e-4 + Math.Abs(numeric));
-                Assert.True(error < 2e-3, $"seed {seed}: {tensor.Name}[{i - tensor.Offset}]: analytic {grads[i]:G6}, numeric {numeric:G6}");
-            }
+        RecurrentLayerCheck.AssertParameterGradients(seed, p, theta, grads, RefLoss);
     }
 
     private static double[] Slice(double[] all, ParameterTensor t) => all.AsSpan(t.Offset, t.Length).ToArray();

@@ -93,25 +93,12 @@ public static class Checkpoint
     private static LoadedCheckpoint Validate(string path,
         Func<(IReadOnlyDictionary<string, string>, IReadOnlyDictionary<string, TensorEntry>)> read)
     {
-        IReadOnlyDictionary<string, string> meta;
-        IReadOnlyDictionary<string, TensorEntry> tensors;
-        try
-        {
-            (meta, tensors) = read();
-        }
-        catch (CheckpointFormatException e)
-        {
-            throw new GpuLstmException(e.Message, e);
-        }
-        string Bad(string what) => $"checkpoint '{path}' {what}";
-        string Get(string key) => meta.TryGetValue(key, out var value) ? value : throw new GpuLstmException(Bad($"has no '{key}' metadata; it was not written by gpulstm"));
-        int GetInt(string key, int min, int max)
-        {
-            string s = Get(key);
-            if (!int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out int n) || n < min || n > max)
-                throw new GpuLstmException(Bad($"has an invalid '{key}': '{Truncate(s)}'"));
-            return n;
-        }
+        var reader = new CheckpointReader(path, "gpulstm", read);
+        var meta = reader.Metadata;
+        var tensors = reader.Tensors;
+        string Bad(string what) => reader.Bad(what);
+        string Get(string key) => reader.Get(key);
+        int GetInt(string key, int min, int max) => reader.GetInt(key, min, max);
 
         if (Get("format") != FormatTag) throw new GpuLstmException(Bad($"has format '{Truncate(Get("format"))}'; this build reads '{FormatTag}'"));
         string cell = Get("cell");
@@ -164,15 +151,7 @@ public static class Checkpoint
         }
         expected.Add(("fc.weight", new[] { v, h }));
         expected.Add(("fc.bias", new[] { v }));
-        foreach (var (name, shape) in expected)
-        {
-            if (!tensors.TryGetValue(name, out var tensor))
-                throw new GpuLstmException(Bad($"has no tensor '{name}'"));
-            if (!tensor.Shape.SequenceEqual(shape))
-                throw new GpuLstmException(Bad($"tensor '{name}' has shape [{string.Join(",", tensor.Shape)}], expected [{string.Join(",", shape)}] for V={v}, H={h}"));
-            if (tensor.Data.Any(x => !float.IsFinite(x)))
-                throw new GpuLstmException(Bad($"tensor '{name}' contains NaN or infinite values"));
-        }
+        reader.RequireTensors(expected, $"for V={v}, H={h}");
         return new LoadedCheckpoint(new ModelConfig(v, h, t, loss, layers, embedding, dropout, cell), vocabulary, meta, tensors, path);
     }
 
@@ -204,10 +183,5 @@ public static class Checkpoint
     private static bool IsOneRune(string s) =>
         Rune.DecodeFromUtf16(s, out _, out int used) == System.Buffers.OperationStatus.Done && used == s.Length;
 
-    private static string Truncate(string s)
-    {
-        var oneLine = new StringBuilder();
-        foreach (char ch in s.Length > 40 ? s[..40] : s) oneLine.Append(char.IsControl(ch) ? '?' : ch);
-        return s.Length > 40 ? oneLine + "…" : oneLine.ToString();
-    }
+    private static string Truncate(string s) => CheckpointReader.Truncate(s);
 }

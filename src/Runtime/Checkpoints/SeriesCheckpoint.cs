@@ -137,31 +137,13 @@ public static class SeriesCheckpoint
     private static LoadedSeriesCheckpoint Validate(string path,
         Func<(IReadOnlyDictionary<string, string>, IReadOnlyDictionary<string, TensorEntry>)> read)
     {
-        IReadOnlyDictionary<string, string> meta;
-        IReadOnlyDictionary<string, TensorEntry> tensors;
-        try
-        {
-            (meta, tensors) = read();
-        }
-        catch (CheckpointFormatException e)
-        {
-            throw new GpuLstmException(e.Message, e);
-        }
-        string Bad(string what) => $"checkpoint '{path}' {what}";
-        string Get(string key) => meta.TryGetValue(key, out var value) ? value : throw new GpuLstmException(Bad($"has no '{key}' metadata; it was not written by gpulstm forecast train"));
-        int GetInt(string key, int min, int max)
-        {
-            string s = Get(key);
-            if (!int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out int n) || n < min || n > max)
-                throw new GpuLstmException(Bad($"has an invalid '{key}': '{Truncate(s)}'"));
-            return n;
-        }
-        bool GetBool(string key) => Get(key) switch
-        {
-            "true" => true,
-            "false" => false,
-            var other => throw new GpuLstmException(Bad($"has an invalid '{key}': '{Truncate(other)}' (expected true or false)")),
-        };
+        var reader = new CheckpointReader(path, "gpulstm forecast train", read);
+        var meta = reader.Metadata;
+        var tensors = reader.Tensors;
+        string Bad(string what) => reader.Bad(what);
+        string Get(string key) => reader.Get(key);
+        int GetInt(string key, int min, int max) => reader.GetInt(key, min, max);
+        bool GetBool(string key) => reader.GetBool(key);
 
         string format = Get("format");
         if (format != FormatTag)
@@ -215,15 +197,7 @@ public static class SeriesCheckpoint
         var config = new SeriesModelConfig(h, window, horizon, features, layers, bidirectional, cell);
         try { config.Validate(); }
         catch (GpuLstmException e) { throw new GpuLstmException(Bad($"describes an invalid model: {e.Message}")); }
-        foreach (var (name, shape) in ExpectedTensors(config))
-        {
-            if (!tensors.TryGetValue(name, out var tensor))
-                throw new GpuLstmException(Bad($"has no tensor '{name}'"));
-            if (!tensor.Shape.SequenceEqual(shape))
-                throw new GpuLstmException(Bad($"tensor '{name}' has shape [{string.Join(",", tensor.Shape)}], expected [{string.Join(",", shape)}] for H={h}, K={horizon}{(bidirectional ? ", bidirectional" : "")}"));
-            if (tensor.Data.Any(x => !float.IsFinite(x)))
-                throw new GpuLstmException(Bad($"tensor '{name}' contains NaN or infinite values"));
-        }
+        reader.RequireTensors(ExpectedTensors(config), $"for H={h}, K={horizon}{(bidirectional ? ", bidirectional" : "")}");
         var info = new SeriesModelInfo(scaler, difference, column, dateColumn, season, values, labels, dates);
         return new LoadedSeriesCheckpoint(config, info, meta, tensors, path);
     }
@@ -241,10 +215,5 @@ public static class SeriesCheckpoint
         model.Kernels.Synchronize();
     }
 
-    private static string Truncate(string s)
-    {
-        var oneLine = new StringBuilder();
-        foreach (char ch in s.Length > 40 ? s[..40] : s) oneLine.Append(char.IsControl(ch) ? '?' : ch);
-        return s.Length > 40 ? oneLine + "…" : oneLine.ToString();
-    }
+    private static string Truncate(string s) => CheckpointReader.Truncate(s);
 }

@@ -70,19 +70,13 @@ public sealed class GruLayer : IRecurrentLayer
         _parameters.SetValue(RecurrentBias, new float[3 * Hidden]);
     }
 
-    // State slots 0 … T of the h buffer, as in LstmLayer. Forward: step t reads slot t and writes slot t+1, so
-    // the initial state is slot 0. Reverse: step t reads slot t+1 and writes slot t, so the initial state is
-    // slot T, the final one slot 0, and the output at input time t is slot t in both directions.
-    private int PrevSlot(int t) => Reverse ? t + 1 : t;
-    private int OutSlot(int t) => Reverse ? t : t + 1;
-    private int InitialSlot(int steps) => Reverse ? steps : 0;
-    private int FinalSlot(int steps) => Reverse ? 0 : steps;
+    private StateSlots Slots => new(Reverse); // see StateSlots: one scheme for both directions
 
     /// <summary>(T,B,H): row t·B + b holds the output at input time t of sequence b.</summary>
-    public ArrayView<float> Outputs(int steps, int batch) => _h.Flat().SubView((long)OutSlot(0) * batch * Hidden, (long)steps * batch * Hidden);
+    public ArrayView<float> Outputs(int steps, int batch) => _h.Flat().SubView((long)Slots.Out(0) * batch * Hidden, (long)steps * batch * Hidden);
 
     /// <summary>The final state (B,H): h_T forward, the state after input 0 in reverse.</summary>
-    public ArrayView<float> LastOutput(int steps, int batch) => HiddenAt(FinalSlot(steps), batch);
+    public ArrayView<float> LastOutput(int steps, int batch) => HiddenAt(Slots.Final(steps), batch);
 
     /// <summary>
     /// (B,H) where a caller whose loss sees only the final state writes its gradient before <see cref="Backward"/>
@@ -121,7 +115,7 @@ public sealed class GruLayer : IRecurrentLayer
     {
         CheckShape(steps, batch);
         if (fromCarriedState && Reverse) throw new InvalidOperationException("a reverse-direction layer cannot start from a carried state");
-        if (!fromCarriedState) _k.Zero(HiddenAt(InitialSlot(steps), batch));
+        if (!fromCarriedState) _k.Zero(HiddenAt(Slots.Initial(steps), batch));
         int rows = steps * batch;
         var gates = AllRows(_gates, rows); // (T·B,3H) = x·Wx + b_ih
         if (input.IsTokens)
@@ -129,20 +123,17 @@ public sealed class GruLayer : IRecurrentLayer
         else
             _k.Gemm(GemmShape.NN(rows, 3 * Hidden, InputSize, addBias: true),
                 input.Dense.SubView(0, (long)rows * InputSize), _parameters.Value(InputWeights), _parameters.Value(InputBias), gates);
-        if (Reverse)
-            for (int t = steps - 1; t >= 0; t--) Iterate(t, batch);
-        else
-            for (int t = 0; t < steps; t++) Iterate(t, batch);
+        for (int i = 0; i < steps; i++) Iterate(Slots.ForwardStep(i, steps), batch);
     }
 
     /// <summary>One step at input time t: hproj_t = h_prev·Wh + b_hh, then the cell writes the next h. Gates_t must hold x_t·Wx + b_ih.</summary>
     private void Iterate(int t, int batch)
     {
-        var hPrev = HiddenAt(PrevSlot(t), batch); // (B,H)
+        var hPrev = HiddenAt(Slots.Prev(t), batch); // (B,H)
         var hproj = RowsAt(_hproj, t, batch);     // (B,3H)
         _k.Gemm(GemmShape.NN(batch, 3 * Hidden, Hidden, addBias: true), hPrev, _parameters.Value(RecurrentWeights),
             _parameters.Value(RecurrentBias), hproj);
-        _k.GruCellForward(batch, Hidden, RowsAt(_gates, t, batch), hproj, hPrev, HiddenAt(OutSlot(t), batch));
+        _k.GruCellForward(batch, Hidden, RowsAt(_gates, t, batch), hproj, hPrev, HiddenAt(Slots.Out(t), batch));
     }
 
     /// <summary>
@@ -165,11 +156,10 @@ public sealed class GruLayer : IRecurrentLayer
         _k.Transpose(_parameters.Value(RecurrentWeights), whT, Hidden, 3 * Hidden);
         for (int i = 0; i < steps; i++)
         {
-            // Backward visits the steps in the reverse of the order forward ran them.
-            int t = Reverse ? i : steps - 1 - i;
+            int t = Slots.BackwardStep(i, steps);
             var dGatesHidden = RowsAt(_dGatesHidden, t, batch); // (B,3H)
             var dhOut = hasOutputGradients ? outputGradients.SubView((long)t * bh, bh) : default; // (B,H)
-            _k.GruCellBackward(batch, Hidden, RowsAt(_gates, t, batch), RowsAt(_hproj, t, batch), HiddenAt(PrevSlot(t), batch),
+            _k.GruCellBackward(batch, Hidden, RowsAt(_gates, t, batch), RowsAt(_hproj, t, batch), HiddenAt(Slots.Prev(t), batch),
                 dhOut, hasOutputGradients, dhRec, RowsAt(_dGatesInput, t, batch), dGatesHidden);
             // dhRec now holds dh ⊙ z; add the path through hproj. Nothing flows past the step forward ran first.
             if (i < steps - 1)
@@ -183,7 +173,7 @@ public sealed class GruLayer : IRecurrentLayer
             _k.Gemm(GemmShape.TN(InputSize, 3 * Hidden, rows), input.Dense.SubView(0, (long)rows * InputSize), allDInput, default,
                 _parameters.Grad(InputWeights));
         // Row t of the previous-state view (T·B,H) is the h that step t read.
-        _k.Gemm(GemmShape.TN(Hidden, 3 * Hidden, rows), _h.Flat().SubView((long)PrevSlot(0) * bh, (long)rows * Hidden), allDHidden, default,
+        _k.Gemm(GemmShape.TN(Hidden, 3 * Hidden, rows), _h.Flat().SubView((long)Slots.Prev(0) * bh, (long)rows * Hidden), allDHidden, default,
             _parameters.Grad(RecurrentWeights));
         _k.ColumnSum(rows, 3 * Hidden, allDInput, _parameters.Grad(InputBias), accumulate: false);
         _k.ColumnSum(rows, 3 * Hidden, allDHidden, _parameters.Grad(RecurrentBias), accumulate: false);

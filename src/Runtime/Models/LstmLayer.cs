@@ -79,19 +79,13 @@ public sealed class LstmLayer : IRecurrentLayer
         _parameters.SetValue(Bias, bias);
     }
 
-    // State slots 0 … T of the h and c buffers. Forward: step t reads slot t and writes slot t+1, so the
-    // initial state is slot 0. Reverse: step t reads slot t+1 and writes slot t, so the initial state is
-    // slot T, the final one slot 0, and the output at input time t is slot t in both directions.
-    private int PrevSlot(int t) => Reverse ? t + 1 : t;
-    private int OutSlot(int t) => Reverse ? t : t + 1;
-    private int InitialSlot(int steps) => Reverse ? steps : 0;
-    private int FinalSlot(int steps) => Reverse ? 0 : steps;
+    private StateSlots Slots => new(Reverse); // see StateSlots: one scheme for both directions
 
     /// <summary>(T,B,H): row t·B + b holds the output at input time t of sequence b (h_{t+1} forward).</summary>
-    public ArrayView<float> Outputs(int steps, int batch) => _h.Flat().SubView((long)OutSlot(0) * batch * Hidden, (long)steps * batch * Hidden);
+    public ArrayView<float> Outputs(int steps, int batch) => _h.Flat().SubView((long)Slots.Out(0) * batch * Hidden, (long)steps * batch * Hidden);
 
     /// <summary>The final state (B,H): h_T forward, the state after input 0 in reverse.</summary>
-    public ArrayView<float> LastOutput(int steps, int batch) => HiddenAt(FinalSlot(steps), batch);
+    public ArrayView<float> LastOutput(int steps, int batch) => HiddenAt(Slots.Final(steps), batch);
 
     /// <summary>
     /// (B,H) where a caller whose loss sees only h_T writes dL/dh_T before <see cref="Backward"/> with hasOutputGradients = false.
@@ -146,7 +140,7 @@ public sealed class LstmLayer : IRecurrentLayer
     {
         CheckShape(steps, batch);
         if (fromCarriedState && Reverse) throw new InvalidOperationException("a reverse-direction layer cannot start from a carried state");
-        if (!fromCarriedState) ResetSlot(InitialSlot(steps), batch);
+        if (!fromCarriedState) ResetSlot(Slots.Initial(steps), batch);
         int rows = steps * batch;
         var gates = _gates.Flat().SubView(0, (long)rows * 4 * Hidden);
         if (input.IsTokens)
@@ -154,16 +148,13 @@ public sealed class LstmLayer : IRecurrentLayer
         else
             _k.Gemm(GemmShape.NN(rows, 4 * Hidden, InputSize, addBias: true),
                 input.Dense.SubView(0, (long)rows * InputSize), _parameters.Value(InputWeights), _parameters.Value(Bias), gates);
-        if (Reverse)
-            for (int t = steps - 1; t >= 0; t--) Iterate(t, batch);
-        else
-            for (int t = 0; t < steps; t++) Iterate(t, batch);
+        for (int i = 0; i < steps; i++) Iterate(Slots.ForwardStep(i, steps), batch);
     }
 
     /// <summary>One step at input time t: gates_t += h_prev·Wh, then the cell update writes the next (c, h). Gates_t must hold x_t·Wx + b.</summary>
     public void Iterate(int t, int batch) =>
-        _k.LstmStepForward(batch, Hidden, HiddenAt(PrevSlot(t), batch), _parameters.Value(RecurrentWeights), GatesAt(_gates.Flat(), t, batch),
-            CellAt(PrevSlot(t), batch), CellAt(OutSlot(t), batch), HiddenAt(OutSlot(t), batch));
+        _k.LstmStepForward(batch, Hidden, HiddenAt(Slots.Prev(t), batch), _parameters.Value(RecurrentWeights), GatesAt(_gates.Flat(), t, batch),
+            CellAt(Slots.Prev(t), batch), CellAt(Slots.Out(t), batch), HiddenAt(Slots.Out(t), batch));
 
     /// <summary>
     /// Backward through the last <see cref="Forward"/>. Writes (not accumulates) this layer's gradients.
@@ -185,11 +176,10 @@ public sealed class LstmLayer : IRecurrentLayer
         _k.Transpose(_parameters.Value(RecurrentWeights), whT, Hidden, 4 * Hidden);
         for (int i = 0; i < steps; i++)
         {
-            // Backward visits the steps in the reverse of the order forward ran them.
-            int t = Reverse ? i : steps - 1 - i;
+            int t = Slots.BackwardStep(i, steps);
             var dGates = GatesAt(_dGates.Flat(), t, batch);
             var dhOut = hasOutputGradients ? outputGradients.SubView((long)t * bh, bh) : default;
-            _k.LstmCellBackward(batch, Hidden, GatesAt(_gates.Flat(), t, batch), CellAt(PrevSlot(t), batch), CellAt(OutSlot(t), batch),
+            _k.LstmCellBackward(batch, Hidden, GatesAt(_gates.Flat(), t, batch), CellAt(Slots.Prev(t), batch), CellAt(Slots.Out(t), batch),
                 dhOut, hasOutputGradients, dhRec, _dc.Flat().SubView(0, bh), dGates);
             // The initial state is a constant, so no gradient flows past the step forward ran first.
             if (i < steps - 1) _k.Gemm(GemmShape.NN(batch, Hidden, 4 * Hidden), dGates, whT, default, dhRec);
@@ -201,7 +191,7 @@ public sealed class LstmLayer : IRecurrentLayer
             _k.Gemm(GemmShape.TN(InputSize, 4 * Hidden, rows), input.Dense.SubView(0, (long)rows * InputSize), allDGates, default,
                 _parameters.Grad(InputWeights));
         // Row t of the previous-state view is the h that step t read.
-        _k.Gemm(GemmShape.TN(Hidden, 4 * Hidden, rows), _h.Flat().SubView((long)PrevSlot(0) * batch * Hidden, (long)rows * Hidden), allDGates, default,
+        _k.Gemm(GemmShape.TN(Hidden, 4 * Hidden, rows), _h.Flat().SubView((long)Slots.Prev(0) * batch * Hidden, (long)rows * Hidden), allDGates, default,
             _parameters.Grad(RecurrentWeights));
         _k.ColumnSum(rows, 4 * Hidden, allDGates, _parameters.Grad(Bias), accumulate: false);
         if (computeInputGradient)

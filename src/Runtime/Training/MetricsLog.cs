@@ -3,8 +3,8 @@ using System.Text;
 
 namespace GpuLstm.Runtime.Training;
 
-/// <summary>One row of the metrics file: a training step, with the validation loss on steps that evaluated.</summary>
-public sealed record MetricsRow(long Step, int Epoch, double TrainLoss, double? ValLoss, double LearningRate, double TokensPerSecond);
+/// <summary>One row of the metrics file: a training step, with the validation loss on steps that evaluated. A value type: one is added every step.</summary>
+public readonly record struct MetricsRow(long Step, int Epoch, double TrainLoss, double? ValLoss, double LearningRate, double TokensPerSecond);
 
 /// <summary>
 /// The metrics CSV (step, epoch, train_loss, val_loss, lr, tokens_per_s), kept in memory and rewritten

@@ -26,8 +26,8 @@ public sealed record TrainOptions(int Epochs = 50, int BatchSize = 16, ulong See
     public double LearningRate(double initial, int epoch) => initial * Math.Pow(LrDecay, Math.Max(0, epoch - LrDecayAfter + 1));
 }
 
-/// <summary>One training step, as the progress display and the metrics file see it.</summary>
-public sealed record StepReport(long Step, int Epoch, int BatchInEpoch, int BatchesPerEpoch, double Loss, double LearningRate,
+/// <summary>One training step, as the progress display and the metrics file see it (a value type: the step loop allocates nothing).</summary>
+public readonly record struct StepReport(long Step, int Epoch, int BatchInEpoch, int BatchesPerEpoch, double Loss, double LearningRate,
     long Tokens, TimeSpan Elapsed);
 
 /// <summary>
