@@ -99,7 +99,7 @@ public sealed class SeriesCsvTests
         try
         {
             e = Assert.Throws<GpuLstmException>(() => SeriesCsv.Load(dir.FullName, "Value"));
-            Assert.Equal($"series file '{dir.FullName}' is a directory, not a CSV file", e.Message);
+            Assert.Equal($"series file '{dir.FullName}' is a directory", e.Message);
         }
         finally { dir.Delete(); }
     }

@@ -58,7 +58,10 @@ public static class StepBenchmark
             var batch = new TokenBatch(config.T, config.B) { Steps = config.T, Size = config.B };
             for (int i = 0; i < batch.Inputs.Length; i++) { batch.Inputs[i] = rng.NextInt(config.V); batch.Targets[i] = rng.NextInt(config.V); }
 
-            for (int i = 0; i < warmup; i++) { model.LossAndGradients(batch); adam.Apply(); }
+            // Warm-up is bounded by the same time budget as the timed steps (after one step).
+            var warm = Stopwatch.StartNew();
+            for (int i = 0; i < warmup && (i == 0 || warm.Elapsed.TotalSeconds < maxSeconds); i++) { model.LossAndGradients(batch); adam.Apply(); }
+            model.Kernels.Synchronize();
             var times = new List<double>(steps);
             long launches = model.Kernels.LaunchCount;
             var total = Stopwatch.StartNew();

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using GpuLstm.Runtime.Compute;
 using GpuLstm.Runtime.Data;
+using GpuLstm.Runtime.Files;
 using GpuLstm.Runtime.Models;
 
 namespace GpuLstm.Runtime.Checkpoints;
@@ -46,7 +47,11 @@ public static class Checkpoint
 {
     public const string FormatTag = "gpulstm-char-lstm/1";
 
-    public static void Save(string path, CharLstmModel model, ITokenizer vocabulary, IReadOnlyDictionary<string, string>? extraMetadata = null)
+    public static void Save(string path, CharLstmModel model, ITokenizer vocabulary, IReadOnlyDictionary<string, string>? extraMetadata = null) =>
+        AtomicFile.Write(path, "checkpoint", Serializer(model, vocabulary, extraMetadata));
+
+    /// <summary>The checkpoint's bytes, taken from the model now and written to a stream later (see <see cref="FileTransaction"/>).</summary>
+    public static Action<Stream> Serializer(CharLstmModel model, ITokenizer vocabulary, IReadOnlyDictionary<string, string>? extraMetadata = null)
     {
         var p = model.Parameters;
         var dense = model.Dense;
@@ -74,14 +79,7 @@ public static class Checkpoint
         };
         if (extraMetadata is not null)
             foreach (var (key, value) in extraMetadata) metadata.TryAdd(key, value);
-        try
-        {
-            SafeTensors.Write(path, metadata, tensors);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new GpuLstmException($"cannot write checkpoint '{path}': {e.Message}");
-        }
+        return SafeTensors.Serializer(metadata, tensors);
     }
 
     /// <summary>Reads and validates a checkpoint; every problem is a one-line <see cref="GpuLstmException"/>.</summary>

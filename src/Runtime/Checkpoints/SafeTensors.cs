@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using GpuLstm.Runtime.Files;
 
 namespace GpuLstm.Runtime.Checkpoints;
 
@@ -29,42 +30,46 @@ public static class SafeTensors
     // and honouring it would let a hostile file make us allocate arbitrary amounts of memory.
     private const long MaxHeaderBytes = 100_000_000;
 
-    public static void Write(string path, IReadOnlyDictionary<string, string> metadata, IReadOnlyList<TensorEntry> tensors)
+    /// <summary>Writes a safetensors file atomically (see <see cref="AtomicFile"/>); <paramref name="what"/> names it in errors.</summary>
+    public static void Write(string path, IReadOnlyDictionary<string, string> metadata, IReadOnlyList<TensorEntry> tensors, string what = "safetensors file")
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        AtomicFile.Write(path, what, Serializer(metadata, tensors));
+    }
+
+    /// <summary>
+    /// Checks the tensors and builds the header now, and returns what writes the file's bytes to a stream:
+    /// every check happens before the first byte hits the disk, so a bad argument can never cost the caller
+    /// the file already at the path.
+    /// </summary>
+    public static Action<Stream> Serializer(IReadOnlyDictionary<string, string> metadata, IReadOnlyList<TensorEntry> tensors)
+    {
         ArgumentNullException.ThrowIfNull(metadata);
         ArgumentNullException.ThrowIfNull(tensors);
-
-        // Every check and the whole header happen before the first byte hits the disk, so a bad
-        // argument can never cost the caller the checkpoint already at `path`.
         ValidateForWrite(metadata, tensors);
         byte[] header = BuildHeader(metadata, tensors);
-
-        AtomicFile.Write(path, fs =>
+        return fs =>
         {
             Span<byte> prefix = stackalloc byte[8];
             BinaryPrimitives.WriteUInt64LittleEndian(prefix, (ulong)header.Length);
             fs.Write(prefix);
             fs.Write(header);
             foreach (var t in tensors) WriteFloats(fs, t.Data);
-        });
+        };
     }
 
+    /// <summary>Reads a checkpoint from a file, standard input (<c>-</c>) or a pipe.</summary>
     public static (IReadOnlyDictionary<string, string> Metadata, IReadOnlyDictionary<string, TensorEntry> Tensors) Read(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
         byte[] bytes;
         try
         {
-            bytes = File.ReadAllBytes(path);
+            bytes = InputSource.Open(path, "checkpoint").ReadAllBytes();
         }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        catch (GpuLstmException e)
         {
-            throw new CheckpointFormatException($"checkpoint {QuoteFile(path)} not found");
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException or System.Security.SecurityException)
-        {
-            throw new CheckpointFormatException($"checkpoint {QuoteFile(path)} could not be read: {OneLine(e.Message)}");
+            throw new CheckpointFormatException(e.Message);
         }
         return Read(bytes, path);
     }

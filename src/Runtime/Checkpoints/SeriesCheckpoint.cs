@@ -5,6 +5,8 @@ using GpuLstm.Runtime.Compute;
 using GpuLstm.Runtime.Models;
 using GpuLstm.Runtime.Series;
 
+using GpuLstm.Runtime.Files;
+
 namespace GpuLstm.Runtime.Checkpoints;
 
 /// <summary>
@@ -78,7 +80,11 @@ public static class SeriesCheckpoint
         }
     }
 
-    public static void Save(string path, SeriesModel model, SeriesModelInfo info, IReadOnlyDictionary<string, string>? extraMetadata = null)
+    public static void Save(string path, SeriesModel model, SeriesModelInfo info, IReadOnlyDictionary<string, string>? extraMetadata = null) =>
+        AtomicFile.Write(path, "checkpoint", Serializer(model, info, extraMetadata));
+
+    /// <summary>The checkpoint's bytes, taken from the model now and written to a stream later (see <see cref="FileTransaction"/>).</summary>
+    public static Action<Stream> Serializer(SeriesModel model, SeriesModelInfo info, IReadOnlyDictionary<string, string>? extraMetadata = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(info);
@@ -112,22 +118,13 @@ public static class SeriesCheckpoint
         foreach (var (key, value) in info.Scaler.ToDictionary(ScalerPrefix)) metadata[key] = value;
         if (extraMetadata is not null)
             foreach (var (key, value) in extraMetadata) metadata.TryAdd(key, value);
-        try
-        {
-            SafeTensors.Write(path, metadata, tensors);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new GpuLstmException($"cannot write checkpoint '{path}': {e.Message}");
-        }
+        return SafeTensors.Serializer(metadata, tensors);
     }
 
     /// <summary>Reads and validates a checkpoint; every problem is a one-line <see cref="GpuLstmException"/>.</summary>
     public static LoadedSeriesCheckpoint Load(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        if (Directory.Exists(path)) throw new GpuLstmException($"checkpoint '{path}' is a directory");
-        if (!File.Exists(path)) throw new GpuLstmException($"checkpoint '{path}' not found");
         return Validate(path, () => SafeTensors.Read(path));
     }
 

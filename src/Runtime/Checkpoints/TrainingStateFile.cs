@@ -1,4 +1,5 @@
 using System.Globalization;
+using GpuLstm.Runtime.Files;
 using GpuLstm.Runtime.Training;
 
 namespace GpuLstm.Runtime.Checkpoints;
@@ -26,7 +27,10 @@ public static class TrainingStateFile
     private static string R(double x) => x.ToString("R", CultureInfo.InvariantCulture);
     private static string I(long x) => x.ToString(CultureInfo.InvariantCulture);
 
-    public static void Save(string path, TrainingState s)
+    public static void Save(string path, TrainingState s) => AtomicFile.Write(path, "training state", Serializer(s));
+
+    /// <summary>The state file's bytes, written to a stream later (see <see cref="FileTransaction"/>).</summary>
+    public static Action<Stream> Serializer(TrainingState s)
     {
         var t = s.Trainer;
         var meta = new Dictionary<string, string>
@@ -45,6 +49,13 @@ public static class TrainingStateFile
             ["adam_step"] = I(s.AdamStep),
             ["setup"] = s.Setup,
         };
+        if (t.Ended is { } ended) meta["ended"] = ended switch
+        {
+            TrainEnd.Completed => "completed",
+            TrainEnd.EarlyStopped => "early_stopped",
+            TrainEnd.StepLimit => "step_limit",
+            _ => throw new ArgumentException($"a run does not end as {ended}", nameof(s)),
+        };
         var tensors = new List<TensorEntry>
         {
             new("adam.m", new[] { s.AdamM.Length }, s.AdamM),
@@ -52,17 +63,20 @@ public static class TrainingStateFile
         };
         if (s.CarriedState.Length > 0) tensors.Add(new("state.carried", new[] { s.CarriedState.Length }, s.CarriedState));
         if (s.BestWeights is not null) tensors.Add(new("best.weights", new[] { s.BestWeights.Length }, s.BestWeights));
-        try
-        {
-            SafeTensors.Write(path, meta, tensors);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new GpuLstmException($"cannot write training state '{path}': {e.Message}");
-        }
+        return SafeTensors.Serializer(meta, tensors);
     }
 
-    /// <summary>Reads and checks a training state for a model with <paramref name="parameters"/> parameters.</summary>
+    /// <summary>The loop position and the run's settings, without checking the tensors against a model.</summary>
+    public static (TrainerState Trainer, string Setup) Peek(string path)
+    {
+        var state = Load(path, -1, -1);
+        return (state.Trainer, state.Setup);
+    }
+
+    /// <summary>
+    /// Reads and checks a training state for a model with <paramref name="parameters"/> parameters
+    /// (negative: the tensors are not checked, and come back empty).
+    /// </summary>
     public static TrainingState Load(string path, int parameters, int carriedStateLength)
     {
         if (!File.Exists(path))
@@ -77,18 +91,31 @@ public static class TrainingStateFile
             long.TryParse(Get(key), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long v) && v >= min ? v : throw new GpuLstmException(Bad($"has an invalid '{key}'"));
         double Double(string key) =>
             double.TryParse(Get(key), NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && !double.IsNaN(v) ? v : throw new GpuLstmException(Bad($"has an invalid '{key}'"));
+        int Int(string key, int min = 0)
+        {
+            long v = Long(key, min);
+            return v <= int.MaxValue ? (int)v : throw new GpuLstmException(Bad($"has an invalid '{key}'"));
+        }
         float[] Tensor(string name, int length, bool required = true)
         {
+            if (length < 0) return Array.Empty<float>();
             if (!tensors.TryGetValue(name, out var t)) return required ? throw new GpuLstmException(Bad($"has no tensor '{name}'")) : null!;
             if (t.Data.Length != length) throw new GpuLstmException(Bad($"tensor '{name}' has {t.Data.Length} values; the model needs {length}"));
             return t.Data;
         }
         if (Get("format") != FormatTag) throw new GpuLstmException(Bad($"has format '{Get("format")}'; this build reads '{FormatTag}'"));
-        var trainer = new TrainerState(Long("step"), (int)Long("epoch"), (int)Long("batch_in_epoch"), Double("period_loss_sum"), Long("period_rows"),
-            (int)Long("period_steps"), (int)Long("evaluations"),
-            new EarlyStopping.Snapshot(Double("stopping_best"), (int)Long("stopping_best_epoch", -1), (int)Long("stopping_wait")));
+        var trainer = new TrainerState(Long("step"), Int("epoch"), Int("batch_in_epoch"), Double("period_loss_sum"), Long("period_rows"),
+            Int("period_steps"), Int("evaluations"),
+            new EarlyStopping.Snapshot(Double("stopping_best"), Int("stopping_best_epoch", -1), Int("stopping_wait")),
+            !meta.TryGetValue("ended", out var ended) ? null : ended switch
+            {
+                "completed" => TrainEnd.Completed,
+                "early_stopped" => TrainEnd.EarlyStopped,
+                "step_limit" => TrainEnd.StepLimit,
+                _ => throw new GpuLstmException(Bad("has an invalid 'ended'")),
+            });
         return new TrainingState(trainer, Long("adam_step"), Tensor("adam.m", parameters), Tensor("adam.v", parameters),
             carriedStateLength > 0 ? Tensor("state.carried", carriedStateLength) : Array.Empty<float>(),
-            tensors.ContainsKey("best.weights") ? Tensor("best.weights", parameters) : null, Get("setup"));
+            parameters >= 0 && tensors.ContainsKey("best.weights") ? Tensor("best.weights", parameters) : null, Get("setup"));
     }
 }

@@ -64,7 +64,19 @@ public sealed class ComputeDevice : IDisposable
             }
             var match = FindGpus(context).FirstOrDefault(g => g.Id == spec || g.Id == spec + ":0");
             if (match.Device is null)
-                throw new GpuLstmException($"unknown device '{name}'; available: {string.Join(", ", AvailableIds(context))}");
+            {
+                string available = $"available: {string.Join(", ", AvailableIds(context))}";
+                string kind = spec.Split(':')[0];
+                if (kind is "cuda" or "opencl")
+                {
+                    string label = kind == "cuda" ? "CUDA" : "OpenCL";
+                    int count = FindGpus(context).Count(g => g.Id.StartsWith(kind + ":", StringComparison.Ordinal));
+                    throw new GpuLstmException(count == 0
+                        ? $"no {label} device was found{(kind == "cuda" ? " (no NVIDIA driver, or no GPU)" : " (no OpenCL driver that ILGPU can use)")}; {available}"
+                        : $"there is no {label} device '{name}'; this machine has {count}; {available}");
+                }
+                throw new GpuLstmException($"unknown device '{name}'; {available}");
+            }
             var accelerator = match.Device.CreateAccelerator(context);
             return new ComputeDevice(context, accelerator, new IlgpuKernelSet(accelerator), match.Id);
         }

@@ -17,7 +17,7 @@ public sealed class WindowDataset
     {
         if (seqLength < 1) throw new GpuLstmException($"sequence length must be positive, got {seqLength}");
         if (tokens.Length < seqLength + 1)
-            throw new GpuLstmException($"the corpus has {tokens.Length} characters; it needs at least seq_length + 1 = {seqLength + 1}");
+            throw new GpuLstmException($"the training text has {tokens.Length} tokens; it needs at least seq_length + 1 = {seqLength + 1}");
         _tokens = tokens;
         SeqLength = seqLength;
     }

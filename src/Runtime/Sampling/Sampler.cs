@@ -61,60 +61,85 @@ public sealed class Sampler
     }
 
     /// <summary>Generates <paramref name="length"/> tokens after <paramref name="prime"/>; returns only the generated text.</summary>
-    public string Generate(string prime, int length, double temperature, Rng rng, Action<string>? onToken = null)
+    public string Generate(string prime, int length, double temperature, Rng rng)
+    {
+        var text = new System.Text.StringBuilder();
+        Generate(prime, length, temperature, rng, piece => text.Append(piece));
+        return text.ToString();
+    }
+
+    /// <summary>
+    /// The notebook's loop, streaming: each token's text goes to <paramref name="onToken"/> as it is drawn, and
+    /// memory stays at one window whatever <paramref name="length"/> is. Stops with
+    /// <see cref="OperationCanceledException"/> when <paramref name="cancel"/> fires.
+    /// </summary>
+    public void Generate(string prime, int length, double temperature, Rng rng, Action<string> onToken, CancellationToken cancel = default)
+    {
+        ArgumentNullException.ThrowIfNull(onToken);
+        var primeIds = Start(prime, length, temperature);
+        int window = _model.Config.SeqLength;
+        // The last `window` tokens, kept in a buffer that is compacted when full: no growth with length.
+        var history = new int[Math.Max(2 * window, primeIds.Length)];
+        primeIds.CopyTo(history, 0);
+        int count = primeIds.Length;
+        for (int i = 0; i < length; i++)
+        {
+            cancel.ThrowIfCancellationRequested();
+            if (count == history.Length)
+            {
+                Array.Copy(history, count - window, history, 0, window);
+                count = window;
+            }
+            int from = Math.Max(0, count - window);
+            var logits = _model.PredictNextLogits(history.AsSpan(from, count - from));
+            int next = Next(logits, temperature, rng);
+            onToken(_vocab.Append(history[count - 1], next));
+            history[count++] = next;
+        }
+    }
+
+    /// <summary>Checks the settings and encodes the prime.</summary>
+    private int[] Start(string prime, int length, double temperature)
     {
         ValidateTemperature(temperature);
         if (length < 0) throw new GpuLstmException($"length must be 0 or more, got {length}");
         var primeIds = _vocab.Encode(prime, "the prime text");
         if (primeIds.Length == 0) throw new GpuLstmException("the prime text is empty; give at least one character");
-        int window = _model.Config.SeqLength;
-        var history = new List<int>(primeIds.Length + length);
-        history.AddRange(primeIds);
-        var generated = new int[length];
-        for (int i = 0; i < length; i++)
-        {
-            int from = Math.Max(0, history.Count - window);
-            var logits = _model.PredictNextLogits(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(history)[from..]);
-            int next = Next(logits, temperature, rng);
-            onToken?.Invoke(_vocab.Append(history[^1], next));
-            history.Add(next);
-            generated[i] = next;
-        }
-        return Text(primeIds[^1], generated);
-    }
-
-    /// <summary>The generated tokens as text, as they continue the prime (a word model's separators included).</summary>
-    private string Text(int previous, int[] generated)
-    {
-        var sb = new System.Text.StringBuilder();
-        foreach (int id in generated) { sb.Append(_vocab.Append(previous, id)); previous = id; }
-        return sb.ToString();
+        return primeIds;
     }
 
     /// <summary>
     /// char-rnn's generation loop: feed the prime one token at a time, carrying (h, c), then feed each drawn
-    /// token back. One step of the LSTM per character instead of a whole window.
+    /// token back. One step of the LSTM per character instead of a whole window. Returns the generated text.
     /// </summary>
-    public string GenerateCarryingState(string prime, int length, double temperature, Rng rng, Action<string>? onToken = null)
+    public string GenerateCarryingState(string prime, int length, double temperature, Rng rng)
     {
-        ValidateTemperature(temperature);
-        if (length < 0) throw new GpuLstmException($"length must be 0 or more, got {length}");
-        var primeIds = _vocab.Encode(prime, "the prime text");
-        if (primeIds.Length == 0) throw new GpuLstmException("the prime text is empty; give at least one character");
+        var text = new System.Text.StringBuilder();
+        GenerateCarryingState(prime, length, temperature, rng, piece => text.Append(piece));
+        return text.ToString();
+    }
+
+    /// <summary>char-rnn's loop, streaming to <paramref name="onToken"/> in constant memory; see <see cref="Generate(string, int, double, Rng, Action{string}, CancellationToken)"/>.</summary>
+    public void GenerateCarryingState(string prime, int length, double temperature, Rng rng, Action<string> onToken, CancellationToken cancel = default)
+    {
+        ArgumentNullException.ThrowIfNull(onToken);
+        var primeIds = Start(prime, length, temperature);
         _model.ResetStream();
         ReadOnlySpan<float> logits = default;
-        foreach (int id in primeIds) logits = _model.StreamNextLogits(id);
-        var generated = new int[length];
+        foreach (int id in primeIds)
+        {
+            cancel.ThrowIfCancellationRequested();
+            logits = _model.StreamNextLogits(id);
+        }
         int previous = primeIds[^1];
         for (int i = 0; i < length; i++)
         {
+            cancel.ThrowIfCancellationRequested();
             int next = Next(logits, temperature, rng);
-            generated[i] = next;
-            onToken?.Invoke(_vocab.Append(previous, next));
+            onToken(_vocab.Append(previous, next));
             previous = next;
             if (i + 1 < length) logits = _model.StreamNextLogits(next);
         }
-        return Text(primeIds[^1], generated);
     }
 
     /// <summary>The model's probabilities in float64 (the notebook casts predict's output to float64 first).</summary>

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using GpuLstm.Runtime.Files;
 
 namespace GpuLstm.Runtime.Series;
 
@@ -40,18 +41,14 @@ public static class SeriesCsv
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(column);
-        string file = $"series file '{path}'";
-        if (Directory.Exists(path)) throw new GpuLstmException($"{file} is a directory, not a CSV file");
+        var source = InputSource.Open(path, "series file");
+        string file = source.Describe();
         string text;
         try
         {
-            text = File.ReadAllText(path, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true));
+            text = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true).GetString(source.ReadAllBytes());
         }
-        catch (FileNotFoundException) { throw new GpuLstmException($"{file} not found"); }
-        catch (DirectoryNotFoundException) { throw new GpuLstmException($"{file} not found"); }
-        catch (UnauthorizedAccessException) { throw new GpuLstmException($"{file} cannot be read: permission denied"); }
         catch (DecoderFallbackException) { throw new GpuLstmException($"{file} is not valid UTF-8 text"); }
-        catch (IOException e) { throw new GpuLstmException($"{file} cannot be read: {e.Message}"); }
         return Parse(text, file, path, column, dateColumn);
     }
 

@@ -93,30 +93,55 @@ public static class SeriesForecast
     /// </summary>
     public static double[] Recursive(ReadOnlySpan<double> history, int window, int horizon, int steps, Action<float[], float[]> predict)
     {
+        if (steps < 1) throw new GpuLstmException($"the number of forecast steps must be at least 1, got {steps}");
+        var result = new double[steps];
+        int made = 0;
+        foreach (double v in RecursiveStream(history, window, horizon, predict))
+        {
+            result[made++] = v;
+            if (made == steps) break;
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// The recursive forecast as an endless stream, in constant memory: only the last <paramref name="window"/>
+    /// values are kept. A consumer takes as many values as it wants (and may stop at any time).
+    /// </summary>
+    public static IEnumerable<double> RecursiveStream(ReadOnlySpan<double> history, int window, int horizon, Action<float[], float[]> predict)
+    {
         ArgumentNullException.ThrowIfNull(predict);
         if (window < 1) throw new ArgumentOutOfRangeException(nameof(window));
         if (horizon < 1) throw new ArgumentOutOfRangeException(nameof(horizon));
-        if (steps < 1) throw new GpuLstmException($"the number of forecast steps must be at least 1, got {steps}");
         if (history.Length < window) throw new GpuLstmException($"a forecast needs the last {window} values, but the series has {history.Length}");
-        var series = new List<double>(history.Length + steps + horizon);
-        foreach (double v in history[^window..]) series.Add(v);
-        var input = new float[window];
-        var output = new float[horizon];
-        var result = new double[steps];
-        int made = 0;
-        while (made < steps)
+        return Stream(history[^window..].ToArray(), horizon, predict);
+
+        static IEnumerable<double> Stream(double[] last, int horizon, Action<float[], float[]> predict)
         {
-            for (int t = 0; t < window; t++) input[t] = (float)series[series.Count - window + t];
-            predict(input, output);
-            for (int j = 0; j < horizon; j++)
+            int window = last.Length;
+            // The last `window` values, oldest first, in a buffer of twice that size compacted when full.
+            var series = new double[2 * window + horizon];
+            last.CopyTo(series, 0);
+            int count = window;
+            var input = new float[window];
+            var output = new float[horizon];
+            for (long made = 0; ; made += horizon)
             {
-                if (!float.IsFinite(output[j])) throw new GpuLstmException($"the model forecast a non-finite value at step {made + j + 1}");
-                series.Add(output[j]);
-                if (made + j < steps) result[made + j] = output[j];
+                for (int t = 0; t < window; t++) input[t] = (float)series[count - window + t];
+                predict(input, output);
+                if (count + horizon > series.Length)
+                {
+                    Array.Copy(series, count - window, series, 0, window);
+                    count = window;
+                }
+                for (int j = 0; j < horizon; j++)
+                {
+                    if (!float.IsFinite(output[j])) throw new GpuLstmException($"the model forecast a non-finite value at step {made + j + 1}");
+                    series[count++] = output[j];
+                }
+                for (int j = 0; j < horizon; j++) yield return output[j];
             }
-            made += horizon;
         }
-        return result;
     }
 
     /// <summary>
@@ -152,6 +177,25 @@ public static class SeriesForecast
         string format = FormatOf(dates![^1], lastLabel!);
         for (int i = 0; i < steps; i++) labels[i] = future[i].ToString(format, System.Globalization.CultureInfo.InvariantCulture);
         return labels;
+    }
+
+    /// <summary>
+    /// The label of the i-th value (1-based) after the end of a series, computed one at a time: its date written
+    /// like the last label when the dates are regular and the date exists, otherwise "+i".
+    /// </summary>
+    public static Func<long, string> FutureLabeler(DateTime[]? dates, string? lastLabel)
+    {
+        static string Offset(long i) => "+" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var next = lastLabel is not null && dates is { Length: >= 2 } ? Stepper(dates) : null;
+        if (next is null) return Offset;
+        string format = FormatOf(dates![^1], lastLabel!);
+        var last = dates[^1];
+        return i =>
+        {
+            if (i > int.MaxValue) return Offset(i);
+            try { return next(last, (int)i).ToString(format, System.Globalization.CultureInfo.InvariantCulture); }
+            catch (ArgumentOutOfRangeException) { return Offset(i); } // past year 9999
+        };
     }
 
     private static Func<DateTime, int, DateTime>? Stepper(DateTime[] dates)

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using GpuLstm.Runtime.Files;
 
 namespace GpuLstm.Runtime.Training;
 
@@ -35,13 +36,13 @@ public sealed class MetricsLog
         return sb.ToString();
     }
 
-    public void Save(string path)
+    public void Save(string path) => AtomicFile.Write(path, "metrics file", Serializer());
+
+    /// <summary>The CSV as it is now, written to a stream later (see <see cref="FileTransaction"/>).</summary>
+    public Action<Stream> Serializer()
     {
-        try { AtomicFile.WriteAllBytes(path, Encoding.UTF8.GetBytes(ToCsv())); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new GpuLstmException($"cannot write metrics '{path}': {e.Message}");
-        }
+        byte[] bytes = Encoding.UTF8.GetBytes(ToCsv());
+        return s => s.Write(bytes);
     }
 
     /// <summary>The rows of an earlier run's file up to and including <paramref name="upToStep"/> (none if the file is missing).</summary>

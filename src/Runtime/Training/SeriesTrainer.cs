@@ -138,18 +138,33 @@ public static class SeriesTrainer
     /// </summary>
     public static double[] ForecastAhead(SeriesModel model, double[] original, bool difference, SeriesScaler scaler, int steps)
     {
+        if (steps < 1) throw new GpuLstmException($"the number of forecast steps must be at least 1, got {steps}");
+        return ForecastStream(model, original, difference, scaler).Take(steps).ToArray();
+    }
+
+    /// <summary>
+    /// The same forecast as an endless stream in original units, in constant memory: take as many values as
+    /// needed, as they are computed.
+    /// </summary>
+    public static IEnumerable<double> ForecastStream(SeriesModel model, double[] original, bool difference, SeriesScaler scaler)
+    {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(original);
+        ArgumentNullException.ThrowIfNull(scaler);
         var modeled = difference ? SeriesProblem.Differences(original) : original;
         var scaled = scaler.Transform(modeled);
         var c = model.Config;
-        var raw = SeriesForecast.Recursive(scaled, c.Window, c.Horizon, steps, (input, output) => model.Predict(input, 1, output));
-        var result = scaler.Inverse(raw);
-        if (difference)
+        var raw = SeriesForecast.RecursiveStream(scaled, c.Window, c.Horizon, (input, output) => model.Predict(input, 1, output));
+        return Integrate(raw, scaler, difference ? original[^1] : (double?)null);
+
+        static IEnumerable<double> Integrate(IEnumerable<double> raw, SeriesScaler scaler, double? level)
         {
-            double level = original[^1];
-            for (int i = 0; i < result.Length; i++) result[i] = level += result[i];
+            foreach (double v in raw)
+            {
+                double value = scaler.Inverse(v);
+                if (level is double l) level = value = l + value;
+                yield return value;
+            }
         }
-        return result;
     }
 }

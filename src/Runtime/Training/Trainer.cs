@@ -59,9 +59,20 @@ public sealed record TrainResult(TrainEnd End, int EpochsRun, double FinalLoss, 
 /// Where a run stands between two steps: everything besides the weights, the Adam moments, the carried
 /// state and the best weights that a resumed run needs to continue exactly as an uninterrupted one would.
 /// </summary>
+/// <param name="Ended">How the run ended, when this is its final state (null while it runs, and after an interruption).</param>
 public sealed record TrainerState(long Step, int Epoch, int BatchInEpoch, double PeriodLossSum, long PeriodRows, int PeriodSteps,
-    int Evaluations, EarlyStopping.Snapshot Stopping)
+    int Evaluations, EarlyStopping.Snapshot Stopping, TrainEnd? Ended = null)
 {
+    /// <summary>
+    /// What keeps a run at this state from going on under <paramref name="options"/>: early stopping ended it,
+    /// it reached the step limit, or its epochs are all done (<see cref="TrainEnd.Completed"/>); null when it can go on.
+    /// </summary>
+    public TrainEnd? FinishedUnder(TrainOptions options) =>
+        Ended == TrainEnd.EarlyStopped ? TrainEnd.EarlyStopped
+        : options.MaxSteps > 0 && Step >= options.MaxSteps ? TrainEnd.StepLimit
+        : Epoch >= options.Epochs ? TrainEnd.Completed
+        : null;
+
     public static TrainerState Initial { get; } = new(0, 0, 0, 0, 0, 0, 0, new EarlyStopping.Snapshot(double.PositiveInfinity, -1, 0));
 }
 
@@ -188,7 +199,7 @@ public sealed class Trainer
             if (end != TrainEnd.Completed) break;
         }
         _model.Kernels.Synchronize();
-        CurrentState = Position();
+        CurrentState = Position() with { Ended = end is TrainEnd.Completed or TrainEnd.EarlyStopped or TrainEnd.StepLimit ? end : null };
         if (end is TrainEnd.Interrupted or TrainEnd.StepLimit or TrainEnd.Diverged && periodRows > 0) lastLoss = periodSum / periodRows;
         bool restored = false;
         if ((end is TrainEnd.Completed or TrainEnd.EarlyStopped or TrainEnd.StepLimit) && BestWeights is not null && stopper.BestEpoch != evaluations - 1)
