@@ -40,6 +40,23 @@ public sealed class BadInputFiles : IDisposable
         var otherVocab = new Dictionary<string, string>(meta) { ["vocab_size"] = "3", ["vocab"] = "[\"a\",\"b\",\"c\"]" };
         SafeTensors.Write(Path.Combine(Dir, "vocab.safetensors"), otherVocab, tensors.Values.ToArray());
         File.WriteAllText(Path.Combine(Dir, "gpulstm-model.safetensors"), "a file the failing commands must not touch");
+        // Finished runs, with their training states: one that ran all its epochs, one that early stopping ended
+        // (no later evaluation can beat the first by more than a min delta of 1000).
+        Train("done.safetensors", "--epochs", "1");
+        Train("early.safetensors", "--epochs", "5", "--patience", "1", "--min-delta", "1000");
+        // A series and a forecaster trained on it.
+        File.WriteAllText(Path.Combine(Dir, "series.csv"), "month,value\n" + string.Concat(Enumerable.Range(0, 40).Select(i =>
+            $"{2000 + i / 12}-{i % 12 + 1:00},{100 + 10 * Math.Sin(i * Math.PI / 6) + i}\n")));
+        var f = CliTests.Run(Dir, "forecast", "train", "--csv", "series.csv", "--column", "value", "--date-column", "month", "--window", "4",
+            "--hidden", "4", "--epochs", "2", "--device", "cpu", "--checkpoint", "series.safetensors");
+        if (f.ExitCode != 0) throw new InvalidOperationException("could not train the fixture's forecaster: " + f.Stderr);
+    }
+
+    private void Train(string checkpoint, params string[] options)
+    {
+        var r = CliTests.Run(Dir, ["train", "--mode", "last", "--corpus", "tiny.txt", "--hidden", "4", "--seq-length", "8", "--sample-length", "0",
+            "--checkpoint", checkpoint, "--metrics", "none", "--plot", "none", "--device", "cpu", .. options]);
+        if (r.ExitCode != 0) throw new InvalidOperationException($"could not train the fixture's {checkpoint}: " + r.Stderr);
     }
 
     public void Dispose() => Directory.Delete(Dir, recursive: true);
@@ -56,7 +73,7 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         // train: the corpus
         { "not found", 1, ["train", "--corpus", "missing.txt"] },
         { "is empty", 1, ["train", "--corpus", "empty.txt"] },
-        { "needs at least seq_length + 1 = 51", 1, ["train", "--mode", "last", "--corpus", "short.txt"] },
+        { "the training text has 9 tokens; it needs at least seq_length + 1 = 51", 1, ["train", "--mode", "last", "--corpus", "short.txt"] },
         { "is not valid UTF-8 (bad byte at offset 3)", 1, ["train", "--corpus", "latin1.txt"] },
         { "is a directory", 1, ["train", "--corpus", "adir"] },
         { "1 distinct character; it needs at least 2", 1, ["train", "--mode", "last", "--corpus", "same.txt", "--seq-length", "5"] },
@@ -73,7 +90,7 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "the validation part has 2 tokens, fewer than one window of 11", 1, ["train", "--corpus", "tiny.txt", "--seq-length", "10", "--batch", "2"] },
         { "cannot resume: checkpoint 'nothing.safetensors' not found", 1, ["train", "--resume", "--checkpoint", "nothing.safetensors"] },
         { "cannot resume: 'good.train-state.safetensors' not found", 1, ["train", "--resume", "--checkpoint", "good.safetensors"] },
-        { "Argument 'rnn' not recognized", 2, ["train", "--cell", "rnn"] },
+        { "--cell: 'rnn' is not one of 'lstm', 'gru'", 2, ["train", "--cell", "rnn"] },
         // sample and eval
         { "--top-k must be 0 (off) or positive, got -1", 1, ["sample", "--checkpoint", "good.safetensors", "--top-k", "-1"] },
         { "exceeds the vocabulary of", 1, ["sample", "--checkpoint", "good.safetensors", "--top-k", "1000"] },
@@ -91,37 +108,83 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         // Buffers of T·B·4H = 2000·1000·8192 floats (65 GB): refused by the allocator, reported, nothing written.
         { "ran out of memory", 1, ["train", "--mode", "last", "--corpus", "long.txt", "--hidden", "2048", "--seq-length", "2000", "--batch", "100000", "--device", "cpu"] },
         { "learning rate must be a positive number, got 0", 1, ["train", "--lr", "0"] },
-        { "learning rate must be a positive number, got NaN", 1, ["train", "--lr", "NaN"] },
+        { "--lr must be a finite number, got NaN", 1, ["train", "--lr", "NaN"] },
         { "patience must be 0 or more, got -1", 1, ["train", "--patience", "-1"] },
         { "min delta must be 0 or more, got -0.5", 1, ["train", "--min-delta", "-0.5"] },
         { "clip norm must be 0 (off) or positive, got -1", 1, ["train", "--clip", "-1"] },
         { "temperature must be a positive finite number, got 0", 1, ["train", "--temperatures", "0.5", "0"] },
-        { "temperature must be a positive finite number, got NaN", 1, ["train", "--temperatures", "NaN"] },
+        { "--temperatures must be a finite number, got NaN", 1, ["train", "--temperatures", "NaN"] },
         { "--sample-length must be 0 or more, got -1", 1, ["train", "--sample-length", "-1"] },
         { "unknown device 'tpu'; available: auto", 1, ["train", "--device", "tpu"] },
-        { "checkpoint path 'adir' is a directory", 1, ["train", "--checkpoint", "adir"] },
-        { "Cannot parse argument 'abc' for option '--hidden'", 2, ["train", "--hidden", "abc"] },
+        { "--checkpoint 'adir' is a directory", 1, ["train", "--checkpoint", "adir"] },
+        { "--hidden expects a whole number, got 'abc'", 2, ["train", "--hidden", "abc"] },
         // sample: the checkpoint
         { "checkpoint 'missing.safetensors' not found", 1, ["sample", "--checkpoint", "missing.safetensors"] },
         { "is truncated", 1, ["sample", "--checkpoint", "truncated.safetensors"] },
         { "checkpoint 'garbage.safetensors'", 1, ["sample", "--checkpoint", "garbage.safetensors"] },
         { "holds a 'rnn' model; this build reads 'lstm' and 'gru' models", 1, ["sample", "--checkpoint", "rnn.safetensors"] },
         { "tensor 'lstm.weight_ih_l0' has shape [16,15], expected [16,3]", 1, ["sample", "--checkpoint", "vocab.safetensors"] },
-        { "Option '--checkpoint' is required", 2, ["sample"] },
+        { "--checkpoint is required", 2, ["sample"] },
         // sample: the generation settings
         { "'z' (U+007A), which is not in the model's vocabulary", 1, ["sample", "--checkpoint", "good.safetensors", "--prime", "zebra"] },
         { "the prime text is empty", 1, ["sample", "--checkpoint", "good.safetensors", "--prime", ""] },
         { "temperature must be a positive finite number, got 0", 1, ["sample", "--checkpoint", "good.safetensors", "--temperature", "0"] },
         { "got -1", 1, ["sample", "--checkpoint", "good.safetensors", "--temperature", "-1"] },
-        { "got NaN", 1, ["sample", "--checkpoint", "good.safetensors", "--temperature", "NaN"] },
-        { "got Infinity", 1, ["sample", "--checkpoint", "good.safetensors", "--temperature", "Infinity"] },
+        { "--temperature must be a finite number, got NaN", 1, ["sample", "--checkpoint", "good.safetensors", "--temperature", "NaN"] },
+        { "--temperature must be a finite number, got Infinity", 1, ["sample", "--checkpoint", "good.safetensors", "--temperature", "Infinity"] },
         { "--length must be 0 or more, got -1", 1, ["sample", "--checkpoint", "good.safetensors", "--length", "-1"] },
-        { "Argument 'bogus' not recognized", 2, ["sample", "--checkpoint", "good.safetensors", "--mode", "bogus"] },
+        { "--mode: 'bogus' is not one of 'window', 'state'", 2, ["sample", "--checkpoint", "good.safetensors", "--mode", "bogus"] },
         { "unknown device 'tpu'", 1, ["sample", "--checkpoint", "good.safetensors", "--device", "tpu"] },
+        // an output that is the same file as an input, or as another output (every spelling: FilePlanCliTests)
+        { "--checkpoint 'tiny.txt' is the same file as --corpus, which this command reads", 1, ["train", "--corpus", "tiny.txt", "--checkpoint", "tiny.txt"] },
+        { "--metrics 'tiny.txt' is the same file as --corpus", 1, ["train", "--corpus", "tiny.txt", "--metrics", "tiny.txt"] },
+        { "--plot './tiny.txt' is the same file as --corpus 'tiny.txt'", 1, ["train", "--corpus", "tiny.txt", "--plot", "./tiny.txt"] },
+        { "--checkpoint 'done.safetensors' and --metrics are the same file", 1, ["train", "--checkpoint", "done.safetensors", "--metrics", "done.safetensors"] },
+        { "--checkpoint 'series.csv' is the same file as --csv", 1, ["forecast", "train", "--csv", "series.csv", "--column", "value", "--checkpoint", "series.csv"] },
+        { "--output 'series.safetensors' is the same file as --checkpoint", 1, ["forecast", "predict", "--checkpoint", "series.safetensors", "--steps", "3", "--output", "series.safetensors"] },
+        { "--plot 'series.safetensors' is the same file as --checkpoint", 1, ["forecast", "predict", "--checkpoint", "series.safetensors", "--steps", "3", "--plot", "series.safetensors"] },
+        // empty paths and names (an unset shell variable)
+        { "--checkpoint is an empty path", 1, ["train", "--checkpoint", ""] },
+        { "--corpus is an empty path", 1, ["train", "--corpus", ""] },
+        { "--metrics is an empty path", 1, ["train", "--metrics", ""] },
+        { "--plot is an empty path (only spaces)", 1, ["train", "--plot", "  "] },
+        { "--checkpoint is an empty path", 1, ["sample", "--checkpoint", ""] },
+        { "--text is an empty path", 1, ["eval", "--checkpoint", "good.safetensors", "--text", ""] },
+        { "--csv is an empty path", 1, ["forecast", "train", "--csv", "", "--column", "value"] },
+        { "--checkpoint is an empty path", 1, ["forecast", "train", "--csv", "series.csv", "--column", "value", "--checkpoint", ""] },
+        { "--output is an empty path", 1, ["forecast", "predict", "--checkpoint", "series.safetensors", "--steps", "3", "--output", ""] },
+        { "--plot is an empty path", 1, ["forecast", "predict", "--checkpoint", "series.safetensors", "--steps", "3", "--plot", ""] },
+        { "--column is empty", 1, ["forecast", "train", "--csv", "series.csv", "--column", " "] },
+        { "--device is empty", 1, ["train", "--device", ""] },
+        // outputs that cannot be written
+        { "--checkpoint 'nodir/m.safetensors': the directory 'nodir' does not exist", 1, ["train", "--checkpoint", "nodir/m.safetensors"] },
+        { "--metrics 'adir' is a directory", 1, ["train", "--metrics", "adir"] },
+        { "--output '/dev/null' is a character device, not a regular file", 1, ["forecast", "predict", "--checkpoint", "series.safetensors", "--steps", "3", "--output", "/dev/null"] },
+        { "--plot draws at most 1,000,000 forecast steps", 1, ["forecast", "predict", "--checkpoint", "series.safetensors", "--steps", "2000000000", "--plot", "p.png"] },
+        // numbers that are not finite, in every command
+        { "--clip must be a finite number, got Infinity", 1, ["train", "--clip", "Infinity"] },
+        { "--min-delta must be a finite number, got Infinity", 1, ["train", "--min-delta", "Infinity"] },
+        { "--lr must be a finite number, got -Infinity", 1, ["train", "--lr", "-Infinity"] },
+        { "--dropout must be a finite number, got NaN", 1, ["train", "--dropout", "NaN", "--layers", "2"] },
+        { "--val-fraction must be a finite number, got NaN", 1, ["train", "--val-fraction", "NaN"] },
+        { "--lr-decay must be a finite number, got Infinity", 1, ["train", "--lr-decay", "Infinity"] },
+        { "--last-fraction must be a finite number, got NaN", 1, ["eval", "--checkpoint", "good.safetensors", "--text", "tiny.txt", "--last-fraction", "NaN"] },
+        { "--lr must be a finite number, got Infinity", 1, ["forecast", "train", "--csv", "series.csv", "--column", "value", "--lr", "Infinity"] },
+        { "--clip must be a finite number, got NaN", 1, ["forecast", "train", "--csv", "series.csv", "--column", "value", "--clip", "NaN"] },
+        { "--test-fraction must be a finite number, got NaN", 1, ["forecast", "train", "--csv", "series.csv", "--column", "value", "--test-fraction", "NaN"] },
+        { "--max-seconds must be a finite number, got NaN", 1, ["bench", "--max-seconds", "NaN"] },
+        // runs that have finished
+        { "cannot resume: the run finished at step 3 after 1 epoch; to train on, give --epochs above 1", 1, ["train", "--resume", "--checkpoint", "done.safetensors", "--epochs", "1"] },
+        { "cannot resume: the run finished at step 3, the --max-steps limit; to train on, give --max-steps above 3", 1, ["train", "--resume", "--checkpoint", "done.safetensors", "--max-steps", "3"] },
+        { "cannot resume: the run stopped early at step 6 (epoch 2) because loss stopped improving", 1, ["train", "--resume", "--checkpoint", "early.safetensors"] },
+        // more options
+        { "--lr-decay-after must be an epoch number, 1 or more, got 0", 1, ["train", "--lr-decay-after", "0"] },
+        { "--seed expects a whole number, 0 or more, got '-1'", 2, ["train", "--seed", "-1"] },
+        { "--sample-reps must be a positive integer, got 0", 1, ["bench", "--sample-reps", "0"] },
         // bench and the command line itself
         { "unknown config 'huge'", 1, ["bench", "--config", "huge"] },
         { "--steps must be a positive integer, got 0", 1, ["bench", "--config", "seed", "--steps", "0"] },
-        { "Unrecognized command or argument 'trian'", 2, ["trian"] },
+        { "unknown command 'trian'; the commands are train, sample, eval, forecast, devices, bench", 2, ["trian"] },
     };
 
     [Theory]
@@ -140,7 +203,5 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
     }
 
     /// <summary>Every file below the directory with a hash of its bytes.</summary>
-    private static string Snapshot(string dir) => string.Join("\n",
-        Directory.GetFileSystemEntries(dir, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal)
-            .Select(p => Path.GetRelativePath(dir, p) + (File.Exists(p) ? " " + Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(p))) : "/")));
+    private static string Snapshot(string dir) => DirectorySnapshot.Of(dir);
 }

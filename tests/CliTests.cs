@@ -65,6 +65,7 @@ public sealed class CliTests : IDisposable
     {
         string corpus = Write("tiny.txt", TinyCorpus);
         string ckpt = Path.Combine(_dir, "out", "tiny.safetensors");
+        Directory.CreateDirectory(Path.GetDirectoryName(ckpt)!);
         var train = Run(_dir, "train", "--mode", "last", "--corpus", corpus, "--hidden", "8", "--seq-length", "10", "--batch", "4", "--epochs", "2",
             "--sample-length", "12", "--checkpoint", ckpt, "--device", "cpu");
         Assert.True(train.ExitCode == 0, train.Stderr);

@@ -42,9 +42,7 @@ public sealed class ForecastCliTests : IDisposable
         Assert.DoesNotContain("   at ", r.Stderr + r.Stdout);
     }
 
-    private static string Snapshot(string dir) => string.Join("\n",
-        Directory.GetFileSystemEntries(dir, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal)
-            .Select(p => Path.GetRelativePath(dir, p) + (File.Exists(p) ? " " + Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(p))) : "/")));
+    private static string Snapshot(string dir) => DirectorySnapshot.Of(dir);
 
     /// <summary>A bidirectional GRU series model: PyTorch's nn.GRU names with _reverse in the checkpoint, and predict reads it back.</summary>
     [Fact]
@@ -72,6 +70,7 @@ public sealed class ForecastCliTests : IDisposable
     {
         string csv = SeasonalCsv();
         string ckpt = Path.Combine(_dir, "out", "m.safetensors");
+        Directory.CreateDirectory(Path.GetDirectoryName(ckpt)!);
         var train = CliTests.Run(_dir, ["forecast", "train", "--csv", csv, "--column", "Value", "--date-column", "Month", "--season", "12",
             "--checkpoint", ckpt, .. Fast]);
         Assert.True(train.ExitCode == 0, train.Stderr);
@@ -182,7 +181,7 @@ public sealed class ForecastCliTests : IDisposable
     }
 
     [Fact]
-    public async Task InterruptStopsAtAStepBoundarySavesAndExits130()
+    public async Task InterruptStopsAtAStepBoundarySavesAndExits130ForSigint()
     {
         string ckpt = Path.Combine(_dir, "int.safetensors");
         using var p = CliTests.Start(_dir, "forecast", "train", "--csv", SeasonalCsv(), "--column", "Value", "--hidden", "4", "--window", "6",

@@ -31,7 +31,7 @@ internal static class BenchCommand
         {
             config, v, h, l, t, b, target, device, warmup, steps, maxSeconds, sampleChars, sampleReps, profile,
         };
-        command.SetAction(parse => CliRunner.Run(() =>
+        command.SetAction(parse => CliRunner.Run(parse, () =>
         {
             string name = parse.GetValue(config)!.ToLowerInvariant();
             IEnumerable<BenchConfig> configs = name switch
@@ -52,12 +52,16 @@ internal static class BenchCommand
             int w = parse.GetValue(warmup), n = parse.GetValue(steps);
             if (w < 0) throw new GpuLstmException($"--warmup must be 0 or more, got {w}");
             CliRunner.RequirePositive(n, "--steps");
+            CliRunner.RequirePositive(parse.GetValue(sampleReps), "--sample-reps");
+            if (parse.GetValue(sampleChars) < 0) throw new GpuLstmException($"--sample-chars must be 0 (no sampling) or more, got {parse.GetValue(sampleChars)}");
+            if (!(parse.GetValue(maxSeconds) > 0)) throw new GpuLstmException(string.Create(CultureInfo.InvariantCulture, $"--max-seconds must be a positive number, got {parse.GetValue(maxSeconds)}"));
             var positions = parse.GetValue(target) == "last" ? LossPositions.Last : LossPositions.All;
 
             using var dev = ComputeDevice.Open(parse.GetValue(device)!);
             Console.WriteLine($"device: {dev.Description}");
             foreach (var c in configs)
             {
+                StandardOutput.ThrowIfClosed();
                 var r = StepBenchmark.Run(dev, c, positions, w, n, parse.GetValue(maxSeconds), parse.GetValue(sampleChars), parse.GetValue(sampleReps));
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{c} target={r.Target}: {r.StepMsMedian:F2} ms/step (median of {r.Steps}; min {r.StepMsMin:F2}, max {r.StepMsMax:F2}), " +

@@ -1,18 +1,46 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
 using GpuLstm.Runtime;
 
 namespace GpuLstm.Cli;
 
 /// <summary>
 /// Runs a command body and turns failures into one line on stderr and a non-zero exit code: 1 for a
-/// problem with the user's input or files, 2 for a command line that does not parse, 130 after SIGINT or
-/// SIGTERM, 70 (EX_SOFTWARE) for anything we did not anticipate. Never a stack trace.
+/// problem with the user's input or files, 2 for a command line that does not parse, 128 + the signal after
+/// SIGINT (130) or SIGTERM (143), 141 when the reader of standard output went away, 70 (EX_SOFTWARE) for
+/// anything we did not anticipate. Never a stack trace.
 /// </summary>
 internal static class CliRunner
 {
     public const int UserError = 1;
     public const int UsageError = 2;
-    public const int Interrupted = 130;
     public const int InternalError = 70;
+    /// <summary>128 + SIGINT.</summary>
+    public const int Interrupted = 130;
+    /// <summary>128 + SIGTERM.</summary>
+    public const int Terminated = 143;
+    /// <summary>128 + SIGPIPE: standard output's reader closed it.</summary>
+    public const int OutputClosed = 141;
+
+    /// <summary>String options whose empty value is meaningful text, not a missing file or name.</summary>
+    private static readonly HashSet<string> MayBeEmpty = new(StringComparer.Ordinal) { "--prime" };
+
+    /// <summary>Options that name files: an empty value is said to be an empty path.</summary>
+    private static readonly HashSet<string> PathOptions = new(StringComparer.Ordinal)
+    {
+        "--corpus", "--checkpoint", "--metrics", "--plot", "--csv", "--output", "--text",
+    };
+
+    /// <summary>
+    /// Checks what every command shares (no floating-point option is NaN or infinite, no string option is
+    /// empty or only spaces), then runs the body.
+    /// </summary>
+    public static int Run(ParseResult parse, Func<int> body) => Run(() =>
+    {
+        CheckOptionValues(parse);
+        return body();
+    });
 
     public static int Run(Func<int> body)
     {
@@ -20,42 +48,87 @@ internal static class CliRunner
         {
             return body();
         }
+        catch (OutputClosedException)
+        {
+            // As a Unix tool killed by SIGPIPE: nothing more on either stream.
+            return OutputClosed;
+        }
         catch (Exception e) when (DeviceFault(e) is { } message)
         {
-            Console.Out.Flush();
-            Console.Error.WriteLine($"gpulstm: error: {message}");
-            return UserError;
+            return Fail(message);
         }
         catch (GpuLstmException e)
         {
-            Console.Out.Flush();
-            Console.Error.WriteLine($"gpulstm: error: {OneLine(e.Message)}");
-            return UserError;
+            return Fail(OneLine(e.Message));
         }
         catch (Exception e)
         {
-            Console.Out.Flush();
-            Console.Error.WriteLine($"gpulstm: internal error: {e.GetType().Name}: {OneLine(e.Message)}");
-            return InternalError;
+            return Fail($"{e.GetType().Name}: {OneLine(e.Message)}", internalError: true);
         }
+    }
+
+    private static int Fail(string message, bool internalError = false)
+    {
+        try { Console.Out.Flush(); } catch (OutputClosedException) { }
+        Console.Error.WriteLine(internalError ? $"gpulstm: internal error: {message}" : $"gpulstm: error: {message}");
+        return internalError ? InternalError : UserError;
     }
 
     public static string OneLine(string message) => System.Text.RegularExpressions.Regex.Replace(message.ReplaceLineEndings(" "), @"\s+", " ").Trim();
 
     /// <summary>An accelerator or the host running out of memory, said so the user knows what to change.</summary>
-    private static string? DeviceFault(Exception e) =>
-        e is OutOfMemoryException || (e is ILGPU.Runtime.AcceleratorException && e.Message.Contains("memory", StringComparison.OrdinalIgnoreCase))
-            ? $"the device ran out of memory ({OneLine(e.Message)}); try a smaller --batch, --hidden or --seq-length (or, on a GPU, --device cpu)"
-            : null;
+    private static string? DeviceFault(Exception e) => e switch
+    {
+        OutOfMemoryException => "the machine ran out of memory; try a smaller --batch, --hidden or --seq-length",
+        ILGPU.Runtime.AcceleratorException when e.Message.Contains("memory", StringComparison.OrdinalIgnoreCase) =>
+            $"the device ran out of memory ({OneLine(e.Message)}); try a smaller --batch, --hidden or --seq-length, or --device cpu",
+        _ => null,
+    };
+
+    /// <summary>Every option the user gave, of every command: floating-point values finite, strings not blank.</summary>
+    private static void CheckOptionValues(ParseResult parse)
+    {
+        for (var command = parse.CommandResult; command is not null; command = command.Parent as CommandResult)
+            foreach (var result in command.Children.OfType<OptionResult>())
+            {
+                if (result.Implicit) continue;
+                var option = result.Option;
+                var type = Nullable.GetUnderlyingType(option.ValueType) ?? option.ValueType;
+                if (type == typeof(double) || type == typeof(float) || type == typeof(double[]) || type == typeof(float[]))
+                {
+                    foreach (double value in FloatingValues(result))
+                        if (!double.IsFinite(value))
+                            throw new GpuLstmException($"{option.Name} must be a finite number, got {value.ToString(CultureInfo.InvariantCulture)}");
+                }
+                else if (type == typeof(string) && !MayBeEmpty.Contains(option.Name) && result.GetValueOrDefault<string?>() is { } text && string.IsNullOrWhiteSpace(text))
+                {
+                    throw new GpuLstmException(PathOptions.Contains(option.Name)
+                        ? $"{option.Name} is an empty path{(text.Length > 0 ? " (only spaces)" : "")}; give a file name (is a shell variable unset?)"
+                        : $"{option.Name} is empty{(text.Length > 0 ? " (only spaces)" : "")}; give a value (is a shell variable unset?)");
+                }
+            }
+    }
+
+    private static IEnumerable<double> FloatingValues(OptionResult result)
+    {
+        var type = result.Option.ValueType;
+        if (type == typeof(double)) yield return result.GetValueOrDefault<double>();
+        else if (type == typeof(double?)) { if (result.GetValueOrDefault<double?>() is double d) yield return d; }
+        else if (type == typeof(float)) yield return result.GetValueOrDefault<float>();
+        else if (type == typeof(float?)) { if (result.GetValueOrDefault<float?>() is float f) yield return f; }
+        else if (type == typeof(double[])) { foreach (double d in result.GetValueOrDefault<double[]>() ?? Array.Empty<double>()) yield return d; }
+        else if (type == typeof(float[])) { foreach (float f in result.GetValueOrDefault<float[]>() ?? Array.Empty<float>()) yield return f; }
+    }
 
     /// <summary>
     /// Cancels <see cref="Token"/> on SIGINT (Ctrl-C) or SIGTERM instead of letting the runtime kill the
-    /// process, so training can stop at a step boundary and save.
+    /// process, so training can stop at a step boundary and save. <see cref="ExitCode"/> is 128 + the signal.
     /// </summary>
     public sealed class StopSignals : IDisposable
     {
         private readonly CancellationTokenSource _cts = new();
         private readonly System.Runtime.InteropServices.PosixSignalRegistration[] _registrations;
+        private int _exitCode = Interrupted;
 
         public StopSignals()
         {
@@ -63,11 +136,18 @@ internal static class CliRunner
                 .Select(signal => System.Runtime.InteropServices.PosixSignalRegistration.Create(signal, context =>
                 {
                     context.Cancel = true;
+                    if (!_cts.IsCancellationRequested) _exitCode = signal == System.Runtime.InteropServices.PosixSignal.SIGTERM ? Terminated : Interrupted;
                     _cts.Cancel();
                 })).ToArray();
         }
 
         public CancellationToken Token => _cts.Token;
+
+        /// <summary>130 after SIGINT, 143 after SIGTERM.</summary>
+        public int ExitCode => _exitCode;
+
+        /// <summary>"SIGINT" or "SIGTERM", for the closing line.</summary>
+        public string SignalName => _exitCode == Terminated ? "SIGTERM" : "SIGINT";
 
         public void Dispose()
         {

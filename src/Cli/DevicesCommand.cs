@@ -8,7 +8,7 @@ internal static class DevicesCommand
     public static Command Create()
     {
         var command = new Command("devices", "List the accelerators ILGPU finds, with memory and warp size.");
-        command.SetAction(_ => CliRunner.Run(() =>
+        command.SetAction(parse => CliRunner.Run(parse, () =>
         {
             Console.WriteLine($"{"id",-10} {"type",-7} {"memory",10} {"warp",5} {"group",6}  name");
             foreach (var d in ComputeDevice.List())

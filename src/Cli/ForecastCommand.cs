@@ -4,6 +4,7 @@ using System.Text;
 using GpuLstm.Runtime;
 using GpuLstm.Runtime.Checkpoints;
 using GpuLstm.Runtime.Compute;
+using GpuLstm.Runtime.Files;
 using GpuLstm.Runtime.Models;
 using GpuLstm.Runtime.Series;
 using GpuLstm.Runtime.Training;
@@ -49,7 +50,7 @@ internal static class ForecastCommand
         var lr = new Option<double>("--lr") { Description = "Adam learning rate", DefaultValueFactory = _ => 1e-3 };
         var clip = new Option<double>("--clip") { Description = "clip gradients to this global L2 norm (0: off)", DefaultValueFactory = _ => 0 };
         var patience = new Option<int>("--patience") { Description = "early stopping: epochs without a better validation loss before stopping", DefaultValueFactory = _ => 20 };
-        var restoreBest = new Option<bool>("--restore-best") { Description = "end with the weights of the epoch with the best validation loss (--restore-best false: the last epoch's)", DefaultValueFactory = _ => true };
+        var restoreBest = new Option<bool>("--restore-best") { Description = "[true|false] end with the weights of the epoch with the best validation loss (default true; --restore-best false keeps the last epoch's)", DefaultValueFactory = _ => true };
         var seed = new Option<ulong>("--seed") { Description = "seed for initialization and shuffling", DefaultValueFactory = _ => 42 };
         var device = new Option<string>("--device") { Description = "auto, cpu, ilgpu-cpu, cuda, cuda:N, opencl, opencl:N (see `gpulstm devices`)", DefaultValueFactory = _ => "auto" };
         var checkpoint = new Option<string>("--checkpoint") { Description = "where to save the trained model (safetensors)", DefaultValueFactory = _ => DefaultCheckpoint };
@@ -60,10 +61,9 @@ internal static class ForecastCommand
             csv, column, dateColumn, scale, difference, window, horizon, valFraction, testFraction, season, hidden, layers, bidirectional, cell,
             epochs, batch, lr, clip, patience, restoreBest, seed, device, checkpoint, every,
         };
-        command.SetAction(parse => CliRunner.Run(() =>
+        command.SetAction(parse => CliRunner.Run(parse, () =>
         {
             string checkpointPath = parse.GetValue(checkpoint)!;
-            if (Directory.Exists(checkpointPath)) throw new GpuLstmException($"checkpoint path '{checkpointPath}' is a directory");
             int n = parse.GetValue(window), k = parse.GetValue(horizon), h = parse.GetValue(hidden), l = parse.GetValue(layers);
             int e = parse.GetValue(epochs), b = parse.GetValue(batch), s = parse.GetValue(season), p = parse.GetValue(patience), pe = parse.GetValue(every);
             CliRunner.RequirePositive(n, "--window");
@@ -87,6 +87,7 @@ internal static class ForecastCommand
             ulong sd = parse.GetValue(seed);
 
             string csvPath = parse.GetValue(csv)!, columnName = parse.GetValue(column)!;
+            new FilePlan().Input("--csv", csvPath).Output("--checkpoint", checkpointPath).Check();
             var data = SeriesCsv.Load(csvPath, columnName, parse.GetValue(dateColumn));
             SeriesProblem problem;
             try
@@ -108,7 +109,7 @@ internal static class ForecastCommand
             using var model = new SeriesModel(dev, config, b);
             model.InitializeKerasDefaults(sd);
             Console.WriteLine(Inv($"{data.Column}: {data.Count} values{(diff ? " (modeling first differences)" : "")}; train {windows.SampleCount(SeriesPart.Train)}, validation {windows.SampleCount(SeriesPart.Validation)}, test {windows.SampleCount(SeriesPart.Test)} samples (window {n}, horizon {k}); scaler {problem.Scaler}"));
-            Console.WriteLine(Inv($"model: {l}×{(config.Bidirectional ? "bidirectional " : "")}LSTM({h}) → Dense({k}), {model.Parameters.Count:N0} parameters on {dev.Description}"));
+            Console.WriteLine(Inv($"model: {l}×{(config.Bidirectional ? "bidirectional " : "")}{config.CellName.ToUpperInvariant()}({h}) → Dense({k}), {model.Parameters.Count:N0} parameters on {dev.Description}"));
 
             var options = new SeriesTrainingOptions(e, b, rate, p, parse.GetValue(restoreBest), sd, clipNorm);
             using var signals = new CliRunner.StopSignals();
@@ -157,8 +158,8 @@ internal static class ForecastCommand
             if (result.End == SeriesTrainingEnd.Interrupted)
             {
                 Console.Out.Flush();
-                Console.Error.WriteLine($"gpulstm: interrupted after {result.EpochsRun} full epochs; saved the model to '{checkpointPath}'");
-                return CliRunner.Interrupted;
+                Console.Error.WriteLine($"gpulstm: interrupted by {signals.SignalName} after {result.EpochsRun} full epochs; saved the model to '{checkpointPath}'");
+                return signals.ExitCode;
             }
             return 0;
         }));
@@ -182,43 +183,72 @@ internal static class ForecastCommand
         {
             checkpoint, steps, plot, output, device,
         };
-        command.SetAction(parse => CliRunner.Run(() =>
+        command.SetAction(parse => CliRunner.Run(parse, () =>
         {
             int n = parse.GetValue(steps);
             if (n < 1) throw new GpuLstmException($"--steps must be a positive integer, got {n}");
+            string checkpointPath = parse.GetValue(checkpoint)!;
             string? plotPath = parse.GetValue(plot), outputPath = parse.GetValue(output);
-            if (plotPath is not null && Directory.Exists(plotPath)) throw new GpuLstmException($"plot path '{plotPath}' is a directory");
-            if (outputPath is not null && Directory.Exists(outputPath)) throw new GpuLstmException($"output path '{outputPath}' is a directory");
-            var loaded = SeriesCheckpoint.Load(parse.GetValue(checkpoint)!);
+            // The rows stream out as they are computed, in constant memory; only a plot keeps every value.
+            if (plotPath is not null && n > MaxPlotSteps)
+                throw new GpuLstmException(Inv($"--plot draws at most {MaxPlotSteps:N0} forecast steps, and --steps is {n:N0}; give a smaller --steps, or leave out --plot"));
+            new FilePlan().Input("--checkpoint", checkpointPath).Output("--output", outputPath).Output("--plot", plotPath).Check();
+            var loaded = SeriesCheckpoint.Load(checkpointPath);
             var info = loaded.Info;
             using var dev = ComputeDevice.Open(parse.GetValue(device)!);
             using var model = loaded.CreateModel(dev, maxBatch: 1);
-            var values = SeriesTrainer.ForecastAhead(model, info.Values, info.Difference, info.Scaler, n);
-            var labels = SeriesForecast.FutureLabels(info.Dates, info.Labels[^1], n);
-            var csvText = new StringBuilder();
-            csvText.Append("step,label,value\n");
-            for (int i = 0; i < n; i++)
-                csvText.Append(Inv($"{i + 1},{CsvCell(labels[i])},{values[i].ToString("R", CultureInfo.InvariantCulture)}\n"));
-            if (outputPath is not null)
+            var label = SeriesForecast.FutureLabeler(info.Dates, info.Labels[^1]);
+            var kept = plotPath is null ? null : new double[n];
+            using var signals = new CliRunner.StopSignals();
+            using var cancel = CancellationTokenSource.CreateLinkedTokenSource(signals.Token, StandardOutput.Closed);
+            using var files = new FileTransaction();
+            long written = 0;
+            void Forecast(Stream file)
             {
-                try { AtomicFile.WriteAllBytes(outputPath, Encoding.UTF8.GetBytes(csvText.ToString())); }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                using var csvFile = new StreamWriter(file, new UTF8Encoding(false), 1 << 16, leaveOpen: true);
+                const string header = "step,label,value";
+                Console.Out.Write(header + "\n");
+                csvFile.Write(header + "\n");
+                foreach (double value in SeriesTrainer.ForecastStream(model, info.Values, info.Difference, info.Scaler))
                 {
-                    throw new GpuLstmException($"cannot write output '{outputPath}': {e.Message}");
+                    if (cancel.IsCancellationRequested) break;
+                    long step = written + 1;
+                    string row = Inv($"{step},{CsvCell(label(step))},{value.ToString("R", CultureInfo.InvariantCulture)}\n");
+                    Console.Out.Write(row);
+                    csvFile.Write(row);
+                    if (kept is not null) kept[written] = value;
+                    if (++written == n) break;
                 }
+                StandardOutput.ThrowIfClosed();
+                if (written < n) throw new OperationCanceledException(signals.Token);
             }
-            if (plotPath is not null) SavePlot(plotPath, info, values);
-            Console.Write(csvText.ToString());
+            try
+            {
+                if (outputPath is not null) files.Stage(outputPath, "forecast CSV", Forecast);
+                else Forecast(Stream.Null);
+                if (plotPath is not null) files.Stage(plotPath, "plot", s => s.Write(RenderPlot(info, kept!)));
+                files.Commit();
+            }
+            catch (OperationCanceledException) when (signals.Token.IsCancellationRequested)
+            {
+                Console.Out.Flush();
+                Console.Error.WriteLine(Inv($"gpulstm: interrupted by {signals.SignalName} after {written:N0} of {n:N0} steps") +
+                    (outputPath is not null || plotPath is not null ? "; nothing was written to --output or --plot" : ""));
+                return signals.ExitCode;
+            }
             return 0;
         }));
         return command;
     }
 
+    /// <summary>The most forecast steps a plot draws (a plot keeps every value in memory, and more points than pixels show nothing).</summary>
+    public const int MaxPlotSteps = 1_000_000;
+
     private static string CsvCell(string s) =>
         s.IndexOfAny(new[] { ',', '"', '\n', '\r' }) >= 0 ? "\"" + s.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"" : s;
 
     /// <summary>History and forecast against the step index (dates when the series has them).</summary>
-    private static void SavePlot(string path, SeriesModelInfo info, double[] forecast)
+    private static byte[] RenderPlot(SeriesModelInfo info, double[] forecast)
     {
         var plot = new Plot();
         int count = info.Count;
@@ -243,14 +273,10 @@ internal static class ForecastCommand
         ahead.MarkerSize = forecast.Length <= 60 ? 3 : 0;
         ahead.LineWidth = 2;
         ahead.Color = Colors.OrangeRed;
-        plot.Title($"{info.Column}: history and LSTM forecast");
+        plot.Title($"{info.Column}: history and forecast");
         plot.XLabel(dated ? info.DateColumn ?? "date" : "step");
         plot.YLabel(info.Column);
         plot.ShowLegend();
-        try { AtomicFile.WriteAllBytes(path, plot.GetImageBytes(1000, 500, ImageFormat.Png)); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new GpuLstmException($"cannot write plot '{path}': {e.Message}");
-        }
+        return plot.GetImageBytes(1000, 500, ImageFormat.Png);
     }
 }

@@ -1,4 +1,3 @@
-using GpuLstm.Runtime;
 using GpuLstm.Runtime.Training;
 using ScottPlot;
 
@@ -7,9 +6,10 @@ namespace GpuLstm.Cli;
 /// <summary>The training curve as a PNG: the loss of every step, its moving average, and the validation loss at each evaluation.</summary>
 internal static class LossPlot
 {
-    public static void Save(string path, IReadOnlyList<MetricsRow> rows, string title)
+    /// <summary>The PNG's bytes; rows must not be empty.</summary>
+    public static byte[] Render(IReadOnlyList<MetricsRow> rows, string title)
     {
-        if (rows.Count == 0) return;
+        if (rows.Count == 0) throw new ArgumentException("no rows to plot", nameof(rows));
         var plot = new Plot();
         double[] steps = rows.Select(r => (double)r.Step).ToArray();
         double[] loss = rows.Select(r => r.TrainLoss).ToArray();
@@ -48,10 +48,6 @@ internal static class LossPlot
         plot.XLabel("step");
         plot.YLabel("cross-entropy (nats per token)");
         plot.ShowLegend(Alignment.UpperRight);
-        try { AtomicFile.WriteAllBytes(path, plot.GetImageBytes(900, 500, ImageFormat.Png)); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new GpuLstmException($"cannot write plot '{path}': {e.Message}");
-        }
+        return plot.GetImageBytes(900, 500, ImageFormat.Png);
     }
 }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using GpuLstm.Cli;
 
+StandardOutput.Install();
 var root = new RootCommand("GpuLstm: train char- or word-level LSTM/GRU language models and numeric-series forecasters on ILGPU kernels (CUDA, OpenCL or CPU), sample from them, and forecast.");
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(SampleCommand.Create());
@@ -15,8 +16,8 @@ if (parse.Errors.Count > 0)
     var names = new List<string>();
     for (var r = parse.CommandResult; r is not null && r.Command != root; r = r.Parent as System.CommandLine.Parsing.CommandResult) names.Insert(0, r.Command.Name);
     string command = names.Count == 0 ? "" : " " + string.Join(' ', names);
-    Console.Error.WriteLine($"gpulstm: error: {CliRunner.OneLine(string.Join("; ", parse.Errors.Select(e => e.Message)))} (see 'gpulstm{command} --help')");
+    Console.Error.WriteLine($"gpulstm: error: {ParseErrors.Describe(parse, root)} (see 'gpulstm{command} --help')");
     return CliRunner.UsageError;
 }
-// Train handles SIGINT and SIGTERM itself (stop at a step boundary, save, exit 130).
+// Train and forecast handle SIGINT and SIGTERM themselves (stop at a step boundary, save, exit 128 + signal).
 return parse.Invoke(new InvocationConfiguration { ProcessTerminationTimeout = null });

@@ -13,8 +13,8 @@ internal static class SampleCommand
     public static Command Create()
     {
         var checkpoint = new Option<string>("--checkpoint") { Description = "a checkpoint written by `gpulstm train`", Required = true };
-        var prime = new Option<string?>("--prime") { Description = "text to start from (default: the first seq_length characters of the training corpus, stored in the checkpoint)" };
-        var length = new Option<int>("--length") { Description = "characters to generate", DefaultValueFactory = _ => 200 };
+        var prime = new Option<string?>("--prime") { Description = "text to start from (default: the first seq_length tokens of the training corpus, stored in the checkpoint)" };
+        var length = new Option<int>("--length") { Description = "tokens to generate (characters, or words for a word model)", DefaultValueFactory = _ => 200 };
         var temperature = new Option<double>("--temperature") { Description = "sampling temperature (> 0)", DefaultValueFactory = _ => 1.0 };
         var seed = new Option<ulong>("--seed") { Description = "sampling seed", DefaultValueFactory = _ => 42 };
         var device = new Option<string>("--device") { Description = "cpu (default: a checkpoint from any device samples on the CPU), ilgpu-cpu, cuda, cuda:N, opencl, opencl:N, auto", DefaultValueFactory = _ => "cpu" };
@@ -22,15 +22,15 @@ internal static class SampleCommand
         var greedy = new Option<bool>("--greedy") { Description = "always take the most likely token (ignores --temperature)" };
         var mode = new Option<string?>("--mode")
         {
-            Description = "window: re-run the last seq_length chars from a zero state for every char (the notebook); " +
-                          "state: one LSTM step per char, carrying (h, c) (char-rnn). Default: how the model was trained",
+            Description = "window: re-run the last seq_length tokens from a zero state for every token (the notebook); " +
+                          "state: one step per token, carrying the state (char-rnn). Default: how the model was trained",
         };
         mode.AcceptOnlyFromAmong("window", "state");
-        var command = new Command("sample", "Generate text from a checkpoint by temperature sampling.")
+        var command = new Command("sample", "Generate text from a checkpoint by temperature, top-k or greedy sampling.")
         {
             checkpoint, prime, length, temperature, seed, device, mode, topK, greedy,
         };
-        command.SetAction(parse => CliRunner.Run(() =>
+        command.SetAction(parse => CliRunner.Run(parse, () =>
         {
             double temp = parse.GetValue(temperature);
             Sampler.ValidateTemperature(temp);
@@ -51,9 +51,14 @@ internal static class SampleCommand
             bool carryState = (parse.GetValue(mode) ?? (loaded.Config.Loss == LossPositions.All ? "state" : "window")) == "state";
             var rng = Rng.ForPurpose(parse.GetValue(seed), "sample");
             Console.Write(text);
-            // Tokens are written as they are drawn: a long sample streams instead of appearing at the end.
-            if (carryState) sampler.GenerateCarryingState(text, n, temp, rng, Console.Write);
-            else sampler.Generate(text, n, temp, rng, Console.Write);
+            // Tokens are written as they are drawn, in constant memory: a long sample streams instead of
+            // appearing at the end, and stops as soon as the reader of the output goes away (exit 141).
+            try
+            {
+                if (carryState) sampler.GenerateCarryingState(text, n, temp, rng, Console.Write, StandardOutput.Closed);
+                else sampler.Generate(text, n, temp, rng, Console.Write, StandardOutput.Closed);
+            }
+            catch (OperationCanceledException) { throw new OutputClosedException(); }
             Console.WriteLine();
             return 0;
         }));

@@ -5,6 +5,7 @@ using GpuLstm.Runtime;
 using GpuLstm.Runtime.Checkpoints;
 using GpuLstm.Runtime.Compute;
 using GpuLstm.Runtime.Data;
+using GpuLstm.Runtime.Files;
 using GpuLstm.Runtime.Models;
 using GpuLstm.Runtime.Sampling;
 using GpuLstm.Runtime.Training;
@@ -74,14 +75,15 @@ internal static class TrainCommand
             valFraction, evalEvery, monitor, patience, minDelta, restoreBest, seed, device, checkpoint, checkpointEvery, resume, metrics, plot, progress,
             sampleLength, temperatures,
         };
-        command.SetAction(parse => CliRunner.Run(() =>
+        command.SetAction(parse => CliRunner.Run(parse, () =>
         {
+            // 1. Every option, before any file is touched.
             string checkpointPath = parse.GetValue(checkpoint)!;
-            if (Directory.Exists(checkpointPath)) throw new GpuLstmException($"checkpoint path '{checkpointPath}' is a directory");
             string statePath = TrainingStateFile.PathFor(checkpointPath);
             string stem = checkpointPath.EndsWith(".safetensors", StringComparison.Ordinal) ? checkpointPath[..^".safetensors".Length] : checkpointPath;
-            string? metricsPath = parse.GetValue(metrics) is var m && m == "none" ? null : m ?? stem + ".metrics.csv";
-            string? plotPath = parse.GetValue(plot) is var pl && pl == "none" ? null : pl ?? stem + ".loss.png";
+            string? metricsGiven = parse.GetValue(metrics), plotGiven = parse.GetValue(plot);
+            string? metricsPath = metricsGiven == "none" ? null : metricsGiven ?? stem + ".metrics.csv";
+            string? plotPath = plotGiven == "none" ? null : plotGiven ?? stem + ".loss.png";
             int e = parse.GetValue(epochs);
             CliRunner.RequirePositive(e, "--epochs");
             long stepLimit = parse.GetValue(maxSteps);
@@ -90,27 +92,26 @@ internal static class TrainCommand
             if (length < 0) throw new GpuLstmException($"--sample-length must be 0 or more, got {length}");
             var temps = parse.GetValue(temperatures) ?? Array.Empty<double>();
             foreach (double temp in temps) Sampler.ValidateTemperature(temp);
+            string? corpusGiven = parse.GetValue(corpus);
 
             // The run's settings: from the command line, or from the saved state when resuming.
             bool resuming = parse.GetValue(resume);
-            TrainingState? saved = null;
             LoadedCheckpoint? savedModel = null;
+            TrainerState? savedPosition = null;
             TrainSetup setup;
             if (resuming)
             {
-                if (!File.Exists(checkpointPath)) throw new GpuLstmException($"cannot resume: checkpoint '{checkpointPath}' not found");
+                if (!File.Exists(checkpointPath) && !Directory.Exists(checkpointPath)) throw new GpuLstmException($"cannot resume: checkpoint '{checkpointPath}' not found");
                 savedModel = Checkpoint.Load(checkpointPath);
                 if (!File.Exists(statePath)) throw new GpuLstmException($"cannot resume: '{statePath}' not found (it is written beside the checkpoint by train runs that save one)");
-                var peek = SafeTensors.Read(statePath).Metadata;
-                setup = (peek.TryGetValue("setup", out var json) ? TrainSetup.FromJson(json) : null)
-                    ?? throw new GpuLstmException($"training state '{statePath}' has no readable settings");
-                CheckResumeOptions(parse, setup, corpus, mode, cell, tokens, vocabSize, hidden, layers, embedding, dropout, seqLength, batch, lr, lrDecay,
+                (savedPosition, string json) = TrainingStateFile.Peek(statePath);
+                setup = TrainSetup.FromJson(json) ?? throw new GpuLstmException($"training state '{statePath}' has no readable settings");
+                CheckResumeOptions(parse, setup, mode, cell, tokens, vocabSize, hidden, layers, embedding, dropout, seqLength, batch, lr, lrDecay,
                     lrDecayAfter, clip, valFraction, evalEvery, monitor, patience, minDelta, restoreBest, seed);
             }
             else
             {
-                string? corpusPath = parse.GetValue(corpus);
-                string md = parse.GetValue(mode) ?? (corpusPath is null ? "last" : "tbptt");
+                string md = parse.GetValue(mode) ?? (corpusGiven is null ? "last" : "tbptt");
                 bool tbptt = md == "tbptt";
                 string tk = parse.GetValue(tokens)!;
                 int h = parse.GetValue(hidden), l = parse.GetValue(layers), steps = parse.GetValue(seqLength), b = parse.GetValue(batch);
@@ -130,9 +131,12 @@ internal static class TrainCommand
                 if (mon == "val_loss" && val == 0) throw new GpuLstmException("--monitor val_loss needs validation data: give --val-fraction > 0");
                 int vs = parse.GetValue(vocabSize);
                 if (vs < 0 || vs == 1) throw new GpuLstmException($"--vocab-size must be 0 (no cap) or at least 2, got {vs}");
-                setup = new TrainSetup(md, parse.GetValue(cell)!, tk, corpusPath is null ? null : Path.GetFullPath(corpusPath), corpusPath is null ? "" : Digest(corpusPath), vs, h, l,
+                int decayAfter = parse.GetValue(lrDecayAfter);
+                if (decayAfter < 1) throw new GpuLstmException($"--lr-decay-after must be an epoch number, 1 or more, got {decayAfter}");
+                string? corpusRecord = corpusGiven is null ? null : corpusGiven == InputSource.StandardInput ? corpusGiven : Path.GetFullPath(corpusGiven);
+                setup = new TrainSetup(md, parse.GetValue(cell)!, tk, corpusRecord, "", vs, h, l,
                     emb, drop, steps, b, parse.GetValue(lr) ?? (tbptt ? 2e-3 : 1e-3), parse.GetValue(clip) ?? (tbptt ? 5 : 0),
-                    parse.GetValue(lrDecay), parse.GetValue(lrDecayAfter), parse.GetValue(seed), val, mon, parse.GetValue(patience),
+                    parse.GetValue(lrDecay), decayAfter, parse.GetValue(seed), val, mon, parse.GetValue(patience),
                     parse.GetValue(minDelta), parse.GetValue(restoreBest), parse.GetValue(evalEvery));
             }
             var adamOptions = new AdamOptions(LearningRate: setup.Lr, ClipNorm: setup.Clip);
@@ -141,15 +145,46 @@ internal static class TrainCommand
             stopping.Validate();
             var trainOptions = new TrainOptions(e, setup.Batch, setup.Seed, stepLimit, setup.EvalEvery, every, setup.LrDecay, Math.Max(1, setup.LrDecayAfter));
             trainOptions.Validate();
+            if (savedPosition?.FinishedUnder(trainOptions) is { } finished)
+                throw new GpuLstmException(finished switch
+                {
+                    TrainEnd.EarlyStopped => $"cannot resume: the run stopped early at step {savedPosition.Step} (epoch {savedPosition.Epoch}) because {setup.Monitor} stopped improving; there is nothing to continue, and nothing was changed",
+                    TrainEnd.StepLimit => $"cannot resume: the run finished at step {savedPosition.Step}, the --max-steps limit; to train on, give --max-steps above {savedPosition.Step}",
+                    _ => $"cannot resume: the run finished at step {savedPosition.Step} after {savedPosition.Epoch} epoch{(savedPosition.Epoch == 1 ? "" : "s")}; to train on, give --epochs above {savedPosition.Epoch}" +
+                         (stepLimit > 0 ? $" (and --max-steps above {savedPosition.Step})" : ""),
+                });
 
-            // Data.
-            if (resuming && setup.Corpus is not null && !File.Exists(setup.Corpus))
-                throw new GpuLstmException($"cannot resume: the run's corpus '{setup.Corpus}' is gone");
-            if (resuming && setup.Corpus is not null && Digest(setup.Corpus) != setup.CorpusDigest)
-                throw new GpuLstmException($"cannot resume: the corpus '{setup.Corpus}' changed since the run started");
-            var corpusData = setup.Corpus is null
+            // 2. Every file this run reads and writes, checked before the corpus is read or the model built.
+            string? corpusPath = corpusGiven ?? setup.Corpus;
+            if (resuming && corpusGiven is null && setup.CorpusIsStream)
+                throw new GpuLstmException(setup.Corpus == InputSource.StandardInput
+                    ? "cannot resume: the run read its corpus from standard input; give the same text again with --corpus"
+                    : $"cannot resume: the run read its corpus from the pipe '{setup.Corpus}'; give the same text again with --corpus");
+            var plan = new FilePlan()
+                .Input(corpusGiven is not null || !resuming ? "--corpus" : "the run's corpus", corpusPath);
+            if (resuming) plan.Update("--checkpoint", checkpointPath).Update("the training state file (beside --checkpoint)", statePath);
+            else plan.Output("--checkpoint", checkpointPath).Output("the training state file (written beside --checkpoint)", statePath);
+            string metricsLabel = metricsGiven is null ? "the metrics file (the default for --metrics, beside --checkpoint)" : "--metrics";
+            if (resuming) plan.Update(metricsLabel, metricsPath); else plan.Output(metricsLabel, metricsPath);
+            plan.Output(plotGiven is null ? "the loss plot (the default for --plot, beside --checkpoint)" : "--plot", plotPath);
+            plan.Check();
+
+            // 3. Data.
+            InputSource? corpusSource = null;
+            if (corpusPath is not null)
+            {
+                if (resuming && corpusGiven is null && !File.Exists(corpusPath)) throw new GpuLstmException($"cannot resume: the run's corpus '{corpusPath}' is gone");
+                corpusSource = InputSource.Open(corpusPath, "corpus file");
+                string digest = Digest(corpusSource);
+                if (resuming && digest != setup.CorpusDigest)
+                    throw new GpuLstmException(corpusGiven is null
+                        ? $"cannot resume: the corpus '{corpusPath}' changed since the run started"
+                        : $"cannot resume with --corpus '{corpusGiven}': it is not the text the run started with ({(setup.Corpus == InputSource.StandardInput ? "standard input" : $"'{setup.Corpus}'")})");
+                if (!resuming) setup = setup with { CorpusDigest = digest, CorpusIsStream = corpusSource.IsSpooled };
+            }
+            var corpusData = corpusSource is null
                 ? (setup.Tokens == "word" ? EncodedCorpus.FromWords(Corpus.Default(), setup.VocabSize) : EncodedCorpus.FromText(Corpus.Default()))
-                : setup.Tokens == "word" ? EncodedCorpus.LoadWords(setup.Corpus, setup.VocabSize) : EncodedCorpus.Load(setup.Corpus);
+                : setup.Tokens == "word" ? EncodedCorpus.LoadWords(corpusSource, setup.VocabSize) : EncodedCorpus.Load(corpusSource);
             var vocab = corpusData.Vocabulary;
             if (vocab.Count < 2) throw new GpuLstmException($"the corpus has {vocab.Count} distinct {(setup.Tokens == "word" ? "word" : "character")}; it needs at least 2");
             var split = CorpusSplit.Create(corpusData.Tokens.Length, setup.ValFraction);
@@ -172,13 +207,15 @@ internal static class TrainCommand
             if (split.HasValidation && split.ValLength < t + 1)
                 throw new GpuLstmException($"the validation part has {split.ValLength} tokens, fewer than one window of {t + 1}; raise --val-fraction or lower --seq-length");
 
+            // 4. The model.
             var config = new ModelConfig(vocab.Count, setup.Hidden, t, streams ? LossPositions.All : LossPositions.Last, setup.Layers, setup.Embedding, setup.Dropout, setup.Cell);
             config.Validate();
             if (savedModel is not null && savedModel.Config != config)
                 throw new GpuLstmException($"cannot resume: checkpoint '{checkpointPath}' holds a different model than its training state describes");
             using var dev = ComputeDevice.Open(parse.GetValue(device)!);
             string unit = setup.Tokens == "word" ? "words" : "chars";
-            Console.WriteLine($"corpus: {setup.Corpus ?? Corpus.DefaultName}: {corpusData.Tokens.Length:N0} {unit}, vocabulary {vocab.Count}; train {split.TrainLength:N0}, validation {split.ValLength:N0}; {dataLine}");
+            string corpusName = setup.Corpus is null ? Corpus.DefaultName : setup.Corpus == InputSource.StandardInput ? "standard input" : setup.Corpus;
+            Console.WriteLine($"corpus: {corpusName}: {corpusData.Tokens.Length:N0} {unit}, vocabulary {vocab.Count}; train {split.TrainLength:N0}, validation {split.ValLength:N0}; {dataLine}");
             string input = setup.Embedding > 0 ? $"Embedding({vocab.Count}, {setup.Embedding})" : $"one-hot({vocab.Count})";
             string stack = string.Join(setup.Dropout > 0 ? Inv($" -> Dropout({setup.Dropout}) -> ") : " -> ", Enumerable.Repeat($"{setup.Cell.ToUpperInvariant()}({setup.Hidden})", setup.Layers));
             Console.WriteLine(Inv($"model: {input} -> {stack} -> Dense({vocab.Count}) softmax; mode {setup.Mode}; Adam lr {setup.Lr:G}{(setup.Clip > 0 ? Inv($", clip {setup.Clip:G}") : "")}; batch {setup.Batch}; seed {setup.Seed}"));
@@ -196,7 +233,7 @@ internal static class TrainCommand
             TrainerState? resumeFrom = null;
             if (resuming)
             {
-                saved = TrainingStateFile.Load(statePath, model.Parameters.Count, streams ? model.StateLength(source.MaxBatch) : 0);
+                var saved = TrainingStateFile.Load(statePath, model.Parameters.Count, streams ? model.StateLength(source.MaxBatch) : 0);
                 string ckStep = savedModel!.Metadata.TryGetValue("step", out var st) ? st : "?";
                 if (ckStep != saved.Trainer.Step.ToString(CultureInfo.InvariantCulture))
                     throw new GpuLstmException($"cannot resume: the training state is from step {saved.Trainer.Step} but the checkpoint from step {ckStep} (a save was cut short)");
@@ -209,27 +246,36 @@ internal static class TrainCommand
                 Console.WriteLine($"resuming at step {saved.Trainer.Step} (epoch {saved.Trainer.Epoch + 1}, batch {saved.Trainer.BatchInEpoch + 1})");
             }
 
+            // 5. Saving: the training state, the checkpoint, the metrics (and at the end the plot) are written
+            // to temporary files and renamed together, so a failure part-way changes none of them.
             string prime = corpusData.Prefix(t);
-            void Save(TrainerState state, double finalLoss)
+            string plotTitle = $"{(setup.Corpus is null ? Corpus.DefaultName : setup.Corpus == InputSource.StandardInput ? "standard input" : Path.GetFileName(setup.Corpus))}: {input}, {setup.Layers}×{setup.Cell.ToUpperInvariant()}({setup.Hidden})";
+            long? savedStep = null;
+            void Save(TrainerState state, double finalLoss, bool withPlot)
             {
-                // State first: if the process dies between the two writes, the step numbers disagree and resume refuses.
                 var carried = new float[streams ? model.StateLength(source.MaxBatch) : 0];
                 if (streams) model.ReadState(source.MaxBatch, carried);
-                TrainingStateFile.Save(statePath, new TrainingState(state, adam.Step, adam.GetFirstMoments(), adam.GetSecondMoments(), carried,
-                    trainer.BestWeights, setup.ToJson()));
-                Checkpoint.Save(checkpointPath, model, vocab, new Dictionary<string, string>
+                var metadata = new Dictionary<string, string>
                 {
                     ["prime"] = prime,
                     ["seed"] = setup.Seed.ToString(CultureInfo.InvariantCulture),
                     ["step"] = state.Step.ToString(CultureInfo.InvariantCulture),
                     ["epochs_trained"] = state.Epoch.ToString(CultureInfo.InvariantCulture),
-                    ["final_loss"] = finalLoss.ToString("R", CultureInfo.InvariantCulture),
-                    ["corpus"] = setup.Corpus is null ? Corpus.DefaultName : Path.GetFileName(setup.Corpus),
-                });
-                if (metricsPath is not null) log.Save(metricsPath);
+                    ["corpus"] = setup.Corpus is null ? Corpus.DefaultName : setup.Corpus == InputSource.StandardInput ? "<stdin>" : Path.GetFileName(setup.Corpus),
+                };
+                if (double.IsFinite(finalLoss)) metadata["final_loss"] = finalLoss.ToString("R", CultureInfo.InvariantCulture);
+                using var files = new FileTransaction();
+                // State first: if the process dies between the two renames, the step numbers disagree and resume refuses.
+                files.Stage(statePath, "training state", TrainingStateFile.Serializer(new TrainingState(state, adam.Step, adam.GetFirstMoments(),
+                    adam.GetSecondMoments(), carried, trainer.BestWeights, setup.ToJson())));
+                files.Stage(checkpointPath, "checkpoint", Checkpoint.Serializer(model, vocab, metadata));
+                if (metricsPath is not null) files.Stage(metricsPath, "metrics file", log.Serializer());
+                if (withPlot && plotPath is not null && log.Rows.Count > 0) files.Stage(plotPath, "loss plot", s => s.Write(LossPlot.Render(log.Rows, plotTitle)));
+                files.Commit();
+                savedStep = state.Step;
             }
 
-            using var display = ProgressDisplay.Create(parse.GetValue(progress)!, streams, source.BatchesPerEpoch, e, stepLimit, unit);
+            using var display = ProgressDisplay.Create(ProgressDisplay.ParseMode(parse.GetValue(progress)!), streams, source.BatchesPerEpoch, e, stepLimit, unit);
             trainer.StepEnded += r =>
             {
                 log.Add(new MetricsRow(r.Step, r.Epoch, r.Loss, null, r.LearningRate, display.TokensPerSecond(r)));
@@ -240,43 +286,52 @@ internal static class TrainCommand
                 if (r.ValLoss is double v) log.SetValLoss(r.Step, v);
                 display.Evaluated(r);
             };
-            trainer.CheckpointDue += state => Save(state, log.Rows[^1].TrainLoss);
+            trainer.CheckpointDue += state => Save(state, log.Rows[^1].TrainLoss, withPlot: false);
+            // Training's product is the checkpoint: if nobody reads the log any more, train on and save.
+            StandardOutput.DiscardWhenClosed = true;
             using var signals = new CliRunner.StopSignals();
             var result = display.Run(() => trainer.Train(signals.Token, resumeFrom));
             display.Finish();
             if (result.End == TrainEnd.Diverged)
-                throw new GpuLstmException($"training diverged at {result.DivergedWhat}; nothing was saved, and '{checkpointPath}' is as it was (try a smaller --lr, or --clip 5)");
+                throw new GpuLstmException($"training diverged at {result.DivergedWhat}; " +
+                    (savedStep is long kept ? $"the checkpoint saved at step {kept} is kept in '{checkpointPath}'" : $"nothing was saved, and '{checkpointPath}' is as it was") +
+                    " (try a smaller --lr, or --clip 5)");
             if (result.RestoredBestWeights) Console.WriteLine(Inv($"Restored the weights of the best evaluation ({result.BestEpoch + 1}, {setup.Monitor} {result.BestLoss:F4})."));
             double seconds = result.Elapsed.TotalSeconds;
             Console.WriteLine(Inv($"trained {result.Steps} steps, {result.EpochsRun} epochs in {seconds:F1}s ({result.LaunchesPerStep:F0} kernel launches/step); final loss {result.FinalLoss:F4}")
                 + (result.FinalValLoss is double fv ? Inv($"; val loss {fv:F4} ({fv / Math.Log(2):F4} bits per {(setup.Tokens == "word" ? "word" : "char")}, perplexity {Math.Exp(fv):F2})") : "")
                 + (result.End == TrainEnd.StepLimit ? $" (stopped at --max-steps {stepLimit})" : ""));
 
-            Save(trainer.CurrentState!, result.FinalLoss);
+            Save(trainer.CurrentState!, result.FinalLoss, withPlot: true);
             Console.WriteLine($"saved checkpoint: {checkpointPath} (resume state: {statePath})");
             if (metricsPath is not null) Console.WriteLine($"metrics: {metricsPath}");
-            if (plotPath is not null && log.Rows.Count > 0)
-            {
-                LossPlot.Save(plotPath, log.Rows, $"{(setup.Corpus is null ? Corpus.DefaultName : Path.GetFileName(setup.Corpus))}: {input}, {setup.Layers}×{setup.Cell.ToUpperInvariant()}({setup.Hidden})");
-                Console.WriteLine($"loss plot: {plotPath}");
-            }
+            if (plotPath is not null && log.Rows.Count > 0) Console.WriteLine($"loss plot: {plotPath}");
             if (result.End == TrainEnd.Interrupted)
             {
                 Console.Out.Flush();
-                Console.Error.WriteLine($"gpulstm: interrupted after {result.Steps} steps; saved the weights of the last full step to '{checkpointPath}' (continue with --resume)");
-                return CliRunner.Interrupted;
+                Console.Error.WriteLine($"gpulstm: interrupted by {signals.SignalName} after {result.Steps} steps; saved the weights of the last full step to '{checkpointPath}' (continue with --resume)");
+                return signals.ExitCode;
             }
 
             if (length > 0 && temps.Length > 0)
             {
+                StandardOutput.DiscardWhenClosed = false;
                 var sampler = new Sampler(model, vocab);
                 var rng = Rng.ForPurpose(setup.Seed, "sample");
                 foreach (double temp in temps)
                 {
                     Console.WriteLine();
                     Console.WriteLine(Inv($"----- temperature {temp:0.0##} -----"));
+                    Console.Write(prime);
                     // The notebook re-runs windows; a model trained on carried state samples by carrying it.
-                    Console.WriteLine(prime + (streams ? sampler.GenerateCarryingState(prime, length, temp, rng) : sampler.Generate(prime, length, temp, rng)));
+                    // Tokens stream as they are drawn, in constant memory whatever --sample-length is.
+                    try
+                    {
+                        if (streams) sampler.GenerateCarryingState(prime, length, temp, rng, Console.Write, StandardOutput.Closed);
+                        else sampler.Generate(prime, length, temp, rng, Console.Write, StandardOutput.Closed);
+                    }
+                    catch (OperationCanceledException) { throw new OutputClosedException(); }
+                    Console.WriteLine();
                 }
             }
             return 0;
@@ -284,23 +339,16 @@ internal static class TrainCommand
         return command;
     }
 
-    /// <summary>SHA-256 of a file, to check that a resumed run reads the same corpus.</summary>
-    private static string Digest(string path)
+    /// <summary>SHA-256 of the corpus, to check that a resumed run reads the same text.</summary>
+    private static string Digest(InputSource source)
     {
-        if (Directory.Exists(path)) throw new GpuLstmException($"corpus file '{path}' is a directory");
-        try
-        {
-            using var stream = File.OpenRead(path);
-            return Convert.ToHexString(SHA256.HashData(stream));
-        }
-        catch (FileNotFoundException) { throw new GpuLstmException($"corpus file '{path}' not found"); }
-        catch (DirectoryNotFoundException) { throw new GpuLstmException($"corpus file '{path}' not found"); }
-        catch (UnauthorizedAccessException) { throw new GpuLstmException($"corpus file '{path}' cannot be read: permission denied"); }
-        catch (IOException e) when (Directory.Exists(path)) { throw new GpuLstmException($"corpus file '{path}' is a directory", e); }
+        using var stream = source.OpenRead();
+        try { return Convert.ToHexString(SHA256.HashData(stream)); }
+        catch (IOException x) { throw new GpuLstmException($"{source.Describe()} cannot be read: {IoErrors.Describe(x)}"); }
     }
 
     /// <summary>A resumed run trains with its saved settings; an option given again must agree with them.</summary>
-    private static void CheckResumeOptions(ParseResult parse, TrainSetup s, Option<string?> corpus, Option<string?> mode, Option<string> cell, Option<string> tokens,
+    private static void CheckResumeOptions(ParseResult parse, TrainSetup s, Option<string?> mode, Option<string> cell, Option<string> tokens,
         Option<int> vocabSize, Option<int> hidden, Option<int> layers, Option<int?> embedding, Option<float> dropout, Option<int> seqLength,
         Option<int> batch, Option<double?> lr, Option<double> lrDecay, Option<int> lrDecayAfter, Option<double?> clip, Option<double?> valFraction,
         Option<int> evalEvery, Option<string?> monitor, Option<int> patience, Option<double> minDelta, Option<bool> restoreBest, Option<ulong> seed)
@@ -314,7 +362,6 @@ internal static class TrainCommand
             if (!Equals(value, saved))
                 throw new GpuLstmException($"cannot resume with {option.Name} {Convert.ToString(given, CultureInfo.InvariantCulture)}: the run was started with {Convert.ToString(saved, CultureInfo.InvariantCulture) ?? "none"}; drop the option to continue it");
         }
-        Check(corpus, s.Corpus, c => c is null ? null : Path.GetFullPath(c));
         Check(mode, s.Mode); Check(cell, s.Cell); Check(tokens, s.Tokens); Check(vocabSize, s.VocabSize); Check(hidden, s.Hidden); Check(layers, s.Layers);
         Check(embedding, s.Embedding, v => v); Check(dropout, s.Dropout); Check(seqLength, s.SeqLength); Check(batch, s.Batch);
         Check(lr, s.Lr, v => v); Check(lrDecay, s.LrDecay); Check(lrDecayAfter, s.LrDecayAfter); Check(clip, s.Clip, v => v);
