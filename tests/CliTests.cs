@@ -111,7 +111,7 @@ public sealed class CliTests : IDisposable
             "--sample-length", "0", "--checkpoint", ckpt, "--device", "cpu");
         Assert.True(train.ExitCode == 0, train.Stderr);
         AssertOneLineError(Run(_dir, "sample", "--checkpoint", ckpt, "--prime", "the zebra"), "'z' (U+007A), which is not in the model's vocabulary");
-        AssertOneLineError(Run(_dir, "sample", "--checkpoint", ckpt, "--temperature", "0"), "temperature must be a positive finite number, got 0");
+        AssertOneLineError(Run(_dir, "sample", "--checkpoint", ckpt, "--temperature", "0"), "--temperature: temperature must be a positive number, got 0");
         AssertOneLineError(Run(_dir, "sample", "--checkpoint", ckpt, "--temperature", "-1"), "got -1");
         AssertOneLineError(Run(_dir, "sample", "--checkpoint", ckpt, "--temperature", "NaN"), "got NaN");
         AssertOneLineError(Run(_dir, "sample", "--checkpoint", Path.Combine(_dir, "nope.safetensors")), "not found");

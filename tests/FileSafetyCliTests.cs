@@ -284,6 +284,57 @@ public sealed class FileSafetyCliTests(FileSafetyInputs inputs) : IClassFixture<
         finally { Directory.Delete(dir, recursive: true); }
     }
 
+    /// <summary>A full disk or a closed descriptor on standard output is one line and exit 1, not an internal error.</summary>
+    [Theory]
+    [InlineData("> /dev/full", "cannot write to standard output: no space left on device")]
+    [InlineData(">&-", "cannot write to standard output: it is not open")]
+    public void AnUnwritableStandardOutputIsOneLine(string redirect, string expected)
+    {
+        var psi = new ProcessStartInfo("bash", ["-c", $"\"$0\" \"$1\" sample --checkpoint \"$2\" --length 5 {redirect}",
+            Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet", Path.Combine(AppContext.BaseDirectory, "gpulstm.dll"), inputs.TextModel])
+        {
+            RedirectStandardError = true,
+        };
+        using var p = Process.Start(psi)!;
+        string stderr = p.StandardError.ReadToEnd();
+        Assert.True(p.WaitForExit(TimeSpan.FromMinutes(1)));
+        Assert.Equal(1, p.ExitCode);
+        Assert.Equal("gpulstm: error: " + expected + "\n", stderr);
+    }
+
+    /// <summary>--progress bar with both streams redirected says why there is no bar, and prints plain lines instead.</summary>
+    [Fact]
+    public void AskingForABarWithoutATerminalSaysWhyAndPrintsPlainLines()
+    {
+        string dir = Directory.CreateTempSubdirectory("gpulstm-bar-").FullName;
+        try
+        {
+            var r = CliTests.Run(dir, "train", "--corpus", inputs.Corpus, "--hidden", "4", "--seq-length", "8", "--batch", "2", "--max-steps", "3",
+                "--eval-every", "3", "--sample-length", "0", "--progress", "bar", "--device", "cpu");
+            Assert.True(r.ExitCode == 0, r.Stderr);
+            Assert.Equal("gpulstm: --progress bar needs a terminal, and both standard output and standard error are redirected; printing plain progress lines instead\n", r.Stderr);
+            Assert.Contains("eval at step 3", r.Stdout);
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    /// <summary>A device name whose kind has no device here says so and lists what there is.</summary>
+    [Fact]
+    public void AMissingCudaDeviceIsNamedAsSuch()
+    {
+        bool hasCuda = GpuLstm.Runtime.Compute.ComputeDevice.List().Any(d => d.Id.StartsWith("cuda:", StringComparison.Ordinal));
+        if (hasCuda)
+        {
+            using var device = GpuLstm.Runtime.Compute.ComputeDevice.Open("cuda");
+            Assert.StartsWith("cuda:0", device.Description);
+            return;
+        }
+        var e = Assert.Throws<GpuLstm.Runtime.GpuLstmException>(() => GpuLstm.Runtime.Compute.ComputeDevice.Open("cuda"));
+        Assert.StartsWith("no CUDA device was found", e.Message);
+        Assert.Contains("available: auto, ", e.Message);
+        Assert.Contains("cpu, ilgpu-cpu", e.Message);
+    }
+
     private static async Task<CliTests.Result> RunWithInput(string dir, string stdin, params string[] args)
     {
         var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")

@@ -53,7 +53,8 @@ internal static class BenchCommand
             if (w < 0) throw new GpuLstmException($"--warmup must be 0 or more, got {w}");
             CliRunner.RequirePositive(n, "--steps");
             CliRunner.RequirePositive(parse.GetValue(sampleReps), "--sample-reps");
-            if (parse.GetValue(sampleChars) < 0) throw new GpuLstmException($"--sample-chars must be 0 (no sampling) or more, got {parse.GetValue(sampleChars)}");
+            int chars = parse.GetValue(sampleChars);
+            if (chars < 0 || chars > 10_000_000) throw new GpuLstmException($"--sample-chars must be from 0 (no sampling) to 10,000,000, got {chars}");
             if (!(parse.GetValue(maxSeconds) > 0)) throw new GpuLstmException(string.Create(CultureInfo.InvariantCulture, $"--max-seconds must be a positive number, got {parse.GetValue(maxSeconds)}"));
             var positions = parse.GetValue(target) == "last" ? LossPositions.Last : LossPositions.All;
 

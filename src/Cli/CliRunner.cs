@@ -39,8 +39,31 @@ internal static class CliRunner
     public static int Run(ParseResult parse, Func<int> body) => Run(() =>
     {
         CheckOptionValues(parse);
-        return body();
+        try
+        {
+            return body();
+        }
+        catch (SettingException e) when (OptionFor(parse, e.Setting) is { } option && !e.Message.StartsWith(option, StringComparison.Ordinal))
+        {
+            // The library names the setting; the user knows it as this command's option.
+            throw new GpuLstmException($"{option}: {e.Message}", e);
+        }
     });
+
+    /// <summary>Each library setting as the commands' options spell it (the first one the command has is used).</summary>
+    private static readonly Dictionary<string, string[]> SettingOptions = new(StringComparer.Ordinal)
+    {
+        ["LearningRate"] = ["--lr"], ["ClipNorm"] = ["--clip"], ["Patience"] = ["--patience"], ["MinDelta"] = ["--min-delta"],
+        ["Epochs"] = ["--epochs"], ["BatchSize"] = ["--batch"], ["MaxSteps"] = ["--max-steps"], ["EvalEvery"] = ["--eval-every"],
+        ["CheckpointEvery"] = ["--checkpoint-every"], ["LrDecay"] = ["--lr-decay"], ["LrDecayAfter"] = ["--lr-decay-after"],
+        ["Monitor"] = ["--monitor"], ["ValFraction"] = ["--val-fraction"], ["TopK"] = ["--top-k"],
+        ["Temperature"] = ["--temperature", "--temperatures"], ["Length"] = ["--length", "--sample-length"], ["Hidden"] = ["--hidden"],
+    };
+
+    private static string? OptionFor(ParseResult parse, string setting) =>
+        SettingOptions.TryGetValue(setting, out var names)
+            ? names.FirstOrDefault(n => parse.CommandResult.Command.Options.Any(o => o.Name == n))
+            : null;
 
     public static int Run(Func<int> body)
     {
@@ -63,13 +86,16 @@ internal static class CliRunner
         }
         catch (Exception e)
         {
+            // A bug: one line, unless the user asks for the stack trace to report it.
+            if (Environment.GetEnvironmentVariable("GPULSTM_TRACE") == "1") Console.Error.WriteLine(e.ToString());
             return Fail($"{e.GetType().Name}: {OneLine(e.Message)}", internalError: true);
         }
     }
 
     private static int Fail(string message, bool internalError = false)
     {
-        try { Console.Out.Flush(); } catch (OutputClosedException) { }
+        try { Console.Out.Flush(); }
+        catch (Exception e) when (e is OutputClosedException or GpuLstmException or IOException) { } // the output is gone; the error still goes to stderr
         Console.Error.WriteLine(internalError ? $"gpulstm: internal error: {message}" : $"gpulstm: error: {message}");
         return internalError ? InternalError : UserError;
     }

@@ -114,6 +114,16 @@ internal static class StandardOutput
                 ClosedSource.Cancel();
                 if (!DiscardWhenClosed) throw new OutputClosedException();
             }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
+            {
+                // A full disk (> /dev/full), a closed descriptor (>&-): the output is lost, and said so once.
+                _gone = true;
+                ClosedSource.Cancel();
+                if (!DiscardWhenClosed)
+                    throw new GpuLstm.Runtime.GpuLstmException(e is IOException
+                        ? $"cannot write to standard output: {GpuLstm.Runtime.Files.IoErrors.Describe(e)}"
+                        : "cannot write to standard output: it is not open");
+            }
         }
 
         public override void Flush()

@@ -30,7 +30,7 @@ public sealed class StreamDataset
         if (start < 0 || length < 0 || (long)start + length > tokens.Length) throw new ArgumentOutOfRangeException(nameof(length));
         int streamLength = (length - 1) / streams;
         if (length < 2 || streamLength < 1)
-            throw new GpuLstmException($"{what} has {length} tokens, too few for {streams} streams (it needs at least {streams + 1}); use a smaller --batch");
+            throw new SettingException("BatchSize", $"{what} has {length} tokens, too few for {streams} streams (it needs at least {(long)streams + 1}); use a smaller batch");
         _tokens = tokens;
         _start = start;
         Streams = streams;

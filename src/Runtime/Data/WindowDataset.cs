@@ -16,8 +16,8 @@ public sealed class WindowDataset
     public WindowDataset(int[] tokens, int seqLength)
     {
         if (seqLength < 1) throw new GpuLstmException($"sequence length must be positive, got {seqLength}");
-        if (tokens.Length < seqLength + 1)
-            throw new GpuLstmException($"the training text has {tokens.Length} tokens; it needs at least seq_length + 1 = {seqLength + 1}");
+        if (tokens.Length < (long)seqLength + 1)
+            throw new GpuLstmException($"the training text has {tokens.Length} tokens; it needs at least seq_length + 1 = {(long)seqLength + 1}");
         _tokens = tokens;
         SeqLength = seqLength;
     }

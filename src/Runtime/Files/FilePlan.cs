@@ -90,8 +90,10 @@ public sealed class FilePlan
         string target = AtomicFile.TargetOf(e.Path);
         string directory = Path.GetDirectoryName(target) ?? target;
         var dir = FileStatus.Of(directory);
-        if (dir.Kind != FileKind.Directory)
+        if (dir.Kind == FileKind.Missing)
             throw new GpuLstmException($"{e.Label} '{e.Path}': the directory '{DisplayDirectory(e.Path, directory)}' does not exist");
+        if (dir.Kind != FileKind.Directory)
+            throw new GpuLstmException($"{e.Label} '{e.Path}': '{DisplayDirectory(e.Path, directory)}' is {dir.Describe()}, not a directory");
         if (status.Exists) return status.HasIdentity ? Identity(status) : FullPathKey(target);
         return dir.HasIdentity ? Identity(dir) + "/" + Path.GetFileName(target) : FullPathKey(target);
     }

@@ -40,7 +40,7 @@ public sealed record ModelConfig(int VocabSize, int Hidden, int SeqLength, LossP
         long parameters = (long)VocabSize * Embedding + (long)InputWidth * g * Hidden + (Layers - 1L) * Hidden * g * Hidden + Layers * (Hidden * g * Hidden + 2 * g * Hidden)
             + (long)Hidden * VocabSize + VocabSize;
         if (parameters > MaxParameters)
-            throw new GpuLstmException($"the model would have {parameters:N0} parameters; the limit is {MaxParameters:N0} (use a smaller --hidden or --layers)");
+            throw new SettingException("Hidden", $"the model would have {parameters:N0} parameters; the limit is {MaxParameters:N0} (use a smaller hidden size or fewer layers)");
     }
 
     /// <summary>Parameters live in one flat buffer indexed by int, and a GEMM's operands too.</summary>

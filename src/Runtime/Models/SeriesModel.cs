@@ -28,7 +28,7 @@ public sealed record SeriesModelConfig(int Hidden, int Window, int Horizon, int 
         if (CellName.Length == 0) throw new GpuLstmException("the recurrent cell must be named (for example 'lstm')");
         long parameters = ParameterCount;
         if (parameters > ModelConfig.MaxParameters)
-            throw new GpuLstmException($"the model would have {parameters:N0} parameters; the limit is {ModelConfig.MaxParameters:N0} (use a smaller --hidden or --layers)");
+            throw new SettingException("Hidden", $"the model would have {parameters:N0} parameters; the limit is {ModelConfig.MaxParameters:N0} (use a smaller hidden size or fewer layers)");
     }
 
     /// <summary>Parameters with an LSTM's four gates per level and direction (an upper bound for cells with fewer), plus the head.</summary>
@@ -112,7 +112,7 @@ public sealed class SeriesModel : ITrainableModel, IDisposable
         int d = config.Directions, h = config.Hidden, t = config.Window;
         long widest = (long)t * maxBatch * Math.Max(config.Features, Math.Max(d * h, 4 * h));
         if (widest > int.MaxValue)
-            throw new GpuLstmException($"a window of {t} steps × batch {maxBatch} is too large for one buffer (use a smaller --batch or --window)");
+            throw new SettingException("BatchSize", $"a window of {t} steps × batch {maxBatch} is too large for one buffer (use a smaller batch or window)");
         _device = device;
         _k = device.Kernels;
         Config = config;

@@ -43,7 +43,7 @@ public sealed class SeriesWindows
             }
             if (last < first)
             {
-                int need = horizon + Math.Max(0, window - range.Start);
+                long need = (long)horizon + Math.Max(0, window - range.Start);
                 string why = part == SeriesPart.Train ? " (window + horizon)" : "";
                 throw new GpuLstmException(
                     $"the {Name(part)} part has {range.Length} values (indices {range.Start}..{range.End - 1} of {split.Count}), too few for one sample " +

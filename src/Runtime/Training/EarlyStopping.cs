@@ -5,8 +5,8 @@ public sealed record EarlyStoppingOptions(string Monitor = "loss", int Patience 
 {
     public void Validate()
     {
-        if (Patience < 0) throw new GpuLstmException($"patience must be 0 or more, got {Patience}");
-        if (!(MinDelta >= 0)) throw new GpuLstmException($"min delta must be 0 or more, got {MinDelta}");
+        if (Patience < 0) throw new SettingException(nameof(Patience), $"patience must be 0 or more, got {Patience}");
+        if (!(MinDelta >= 0) || double.IsInfinity(MinDelta)) throw new SettingException(nameof(MinDelta), $"min delta must be 0 or a positive number, got {MinDelta}");
     }
 }
 

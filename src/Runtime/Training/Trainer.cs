@@ -14,13 +14,13 @@ public sealed record TrainOptions(int Epochs = 50, int BatchSize = 16, ulong See
 {
     public void Validate()
     {
-        if (Epochs < 1) throw new GpuLstmException($"epochs must be positive, got {Epochs}");
-        if (BatchSize < 1) throw new GpuLstmException($"batch size must be positive, got {BatchSize}");
-        if (MaxSteps < 0) throw new GpuLstmException($"--max-steps must be 0 (no limit) or positive, got {MaxSteps}");
-        if (EvalEvery < 0) throw new GpuLstmException($"--eval-every must be 0 (each epoch) or positive, got {EvalEvery}");
-        if (CheckpointEvery < 0) throw new GpuLstmException($"--checkpoint-every must be 0 (only at the end) or positive, got {CheckpointEvery}");
-        if (!(LrDecay > 0 && LrDecay <= 1)) throw new GpuLstmException($"--lr-decay must be in (0, 1], got {LrDecay}");
-        if (LrDecayAfter < 0) throw new GpuLstmException($"--lr-decay-after must be 0 or more, got {LrDecayAfter}");
+        if (Epochs < 1) throw new SettingException(nameof(Epochs), $"the number of epochs must be positive, got {Epochs}");
+        if (BatchSize < 1) throw new SettingException(nameof(BatchSize), $"the batch size must be positive, got {BatchSize}");
+        if (MaxSteps < 0) throw new SettingException(nameof(MaxSteps), $"the step limit must be 0 (no limit) or positive, got {MaxSteps}");
+        if (EvalEvery < 0) throw new SettingException(nameof(EvalEvery), $"the steps between evaluations must be 0 (each epoch) or positive, got {EvalEvery}");
+        if (CheckpointEvery < 0) throw new SettingException(nameof(CheckpointEvery), $"the steps between checkpoints must be 0 (only at the end) or positive, got {CheckpointEvery}");
+        if (!(LrDecay > 0 && LrDecay <= 1)) throw new SettingException(nameof(LrDecay), $"the learning-rate decay must be in (0, 1], got {LrDecay}");
+        if (LrDecayAfter < 1) throw new SettingException(nameof(LrDecayAfter), $"the first decaying epoch must be 1 or more, got {LrDecayAfter}");
     }
 
     public double LearningRate(double initial, int epoch) => initial * Math.Pow(LrDecay, Math.Max(0, epoch - LrDecayAfter + 1));
@@ -109,7 +109,7 @@ public sealed class Trainer
         if (stopping.Monitor is not ("loss" or "val_loss"))
             throw new GpuLstmException($"early stopping monitors 'loss' or 'val_loss', not '{stopping.Monitor}'");
         if (stopping.Monitor == "val_loss" && validate is null)
-            throw new GpuLstmException("early stopping on val_loss needs validation data (--val-fraction > 0)");
+            throw new SettingException(nameof(EarlyStoppingOptions.Monitor), "early stopping on val_loss needs validation data (a validation fraction above 0)");
         if (source.MaxBatch > model.MaxBatch || source.MaxSteps > model.Config.SeqLength)
             throw new ArgumentException($"batches ({source.MaxSteps} × {source.MaxBatch}) exceed the model's capacity");
         _model = model; _source = source; _adam = adam; _stopping = stopping; _options = options; _validate = validate;
