@@ -204,4 +204,48 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
 
     /// <summary>Every file below the directory with a hash of its bytes.</summary>
     private static string Snapshot(string dir) => DirectorySnapshot.Of(dir);
+
+    /// <summary>README's table is these cases: each row's command is a case here, with its exit code, and shows the case's message.</summary>
+    [Fact]
+    public void TheReadmeTableShowsEveryCaseAsItIs()
+    {
+        string readme = File.ReadAllText(Path.Combine(RepositoryRoot(), "README.md"));
+        var rows = System.Text.RegularExpressions.Regex.Matches(readme, @"^\| `gpulstm(?<args>[^`]*)`(?: \([^)]*\))? \| (?<exit>\d+) \| (?<stderr>.*) \|$",
+            System.Text.RegularExpressions.RegexOptions.Multiline)
+            .Select(m => (Args: string.Join('\u0001', ShellWords(m.Groups["args"].Value)), Exit: int.Parse(m.Groups["exit"].Value, System.Globalization.CultureInfo.InvariantCulture),
+                Stderr: m.Groups["stderr"].Value.Replace("\\|", "|", StringComparison.Ordinal)))
+            .ToList();
+        Assert.True(rows.Count >= Cases().Count(), $"README has {rows.Count} rows for {Cases().Count()} cases");
+        foreach (var row in Cases())
+        {
+            var (expected, exitCode, args) = ((string)row[0], (int)row[1], (string[])row[2]);
+            var match = rows.Where(r => r.Args == string.Join('\u0001', args)).ToList();
+            Assert.True(match.Count > 0, "README's table lacks: gpulstm " + string.Join(' ', args));
+            Assert.Contains(match, r => r.Exit == exitCode && r.Stderr.Contains(expected, StringComparison.Ordinal));
+        }
+    }
+
+    /// <summary>Words of a command line as sh splits them (single quotes only, which is all the table uses).</summary>
+    private static List<string> ShellWords(string line)
+    {
+        var words = new List<string>();
+        var word = new System.Text.StringBuilder();
+        bool inWord = false, quoted = false;
+        foreach (char c in line)
+        {
+            if (quoted) { if (c == '\'') quoted = false; else word.Append(c); }
+            else if (c == '\'') { quoted = true; inWord = true; }
+            else if (c == ' ') { if (inWord) words.Add(word.ToString()); word.Clear(); inWord = false; }
+            else { word.Append(c); inWord = true; }
+        }
+        if (inWord) words.Add(word.ToString());
+        return words;
+    }
+
+    public static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "GpuLstm.sln"))) return dir.FullName;
+        throw new InvalidOperationException("GpuLstm.sln not found above " + AppContext.BaseDirectory);
+    }
 }
