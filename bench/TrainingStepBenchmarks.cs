@@ -1,3 +1,4 @@
+using GpuLstm.Runtime.Data;
 using BenchmarkDotNet.Attributes;
 using GpuLstm.Runtime.Compute;
 using GpuLstm.Runtime.Models;
@@ -15,11 +16,11 @@ public class TrainingStepBenchmarks : IWorkPerCall
     [Params("cpu", "ilgpu-cpu")] public string Device = "cpu";
 
     public string WorkUnit => "GFLOP/s";
-    public double WorkPerCall(string method) => new ModelConfig(V, H, T).TrainingFlops(T, B);
+    public double WorkPerCall(string method) => new LanguageModelConfig(V, H, T).TrainingFlops(T, B);
     private const int V = 27, H = 128, T = 50, B = 16;
 
     private ComputeDevice _device = null!;
-    private CharLstmModel _model = null!;
+    private LanguageModel _model = null!;
     private AdamOptimizer _adam = null!;
     private TokenBatch _batch = null!;
 
@@ -27,7 +28,7 @@ public class TrainingStepBenchmarks : IWorkPerCall
     public void Setup()
     {
         _device = ComputeDevice.Open(Device);
-        _model = new CharLstmModel(_device, new ModelConfig(V, H, T), B);
+        _model = new LanguageModel(_device, new LanguageModelConfig(V, H, T), B);
         _model.InitializeKerasDefaults(42);
         _adam = new AdamOptimizer(_model, new AdamOptions());
         _batch = new TokenBatch(T, B) { Steps = T, Size = B };

@@ -13,10 +13,10 @@ public sealed class CheckpointTests(TestDevices devices) : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private (CharLstmModel Model, Vocabulary Vocab) RandomModel(int seed, int layers = 1)
+    private (LanguageModel Model, Vocabulary Vocab) RandomModel(int seed, int layers = 1)
     {
         var vocab = Vocabulary.FromText("abcdefg hij\n");
-        var model = new CharLstmModel(devices.Cpu, new ModelConfig(vocab.Count, 6, 9, Layers: layers), 2);
+        var model = new LanguageModel(devices.Cpu, new LanguageModelConfig(vocab.Count, 6, 9, Layers: layers), 2);
         model.Parameters.SetValues(TestData.Uniform(new Random(seed), model.Parameters.Count, 0.5));
         return (model, vocab);
     }
@@ -144,7 +144,7 @@ public sealed class CheckpointFuzzTests(TestDevices devices)
     public void TenThousandMutatedCheckpointsOnlyEverGiveOneLineUserErrors()
     {
         var vocab = GpuLstm.Runtime.Data.Vocabulary.FromText("abc de\n");
-        using var model = new CharLstmModel(devices.Host, new ModelConfig(vocab.Count, 3, 4, Layers: 2), 1);
+        using var model = new LanguageModel(devices.Host, new LanguageModelConfig(vocab.Count, 3, 4, Layers: 2), 1);
         string path = Path.Combine(Path.GetTempPath(), $"gpulstm-fuzz-{Guid.NewGuid():N}.safetensors");
         Checkpoint.Save(path, model, vocab, new Dictionary<string, string> { ["prime"] = "abc" });
         var valid = File.ReadAllBytes(path);

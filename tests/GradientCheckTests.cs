@@ -1,3 +1,4 @@
+using GpuLstm.Runtime.Data;
 using GpuLstm.Runtime.Compute;
 using GpuLstm.Runtime.Models;
 using Xunit;
@@ -29,7 +30,7 @@ public sealed class GradientCheckTests(TestDevices devices)
         var device = devices[set];
         int seed = TestData.FreshSeed();
         var rng = new Random(seed);
-        using var model = new CharLstmModel(device, new ModelConfig(Vocab, Hidden, Steps, positions, layers), Batch);
+        using var model = new LanguageModel(device, new LanguageModelConfig(Vocab, Hidden, Steps, positions, layers), Batch);
         var p = model.Parameters;
         var values = TestData.Uniform(rng, p.Count, 0.6);
         p.SetValues(values);
@@ -73,7 +74,7 @@ public sealed class GradientCheckTests(TestDevices devices)
     {
         int seed = TestData.FreshSeed();
         var rng = new Random(seed);
-        using var model = new CharLstmModel(devices.Cpu, new ModelConfig(Vocab, Hidden, Steps), Batch);
+        using var model = new LanguageModel(devices.Cpu, new LanguageModelConfig(Vocab, Hidden, Steps), Batch);
         model.Parameters.SetValues(TestData.Uniform(rng, model.Parameters.Count, 0.5));
         var batch = new TokenBatch(Steps, Batch) { Steps = Steps, Size = Batch };
         for (int i = 0; i < Steps * Batch; i++) { batch.Inputs[i] = rng.Next(Vocab); batch.Targets[i] = rng.Next(Vocab); }
@@ -102,7 +103,7 @@ public sealed class EmbeddingDropoutGradientTests(TestDevices devices)
     {
         int seed = TestData.FreshSeed();
         var rng = new Random(seed);
-        using var model = new CharLstmModel(devices[set], new ModelConfig(Vocab, Hidden, Steps, positions, layers, Embed, dropout), Batch);
+        using var model = new LanguageModel(devices[set], new LanguageModelConfig(Vocab, Hidden, Steps, positions, layers, Embed, dropout), Batch);
         var p = model.Parameters;
         var values = TestData.Uniform(rng, p.Count, 0.6);
         p.SetValues(values);
@@ -158,7 +159,7 @@ public sealed class GruModelGradientTests(TestDevices devices)
     {
         int seed = TestData.FreshSeed();
         var rng = new Random(seed);
-        using var model = new CharLstmModel(devices[set], new ModelConfig(Vocab, Hidden, Steps, LossPositions.All, layers, embed, 0, "gru"), Batch);
+        using var model = new LanguageModel(devices[set], new LanguageModelConfig(Vocab, Hidden, Steps, LossPositions.All, layers, embed, 0, "gru"), Batch);
         var p = model.Parameters;
         var values = TestData.Uniform(rng, p.Count, 0.6);
         p.SetValues(values);

@@ -38,7 +38,7 @@ public sealed class InitializerTests(TestDevices devices)
     [Fact]
     public void KerasDefaultsForTheModel()
     {
-        using var model = new CharLstmModel(devices.Cpu, new ModelConfig(27, 16, 5), 2);
+        using var model = new LanguageModel(devices.Cpu, new LanguageModelConfig(27, 16, 5), 2);
         model.InitializeKerasDefaults(42);
         var p = model.Parameters;
         double limit = Math.Sqrt(6.0 / (27 + 64));

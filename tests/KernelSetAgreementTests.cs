@@ -45,7 +45,7 @@ public sealed class KernelSetAgreementTests(TestDevices devices)
         var data = new WindowDataset(vocab.Encode(text, "text"), 20);
         double[] Losses(ComputeDevice d)
         {
-            using var model = new CharLstmModel(d, new ModelConfig(vocab.Count, 24, 20), 8);
+            using var model = new LanguageModel(d, new LanguageModelConfig(vocab.Count, 24, 20), 8);
             model.InitializeKerasDefaults(11);
             using var adam = new AdamOptimizer(model, new AdamOptions(LearningRate: 0.01));
             var batch = new TokenBatch(20, 8);

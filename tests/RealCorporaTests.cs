@@ -113,7 +113,7 @@ public sealed class TruncatedBpttTests(TestDevices devices)
         int seed = TestData.FreshSeed();
         var rng = new Random(seed);
         const int v = 7, t = 4, b = 3;
-        using var model = new CharLstmModel(devices[set], new ModelConfig(v, 5, 2 * t, LossPositions.All, 2, 3, 0, cell), b);
+        using var model = new LanguageModel(devices[set], new LanguageModelConfig(v, 5, 2 * t, LossPositions.All, 2, 3, 0, cell), b);
         model.Parameters.SetValues(TestData.Uniform(rng, model.Parameters.Count, 0.5));
         var seq = Enumerable.Range(0, (2 * t + 1) * b).Select(_ => rng.Next(v)).ToArray();
         TokenBatch Window(int from, int steps)
@@ -138,7 +138,7 @@ public sealed class TruncatedBpttTests(TestDevices devices)
     {
         int seed = TestData.FreshSeed();
         var rng = new Random(seed);
-        using var model = new CharLstmModel(devices.Host, new ModelConfig(6, 4, 5, LossPositions.All, 2), 3);
+        using var model = new LanguageModel(devices.Host, new LanguageModelConfig(6, 4, 5, LossPositions.All, 2), 3);
         model.Parameters.SetValues(TestData.Uniform(rng, model.Parameters.Count, 0.5));
         var state = TestData.Uniform(rng, model.StateLength(3));
         model.WriteState(3, state);
@@ -159,7 +159,7 @@ public sealed class TruncatedBpttTests(TestDevices devices)
         float[] Train(ulong seed, float dropout)
         {
             var tokens = EncodedCorpus.FromText(string.Concat(Enumerable.Repeat("the quick brown fox jumps over the lazy dog. ", 20)));
-            using var model = new CharLstmModel(devices.Host, new ModelConfig(tokens.Vocabulary.Count, 8, 6, LossPositions.All, 2, 4, dropout), 4);
+            using var model = new LanguageModel(devices.Host, new LanguageModelConfig(tokens.Vocabulary.Count, 8, 6, LossPositions.All, 2, 4, dropout), 4);
             model.InitializeKerasDefaults(1);
             using var adam = new AdamOptimizer(model, new AdamOptions(LearningRate: 1e-2));
             var source = new StreamBatches(new StreamDataset(tokens.Tokens, 0, tokens.Tokens.Length, 4, 6));
@@ -184,7 +184,7 @@ public sealed class TruncatedBpttTests(TestDevices devices)
     public void GreedyAndTopOneAgreeAndIgnoreTheSeed()
     {
         var corpus = EncodedCorpus.FromText("abcabcabcabcabcabc");
-        using var model = new CharLstmModel(devices.Host, new ModelConfig(corpus.Vocabulary.Count, 6, 5, LossPositions.All), 1);
+        using var model = new LanguageModel(devices.Host, new LanguageModelConfig(corpus.Vocabulary.Count, 6, 5, LossPositions.All), 1);
         model.InitializeKerasDefaults(3);
         string Sample(int topK, bool greedy, ulong seed) =>
             new GpuLstm.Runtime.Sampling.Sampler(model, corpus.Vocabulary, topK, greedy).GenerateCarryingState("ab", 30, 1.0, GpuLstm.Runtime.Rng.ForPurpose(seed, "s"));

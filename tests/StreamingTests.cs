@@ -14,7 +14,7 @@ public sealed class StreamingTests(TestDevices devices)
     {
         int seed = TestData.FreshSeed();
         var rng = new Random(seed);
-        using var model = new CharLstmModel(devices[set], new ModelConfig(11, 13, 9), 2);
+        using var model = new LanguageModel(devices[set], new LanguageModelConfig(11, 13, 9), 2);
         model.Parameters.SetValues(TestData.Uniform(rng, model.Parameters.Count, 0.5));
         var window = Enumerable.Range(0, 9).Select(_ => rng.Next(11)).ToArray();
         for (int len = 1; len <= window.Length; len++)

@@ -20,7 +20,7 @@ public sealed class TrainingTests(TestDevices devices)
     {
         var vocab = Vocabulary.FromText(Text);
         var data = new WindowDataset(vocab.Encode(Text, "text"), 12);
-        using var model = new CharLstmModel(devices[set], new ModelConfig(vocab.Count, 9, 12), 5);
+        using var model = new LanguageModel(devices[set], new LanguageModelConfig(vocab.Count, 9, 12), 5);
         model.InitializeKerasDefaults(seed);
         using var adam = new AdamOptimizer(model, new AdamOptions(LearningRate: 0.01));
         var trainer = new Trainer(model, new ShuffledWindowBatches(data, 5, model.Config.Loss, seed), adam, new EarlyStoppingOptions("loss", patience, minDelta, restoreBest), new TrainOptions(epochs, 5, seed));
@@ -70,7 +70,7 @@ public sealed class TrainingTests(TestDevices devices)
         // A min delta no epoch can beat: the first epoch is the best, and training stops after `patience` more.
         var vocab = Vocabulary.FromText(Text);
         var data = new WindowDataset(vocab.Encode(Text, "text"), 12);
-        using var model = new CharLstmModel(devices.Cpu, new ModelConfig(vocab.Count, 9, 12), 5);
+        using var model = new LanguageModel(devices.Cpu, new LanguageModelConfig(vocab.Count, 9, 12), 5);
         model.InitializeKerasDefaults(1);
         using var adam = new AdamOptimizer(model, new AdamOptions(LearningRate: 0.01));
         var trainer = new Trainer(model, new ShuffledWindowBatches(data, 5, model.Config.Loss, 1), adam, new EarlyStoppingOptions("loss", 2, 100, RestoreBestWeights: true), new TrainOptions(20, 5, 1));
@@ -91,7 +91,7 @@ public sealed class TrainingTests(TestDevices devices)
     {
         var vocab = Vocabulary.FromText(Text);
         var data = new WindowDataset(vocab.Encode(Text, "text"), 12);
-        using var model = new CharLstmModel(devices.Cpu, new ModelConfig(vocab.Count, 9, 12), 5);
+        using var model = new LanguageModel(devices.Cpu, new LanguageModelConfig(vocab.Count, 9, 12), 5);
         model.InitializeKerasDefaults(1);
         using var adam = new AdamOptimizer(model, new AdamOptions(LearningRate: 0.01, ClipNorm: 1e-3));
         var batch = new TokenBatch(12, 5);

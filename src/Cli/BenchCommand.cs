@@ -1,3 +1,4 @@
+using GpuLstm.Runtime.Data;
 using System.CommandLine;
 using System.Globalization;
 using GpuLstm.Runtime;

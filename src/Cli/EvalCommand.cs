@@ -44,7 +44,7 @@ internal static class EvalCommand
             using var dev = ComputeDevice.Open(parse.GetValue(device)!);
             // Score every position whatever the model was trained on: the same weights, a loss at each step.
             var config = loaded.Config with { Loss = loaded.Config.Loss == LossPositions.Last && mode == EvalState.Carry ? LossPositions.Last : LossPositions.All };
-            using var model = new CharLstmModel(dev, config, b);
+            using var model = new LanguageModel(dev, config, b);
             loaded.CopyInto(model);
             var result = new Evaluator(model).Evaluate(tokens, start, count, mode, b, t);
             string unit = loaded.Vocabulary.Kind == "word" ? "word" : "char";

@@ -6,6 +6,7 @@ using GpuLstm.Runtime.Checkpoints;
 using GpuLstm.Runtime.Compute;
 using GpuLstm.Runtime.Files;
 using GpuLstm.Runtime.Models;
+using GpuLstm.Runtime.Models.Cells;
 using GpuLstm.Runtime.Series;
 using GpuLstm.Runtime.Training;
 using ScottPlot;
@@ -44,7 +45,7 @@ internal static class ForecastCommand
         var layers = new Option<int>("--layers") { Description = "stacked LSTM levels", DefaultValueFactory = _ => 1 };
         var bidirectional = new Option<bool>("--bidirectional") { Description = "each level reads the window forwards and backwards" };
         var cell = new Option<string>("--cell") { Description = "recurrent cell: lstm or gru", DefaultValueFactory = _ => "lstm" };
-        cell.AcceptOnlyFromAmong("lstm", "gru");
+        cell.AcceptOnlyFromAmong(RecurrentCell.All.Select(c => c.Name).ToArray());
         var epochs = new Option<int>("--epochs") { Description = "maximum number of epochs", DefaultValueFactory = _ => 200 };
         var batch = new Option<int>("--batch") { Description = "batch size", DefaultValueFactory = _ => 16 };
         var lr = new Option<double>("--lr") { Description = "Adam learning rate", DefaultValueFactory = _ => 1e-3 };
@@ -104,12 +105,12 @@ internal static class ForecastCommand
             if (s > 0 && originalTestEnds.Length > 0 && originalTestEnds[0] < s)
                 throw new GpuLstmException($"--season {s} needs {s} values before the first test forecast, which has only {originalTestEnds[0]}; use a smaller --season, a smaller --test-fraction, or --season 0");
 
-            var config = new SeriesModelConfig(h, n, k, 1, l, parse.GetValue(bidirectional), parse.GetValue(cell)!);
+            var config = new SeriesModelConfig(h, n, k, 1, l, parse.GetValue(bidirectional)) { Cell = RecurrentCell.Parse(parse.GetValue(cell)) };
             using var dev = ComputeDevice.Open(parse.GetValue(device)!);
             using var model = new SeriesModel(dev, config, b);
             model.InitializeKerasDefaults(sd);
             Console.WriteLine(Inv($"{data.Column}: {data.Count} values{(diff ? " (modeling first differences)" : "")}; train {windows.SampleCount(SeriesPart.Train)}, validation {windows.SampleCount(SeriesPart.Validation)}, test {windows.SampleCount(SeriesPart.Test)} samples (window {n}, horizon {k}); scaler {problem.Scaler}"));
-            Console.WriteLine(Inv($"model: {l}×{(config.Bidirectional ? "bidirectional " : "")}{config.CellName.ToUpperInvariant()}({h}) → Dense({k}), {model.Parameters.Count:N0} parameters on {dev.Description}"));
+            Console.WriteLine(Inv($"model: {l}×{(config.Bidirectional ? "bidirectional " : "")}{config.Cell.Name.ToUpperInvariant()}({h}) → Dense({k}), {model.Parameters.Count:N0} parameters on {dev.Description}"));
 
             var options = new SeriesTrainingOptions(e, b, rate, p, parse.GetValue(restoreBest), sd, clipNorm);
             using var signals = new CliRunner.StopSignals();
@@ -133,7 +134,7 @@ internal static class ForecastCommand
             {
                 var predicted = problem.ToOriginal(testEnds, SeriesTrainer.Predict(model, problem, testEnds));
                 var actual = problem.OriginalTargets(testEnds);
-                string modelName = (config.Bidirectional ? "bidirectional " : "") + config.CellName.ToUpperInvariant();
+                string modelName = (config.Bidirectional ? "bidirectional " : "") + config.Cell.Name.ToUpperInvariant();
                 var rows = new List<(string Name, ForecastMetrics M)> { (modelName, ForecastMetrics.Compute(actual, predicted)) };
                 rows.Add(("persistence", ForecastMetrics.Compute(actual, SeriesBaselines.Persistence(data.Values, originalTestEnds, k))));
                 if (s > 0) rows.Add(($"seasonal naive ({s})", ForecastMetrics.Compute(actual, SeriesBaselines.SeasonalNaive(data.Values, originalTestEnds, k, s))));

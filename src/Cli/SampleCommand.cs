@@ -1,3 +1,4 @@
+using GpuLstm.Runtime.Data;
 using System.CommandLine;
 using GpuLstm.Runtime;
 using GpuLstm.Runtime.Checkpoints;

@@ -7,6 +7,7 @@ using GpuLstm.Runtime.Compute;
 using GpuLstm.Runtime.Data;
 using GpuLstm.Runtime.Files;
 using GpuLstm.Runtime.Models;
+using GpuLstm.Runtime.Models.Cells;
 using GpuLstm.Runtime.Sampling;
 using GpuLstm.Runtime.Training;
 
@@ -32,7 +33,7 @@ internal static class TrainCommand
         tokens.AcceptOnlyFromAmong("char", "word");
         var vocabSize = new Option<int>("--vocab-size") { Description = "word level: keep the N−1 most frequent words plus <unk> (0: all)", DefaultValueFactory = _ => 10000 };
         var cell = new Option<string>("--cell") { Description = "recurrent cell: lstm, or gru (PyTorch's gate order r, z, n and reset-gate placement)", DefaultValueFactory = _ => "lstm" };
-        cell.AcceptOnlyFromAmong("lstm", "gru");
+        cell.AcceptOnlyFromAmong(RecurrentCell.All.Select(c => c.Name).ToArray());
         var hidden = new Option<int>("--hidden") { Description = "LSTM hidden size", DefaultValueFactory = _ => 128 };
         var layers = new Option<int>("--layers") { Description = "stacked LSTM layers", DefaultValueFactory = _ => 1 };
         var embedding = new Option<int?>("--embedding") { Description = "embedding size in front of the LSTM (0: one-hot input; default 0 for chars, 128 for words)" };
@@ -208,7 +209,8 @@ internal static class TrainCommand
                 throw new GpuLstmException($"the validation part has {split.ValLength} tokens, fewer than one window of {t + 1}; raise --val-fraction or lower --seq-length");
 
             // 4. The model.
-            var config = new ModelConfig(vocab.Count, setup.Hidden, t, streams ? LossPositions.All : LossPositions.Last, setup.Layers, setup.Embedding, setup.Dropout, setup.Cell);
+            var config = new LanguageModelConfig(vocab.Count, setup.Hidden, t, streams ? LossPositions.All : LossPositions.Last, setup.Layers, setup.Embedding, setup.Dropout)
+                { Cell = RecurrentCell.Parse(setup.Cell) };
             config.Validate();
             if (savedModel is not null && savedModel.Config != config)
                 throw new GpuLstmException($"cannot resume: checkpoint '{checkpointPath}' holds a different model than its training state describes");
@@ -221,7 +223,7 @@ internal static class TrainCommand
             Console.WriteLine(Inv($"model: {input} -> {stack} -> Dense({vocab.Count}) softmax; mode {setup.Mode}; Adam lr {setup.Lr:G}{(setup.Clip > 0 ? Inv($", clip {setup.Clip:G}") : "")}; batch {setup.Batch}; seed {setup.Seed}"));
             Console.WriteLine($"device: {dev.Description}");
 
-            using var model = new CharLstmModel(dev, config, source.MaxBatch);
+            using var model = new LanguageModel(dev, config, source.MaxBatch);
             model.InitializeKerasDefaults(setup.Seed);
             using var adam = new AdamOptimizer(model, adamOptions);
             var evaluator = new Evaluator(model);

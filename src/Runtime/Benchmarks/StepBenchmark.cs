@@ -49,7 +49,7 @@ public static class StepBenchmark
     public static BenchResult Run(ComputeDevice device, BenchConfig config, LossPositions target, int warmup, int steps,
         double maxSeconds, int sampleChars, int sampleReps)
     {
-        var model = new CharLstmModel(device, new ModelConfig(config.V, config.H, config.T, target, config.L), config.B);
+        var model = new LanguageModel(device, new LanguageModelConfig(config.V, config.H, config.T, target, config.L), config.B);
         try
         {
             model.InitializeKerasDefaults(1234);
@@ -98,7 +98,7 @@ public static class StepBenchmark
     public static IReadOnlyList<ProfileRow> Profile(ComputeDevice device, BenchConfig config, LossPositions target, int steps)
     {
         var profiler = device.EnableProfiling();
-        using var model = new CharLstmModel(device, new ModelConfig(config.V, config.H, config.T, target, config.L), config.B);
+        using var model = new LanguageModel(device, new LanguageModelConfig(config.V, config.H, config.T, target, config.L), config.B);
         model.InitializeKerasDefaults(1234);
         using var adam = new AdamOptimizer(model, new AdamOptions(LearningRate: 2e-3));
         var rng = new Rng(1234);
@@ -116,7 +116,7 @@ public static class StepBenchmark
     }
 
     /// <summary>chars/s of batch-1 generation carrying (h, c), median over reps, after one short warm-up.</summary>
-    private static double SampleSpeed(CharLstmModel model, int chars, int reps)
+    private static double SampleSpeed(LanguageModel model, int chars, int reps)
     {
         if (chars <= 0 || reps <= 0) return 0;
         var vocab = new Vocabulary(Enumerable.Range(0, model.Config.VocabSize).Select(i => new Rune(0x21 + i)));

@@ -3,24 +3,25 @@ using System.Text;
 using System.Text.Json;
 using GpuLstm.Runtime.Compute;
 using GpuLstm.Runtime.Data;
+using GpuLstm.Runtime.Models.Cells;
 using GpuLstm.Runtime.Files;
 using GpuLstm.Runtime.Models;
 
 namespace GpuLstm.Runtime.Checkpoints;
 
 /// <summary>A checkpoint read from disk and validated, ready to become a model on any device.</summary>
-public sealed record LoadedCheckpoint(ModelConfig Config, ITokenizer Vocabulary, IReadOnlyDictionary<string, string> Metadata,
+public sealed record LoadedCheckpoint(LanguageModelConfig Config, ITokenizer Vocabulary, IReadOnlyDictionary<string, string> Metadata,
     IReadOnlyDictionary<string, TensorEntry> Tensors, string Path)
 {
     /// <summary>The text the training run sampled from (its corpus's first SeqLength characters), if it recorded one.</summary>
     public string? DefaultPrime => Metadata.TryGetValue("prime", out var p) && p.Length > 0 ? p : null;
 
     /// <summary>Copies the weights into a model of the same shape.</summary>
-    public void CopyInto(CharLstmModel model) => Checkpoint.CopyInto(this, model);
+    public void CopyInto(LanguageModel model) => Checkpoint.CopyInto(this, model);
 
-    public CharLstmModel CreateModel(ComputeDevice device, int maxBatch)
+    public LanguageModel CreateModel(ComputeDevice device, int maxBatch)
     {
-        var model = new CharLstmModel(device, Config, maxBatch);
+        var model = new LanguageModel(device, Config, maxBatch);
         try
         {
             Checkpoint.CopyInto(this, model);
@@ -47,11 +48,11 @@ public static class Checkpoint
 {
     public const string FormatTag = "gpulstm-char-lstm/1";
 
-    public static void Save(string path, CharLstmModel model, ITokenizer vocabulary, IReadOnlyDictionary<string, string>? extraMetadata = null) =>
+    public static void Save(string path, LanguageModel model, ITokenizer vocabulary, IReadOnlyDictionary<string, string>? extraMetadata = null) =>
         AtomicFile.Write(path, "checkpoint", Serializer(model, vocabulary, extraMetadata));
 
     /// <summary>The checkpoint's bytes, taken from the model now and written to a stream later (see <see cref="FileTransaction"/>).</summary>
-    public static Action<Stream> Serializer(CharLstmModel model, ITokenizer vocabulary, IReadOnlyDictionary<string, string>? extraMetadata = null)
+    public static Action<Stream> Serializer(LanguageModel model, ITokenizer vocabulary, IReadOnlyDictionary<string, string>? extraMetadata = null)
     {
         var p = model.Parameters;
         var dense = model.Dense;
@@ -59,13 +60,13 @@ public static class Checkpoint
         var tensors = new List<TensorEntry>();
         if (model.Embedding is not null)
             tensors.Add(new("embedding.weight", new[] { v, model.Config.Embedding }, p.GetValue(model.Embedding)));
-        for (int l = 0; l < model.Layers.Count; l++) RecurrentTensors.Add(tensors, p, model.Layers[l], l);
+        StackTensors.Add(tensors, p, model.Stack);
         tensors.Add(new("fc.weight", new[] { v, h }, Transpose(p.GetValue(dense.Weights), h, v)));
         tensors.Add(new("fc.bias", new[] { v }, p.GetValue(dense.Bias)));
         var metadata = new Dictionary<string, string>
         {
             ["format"] = FormatTag,
-            ["cell"] = model.Config.Cell,
+            ["cell"] = model.Config.Cell.Name,
             ["layers"] = model.Config.Layers.ToString(CultureInfo.InvariantCulture),
             ["tokens"] = vocabulary.Kind,
             ["input"] = model.Embedding is null ? "onehot" : "embedding",
@@ -99,8 +100,7 @@ public static class Checkpoint
         int GetInt(string key, int min, int max) => reader.GetInt(key, min, max);
 
         if (Get("format") != FormatTag) throw new GpuLstmException(Bad($"has format '{Truncate(Get("format"))}'; this build reads '{FormatTag}'"));
-        string cell = Get("cell");
-        if (cell is not ("lstm" or "gru")) throw new GpuLstmException(Bad($"holds a '{Truncate(cell)}' model; this build reads 'lstm' and 'gru' models"));
+        var cell = StackTensors.Cell(reader, "model");
         string kind = Get("tokens");
         if (kind is not ("char" or "word")) throw new GpuLstmException(Bad($"has tokens '{Truncate(kind)}'; this build reads 'char' and 'word'"));
         string input = Get("input");
@@ -141,19 +141,17 @@ public static class Checkpoint
             vocabulary = new WordVocabulary(symbols);
         }
 
+        var config = new LanguageModelConfig(v, h, t, loss, layers, embedding, dropout) { Cell = cell };
         var expected = new List<(string Name, int[] Shape)>();
         if (embedding > 0) expected.Add(("embedding.weight", new[] { v, embedding }));
-        for (int l = 0; l < layers; l++)
-        {
-            expected.AddRange(RecurrentTensors.Expected(cell, l, "", l == 0 ? (embedding > 0 ? embedding : v) : h, h));
-        }
+        expected.AddRange(StackTensors.Expected(config.Stack, config.InputWidth));
         expected.Add(("fc.weight", new[] { v, h }));
         expected.Add(("fc.bias", new[] { v }));
         reader.RequireTensors(expected, $"for V={v}, H={h}");
-        return new LoadedCheckpoint(new ModelConfig(v, h, t, loss, layers, embedding, dropout, cell), vocabulary, meta, tensors, path);
+        return new LoadedCheckpoint(config, vocabulary, meta, tensors, path);
     }
 
-    internal static void CopyInto(LoadedCheckpoint checkpoint, CharLstmModel model)
+    internal static void CopyInto(LoadedCheckpoint checkpoint, LanguageModel model)
     {
         var c = checkpoint.Config;
         // Where the loss sits and how long a window the buffers hold do not change the weights.
@@ -162,7 +160,7 @@ public static class Checkpoint
         var p = model.Parameters;
         var t = checkpoint.Tensors;
         if (model.Embedding is not null) p.SetValue(model.Embedding, t["embedding.weight"].Data);
-        for (int l = 0; l < model.Layers.Count; l++) RecurrentTensors.CopyInto(t, p, model.Layers[l], l);
+        StackTensors.CopyInto(t, p, model.Stack);
         p.SetValue(model.Dense.Weights, Transpose(t["fc.weight"].Data, v, h));
         p.SetValue(model.Dense.Bias, t["fc.bias"].Data);
         model.Kernels.Synchronize();

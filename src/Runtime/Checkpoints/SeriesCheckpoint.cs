@@ -41,10 +41,9 @@ public sealed record LoadedSeriesCheckpoint(SeriesModelConfig Config, SeriesMode
 }
 
 /// <summary>
-/// Series-model checkpoints in safetensors, named and laid out as PyTorch's nn.LSTM(num_layers = L,
-/// bidirectional = D == 2), or nn.GRU under <c>gru</c> (see <see cref="RecurrentTensors"/>), and nn.Linear inside a module with fields <c>lstm</c> and <c>fc</c>:
-/// lstm.weight_ih_l{k}[_reverse] (4H, X_k) with X_0 = F and X_k = D·H above, lstm.weight_hh_l{k}[_reverse]
-/// (4H, H), lstm.bias_ih_l{k}[_reverse] (4H) holding our one bias, lstm.bias_hh_l{k}[_reverse] (4H) zeros,
+/// Series-model checkpoints in safetensors, named and laid out as PyTorch's nn.LSTM / nn.GRU / nn.RNN
+/// (num_layers = L, bidirectional = D == 2) under the cell's name (see <see cref="StackTensors"/>:
+/// {cell}.weight_ih_l{k}[_reverse] (G·H, X_k) with X_0 = F and X_k = D·H above, and so on), and nn.Linear as
 /// fc.weight (K, D·H), fc.bias (K). Our layers keep the transposed (Keras) layouts, so weights are
 /// transposed on the way in and out. Everything else is string metadata (see <see cref="SeriesModelInfo"/>).
 /// </summary>
@@ -58,26 +57,10 @@ public static class SeriesCheckpoint
     /// <summary>The tensor names and PyTorch shapes a model of <paramref name="c"/> has, in file order.</summary>
     public static IReadOnlyList<(string Name, int[] Shape)> ExpectedTensors(SeriesModelConfig c)
     {
-        int h = c.Hidden, d = c.Directions;
-        var result = new List<(string, int[])>();
-        for (int l = 0; l < c.Layers; l++)
-        {
-            int x = l == 0 ? c.Features : d * h;
-            foreach (string suffix in d == 2 ? new[] { "", "_reverse" } : new[] { "" })
-                result.AddRange(RecurrentTensors.Expected(c.CellName, l, suffix, x, h));
-        }
-        result.Add(("fc.weight", new[] { c.Horizon, d * h }));
+        var result = StackTensors.Expected(c.Stack, c.Features).ToList();
+        result.Add(("fc.weight", new[] { c.Horizon, c.Directions * c.Hidden }));
         result.Add(("fc.bias", new[] { c.Horizon }));
         return result;
-    }
-
-    private static IEnumerable<(IRecurrentLayer Layer, string Suffix, int Level)> Layers(SeriesModel model)
-    {
-        for (int l = 0; l < model.ForwardLayers.Count; l++)
-        {
-            yield return (model.ForwardLayers[l], "", l);
-            if (model.Config.Bidirectional) yield return (model.ReverseLayers[l], "_reverse", l);
-        }
     }
 
     public static void Save(string path, SeriesModel model, SeriesModelInfo info, IReadOnlyDictionary<string, string>? extraMetadata = null) =>
@@ -92,14 +75,14 @@ public static class SeriesCheckpoint
         var p = model.Parameters;
         int h = c.Hidden, d = c.Directions, k = c.Horizon;
         var tensors = new List<TensorEntry>();
-        foreach (var (layer, suffix, l) in Layers(model)) RecurrentTensors.Add(tensors, p, layer, l, suffix);
+        StackTensors.Add(tensors, p, model.Stack);
         tensors.Add(new("fc.weight", new[] { k, d * h }, Checkpoint.Transpose(p.GetValue(model.Head.Weights), d * h, k)));
         tensors.Add(new("fc.bias", new[] { k }, p.GetValue(model.Head.Bias)));
 
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["format"] = FormatTag,
-            ["cell"] = c.CellName,
+            ["cell"] = c.Cell.Name,
             ["layers"] = Inv(c.Layers),
             ["hidden"] = Inv(h),
             ["window"] = Inv(c.Window),
@@ -147,8 +130,7 @@ public static class SeriesCheckpoint
             throw new GpuLstmException(Bad(format == Checkpoint.FormatTag
                 ? "is a text model (gpulstm train); forecast needs a checkpoint written by gpulstm forecast train"
                 : $"has format '{Truncate(format)}'; this build reads '{FormatTag}'"));
-        string cell = Get("cell");
-        if (cell is not ("lstm" or "gru")) throw new GpuLstmException(Bad($"holds a '{Truncate(cell)}' model; this build reads 'lstm' and 'gru' series models"));
+        var cell = StackTensors.Cell(reader, "series model");
         int layers = GetInt("layers", 1, 64);
         int h = GetInt("hidden", 1, 1 << 16);
         int window = GetInt("window", 1, 1 << 20);
@@ -191,7 +173,7 @@ public static class SeriesCheckpoint
                     throw new GpuLstmException(Bad($"has a 'dates' entry {i} that is not a date: '{Truncate(texts[i] ?? "null")}'"));
         }
 
-        var config = new SeriesModelConfig(h, window, horizon, features, layers, bidirectional, cell);
+        var config = new SeriesModelConfig(h, window, horizon, features, layers, bidirectional) { Cell = cell };
         try { config.Validate(); }
         catch (GpuLstmException e) { throw new GpuLstmException(Bad($"describes an invalid model: {e.Message}")); }
         reader.RequireTensors(ExpectedTensors(config), $"for H={h}, K={horizon}{(bidirectional ? ", bidirectional" : "")}");
@@ -206,7 +188,7 @@ public static class SeriesCheckpoint
         int h = c.Hidden, d = c.Directions, k = c.Horizon;
         var p = model.Parameters;
         var t = checkpoint.Tensors;
-        foreach (var (layer, suffix, l) in Layers(model)) RecurrentTensors.CopyInto(t, p, layer, l, suffix);
+        StackTensors.CopyInto(t, p, model.Stack);
         p.SetValue(model.Head.Weights, Checkpoint.Transpose(t["fc.weight"].Data, k, d * h));
         p.SetValue(model.Head.Bias, t["fc.bias"].Data);
         model.Kernels.Synchronize();

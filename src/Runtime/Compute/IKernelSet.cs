@@ -1,4 +1,5 @@
 using GpuLstm.Kernels;
+using GpuLstm.Runtime.Models.Cells;
 using ILGPU;
 
 namespace GpuLstm.Runtime.Compute;
@@ -25,34 +26,18 @@ public interface IKernelSet : IDisposable
     /// <summary>tableGrad (V,N) = Σ_{r: ids[r] = v} grads[r] in row order: xᵀ·grads for one-hot rows x, deterministically.</summary>
     void ScatterAddRows(ArrayView<int> ids, ArrayView<float> grads, ArrayView<float> tableGrad, int rows, int vocab, int columns);
 
-    /// <summary>Activates gates (B,4H) in place and writes c (B,H), h (B,H) from cPrev (B,H).</summary>
-    void LstmCellForward(int batch, int hidden, ArrayView<float> gates, ArrayView<float> cPrev, ArrayView<float> c, ArrayView<float> h);
+    /// <summary>One time step of a recurrent cell's pointwise forward (see <see cref="RecurrentCell"/> for what it reads and writes).</summary>
+    void CellForward(RecurrentCell cell, in CellStep step);
 
     /// <summary>
-    /// One step of the recurrence: gates (B,4H) += hPrev (B,H)·weights (H,4H), then <see cref="LstmCellForward"/>.
-    /// A kernel set may fuse the two (the ILGPU set does, in one launch).
+    /// One whole step of the recurrence: the recurrent GEMM h_prev (B,H)·recurrentWeights (H,G·H), accumulated
+    /// onto the gates, or written with recurrentBias (G·H) into the kept projection for a cell that keeps it
+    /// apart; then <see cref="CellForward"/>. A kernel set may fuse the two.
     /// </summary>
-    void LstmStepForward(int batch, int hidden, ArrayView<float> hPrev, ArrayView<float> weights, ArrayView<float> gates,
-        ArrayView<float> cPrev, ArrayView<float> c, ArrayView<float> h);
+    void CellStepForward(RecurrentCell cell, in CellStep step, ArrayView<float> recurrentWeights, ArrayView<float> recurrentBias);
 
-    /// <summary>dGates (B,4H) from dh = dhRec (+ dhOut); dc (B,H) goes from dL/dc_t to dL/dc_{t-1} in place.</summary>
-    void LstmCellBackward(int batch, int hidden, ArrayView<float> gates, ArrayView<float> cPrev, ArrayView<float> c,
-        ArrayView<float> dhOut, bool hasDhOut, ArrayView<float> dhRec, ArrayView<float> dc, ArrayView<float> dGates);
-
-    /// <summary>
-    /// GRU step forward (PyTorch's nn.GRU, gates [r z n]): from xproj (B,3H) = x_t·Wx + b_ih and hproj (B,3H) =
-    /// hPrev·Wh + b_hh, writes the activated gates [r z n] over xproj and h (B,H) = (1 − z) ⊙ n + z ⊙ hPrev (B,H).
-    /// </summary>
-    void GruCellForward(int batch, int hidden, ArrayView<float> xproj, ArrayView<float> hproj, ArrayView<float> hPrev, ArrayView<float> h);
-
-    /// <summary>
-    /// GRU step backward from dh = dhRec (+ dhOut when hasDhOut), both (B,H), with gates (B,3H) the activations
-    /// <see cref="GruCellForward"/> left and hproj (B,3H), hPrev (B,H) its inputs: writes dGatesInput (B,3H), the
-    /// gradient of the x-side pre-activations; dGatesHidden (B,3H), that of hproj (equal for r and z, dn ⊙ r for
-    /// n); and overwrites dhRec with dh ⊙ z, the direct part of dL/dh_{t-1} (the caller adds dGatesHidden·Whᵀ).
-    /// </summary>
-    void GruCellBackward(int batch, int hidden, ArrayView<float> gates, ArrayView<float> hproj, ArrayView<float> hPrev,
-        ArrayView<float> dhOut, bool hasDhOut, ArrayView<float> dhRec, ArrayView<float> dGatesInput, ArrayView<float> dGatesHidden);
+    /// <summary>One time step of a recurrent cell's pointwise backward (see <see cref="RecurrentCell"/>).</summary>
+    void CellBackward(RecurrentCell cell, in CellStep step);
 
     /// <summary>loss (R) and dLogits (R,V) = gradScale·(softmax − onehot); dLogits may alias logits.</summary>
     void SoftmaxCrossEntropy(int rows, int vocab, ArrayView<float> logits, ArrayView<int> targets,
@@ -85,6 +70,8 @@ public interface IKernelSet : IDisposable
 
     /// <summary>dx (N) = dy·mask; dx may alias dy.</summary>
     void DropoutBackward(ArrayView<float> dy, ArrayView<float> mask, ArrayView<float> dx);
+
+    /// <summary>
     /// destination[r·ds + do + c] = source[r·ss + so + c] for r &lt; rows, c &lt; columns: a (R,C) column block
     /// of source (R,ss) copied into destination (R,ds); the destination's other columns are left alone.
     /// source and destination must not overlap.

@@ -1,4 +1,5 @@
 using GpuLstm.Kernels;
+using GpuLstm.Runtime.Models.Cells;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -22,11 +23,6 @@ public sealed class IlgpuKernelSet : IKernelSet
     private readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>? _gemmTiled;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _gatherRows;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int> _scatterAddRows;
-    private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _cellForward;
-    private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _stepForward;
-    private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> _cellBackward;
-    private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _gruForward;
-    private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> _gruBackward;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, float> _softmaxCrossEntropy;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float> _meanSquaredError;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int, int, int> _columnSum;
@@ -56,11 +52,6 @@ public sealed class IlgpuKernelSet : IKernelSet
             _gemmTiled = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmKernels.Tiled);
         _gatherRows = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(TensorKernels.GatherRows);
         _scatterAddRows = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int>(TensorKernels.ScatterAddRows);
-        _cellForward = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(LstmCellKernels.Forward);
-        _stepForward = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(LstmCellKernels.StepForward);
-        _cellBackward = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(LstmCellKernels.Backward);
-        _gruForward = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(GruCellKernels.Forward);
-        _gruBackward = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(GruCellKernels.Backward);
         _softmaxCrossEntropy = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, float>(LossKernels.SoftmaxCrossEntropy);
         _meanSquaredError = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(LossKernels.MeanSquaredError);
         _columnSum = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>(TensorKernels.ColumnSum);
@@ -95,48 +86,51 @@ public sealed class IlgpuKernelSet : IKernelSet
         _scatterAddRows(_stream, vocab * columns, ids, grads, tableGrad, rows, columns);
     }
 
-    public void LstmCellForward(int batch, int hidden, ArrayView<float> gates, ArrayView<float> cPrev, ArrayView<float> c, ArrayView<float> h)
+    public void CellForward(RecurrentCell cell, in CellStep step)
     {
         _launches++;
-        _cellForward(_stream, batch * hidden, gates, cPrev, c, h, hidden);
+        cell.IlgpuForward(this, step);
     }
 
     /// <summary>
-    /// On the CPU accelerator, one fused launch: launches cost ~85 µs there. On a GPU, the tiled GEMM and then
-    /// the cell: the fused kernel re-reads all of Wh for every batch row (B × 4H·H floats a step), which
-    /// the GEMM's shared-memory tiles avoid once B is more than a few rows.
+    /// On the CPU accelerator, one fused launch where the cell has one (launches cost ~85 µs there). On a GPU,
+    /// the tiled GEMM and then the cell: a fused kernel would re-read all of Wh for every batch row
+    /// (B × G·H·H floats a step), which the GEMM's shared-memory tiles avoid once B is more than a few rows.
     /// </summary>
-    public void LstmStepForward(int batch, int hidden, ArrayView<float> hPrev, ArrayView<float> weights, ArrayView<float> gates,
-        ArrayView<float> cPrev, ArrayView<float> c, ArrayView<float> h)
+    public void CellStepForward(RecurrentCell cell, in CellStep step, ArrayView<float> recurrentWeights, ArrayView<float> recurrentBias)
     {
-        if (_tiled)
+        if (!_tiled && cell.IlgpuFusedStep(this, step, recurrentWeights))
         {
-            Gemm(GemmShape.NN(batch, 4 * hidden, hidden, accumulate: true), hPrev, weights, default, gates);
-            LstmCellForward(batch, hidden, gates, cPrev, c, h);
+            _launches++;
             return;
         }
-        _launches++;
-        _stepForward(_stream, batch * hidden, hPrev, weights, gates, cPrev, c, h, hidden);
+        int gh = cell.Gates * step.Hidden;
+        if (cell.KeepsRecurrentProjection)
+            Gemm(GemmShape.NN(step.Batch, gh, step.Hidden, addBias: true), step.PrevH, recurrentWeights, recurrentBias, step.Recurrent);
+        else
+            Gemm(GemmShape.NN(step.Batch, gh, step.Hidden, accumulate: true), step.PrevH, recurrentWeights, default, step.Gates);
+        CellForward(cell, step);
     }
 
-    public void LstmCellBackward(int batch, int hidden, ArrayView<float> gates, ArrayView<float> cPrev, ArrayView<float> c,
-        ArrayView<float> dhOut, bool hasDhOut, ArrayView<float> dhRec, ArrayView<float> dc, ArrayView<float> dGates)
+    public void CellBackward(RecurrentCell cell, in CellStep step)
     {
         _launches++;
-        _cellBackward(_stream, batch * hidden, gates, cPrev, c, dhOut, dhRec, dc, dGates, hidden, hasDhOut ? 1 : 0);
+        cell.IlgpuBackward(this, step);
     }
 
-    public void GruCellForward(int batch, int hidden, ArrayView<float> xproj, ArrayView<float> hproj, ArrayView<float> hPrev, ArrayView<float> h)
-    {
-        _launches++;
-        _gruForward(_stream, batch * hidden, xproj, hproj, hPrev, h, hidden);
-    }
+    /// <summary>The stream every kernel of this set runs on.</summary>
+    internal AcceleratorStream Stream => _stream;
 
-    public void GruCellBackward(int batch, int hidden, ArrayView<float> gates, ArrayView<float> hproj, ArrayView<float> hPrev,
-        ArrayView<float> dhOut, bool hasDhOut, ArrayView<float> dhRec, ArrayView<float> dGatesInput, ArrayView<float> dGatesHidden)
+    private readonly Dictionary<(object Owner, string Name), Delegate> _loaded = new();
+
+    /// <summary>A kernel an op outside this class launches (a cell's), loaded once per set by <paramref name="load"/>.</summary>
+    internal T Kernel<T>(object owner, string name, Func<Accelerator, T> load) where T : Delegate
     {
-        _launches++;
-        _gruBackward(_stream, batch * hidden, gates, hproj, hPrev, dhOut, dhRec, dGatesInput, dGatesHidden, hidden, hasDhOut ? 1 : 0);
+        lock (_loaded)
+        {
+            if (!_loaded.TryGetValue((owner, name), out var kernel)) _loaded[(owner, name)] = kernel = load(_accelerator);
+            return (T)kernel;
+        }
     }
 
     public void SoftmaxCrossEntropy(int rows, int vocab, ArrayView<float> logits, ArrayView<int> targets,

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using GpuLstm.Kernels;
+using GpuLstm.Runtime.Models.Cells;
 using ILGPU;
 
 namespace GpuLstm.Runtime.Compute;
@@ -48,25 +49,25 @@ public sealed class ProfilingKernelSet : IKernelSet
     public void ScatterAddRows(ArrayView<int> ids, ArrayView<float> grads, ArrayView<float> tableGrad, int rows, int vocab, int columns) =>
         Time("scatter_add_rows", 0, () => _inner.ScatterAddRows(ids, grads, tableGrad, rows, vocab, columns));
 
-    public void LstmCellForward(int batch, int hidden, ArrayView<float> gates, ArrayView<float> cPrev, ArrayView<float> c, ArrayView<float> h) =>
-        Time("lstm_cell_forward", 0, () => _inner.LstmCellForward(batch, hidden, gates, cPrev, c, h));
+    public void CellForward(RecurrentCell cell, in CellStep step)
+    {
+        var s = step;
+        Time($"{cell.Name}_cell_forward", 0, () => _inner.CellForward(cell, s));
+    }
 
-    public void LstmStepForward(int batch, int hidden, ArrayView<float> hPrev, ArrayView<float> weights, ArrayView<float> gates,
-        ArrayView<float> cPrev, ArrayView<float> c, ArrayView<float> h) =>
-        Time($"lstm_step_forward {batch}x{4 * hidden}x{hidden}", 2.0 * batch * 4 * hidden * hidden,
-            () => _inner.LstmStepForward(batch, hidden, hPrev, weights, gates, cPrev, c, h));
+    public void CellStepForward(RecurrentCell cell, in CellStep step, ArrayView<float> recurrentWeights, ArrayView<float> recurrentBias)
+    {
+        var s = step;
+        int gh = cell.Gates * s.Hidden;
+        Time($"{cell.Name}_step_forward {s.Batch}x{gh}x{s.Hidden}", 2.0 * s.Batch * gh * s.Hidden,
+            () => _inner.CellStepForward(cell, s, recurrentWeights, recurrentBias));
+    }
 
-    public void LstmCellBackward(int batch, int hidden, ArrayView<float> gates, ArrayView<float> cPrev, ArrayView<float> c,
-        ArrayView<float> dhOut, bool hasDhOut, ArrayView<float> dhRec, ArrayView<float> dc, ArrayView<float> dGates) =>
-        Time("lstm_cell_backward", 0, () => _inner.LstmCellBackward(batch, hidden, gates, cPrev, c, dhOut, hasDhOut, dhRec, dc, dGates));
-
-    public void GruCellForward(int batch, int hidden, ArrayView<float> xproj, ArrayView<float> hproj, ArrayView<float> hPrev, ArrayView<float> h) =>
-        Time("gru_cell_forward", 0, () => _inner.GruCellForward(batch, hidden, xproj, hproj, hPrev, h));
-
-    public void GruCellBackward(int batch, int hidden, ArrayView<float> gates, ArrayView<float> hproj, ArrayView<float> hPrev,
-        ArrayView<float> dhOut, bool hasDhOut, ArrayView<float> dhRec, ArrayView<float> dGatesInput, ArrayView<float> dGatesHidden) =>
-        Time("gru_cell_backward", 0,
-            () => _inner.GruCellBackward(batch, hidden, gates, hproj, hPrev, dhOut, hasDhOut, dhRec, dGatesInput, dGatesHidden));
+    public void CellBackward(RecurrentCell cell, in CellStep step)
+    {
+        var s = step;
+        Time($"{cell.Name}_cell_backward", 0, () => _inner.CellBackward(cell, s));
+    }
 
     public void SoftmaxCrossEntropy(int rows, int vocab, ArrayView<float> logits, ArrayView<int> targets, ArrayView<float> dLogits,
         ArrayView<float> loss, float gradScale) =>

@@ -1,3 +1,4 @@
+using GpuLstm.Runtime.Data;
 using GpuLstm.Runtime.Models;
 
 namespace GpuLstm.Runtime.Data;

@@ -9,7 +9,7 @@ namespace GpuLstm.Runtime.Sampling;
 /// </summary>
 public sealed class Sampler
 {
-    private readonly CharLstmModel _model;
+    private readonly LanguageModel _model;
     private readonly ITokenizer _vocab;
     private readonly double[] _weights;
     private readonly double[] _sorted;
@@ -18,7 +18,7 @@ public sealed class Sampler
     public int TopK { get; init; }
     public bool Greedy { get; init; }
 
-    public Sampler(CharLstmModel model, ITokenizer vocab, int topK = 0, bool greedy = false)
+    public Sampler(LanguageModel model, ITokenizer vocab, int topK = 0, bool greedy = false)
     {
         if (topK < 0) throw new SettingException(nameof(TopK), $"top-k must be 0 (off) or positive, got {topK}");
         _model = model;

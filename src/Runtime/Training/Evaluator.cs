@@ -25,11 +25,11 @@ public sealed record EvalResult(double Loss, long Tokens)
 /// </summary>
 public sealed class Evaluator
 {
-    private readonly CharLstmModel _model;
+    private readonly LanguageModel _model;
     private readonly TokenBatch _batch;
     private readonly float[] _savedState;
 
-    public Evaluator(CharLstmModel model)
+    public Evaluator(LanguageModel model)
     {
         _model = model;
         _batch = new TokenBatch(model.Config.SeqLength, model.MaxBatch);

@@ -1,3 +1,4 @@
+using GpuLstm.Runtime.Data;
 using System.Diagnostics;
 using GpuLstm.Runtime.Compute;
 using GpuLstm.Runtime.Models;
@@ -84,7 +85,7 @@ public sealed record TrainerState(long Step, int Epoch, int BatchInEpoch, double
 /// </summary>
 public sealed class Trainer
 {
-    private readonly CharLstmModel _model;
+    private readonly LanguageModel _model;
     private readonly IBatchSource _source;
     private readonly AdamOptimizer _adam;
     private readonly EarlyStoppingOptions _stopping;
@@ -101,7 +102,7 @@ public sealed class Trainer
     /// <summary>Weights of the best evaluation so far, when restoring the best; a resumed run sets them from its checkpoint.</summary>
     public float[]? BestWeights { get; set; }
 
-    public Trainer(CharLstmModel model, IBatchSource source, AdamOptimizer adam, EarlyStoppingOptions stopping, TrainOptions options,
+    public Trainer(LanguageModel model, IBatchSource source, AdamOptimizer adam, EarlyStoppingOptions stopping, TrainOptions options,
         Func<double>? validate = null)
     {
         options.Validate();

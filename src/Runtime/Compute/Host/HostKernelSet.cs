@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using GpuLstm.Kernels;
+using GpuLstm.Runtime.Models.Cells;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -29,7 +30,10 @@ public sealed unsafe class HostKernelSet : IKernelSet
     public string Name => $"host-simd ({(Vector256.IsHardwareAccelerated ? "AVX2" : "scalar")}, {_pool.Threads} threads)";
     public long LaunchCount => _calls;
 
-    private static float* P(ArrayView<float> v) => v.Length == 0 ? null : (float*)v.LoadEffectiveAddressAsPtr();
+    private static float* P(ArrayView<float> v) => Pointer(v);
+
+    /// <summary>A view's address: the CPU accelerator's buffers are host memory. Null for an empty view.</summary>
+    internal static float* Pointer(ArrayView<float> v) => v.Length == 0 ? null : (float*)v.LoadEffectiveAddressAsPtr();
     private static int* P(ArrayView<int> v) => v.Length == 0 ? null : (int*)v.LoadEffectiveAddressAsPtr();
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -61,168 +65,30 @@ public sealed unsafe class HostKernelSet : IKernelSet
             HostMath.AddInPlace(t + (long)id[r] * columns, g + (long)r * columns, columns);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void LstmCellForward(int batch, int hidden, ArrayView<float> gates, ArrayView<float> cPrev, ArrayView<float> c, ArrayView<float> h)
+    public void CellForward(RecurrentCell cell, in CellStep step)
     {
         _calls++;
-        float* g = P(gates), cp = P(cPrev), cn = P(c), hn = P(h);
-        for (int b = 0; b < batch; b++)
-        {
-            float* gi = g + (long)b * 4 * hidden, gf = gi + hidden, gg = gf + hidden, go = gg + hidden;
-            float* cpb = cp + (long)b * hidden, cb = cn + (long)b * hidden, hb = hn + (long)b * hidden;
-            int j = 0;
-            if (Vector256.IsHardwareAccelerated)
-                for (; j + 8 <= hidden; j += 8)
-                {
-                    var i = HostMath.Sigmoid(Vector256.Load(gi + j));
-                    var f = HostMath.Sigmoid(Vector256.Load(gf + j));
-                    var gt = HostMath.Tanh(Vector256.Load(gg + j));
-                    var o = HostMath.Sigmoid(Vector256.Load(go + j));
-                    var cNew = f * Vector256.Load(cpb + j) + i * gt;
-                    i.Store(gi + j); f.Store(gf + j); gt.Store(gg + j); o.Store(go + j);
-                    cNew.Store(cb + j);
-                    (o * HostMath.Tanh(cNew)).Store(hb + j);
-                }
-            for (; j < hidden; j++)
-            {
-                float i = LstmCellKernels.Sigmoid(gi[j]), f = LstmCellKernels.Sigmoid(gf[j]);
-                float gt = MathF.Tanh(gg[j]), o = LstmCellKernels.Sigmoid(go[j]);
-                float cNew = f * cpb[j] + i * gt;
-                gi[j] = i; gf[j] = f; gg[j] = gt; go[j] = o;
-                cb[j] = cNew;
-                hb[j] = o * MathF.Tanh(cNew);
-            }
-        }
+        cell.HostForward(step);
     }
 
-    /// <summary>The register-blocked GEMM, then the vectorized cell: unfused, because the four gates of a column sit in four different 16-column panels.</summary>
-    public void LstmStepForward(int batch, int hidden, ArrayView<float> hPrev, ArrayView<float> weights, ArrayView<float> gates,
-        ArrayView<float> cPrev, ArrayView<float> c, ArrayView<float> h)
+    /// <summary>
+    /// The register-blocked GEMM, then the cell's vectorized pointwise code, counted as one call: unfused,
+    /// because the gates of one column sit in different 16-column panels of the GEMM's output.
+    /// </summary>
+    public void CellStepForward(RecurrentCell cell, in CellStep step, ArrayView<float> recurrentWeights, ArrayView<float> recurrentBias)
     {
-        _gemm.Run(GemmShape.NN(batch, 4 * hidden, hidden, accumulate: true), P(hPrev), P(weights), null, P(gates));
-        LstmCellForward(batch, hidden, gates, cPrev, c, h); // counts this call once
+        int gh = cell.Gates * step.Hidden;
+        if (cell.KeepsRecurrentProjection)
+            _gemm.Run(GemmShape.NN(step.Batch, gh, step.Hidden, addBias: true), P(step.PrevH), P(recurrentWeights), P(recurrentBias), P(step.Recurrent));
+        else
+            _gemm.Run(GemmShape.NN(step.Batch, gh, step.Hidden, accumulate: true), P(step.PrevH), P(recurrentWeights), null, P(step.Gates));
+        CellForward(cell, step);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void LstmCellBackward(int batch, int hidden, ArrayView<float> gates, ArrayView<float> cPrev, ArrayView<float> c,
-        ArrayView<float> dhOut, bool hasDhOut, ArrayView<float> dhRec, ArrayView<float> dc, ArrayView<float> dGates)
+    public void CellBackward(RecurrentCell cell, in CellStep step)
     {
         _calls++;
-        float* g = P(gates), cp = P(cPrev), cn = P(c), dho = hasDhOut ? P(dhOut) : null, dhr = P(dhRec), dcp = P(dc), dg = P(dGates);
-        var one = Vector256<float>.One;
-        for (int b = 0; b < batch; b++)
-        {
-            long rowOffset = (long)b * 4 * hidden, e0 = (long)b * hidden;
-            float* gi = g + rowOffset, gf = gi + hidden, gg = gf + hidden, go = gg + hidden;
-            float* di = dg + rowOffset, df = di + hidden, dgg = df + hidden, dgo = dgg + hidden;
-            int j = 0;
-            if (Vector256.IsHardwareAccelerated)
-                for (; j + 8 <= hidden; j += 8)
-                {
-                    long e = e0 + j;
-                    var i = Vector256.Load(gi + j); var f = Vector256.Load(gf + j);
-                    var gt = Vector256.Load(gg + j); var o = Vector256.Load(go + j);
-                    var tanhC = HostMath.Tanh(Vector256.Load(cn + e));
-                    var dh = Vector256.Load(dhr + e);
-                    if (dho != null) dh += Vector256.Load(dho + e);
-                    var dcTotal = Vector256.Load(dcp + e) + dh * o * (one - tanhC * tanhC);
-                    (dcTotal * gt * i * (one - i)).Store(di + j);
-                    (dcTotal * Vector256.Load(cp + e) * f * (one - f)).Store(df + j);
-                    (dcTotal * i * (one - gt * gt)).Store(dgg + j);
-                    (dh * tanhC * o * (one - o)).Store(dgo + j);
-                    (dcTotal * f).Store(dcp + e);
-                }
-            for (; j < hidden; j++)
-            {
-                long e = e0 + j;
-                float i = gi[j], f = gf[j], gt = gg[j], o = go[j];
-                float tanhC = MathF.Tanh(cn[e]);
-                float dh = dhr[e] + (dho != null ? dho[e] : 0f);
-                float dcTotal = dcp[e] + dh * o * (1f - tanhC * tanhC);
-                di[j] = dcTotal * gt * i * (1f - i);
-                df[j] = dcTotal * cp[e] * f * (1f - f);
-                dgg[j] = dcTotal * i * (1f - gt * gt);
-                dgo[j] = dh * tanhC * o * (1f - o);
-                dcp[e] = dcTotal * f;
-            }
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void GruCellForward(int batch, int hidden, ArrayView<float> xproj, ArrayView<float> hproj, ArrayView<float> hPrev, ArrayView<float> h)
-    {
-        _calls++;
-        float* x = P(xproj), hp = P(hproj), hpr = P(hPrev), hn = P(h);
-        var one = Vector256<float>.One;
-        for (int b = 0; b < batch; b++)
-        {
-            long rowOffset = (long)b * 3 * hidden, e0 = (long)b * hidden;
-            float* xr = x + rowOffset, xz = xr + hidden, xn = xz + hidden;     // (3H) row: x-side [r z n], activated in place
-            float* hr = hp + rowOffset, hz = hr + hidden, hnn = hz + hidden;   // (3H) row: h-side [r z n]
-            float* prev = hpr + e0, next = hn + e0;                            // (H) h_{t-1}, h_t
-            int j = 0;
-            if (Vector256.IsHardwareAccelerated)
-                for (; j + 8 <= hidden; j += 8)
-                {
-                    var r = HostMath.Sigmoid(Vector256.Load(xr + j) + Vector256.Load(hr + j));
-                    var z = HostMath.Sigmoid(Vector256.Load(xz + j) + Vector256.Load(hz + j));
-                    var n = HostMath.Tanh(Vector256.Load(xn + j) + r * Vector256.Load(hnn + j));
-                    r.Store(xr + j); z.Store(xz + j); n.Store(xn + j);
-                    ((one - z) * n + z * Vector256.Load(prev + j)).Store(next + j);
-                }
-            for (; j < hidden; j++)
-            {
-                float r = GruCellKernels.Sigmoid(xr[j] + hr[j]);
-                float z = GruCellKernels.Sigmoid(xz[j] + hz[j]);
-                float n = MathF.Tanh(xn[j] + r * hnn[j]);
-                xr[j] = r; xz[j] = z; xn[j] = n;
-                next[j] = (1f - z) * n + z * prev[j];
-            }
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void GruCellBackward(int batch, int hidden, ArrayView<float> gates, ArrayView<float> hproj, ArrayView<float> hPrev,
-        ArrayView<float> dhOut, bool hasDhOut, ArrayView<float> dhRec, ArrayView<float> dGatesInput, ArrayView<float> dGatesHidden)
-    {
-        _calls++;
-        float* g = P(gates), hp = P(hproj), hpr = P(hPrev), dho = hasDhOut ? P(dhOut) : null, dhr = P(dhRec);
-        float* dgi = P(dGatesInput), dgh = P(dGatesHidden);
-        var one = Vector256<float>.One;
-        for (int b = 0; b < batch; b++)
-        {
-            long rowOffset = (long)b * 3 * hidden, e0 = (long)b * hidden;
-            float* gr = g + rowOffset, gz = gr + hidden, gn = gz + hidden;          // (3H) row: activations [r z n]
-            float* hn = hp + rowOffset + 2 * hidden;                              // (H) n block of hproj
-            float* ir = dgi + rowOffset, iz = ir + hidden, inn = iz + hidden;     // (3H) row of dGatesInput
-            float* hr = dgh + rowOffset, hz = hr + hidden, hnn = hz + hidden;     // (3H) row of dGatesHidden
-            float* prev = hpr + e0, rec = dhr + e0, outg = dho == null ? null : dho + e0; // (H) rows
-            int j = 0;
-            if (Vector256.IsHardwareAccelerated)
-                for (; j + 8 <= hidden; j += 8)
-                {
-                    var r = Vector256.Load(gr + j); var z = Vector256.Load(gz + j); var n = Vector256.Load(gn + j);
-                    var dh = Vector256.Load(rec + j);
-                    if (outg != null) dh += Vector256.Load(outg + j);
-                    var dn = dh * (one - z) * (one - n * n);
-                    var dz = dh * (Vector256.Load(prev + j) - n) * z * (one - z);
-                    var dr = dn * Vector256.Load(hn + j) * r * (one - r);
-                    dr.Store(ir + j); dz.Store(iz + j); dn.Store(inn + j);
-                    dr.Store(hr + j); dz.Store(hz + j); (dn * r).Store(hnn + j);
-                    (dh * z).Store(rec + j);
-                }
-            for (; j < hidden; j++)
-            {
-                float r = gr[j], z = gz[j], n = gn[j];
-                float dh = rec[j] + (outg != null ? outg[j] : 0f);
-                float dn = dh * (1f - z) * (1f - n * n);
-                float dz = dh * (prev[j] - n) * z * (1f - z);
-                float dr = dn * hn[j] * r * (1f - r);
-                ir[j] = dr; iz[j] = dz; inn[j] = dn;
-                hr[j] = dr; hz[j] = dz; hnn[j] = dn * r;
-                rec[j] = dh * z;
-            }
-        }
+        cell.HostBackward(step);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -1,0 +1,17 @@
+using ILGPU;
+
+namespace GpuLstm.Runtime.Models;
+
+/// <summary>
+/// What a layer reads: dense vectors x (T,B,X), the layer below's outputs, or token ids (T,B) that stand
+/// for one-hot rows of width X, whose input GEMM is a row gather and whose weight gradient a scatter-add.
+/// </summary>
+public readonly struct LayerInput
+{
+    public ArrayView<float> Dense { get; private init; }
+    public ArrayView<int> Tokens { get; private init; }
+    public bool IsTokens { get; private init; }
+
+    public static LayerInput FromDense(ArrayView<float> x) => new() { Dense = x };
+    public static LayerInput FromTokens(ArrayView<int> ids) => new() { Tokens = ids, IsTokens = true };
+}
