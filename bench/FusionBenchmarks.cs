@@ -2,6 +2,7 @@ using BenchmarkDotNet.Attributes;
 using GpuLstm.Kernels;
 using GpuLstm.Runtime.Compute;
 using GpuLstm.Runtime.Models;
+using GpuLstm.Runtime.Models.Cells;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -72,7 +73,7 @@ public class FusionBenchmarks : IWorkPerCall
     public void CellFused()
     {
         _pre.View.CopyTo(_gates.View); // the fused kernel activates in place; start from the same inputs each time
-        _device.Kernels.LstmCellForward(B, H, _gates.View, _cPrev.View, _c.View, _h.View);
+        _device.Kernels.CellForward(RecurrentCell.Lstm, new CellStep { Batch = B, Hidden = H, Gates = _gates.View, PrevC = _cPrev.View, C = _c.View, H = _h.View });
         _acc.Synchronize();
     }
 

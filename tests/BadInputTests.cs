@@ -32,8 +32,8 @@ public sealed class BadInputFiles : IDisposable
         var bytes = File.ReadAllBytes(good);
         File.WriteAllBytes(Path.Combine(Dir, "truncated.safetensors"), bytes[..(bytes.Length * 2 / 3)]);
         File.WriteAllText(Path.Combine(Dir, "garbage.safetensors"), "this is not a checkpoint");
-        SafeTensors.Write(Path.Combine(Dir, "rnn.safetensors"),
-            new Dictionary<string, string> { ["format"] = Checkpoint.FormatTag, ["cell"] = "rnn" },
+        SafeTensors.Write(Path.Combine(Dir, "peephole.safetensors"),
+            new Dictionary<string, string> { ["format"] = Checkpoint.FormatTag, ["cell"] = "peephole" },
             new[] { new TensorEntry("x", new[] { 1 }, new[] { 1f }) });
         // The same tensors with a vocabulary of another size in the metadata.
         var (meta, tensors) = SafeTensors.Read(good);
@@ -104,7 +104,7 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "--batch must be a positive integer, got 0", 1, ["train", "--batch", "0"] },
         { "--epochs must be a positive integer, got 0", 1, ["train", "--epochs", "0"] },
         { "--layers must be a positive integer, got 0", 1, ["train", "--layers", "0"] },
-        { "--hidden: the model would have 40,014,300,027 parameters; the limit is 268,435,455", 1, ["train", "--hidden", "100000"] },
+        { "--hidden: the model would have 40,013,900,027 parameters; the limit is 268,435,455", 1, ["train", "--hidden", "100000"] },
         // Buffers of T·B·4H = 2000·1000·8192 floats (65 GB): refused by the allocator, reported, nothing written.
         { "ran out of memory", 1, ["train", "--mode", "last", "--corpus", "long.txt", "--hidden", "2048", "--seq-length", "2000", "--batch", "100000", "--device", "cpu"] },
         { "--lr: learning rate must be a positive number, got 0", 1, ["train", "--lr", "0"] },
@@ -122,7 +122,7 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "checkpoint 'missing.safetensors' not found", 1, ["sample", "--checkpoint", "missing.safetensors"] },
         { "is truncated", 1, ["sample", "--checkpoint", "truncated.safetensors"] },
         { "checkpoint 'garbage.safetensors'", 1, ["sample", "--checkpoint", "garbage.safetensors"] },
-        { "holds a 'rnn' model; this build reads 'lstm' and 'gru' models", 1, ["sample", "--checkpoint", "rnn.safetensors"] },
+        { "holds a 'peephole' model; this build reads lstm and gru models", 1, ["sample", "--checkpoint", "peephole.safetensors"] },
         { "tensor 'lstm.weight_ih_l0' has shape [16,15], expected [16,3]", 1, ["sample", "--checkpoint", "vocab.safetensors"] },
         { "--checkpoint is required", 2, ["sample"] },
         // sample: the generation settings

@@ -42,10 +42,10 @@ public sealed class InitializerTests(TestDevices devices)
         model.InitializeKerasDefaults(42);
         var p = model.Parameters;
         double limit = Math.Sqrt(6.0 / (27 + 64));
-        var wx = p.GetValue(model.Top.InputWeights);
+        var wx = p.GetValue(model.Stack.ForwardLayers[^1].InputWeights);
         Assert.All(wx, x => Assert.InRange(Math.Abs(x), 0, limit));
         Assert.True(wx.Max() > 0.9 * limit && wx.Min() < -0.9 * limit, "glorot uniform spans its range");
-        var bias = p.GetValue(((LstmLayer)model.Top).Bias);
+        var bias = p.GetValue(model.Stack.ForwardLayers[^1].InputBias);
         for (int i = 0; i < 64; i++) Assert.Equal(i is >= 16 and < 32 ? 1f : 0f, bias[i]);
         Assert.All(p.GetValue(model.Dense.Bias), x => Assert.Equal(0f, x));
         Assert.All(p.GetValue(model.Dense.Weights), x => Assert.InRange(Math.Abs(x), 0, Math.Sqrt(6.0 / (16 + 27))));

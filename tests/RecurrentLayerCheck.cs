@@ -30,7 +30,7 @@ public static class RecurrentLayerCheck
     /// Forward (from the carried state when asked), then backward with w as outputGradients (T,B,H) when
     /// <paramref name="allOutputs"/>, else with w written into LastOutputGradient (B,H).
     /// </summary>
-    public static Run ForwardBackward(ComputeDevice device, IRecurrentLayer layer, ParameterSet parameters,
+    public static Run ForwardBackward(ComputeDevice device, RecurrentLayer layer, ParameterSet parameters,
         float[]? dense, int[]? tokens, int steps, int batch, float[] w, bool allOutputs, bool fromCarriedState = false)
     {
         var acc = device.Accelerator;

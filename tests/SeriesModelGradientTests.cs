@@ -1,13 +1,15 @@
 using GpuLstm.Runtime.Compute;
 using GpuLstm.Runtime.Models;
+using GpuLstm.Runtime.Models.Cells;
 using Xunit;
 
 namespace GpuLstm.Tests;
 
 /// <summary>
 /// The series model's analytic gradients (float32, on the kernels) against central finite differences of the
-/// float64 reference, for every parameter tensor: stacked and bidirectional levels, horizons 1 and 3, one and
-/// two features. The reference's forward is first checked to be the same function as the kernels' forward.
+/// float64 reference (<see cref="StackReference.SeriesLoss"/>), for every parameter tensor: every cell, stacked
+/// and bidirectional levels, dropout between levels, horizons 1 and 3, one and two features. The reference's
+/// loss is first checked to be the kernels' loss.
 /// </summary>
 [Collection(DeviceCollection.Name)]
 public sealed class SeriesModelGradientTests(TestDevices devices)
@@ -16,28 +18,38 @@ public sealed class SeriesModelGradientTests(TestDevices devices)
 
     public static IEnumerable<object[]> Cases()
     {
-        // layers, bidirectional, horizon, features
-        object[][] shapes =
+        // layers, bidirectional, horizon, features, dropout
+        object[][] lstmShapes =
         [
-            [1, false, 1, 1],
-            [1, false, 3, 2],
-            [2, false, 3, 1],
-            [1, true, 1, 2],
-            [1, true, 3, 1],
-            [2, true, 3, 2],
-            [2, true, 1, 1],
+            [1, false, 1, 1, 0f],
+            [1, false, 3, 2, 0f],
+            [2, false, 3, 1, 0f],
+            [1, true, 1, 2, 0f],
+            [1, true, 3, 1, 0f],
+            [2, true, 3, 2, 0f],
+            [2, true, 1, 1, 0f],
+        ];
+        object[][] everyCell =
+        [
+            [2, true, 3, 2, 0f],
+            [2, false, 1, 1, 0.4f],
+            [3, true, 2, 1, 0.3f],
         ];
         foreach (var set in new[] { TestDevices.IlgpuName, TestDevices.HostName })
-            foreach (var s in shapes) yield return s.Append(set).ToArray();
+        {
+            foreach (var s in lstmShapes) yield return s.Prepend("lstm").Append(set).ToArray();
+            foreach (var cell in CellReference.CellNames)
+                foreach (var s in everyCell) yield return s.Prepend(cell).Append(set).ToArray();
+        }
     }
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void AnalyticGradientsMatchFiniteDifferences(int layers, bool bidirectional, int horizon, int features, string set)
+    public void AnalyticGradientsMatchFiniteDifferences(string cellName, int layers, bool bidirectional, int horizon, int features, float dropout, string set)
     {
         int seed = TestData.FreshSeed();
         var rng = new Random(seed);
-        var config = new SeriesModelConfig(Hidden, Steps, horizon, features, layers, bidirectional);
+        var config = new SeriesModelConfig(Hidden, Steps, horizon, features, layers, bidirectional, dropout) { Cell = RecurrentCell.Parse(cellName) };
         // One spare batch row: the model must pack a smaller batch consistently through every buffer.
         using var model = new SeriesModel(devices[set], config, Batch + 1);
         var p = model.Parameters;
@@ -45,44 +57,25 @@ public sealed class SeriesModelGradientTests(TestDevices devices)
         p.SetValues(values);
         var x = TestData.Uniform(rng, Steps * Batch * features);
         var targets = TestData.Uniform(rng, Batch * horizon);
+        uint key = (uint)rng.Next();
 
-        double deviceLoss = model.LossAndGradients(x, targets, Batch);
+        double deviceLoss = model.LossAndGradients(x, targets, Batch, key);
         var grads = p.GetGrads();
 
+        var (threshold, scale) = Dropout.Parameters(dropout);
+        double Mask(int boundary, int index) =>
+            GpuLstm.Kernels.DropoutKernels.Keeps(key + (uint)boundary * 0x9E3779B9u, index, threshold) ? scale : 0;
         var theta = values.Select(v => (double)v).ToArray();
-        double RefLoss(double[] th) => SeriesReference.Loss(Weights(model, th), x, targets, Steps, Batch, features, Hidden, horizon);
+        double RefLoss(double[] th) => StackReference.SeriesLoss(model, th, x, targets, Batch, dropout > 0 ? Mask : null);
         double refLoss = RefLoss(theta);
         Assert.True(Math.Abs(refLoss - deviceLoss) <= 1e-5 * Math.Abs(refLoss), $"seed {seed}: loss {deviceLoss} vs reference {refLoss}");
-
-        const double eps = 1e-5;
-        foreach (var tensor in p.Tensors)
+        RecurrentLayerCheck.AssertParameterGradients(seed, p, theta, grads, RefLoss);
+        if (dropout > 0)
         {
-            for (int i = tensor.Offset; i < tensor.Offset + tensor.Length; i++)
-            {
-                double saved = theta[i];
-                theta[i] = saved + eps; double up = RefLoss(theta);
-                theta[i] = saved - eps; double down = RefLoss(theta);
-                theta[i] = saved;
-                double numeric = (up - down) / (2 * eps);
-                double error = Math.Abs(numeric - grads[i]) / (1e-4 + Math.Abs(numeric));
-                Assert.True(error < 2e-3, $"seed {seed}: {tensor.Name}[{i - tensor.Offset}]: analytic {grads[i]:G6}, numeric {numeric:G6}");
-            }
+            // Without gradients there is no dropout: the loss is the reference's without masks.
+            double eval = model.Loss(x, targets, Batch);
+            double refEval = StackReference.SeriesLoss(model, theta, x, targets, Batch);
+            Assert.True(Math.Abs(refEval - eval) <= 1e-5 * Math.Abs(refEval), $"seed {seed}: eval loss {eval} vs {refEval}");
         }
     }
-
-    /// <summary>The reference weights for parameter values theta, sliced by the model's own tensors.</summary>
-    internal static SeriesReference.Weights Weights(SeriesModel model, double[] theta)
-    {
-        Reference.LstmWeights Layer(IRecurrentLayer layer)
-        {
-            var lstm = (LstmLayer)layer;
-            return new Reference.LstmWeights(Slice(theta, lstm.InputWeights), Slice(theta, lstm.RecurrentWeights), Slice(theta, lstm.Bias), lstm.InputSize);
-        }
-        return new SeriesReference.Weights(
-            model.ForwardLayers.Select(Layer).ToArray(),
-            model.Config.Bidirectional ? model.ReverseLayers.Select(Layer).ToArray() : null,
-            Slice(theta, model.Head.Weights), Slice(theta, model.Head.Bias));
-    }
-
-    private static double[] Slice(double[] all, ParameterTensor t) => all.AsSpan(t.Offset, t.Length).ToArray();
 }

@@ -27,17 +27,17 @@ public sealed class SeriesModelTests(TestDevices devices)
         using var model = new SeriesModel(devices[set], new SeriesModelConfig(hidden, window, horizon, features, layers, bidirectional), maxBatch);
         var values = TestData.Uniform(rng, model.Parameters.Count, 0.5);
         model.Parameters.SetValues(values);
-        var weights = SeriesModelGradientTests.Weights(model, values.Select(v => (double)v).ToArray());
+        var theta = values.Select(v => (double)v).ToArray();
         // Longer than needed: only the first T·B·F inputs and B·K targets are read.
         var x = TestData.Uniform(rng, window * maxBatch * features + 7);
         var targets = TestData.Uniform(rng, maxBatch * horizon + 3);
         var output = new float[maxBatch * horizon];
         for (int batch = 1; batch <= maxBatch; batch++)
         {
-            var expected = SeriesReference.Predictions(weights, x, window, batch, features, hidden, horizon);
+            var expected = StackReference.SeriesPredictions(model, theta, x, batch);
             model.Predict(x, batch, output);
             TestData.AssertClose(expected, output.AsSpan(0, batch * horizon).ToArray(), 1e-5, 1e-6, $"batch {batch} seed {seed}");
-            double refLoss = SeriesReference.Loss(weights, x, targets, window, batch, features, hidden, horizon);
+            double refLoss = StackReference.SeriesLoss(model, theta, x, targets, batch);
             double loss = model.Loss(x, targets, batch);
             double lossWithGrads = model.LossAndGradients(x, targets, batch);
             Assert.True(Math.Abs(loss - refLoss) <= 1e-5 * refLoss, $"batch {batch} seed {seed}: {loss} vs {refLoss}");
@@ -102,8 +102,8 @@ public sealed class SeriesModelTests(TestDevices devices)
         { new SeriesModelConfig(4, 5, 0), "horizon" },
         { new SeriesModelConfig(4, 5, 1, Features: 0), "feature" },
         { new SeriesModelConfig(4, 5, 1, Layers: 0), "layers" },
-        { new SeriesModelConfig(4, 5, 1, Cell: " "), "cell" },
-        { new SeriesModelConfig(4, 5, 1, Cell: "rnn"), "unknown recurrent cell 'rnn'" },
+        { new SeriesModelConfig(4, 5, 1, Dropout: 0.5f), "dropout applies between stacked layers" },
+        { new SeriesModelConfig(4, 5, 1, Layers: 2, Dropout: 1), "dropout must be in [0, 1)" },
         { new SeriesModelConfig(100_000, 5, 1), "parameters" },
     };
 
@@ -116,9 +116,13 @@ public sealed class SeriesModelTests(TestDevices devices)
     }
 
     [Fact]
-    public void CellNamesAreCaseInsensitive()
+    public void CellNamesParseOnceAtTheEdgeIgnoringCaseAndSpaces()
     {
-        using var model = new SeriesModel(devices.Host, new SeriesModelConfig(3, 4, 1, Cell: " LSTM "), 1);
+        Assert.Same(GpuLstm.Runtime.Models.Cells.RecurrentCell.Lstm, GpuLstm.Runtime.Models.Cells.RecurrentCell.Parse(" LSTM "));
+        var e = Assert.Throws<SettingException>(() => GpuLstm.Runtime.Models.Cells.RecurrentCell.Parse("peephole"));
+        Assert.Equal("Cell", e.Setting);
+        Assert.Contains("unknown recurrent cell 'peephole'; this build knows lstm, gru", e.Message);
+        using var model = new SeriesModel(devices.Host, new SeriesModelConfig(3, 4, 1) { Cell = GpuLstm.Runtime.Models.Cells.RecurrentCell.Parse(" LSTM ") }, 1);
         Assert.Equal("lstm0.input_weights", model.Parameters.Tensors[0].Name);
     }
 

@@ -76,6 +76,6 @@ public static class StackTensors
     {
         string name = reader.Get("cell");
         return RecurrentCell.Find(name)
-            ?? throw new GpuLstmException(reader.Bad($"holds a '{CheckpointReader.Truncate(name)}' {kind}; this build reads {string.Join(", ", RecurrentCell.All.Select(c => $"'{c.Name}'"))} {kind}s"));
+            ?? throw new GpuLstmException(reader.Bad($"holds a '{CheckpointReader.Truncate(name)}' {kind}; this build reads {RecurrentCell.NameList} {kind}s"));
     }
 }

@@ -84,6 +84,9 @@ public abstract class RecurrentCell
     /// <summary>The names of <see cref="All"/>, for help texts and messages: "lstm, gru".</summary>
     public static string Names => string.Join(", ", All.Select(c => c.Name));
 
+    /// <summary>The names of <see cref="All"/> as a sentence says them: "lstm and gru", "lstm, gru and rnn".</summary>
+    public static string NameList => All.Count == 1 ? All[0].Name : string.Join(", ", All.Take(All.Count - 1).Select(c => c.Name)) + " and " + All[^1].Name;
+
     /// <summary>The cell named <paramref name="name"/> (case and surrounding spaces ignored), or null.</summary>
     public static RecurrentCell? Find(string? name)
     {
