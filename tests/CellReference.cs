@@ -21,7 +21,7 @@ public abstract class CellReference
     public static double Sigmoid(double x) => 1 / (1 + Math.Exp(-x));
 
     /// <summary>The reference of every cell the build knows.</summary>
-    public static IReadOnlyList<CellReference> All { get; } = new CellReference[] { new LstmReference(), new GruReference() };
+    public static IReadOnlyList<CellReference> All { get; } = new CellReference[] { new LstmReference(), new GruReference(), new RnnReference() };
 
     public static CellReference For(RecurrentCell cell) =>
         All.SingleOrDefault(r => r.Cell == cell) ?? throw new InvalidOperationException($"no float64 reference for the '{cell.Name}' cell");

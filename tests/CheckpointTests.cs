@@ -126,10 +126,10 @@ public sealed class CheckpointTests(TestDevices devices) : IDisposable
     public void CheckpointOfAnotherKindIsAUserError()
     {
         string path = Path.Combine(_dir, "gru.safetensors");
-        SafeTensors.Write(path, new Dictionary<string, string> { ["format"] = Checkpoint.FormatTag, ["cell"] = "rnn" },
+        SafeTensors.Write(path, new Dictionary<string, string> { ["format"] = Checkpoint.FormatTag, ["cell"] = "peephole" },
             new[] { new TensorEntry("x", new[] { 1 }, new[] { 1f }) });
         var e = Assert.Throws<GpuLstmException>(() => Checkpoint.Load(path));
-        Assert.Contains("'rnn'", e.Message);
+        Assert.Contains("'peephole'", e.Message);
         string other = Path.Combine(_dir, "other.safetensors");
         SafeTensors.Write(other, new Dictionary<string, string>(), new[] { new TensorEntry("x", new[] { 1 }, new[] { 1f }) });
         Assert.Contains("not written by gpulstm", Assert.Throws<GpuLstmException>(() => Checkpoint.Load(other)).Message);

@@ -154,7 +154,7 @@ public sealed class ForecastCliTests : IDisposable
         AssertOneLineError(CliTests.Run(_dir, ["forecast", "train", .. common, "--season", "90"]), "--season 90 needs 90 values");
         AssertOneLineError(CliTests.Run(_dir, ["forecast", "train", .. common, "--lr", "0"]), "--lr must be a positive number");
         AssertOneLineError(CliTests.Run(_dir, ["forecast", "train", .. common, "--scale", "log"]), "log", exitCode: 2);
-        AssertOneLineError(CliTests.Run(_dir, ["forecast", "train", .. common, "--cell", "rnn"]), "rnn", exitCode: 2);
+        AssertOneLineError(CliTests.Run(_dir, ["forecast", "train", .. common, "--cell", "peephole"]), "peephole", exitCode: 2);
         AssertOneLineError(CliTests.Run(_dir, "forecast", "train", "--csv", csv), "--column", exitCode: 2);
         AssertOneLineError(CliTests.Run(_dir, "forecast", "predict", "--checkpoint", ckpt, "--steps", "0"), "--steps must be a positive integer, got 0");
         AssertOneLineError(CliTests.Run(_dir, "forecast", "predict", "--checkpoint", ckpt, "--steps", "-3"), "--steps must be a positive integer, got -3");

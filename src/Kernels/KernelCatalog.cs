@@ -21,6 +21,8 @@ public static class KernelCatalog
         Entry("lstm_cell_backward", typeof(LstmCellKernels), nameof(LstmCellKernels.Backward), grouped: false, hot: true),
         Entry("gru_cell_forward", typeof(GruCellKernels), nameof(GruCellKernels.Forward), grouped: false, hot: true),
         Entry("gru_cell_backward", typeof(GruCellKernels), nameof(GruCellKernels.Backward), grouped: false, hot: true),
+        Entry("rnn_cell_forward", typeof(RnnCellKernels), nameof(RnnCellKernels.Forward), grouped: false, hot: true),
+        Entry("rnn_cell_backward", typeof(RnnCellKernels), nameof(RnnCellKernels.Backward), grouped: false, hot: true),
         Entry("softmax_cross_entropy", typeof(LossKernels), nameof(LossKernels.SoftmaxCrossEntropy), grouped: false, hot: false),
         Entry("mean_squared_error", typeof(LossKernels), nameof(LossKernels.MeanSquaredError), grouped: false, hot: false),
         Entry("adam_step", typeof(AdamKernels), nameof(AdamKernels.Step), grouped: false, hot: false),

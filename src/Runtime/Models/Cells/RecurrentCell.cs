@@ -76,10 +76,11 @@ public abstract class RecurrentCell
     private protected static unsafe float* Host(ArrayView<float> view) => HostKernelSet.Pointer(view);
 
     /// <summary>The LSTM, the GRU and the Elman RNN: every cell this build knows, in the order help texts list them.</summary>
-    public static IReadOnlyList<RecurrentCell> All { get; } = new RecurrentCell[] { LstmCell.Instance, GruCell.Instance };
+    public static IReadOnlyList<RecurrentCell> All { get; } = new RecurrentCell[] { LstmCell.Instance, GruCell.Instance, RnnCell.Instance };
 
     public static RecurrentCell Lstm => LstmCell.Instance;
     public static RecurrentCell Gru => GruCell.Instance;
+    public static RecurrentCell Rnn => RnnCell.Instance;
 
     /// <summary>The names of <see cref="All"/>, for help texts and messages: "lstm, gru".</summary>
     public static string Names => string.Join(", ", All.Select(c => c.Name));
