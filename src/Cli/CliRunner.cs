@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
 using GpuLstm.Runtime;
+using GpuLstm.Runtime.Training;
 
 namespace GpuLstm.Cli;
 
@@ -50,7 +51,7 @@ internal static class CliRunner
         }
     });
 
-    /// <summary>Each library setting as the commands' options spell it (the first one the command has is used).</summary>
+    /// <summary>Each library setting (a settings type's property name) as the commands' options spell it (the first one the command has is used).</summary>
     private static readonly Dictionary<string, string[]> SettingOptions = new(StringComparer.Ordinal)
     {
         ["LearningRate"] = ["--lr"], ["ClipNorm"] = ["--clip"], ["Patience"] = ["--patience"], ["MinDelta"] = ["--min-delta"],
@@ -58,6 +59,12 @@ internal static class CliRunner
         ["CheckpointEvery"] = ["--checkpoint-every"], ["LrDecay"] = ["--lr-decay"], ["LrDecayAfter"] = ["--lr-decay-after"],
         ["Monitor"] = ["--monitor"], ["ValFraction"] = ["--val-fraction"], ["TopK"] = ["--top-k"],
         ["Temperature"] = ["--temperature", "--temperatures"], ["Length"] = ["--length", "--sample-length"], ["Hidden"] = ["--hidden"],
+        ["Corpus"] = ["--corpus"], ["Mode"] = ["--mode"], ["Tokens"] = ["--tokens"], ["VocabSize"] = ["--vocab-size"], ["Cell"] = ["--cell"],
+        ["Layers"] = ["--layers"], ["Embedding"] = ["--embedding"], ["Dropout"] = ["--dropout"], ["SeqLength"] = ["--seq-length"],
+        ["RestoreBest"] = ["--restore-best"], ["Seed"] = ["--seed"], ["Device"] = ["--device"], ["Checkpoint"] = ["--checkpoint"],
+        ["Csv"] = ["--csv"], ["Column"] = ["--column"], ["DateColumn"] = ["--date-column"], ["Scale"] = ["--scale"], ["Difference"] = ["--difference"],
+        ["Window"] = ["--window"], ["Horizon"] = ["--horizon"], ["TestFraction"] = ["--test-fraction"], ["Season"] = ["--season"],
+        ["Bidirectional"] = ["--bidirectional"],
     };
 
     private static string? OptionFor(ParseResult parse, string setting) =>
@@ -179,6 +186,21 @@ internal static class CliRunner
         {
             foreach (var r in _registrations) r.Dispose();
             _cts.Dispose();
+        }
+    }
+
+    /// <summary>A finished run said in this CLI's options: which limit to raise to train on.</summary>
+    public static T ResumeErrors<T>(Func<T> open)
+    {
+        try { return open(); }
+        catch (RunFinishedException e)
+        {
+            throw new GpuLstmException(e.End switch
+            {
+                Runtime.Training.TrainEnd.EarlyStopped => $"cannot resume: the run stopped early at step {e.Step} (epoch {e.Epochs}) because the monitored loss stopped improving; there is nothing to continue, and nothing was changed",
+                Runtime.Training.TrainEnd.StepLimit => $"cannot resume: the run finished at step {e.Step}, the --max-steps limit; to train on, give --max-steps above {e.Step}",
+                _ => $"cannot resume: the run finished at step {e.Step} after {e.Epochs} epoch{(e.Epochs == 1 ? "" : "s")}; to train on, give --epochs above {e.Epochs}",
+            }, e);
         }
     }
 

@@ -28,149 +28,130 @@ internal static class ForecastCommand
         return command;
     }
 
+    private static readonly SeriesTrainingSettings Defaults = new() { Csv = "-", Column = "-" };
+
     private static Command CreateTrain()
     {
-        var csv = new Option<string>("--csv") { Description = "CSV file with a header row", Required = true };
+        var csv = new Option<string>("--csv") { Description = "CSV file with a header row ('-': standard input)", Required = true };
         var column = new Option<string>("--column") { Description = "the numeric column to forecast", Required = true };
         var dateColumn = new Option<string?>("--date-column") { Description = "a date column that orders the rows and labels the forecast" };
         var scale = new Option<string>("--scale") { Description = "scaling fitted on the train part: minmax or zscore", DefaultValueFactory = _ => "minmax" };
         scale.AcceptOnlyFromAmong("minmax", "zscore");
         var difference = new Option<bool>("--difference") { Description = "model first differences y[t+1] − y[t] (for trending series) and integrate them back" };
-        var window = new Option<int>("--window") { Description = "input steps per sample (N)", DefaultValueFactory = _ => 12 };
-        var horizon = new Option<int>("--horizon") { Description = "values forecast per sample (k)", DefaultValueFactory = _ => 1 };
-        var valFraction = new Option<double>("--val-fraction") { Description = "the fraction before the test part held out for validation (early stopping)", DefaultValueFactory = _ => 0.15 };
-        var testFraction = new Option<double>("--test-fraction") { Description = "the last fraction of the series held out for the test metrics", DefaultValueFactory = _ => 0.15 };
-        var season = new Option<int>("--season") { Description = "season length for the seasonal-naive baseline (0: none; 12 for monthly data with a yearly cycle)", DefaultValueFactory = _ => 0 };
-        var hidden = new Option<int>("--hidden") { Description = "hidden size", DefaultValueFactory = _ => 32 };
-        var layers = new Option<int>("--layers") { Description = "stacked LSTM levels", DefaultValueFactory = _ => 1 };
+        var window = new Option<int>("--window") { Description = "input steps per sample (N)", DefaultValueFactory = _ => Defaults.Window };
+        var horizon = new Option<int>("--horizon") { Description = "values forecast per sample (k)", DefaultValueFactory = _ => Defaults.Horizon };
+        var valFraction = new Option<double>("--val-fraction") { Description = "the fraction before the test part held out for validation (early stopping)", DefaultValueFactory = _ => Defaults.ValFraction };
+        var testFraction = new Option<double>("--test-fraction") { Description = "the last fraction of the series held out for the test metrics", DefaultValueFactory = _ => Defaults.TestFraction };
+        var season = new Option<int>("--season") { Description = "season length for the seasonal-naive baseline (0: none; 12 for monthly data with a yearly cycle)", DefaultValueFactory = _ => Defaults.Season };
+        var hidden = new Option<int>("--hidden") { Description = "hidden size", DefaultValueFactory = _ => Defaults.Hidden };
+        var layers = new Option<int>("--layers") { Description = "stacked recurrent levels", DefaultValueFactory = _ => Defaults.Layers };
         var bidirectional = new Option<bool>("--bidirectional") { Description = "each level reads the window forwards and backwards" };
-        var cell = new Option<string>("--cell") { Description = "recurrent cell: lstm or gru", DefaultValueFactory = _ => "lstm" };
-        cell.AcceptOnlyFromAmong(RecurrentCell.All.Select(c => c.Name).ToArray());
-        var epochs = new Option<int>("--epochs") { Description = "maximum number of epochs", DefaultValueFactory = _ => 200 };
-        var batch = new Option<int>("--batch") { Description = "batch size", DefaultValueFactory = _ => 16 };
-        var lr = new Option<double>("--lr") { Description = "Adam learning rate", DefaultValueFactory = _ => 1e-3 };
-        var clip = new Option<double>("--clip") { Description = "clip gradients to this global L2 norm (0: off)", DefaultValueFactory = _ => 0 };
-        var patience = new Option<int>("--patience") { Description = "early stopping: epochs without a better validation loss before stopping", DefaultValueFactory = _ => 20 };
-        var restoreBest = new Option<bool>("--restore-best") { Description = "[true|false] end with the weights of the epoch with the best validation loss (default true; --restore-best false keeps the last epoch's)", DefaultValueFactory = _ => true };
-        var seed = new Option<ulong>("--seed") { Description = "seed for initialization and shuffling", DefaultValueFactory = _ => 42 };
-        var device = new Option<string>("--device") { Description = "auto, cpu, ilgpu-cpu, cuda, cuda:N, opencl, opencl:N (see `gpulstm devices`)", DefaultValueFactory = _ => "auto" };
-        var checkpoint = new Option<string>("--checkpoint") { Description = "where to save the trained model (safetensors)", DefaultValueFactory = _ => DefaultCheckpoint };
+        var dropout = new Option<float>("--dropout") { Description = "dropout between stacked levels while training", DefaultValueFactory = _ => Defaults.Dropout };
+        var cell = CliOptions.Cell();
+        var epochs = new Option<int>("--epochs") { Description = "maximum number of epochs", DefaultValueFactory = _ => Defaults.Epochs };
+        var maxSteps = new Option<long>("--max-steps") { Description = "stop after this many training steps in all (0: no limit)", DefaultValueFactory = _ => Defaults.MaxSteps };
+        var batch = new Option<int>("--batch") { Description = "batch size", DefaultValueFactory = _ => Defaults.BatchSize };
+        var lr = new Option<double>("--lr") { Description = "Adam learning rate", DefaultValueFactory = _ => Defaults.LearningRate };
+        var clip = new Option<double>("--clip") { Description = "clip gradients to this global L2 norm (0: off)", DefaultValueFactory = _ => Defaults.ClipNorm };
+        var patience = new Option<int>("--patience") { Description = "early stopping: epochs without a better validation loss before stopping", DefaultValueFactory = _ => Defaults.Patience };
+        var restoreBest = CliOptions.RestoreBest(Defaults.RestoreBest);
+        var seed = new Option<ulong>("--seed") { Description = "seed for initialization, shuffling and dropout", DefaultValueFactory = _ => Defaults.Seed };
+        var device = CliOptions.Device(Defaults.Device);
+        var checkpoint = new Option<string>("--checkpoint") { Description = "where to save the trained model (safetensors; its directory must exist)", DefaultValueFactory = _ => DefaultCheckpoint };
+        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "also save a resumable checkpoint every N steps (0: only at the end)", DefaultValueFactory = _ => Defaults.CheckpointEvery };
+        var resume = new Option<bool>("--resume") { Description = "continue the run saved at --checkpoint exactly where it stopped" };
+        var metrics = new Option<string?>("--metrics") { Description = "metrics CSV of every step (default: none)" };
         var every = new Option<int>("--print-every") { Description = "print an epoch line every N epochs (and at every improvement)", DefaultValueFactory = _ => 10 };
 
-        var command = new Command("train", "Train an LSTM forecaster on one CSV column; print test metrics beside naive baselines and save the model.")
+        var command = new Command("train", "Train a recurrent forecaster on one CSV column; print test metrics beside naive baselines and save the model.")
         {
-            csv, column, dateColumn, scale, difference, window, horizon, valFraction, testFraction, season, hidden, layers, bidirectional, cell,
-            epochs, batch, lr, clip, patience, restoreBest, seed, device, checkpoint, every,
+            csv, column, dateColumn, scale, difference, window, horizon, valFraction, testFraction, season, hidden, layers, bidirectional, dropout, cell,
+            epochs, maxSteps, batch, lr, clip, patience, restoreBest, seed, device, checkpoint, checkpointEvery, resume, metrics, every,
         };
         command.SetAction(parse => CliRunner.Run(parse, () =>
         {
-            string checkpointPath = parse.GetValue(checkpoint)!;
-            int n = parse.GetValue(window), k = parse.GetValue(horizon), h = parse.GetValue(hidden), l = parse.GetValue(layers);
-            int e = parse.GetValue(epochs), b = parse.GetValue(batch), s = parse.GetValue(season), p = parse.GetValue(patience), pe = parse.GetValue(every);
-            CliRunner.RequirePositive(n, "--window");
-            CliRunner.RequirePositive(k, "--horizon");
-            CliRunner.RequirePositive(h, "--hidden");
-            CliRunner.RequirePositive(l, "--layers");
-            CliRunner.RequirePositive(e, "--epochs");
-            CliRunner.RequirePositive(b, "--batch");
+            int pe = parse.GetValue(every);
             CliRunner.RequirePositive(pe, "--print-every");
-            if (s < 0) throw new GpuLstmException($"--season must be 0 (no seasonal baseline) or positive, got {s}");
-            if (p < 0) throw new GpuLstmException($"--patience must be 0 or more, got {p}");
-            double rate = parse.GetValue(lr), clipNorm = parse.GetValue(clip);
-            if (!(rate > 0) || double.IsInfinity(rate)) throw new GpuLstmException(Inv($"--lr must be a positive number, got {rate}"));
-            if (!(clipNorm >= 0) || double.IsInfinity(clipNorm)) throw new GpuLstmException(Inv($"--clip must be 0 (off) or a positive number, got {clipNorm}"));
-            double vf = parse.GetValue(valFraction), tf = parse.GetValue(testFraction);
-            CheckFraction("--val-fraction", vf);
-            CheckFraction("--test-fraction", tf);
-            if (vf + tf >= 1) throw new GpuLstmException(Inv($"--val-fraction {vf} and --test-fraction {tf} leave no train part (their sum must be below 1)"));
-            bool diff = parse.GetValue(difference);
-            var kind = parse.GetValue(scale) == "zscore" ? SeriesScalerKind.ZScore : SeriesScalerKind.MinMax;
-            ulong sd = parse.GetValue(seed);
-
-            string csvPath = parse.GetValue(csv)!, columnName = parse.GetValue(column)!;
-            new FilePlan().Input("--csv", csvPath).Output("--checkpoint", checkpointPath).Check();
-            var data = SeriesCsv.Load(csvPath, columnName, parse.GetValue(dateColumn));
-            SeriesProblem problem;
-            try
+            string checkpointPath = parse.GetValue(checkpoint)!;
+            bool resuming = parse.GetValue(resume);
+            var given = new GivenOptions(parse);
+            var basis = resuming ? SeriesTraining.SavedSettings(checkpointPath) : Defaults;
+            var settings = basis with
             {
-                problem = new SeriesProblem(data.Values, diff, kind, n, k, vf, tf);
-            }
-            catch (GpuLstmException x)
-            {
-                throw new GpuLstmException($"series file '{csvPath}' has {data.Count} rows in column '{data.Column}'{(diff ? $" ({data.Count - 1} differences)" : "")}: {x.Message}");
-            }
-            var windows = problem.Windows;
-            var testEnds = windows.Samples(SeriesPart.Test);
-            var originalTestEnds = problem.OriginalEnds(testEnds);
-            if (s > 0 && originalTestEnds.Length > 0 && originalTestEnds[0] < s)
-                throw new GpuLstmException($"--season {s} needs {s} values before the first test forecast, which has only {originalTestEnds[0]}; use a smaller --season, a smaller --test-fraction, or --season 0");
-
-            var config = new SeriesModelConfig(h, n, k, 1, l, parse.GetValue(bidirectional)) { Cell = RecurrentCell.Parse(parse.GetValue(cell)) };
-            using var dev = ComputeDevice.Open(parse.GetValue(device)!);
-            using var model = new SeriesModel(dev, config, b);
-            model.InitializeKerasDefaults(sd);
-            Console.WriteLine(Inv($"{data.Column}: {data.Count} values{(diff ? " (modeling first differences)" : "")}; train {windows.SampleCount(SeriesPart.Train)}, validation {windows.SampleCount(SeriesPart.Validation)}, test {windows.SampleCount(SeriesPart.Test)} samples (window {n}, horizon {k}); scaler {problem.Scaler}"));
-            Console.WriteLine(Inv($"model: {l}×{(config.Bidirectional ? "bidirectional " : "")}{config.Cell.Name.ToUpperInvariant()}({h}) → Dense({k}), {model.Parameters.Count:N0} parameters on {dev.Description}"));
-
-            var options = new SeriesTrainingOptions(e, b, rate, p, parse.GetValue(restoreBest), sd, clipNorm);
-            using var signals = new CliRunner.StopSignals();
-            var result = SeriesTrainer.Train(model, problem, options, epoch =>
-            {
-                if (epoch.Improved || (epoch.Epoch + 1) % pe == 0 || epoch.Epoch == 0)
-                    Console.WriteLine(Inv($"epoch {epoch.Epoch + 1,4}/{e}  loss {epoch.TrainLoss:F6}") +
-                        (epoch.ValLoss is double v ? Inv($"  val_loss {v:F6}") : "") + (epoch.Improved ? "  *" : ""));
-            }, signals.Token);
-            Console.WriteLine(Inv($"trained {result.EpochsRun} epochs ({result.Steps} steps) in {result.Elapsed.TotalSeconds:F1}s") +
-                (result.End == SeriesTrainingEnd.EarlyStopped ? Inv($"; early stopping after epoch {result.EpochsRun}") : "") +
-                (result.RestoredBest ? Inv($"; restored the weights of epoch {result.BestEpoch + 1} ({result.Monitor} {result.BestLoss:F6})") : ""));
-
-            var metadata = new Dictionary<string, string>(StringComparer.Ordinal)
-            {
-                ["seed"] = sd.ToString(CultureInfo.InvariantCulture),
-                ["epochs_trained"] = result.EpochsRun.ToString(CultureInfo.InvariantCulture),
-                ["source"] = Path.GetFileName(csvPath),
+                Csv = parse.GetValue(csv)!,
+                Column = given.Get(column, basis.Column),
+                DateColumn = given.Get(dateColumn, basis.DateColumn),
+                Scale = given.Get(scale, basis.Scale, v => v == "zscore" ? SeriesScalerKind.ZScore : SeriesScalerKind.MinMax),
+                Difference = given.Get(difference, basis.Difference),
+                Window = given.Get(window, basis.Window),
+                Horizon = given.Get(horizon, basis.Horizon),
+                ValFraction = given.Get(valFraction, basis.ValFraction),
+                TestFraction = given.Get(testFraction, basis.TestFraction),
+                Season = given.Get(season, basis.Season),
+                Cell = given.Get(cell, basis.Cell, RecurrentCell.Parse),
+                Hidden = given.Get(hidden, basis.Hidden),
+                Layers = given.Get(layers, basis.Layers),
+                Bidirectional = given.Get(bidirectional, basis.Bidirectional),
+                Dropout = given.Get(dropout, basis.Dropout),
+                Epochs = parse.GetValue(epochs),
+                MaxSteps = parse.GetValue(maxSteps),
+                BatchSize = given.Get(batch, basis.BatchSize),
+                LearningRate = given.Get(lr, basis.LearningRate),
+                ClipNorm = given.Get(clip, basis.ClipNorm),
+                Patience = given.Get(patience, basis.Patience),
+                RestoreBest = given.Get(restoreBest, basis.RestoreBest),
+                Seed = given.Get(seed, basis.Seed),
+                Device = parse.GetValue(device)!,
+                Checkpoint = checkpointPath,
+                CheckpointEvery = parse.GetValue(checkpointEvery),
+                Metrics = parse.GetValue(metrics) is { } metricsPath ? CliOptions.OutputFile(metricsPath) : OutputFile.None,
+                Resume = resuming,
             };
-            if (testEnds.Length > 0)
+            using var run = CliRunner.ResumeErrors(() => new SeriesTraining(settings, new FileLabels("--csv", "--checkpoint",
+                "the training state file (written beside --checkpoint)", "--metrics", "--plot")));
+            var s = run.Settings;
+            var info = run.Info;
+            int e = s.Epochs;
+            Console.WriteLine(Inv($"{info.Column}: {info.Values} values{(s.Difference ? " (modeling first differences)" : "")}; train {info.TrainSamples}, validation {info.ValidationSamples}, test {info.TestSamples} samples (window {s.Window}, horizon {s.Horizon}); scaler {info.Scaler}"));
+            Console.WriteLine(Inv($"model: {info.ModelDescription}, {info.Parameters:N0} parameters on {info.DeviceDescription}"));
+            if (run.ResumedFrom is { } from) Console.WriteLine($"resuming at step {from.Step} (epoch {from.Epoch + 1})");
+            string monitorName = run.Monitor.KerasName();
+            run.Evaluated += r =>
             {
-                var predicted = problem.ToOriginal(testEnds, SeriesTrainer.Predict(model, problem, testEnds));
-                var actual = problem.OriginalTargets(testEnds);
-                string modelName = (config.Bidirectional ? "bidirectional " : "") + config.Cell.Name.ToUpperInvariant();
-                var rows = new List<(string Name, ForecastMetrics M)> { (modelName, ForecastMetrics.Compute(actual, predicted)) };
-                rows.Add(("persistence", ForecastMetrics.Compute(actual, SeriesBaselines.Persistence(data.Values, originalTestEnds, k))));
-                if (s > 0) rows.Add(($"seasonal naive ({s})", ForecastMetrics.Compute(actual, SeriesBaselines.SeasonalNaive(data.Values, originalTestEnds, k, s))));
+                bool improved = r.Decision == EarlyStopping.Decision.Improved;
+                if (improved || (r.Epoch + 1) % pe == 0 || r.Epoch == 0)
+                    Console.WriteLine(Inv($"epoch {r.Epoch + 1,4}/{e}  loss {r.Loss:F6}") + (r.ValLoss is double v ? Inv($"  val_loss {v:F6}") : "") + (improved ? "  *" : ""));
+            };
+            using var signals = new CliRunner.StopSignals();
+            var outcome = run.Run(signals.Token);
+            var result = outcome.Training;
+            if (result.End == TrainEnd.Diverged)
+                throw new GpuLstmException($"training diverged at {result.DivergedWhat}; " +
+                    (outcome.SavedStep is long kept ? $"the checkpoint saved at step {kept} is kept in '{run.CheckpointPath}'" : $"nothing was saved, and '{run.CheckpointPath}' is as it was") +
+                    " (try a smaller --lr, or --clip 1)");
+            Console.WriteLine(Inv($"trained {result.EpochsRun} epochs ({result.Steps} steps) in {result.Elapsed.TotalSeconds:F1}s") +
+                (result.End == TrainEnd.EarlyStopped ? Inv($"; early stopping after epoch {result.EpochsRun}") : "") +
+                (result.RestoredBestWeights ? Inv($"; restored the weights of epoch {result.BestEpoch + 1} ({monitorName} {result.BestLoss:F6})") : ""));
+            if (run.Scores.Count > 0)
+            {
                 Console.WriteLine();
-                Console.WriteLine(Inv($"test metrics in original units ({testEnds.Length} samples × horizon {k}):"));
-                int width = rows.Max(r => r.Name.Length);
+                Console.WriteLine(Inv($"test metrics in original units ({info.TestSamples} samples × horizon {s.Horizon}):"));
+                int width = run.Scores.Max(r => r.Name.Length);
                 Console.WriteLine(Inv($"{"".PadRight(width)}  {"RMSE",10}  {"MAE",10}  {"MAPE %",8}"));
-                foreach (var (name, m) in rows)
-                {
+                foreach (var (name, m) in run.Scores)
                     Console.WriteLine(Inv($"{name.PadRight(width)}  {m.Rmse,10:F3}  {m.Mae,10:F3}  {m.Mape,8:F2}"));
-                    string key = name == modelName ? "test" : name == "persistence" ? "persistence" : "seasonal_naive";
-                    metadata[$"{key}_rmse"] = m.Rmse.ToString("R", CultureInfo.InvariantCulture);
-                    metadata[$"{key}_mae"] = m.Mae.ToString("R", CultureInfo.InvariantCulture);
-                    metadata[$"{key}_mape"] = m.Mape.ToString("R", CultureInfo.InvariantCulture);
-                }
             }
-            else Console.WriteLine("no test part (--test-fraction 0): no test metrics");
-
-            var info = new SeriesModelInfo(problem.Scaler, diff, data.Column, data.DateColumn, s, data.Values, data.Labels, data.Dates);
-            SeriesCheckpoint.Save(checkpointPath, model, info, metadata);
-            Console.WriteLine($"saved checkpoint: {checkpointPath}");
-            if (result.End == SeriesTrainingEnd.Interrupted)
+            else if (result.End != TrainEnd.Interrupted) Console.WriteLine("no test part (--test-fraction 0): no test metrics");
+            Console.WriteLine($"saved checkpoint: {run.CheckpointPath}");
+            if (result.End == TrainEnd.Interrupted)
             {
                 Console.Out.Flush();
-                Console.Error.WriteLine($"gpulstm: interrupted by {signals.SignalName} after {result.EpochsRun} full epochs; saved the model to '{checkpointPath}'");
+                Console.Error.WriteLine($"gpulstm: interrupted by {signals.SignalName} after {result.Steps} steps; saved the model to '{run.CheckpointPath}' (continue with --resume)");
                 return signals.ExitCode;
             }
             return 0;
         }));
         return command;
-    }
-
-    private static void CheckFraction(string option, double fraction)
-    {
-        if (!double.IsFinite(fraction) || fraction < 0 || fraction >= 1)
-            throw new GpuLstmException(Inv($"{option} must be at least 0 and below 1, got {fraction}"));
     }
 
     private static Command CreatePredict()
@@ -210,7 +191,7 @@ internal static class ForecastCommand
                 const string header = "step,label,value";
                 Console.Out.Write(header + "\n");
                 csvFile.Write(header + "\n");
-                foreach (double value in SeriesTrainer.ForecastStream(model, info.Values, info.Difference, info.Scaler))
+                foreach (double value in SeriesForecast.ForecastStream(model, info.Values, info.Difference, info.Scaler))
                 {
                     if (cancel.IsCancellationRequested) break;
                     long step = written + 1;

@@ -1,14 +1,23 @@
 using System.Globalization;
 using GpuLstm.Runtime.Files;
-using GpuLstm.Runtime.Training;
 
 namespace GpuLstm.Runtime.Checkpoints;
 
+/// <summary>
+/// Where a saved run stood between two steps: the loop position (the next batch to run), the running sums of
+/// the evaluation period, early stopping's state, and how the run ended when it did (null while running).
+/// </summary>
+public sealed record SavedPosition(long Step, int Epoch, int BatchInEpoch, double PeriodLossSum, long PeriodRows, int PeriodSteps,
+    int Evaluations, double StoppingBest, int StoppingBestEpoch, int StoppingWait, SavedEnd? Ended = null);
+
+/// <summary>How a saved run ended: all its epochs ran, early stopping ended it, or it reached its step limit.</summary>
+public enum SavedEnd { Completed, EarlyStopped, StepLimit }
+
 /// <summary>What a resumed run needs besides the model checkpoint.</summary>
 /// <param name="Setup">The run's settings as JSON: a resumed run must train with the same ones.</param>
-/// <param name="CarriedState">Every layer's (h, c) carried across batches (truncated BPTT), or empty.</param>
+/// <param name="CarriedState">Every layer's carried state (truncated BPTT), or empty.</param>
 /// <param name="BestWeights">Weights of the best evaluation when restoring the best, or null.</param>
-public sealed record TrainingState(TrainerState Trainer, long AdamStep, float[] AdamM, float[] AdamV, float[] CarriedState,
+public sealed record TrainingState(SavedPosition Position, long AdamStep, float[] AdamM, float[] AdamV, float[] CarriedState,
     float[]? BestWeights, string Setup);
 
 /// <summary>
@@ -32,7 +41,7 @@ public static class TrainingStateFile
     /// <summary>The state file's bytes, written to a stream later (see <see cref="FileTransaction"/>).</summary>
     public static Action<Stream> Serializer(TrainingState s)
     {
-        var t = s.Trainer;
+        var t = s.Position;
         var meta = new Dictionary<string, string>
         {
             ["format"] = FormatTag,
@@ -43,18 +52,17 @@ public static class TrainingStateFile
             ["period_rows"] = I(t.PeriodRows),
             ["period_steps"] = I(t.PeriodSteps),
             ["evaluations"] = I(t.Evaluations),
-            ["stopping_best"] = R(t.Stopping.Best),
-            ["stopping_best_epoch"] = I(t.Stopping.BestEpoch),
-            ["stopping_wait"] = I(t.Stopping.Wait),
+            ["stopping_best"] = R(t.StoppingBest),
+            ["stopping_best_epoch"] = I(t.StoppingBestEpoch),
+            ["stopping_wait"] = I(t.StoppingWait),
             ["adam_step"] = I(s.AdamStep),
             ["setup"] = s.Setup,
         };
         if (t.Ended is { } ended) meta["ended"] = ended switch
         {
-            TrainEnd.Completed => "completed",
-            TrainEnd.EarlyStopped => "early_stopped",
-            TrainEnd.StepLimit => "step_limit",
-            _ => throw new ArgumentException($"a run does not end as {ended}", nameof(s)),
+            SavedEnd.Completed => "completed",
+            SavedEnd.EarlyStopped => "early_stopped",
+            _ => "step_limit",
         };
         var tensors = new List<TensorEntry>
         {
@@ -67,10 +75,10 @@ public static class TrainingStateFile
     }
 
     /// <summary>The loop position and the run's settings, without checking the tensors against a model.</summary>
-    public static (TrainerState Trainer, string Setup) Peek(string path)
+    public static (SavedPosition Position, string Setup) Peek(string path)
     {
         var state = Load(path, -1, -1);
-        return (state.Trainer, state.Setup);
+        return (state.Position, state.Setup);
     }
 
     /// <summary>
@@ -104,17 +112,16 @@ public static class TrainingStateFile
             return t.Data;
         }
         if (Get("format") != FormatTag) throw new GpuLstmException(Bad($"has format '{Get("format")}'; this build reads '{FormatTag}'"));
-        var trainer = new TrainerState(Long("step"), Int("epoch"), Int("batch_in_epoch"), Double("period_loss_sum"), Long("period_rows"),
-            Int("period_steps"), Int("evaluations"),
-            new EarlyStopping.Snapshot(Double("stopping_best"), Int("stopping_best_epoch", -1), Int("stopping_wait")),
+        var position = new SavedPosition(Long("step"), Int("epoch"), Int("batch_in_epoch"), Double("period_loss_sum"), Long("period_rows"),
+            Int("period_steps"), Int("evaluations"), Double("stopping_best"), Int("stopping_best_epoch", -1), Int("stopping_wait"),
             !meta.TryGetValue("ended", out var ended) ? null : ended switch
             {
-                "completed" => TrainEnd.Completed,
-                "early_stopped" => TrainEnd.EarlyStopped,
-                "step_limit" => TrainEnd.StepLimit,
+                "completed" => SavedEnd.Completed,
+                "early_stopped" => SavedEnd.EarlyStopped,
+                "step_limit" => SavedEnd.StepLimit,
                 _ => throw new GpuLstmException(Bad("has an invalid 'ended'")),
             });
-        return new TrainingState(trainer, Long("adam_step"), Tensor("adam.m", parameters), Tensor("adam.v", parameters),
+        return new TrainingState(position, Long("adam_step"), Tensor("adam.m", parameters), Tensor("adam.v", parameters),
             carriedStateLength > 0 ? Tensor("state.carried", carriedStateLength) : Array.Empty<float>(),
             parameters >= 0 && tensors.ContainsKey("best.weights") ? Tensor("best.weights", parameters) : null, Get("setup"));
     }

@@ -1,7 +1,25 @@
 namespace GpuLstm.Runtime.Training;
 
+/// <summary>What early stopping watches: Keras's "loss" (the training loss since the last evaluation) or "val_loss".</summary>
+public enum MonitoredLoss
+{
+    /// <summary>The mean training loss since the last evaluation (Keras's "loss").</summary>
+    Loss,
+    /// <summary>The loss on the held-out validation data (Keras's "val_loss").</summary>
+    ValLoss,
+}
+
+public static class MonitorNames
+{
+    /// <summary>Keras's name: "loss" or "val_loss" (in messages, metadata and the CLI).</summary>
+    public static string KerasName(this MonitoredLoss monitor) => monitor == MonitoredLoss.ValLoss ? "val_loss" : "loss";
+
+    /// <summary>The monitor Keras calls <paramref name="name"/>, or null.</summary>
+    public static MonitoredLoss? Parse(string? name) => name switch { "loss" => MonitoredLoss.Loss, "val_loss" => MonitoredLoss.ValLoss, _ => null };
+}
+
 /// <summary>Keras's EarlyStopping settings (mode "min"): stop after <c>Patience</c> epochs without an improvement larger than <c>MinDelta</c>.</summary>
-public sealed record EarlyStoppingOptions(string Monitor = "loss", int Patience = 5, double MinDelta = 0, bool RestoreBestWeights = false)
+public sealed record EarlyStoppingOptions(MonitoredLoss Monitor = MonitoredLoss.Loss, int Patience = 5, double MinDelta = 0, bool RestoreBestWeights = false)
 {
     public void Validate()
     {

@@ -6,17 +6,17 @@ using GpuLstm.Runtime.Models;
 namespace GpuLstm.Runtime.Training;
 
 /// <summary>
-/// Loop settings. EvalEvery: steps between evaluations (0: at the end of each epoch). MaxSteps: stop after
-/// this many steps in all (0: no limit). CheckpointEvery: steps between resumable checkpoints (0: none
-/// during training). Learning rate: lr · LrDecay^max(0, epoch − LrDecayAfter + 1) (char-rnn's schedule).
+/// Loop settings. Seed: the run's seed (dropout masks are a hash of it and the step). EvalEvery: steps between
+/// evaluations (0: at the end of each epoch). MaxSteps: stop after this many steps in all (0: no limit).
+/// CheckpointEvery: steps between resumable checkpoints (0: none during training). Learning rate:
+/// lr · LrDecay^max(0, epoch − LrDecayAfter + 1) (char-rnn's schedule).
 /// </summary>
-public sealed record TrainOptions(int Epochs = 50, int BatchSize = 16, ulong Seed = 42, long MaxSteps = 0, int EvalEvery = 0,
+public sealed record TrainOptions(int Epochs = 50, ulong Seed = 42, long MaxSteps = 0, int EvalEvery = 0,
     int CheckpointEvery = 0, double LrDecay = 1, int LrDecayAfter = 10)
 {
     public void Validate()
     {
         if (Epochs < 1) throw new SettingException(nameof(Epochs), $"the number of epochs must be positive, got {Epochs}");
-        if (BatchSize < 1) throw new SettingException(nameof(BatchSize), $"the batch size must be positive, got {BatchSize}");
         if (MaxSteps < 0) throw new SettingException(nameof(MaxSteps), $"the step limit must be 0 (no limit) or positive, got {MaxSteps}");
         if (EvalEvery < 0) throw new SettingException(nameof(EvalEvery), $"the steps between evaluations must be 0 (each epoch) or positive, got {EvalEvery}");
         if (CheckpointEvery < 0) throw new SettingException(nameof(CheckpointEvery), $"the steps between checkpoints must be 0 (only at the end) or positive, got {CheckpointEvery}");
@@ -64,29 +64,28 @@ public sealed record TrainResult(TrainEnd End, int EpochsRun, double FinalLoss, 
 public sealed record TrainerState(long Step, int Epoch, int BatchInEpoch, double PeriodLossSum, long PeriodRows, int PeriodSteps,
     int Evaluations, EarlyStopping.Snapshot Stopping, TrainEnd? Ended = null)
 {
-    /// <summary>
-    /// What keeps a run at this state from going on under <paramref name="options"/>: early stopping ended it,
-    /// it reached the step limit, or its epochs are all done (<see cref="TrainEnd.Completed"/>); null when it can go on.
-    /// </summary>
+
+    public static TrainerState Initial { get; } = new(0, 0, 0, 0, 0, 0, 0, new EarlyStopping.Snapshot(double.PositiveInfinity, -1, 0));
+
+    /// <summary>What keeps a run at this state from going on under <paramref name="options"/>, or null when it can.</summary>
     public TrainEnd? FinishedUnder(TrainOptions options) =>
         Ended == TrainEnd.EarlyStopped ? TrainEnd.EarlyStopped
         : options.MaxSteps > 0 && Step >= options.MaxSteps ? TrainEnd.StepLimit
         : Epoch >= options.Epochs ? TrainEnd.Completed
         : null;
-
-    public static TrainerState Initial { get; } = new(0, 0, 0, 0, 0, 0, 0, new EarlyStopping.Snapshot(double.PositiveInfinity, -1, 0));
 }
 
 /// <summary>
-/// The training loop for both batchings: Keras's shuffled windows and char-rnn's truncated-BPTT streams
-/// (state carried across batches and reset each epoch). Each step: loss and gradients, the global norm
-/// (a NaN or infinity stops training before Adam touches the weights), Adam. Evaluations feed early
-/// stopping with the training loss since the last one ("loss") or the validation loss ("val_loss").
+/// The one training loop, for every model and batching (an <see cref="ITrainingTask"/>): Keras's shuffled
+/// windows, char-rnn's truncated-BPTT streams (state carried across batches and reset each epoch), series
+/// windows. Each step: loss and gradients, the global norm (a NaN or infinity stops training before Adam
+/// touches the weights), Adam with clipping. Evaluations feed early stopping with the training loss since the
+/// last one ("loss") or the validation loss ("val_loss"); a non-finite validation loss stops training too.
 /// </summary>
 public sealed class Trainer
 {
-    private readonly LanguageModel _model;
-    private readonly IBatchSource _source;
+    private readonly ITrainingTask _task;
+    private readonly ITrainableModel _model;
     private readonly AdamOptimizer _adam;
     private readonly EarlyStoppingOptions _stopping;
     private readonly TrainOptions _options;
@@ -102,18 +101,13 @@ public sealed class Trainer
     /// <summary>Weights of the best evaluation so far, when restoring the best; a resumed run sets them from its checkpoint.</summary>
     public float[]? BestWeights { get; set; }
 
-    public Trainer(LanguageModel model, IBatchSource source, AdamOptimizer adam, EarlyStoppingOptions stopping, TrainOptions options,
-        Func<double>? validate = null)
+    public Trainer(ITrainingTask task, AdamOptimizer adam, EarlyStoppingOptions stopping, TrainOptions options, Func<double>? validate = null)
     {
         options.Validate();
         stopping.Validate();
-        if (stopping.Monitor is not ("loss" or "val_loss"))
-            throw new GpuLstmException($"early stopping monitors 'loss' or 'val_loss', not '{stopping.Monitor}'");
-        if (stopping.Monitor == "val_loss" && validate is null)
+        if (stopping.Monitor == MonitoredLoss.ValLoss && validate is null)
             throw new SettingException(nameof(EarlyStoppingOptions.Monitor), "early stopping on val_loss needs validation data (a validation fraction above 0)");
-        if (source.MaxBatch > model.MaxBatch || source.MaxSteps > model.Config.SeqLength)
-            throw new ArgumentException($"batches ({source.MaxSteps} × {source.MaxBatch}) exceed the model's capacity");
-        _model = model; _source = source; _adam = adam; _stopping = stopping; _options = options; _validate = validate;
+        _task = task; _model = task.Model; _adam = adam; _stopping = stopping; _options = options; _validate = validate;
     }
 
     public TrainResult Train(CancellationToken cancel = default, TrainerState? resume = null)
@@ -121,7 +115,6 @@ public sealed class Trainer
         var state = resume ?? TrainerState.Initial;
         var stopper = new EarlyStopping(_stopping);
         stopper.Restore(state.Stopping);
-        var batch = new TokenBatch(_source.MaxSteps, _source.MaxBatch);
         long step = state.Step;
         double periodSum = state.PeriodLossSum;
         long periodRows = state.PeriodRows;
@@ -136,21 +129,20 @@ public sealed class Trainer
         long stepsThisRun = 0;
         int posEpoch = state.Epoch, posBatch = state.BatchInEpoch; // the next batch to run
         TrainerState Position() => Normalize(new TrainerState(step, posEpoch, posBatch, periodSum, periodRows, periodSteps, evaluations, stopper.Save()));
-        for (int e = 0; e < state.Epoch; e++) _source.BeginEpoch(e);
+        for (int e = 0; e < state.Epoch; e++) _task.BeginEpoch(e);
         int epoch = state.Epoch;
         for (; epoch < _options.Epochs && end == TrainEnd.Completed; epoch++)
         {
-            _source.BeginEpoch(epoch);
+            _task.BeginEpoch(epoch);
             _adam.LearningRate = _options.LearningRate(_adam.Options.LearningRate, epoch);
             int first = epoch == state.Epoch ? state.BatchInEpoch : 0;
-            int batches = _source.BatchesPerEpoch;
+            int batches = _task.BatchesPerEpoch;
             for (int i = first; i < batches; i++)
             {
                 if (cancel.IsCancellationRequested) { end = TrainEnd.Interrupted; break; }
                 if (_options.MaxSteps > 0 && step >= _options.MaxSteps) { end = TrainEnd.StepLimit; break; }
-                _source.FillBatch(i, batch);
-                bool carried = _source.CarriesState && i > 0;
-                double loss = _model.LossAndGradients(batch, carried, Dropout.Key(_options.Seed, step));
+                bool carried = _task.CarriesState && i > 0;
+                var (loss, rows, items) = _task.Step(i, carried, Dropout.Key(_options.Seed, step));
                 // The norm costs one reduction per step; checking it before Adam keeps a NaN or infinite
                 // gradient out of the weights, so the model stays at its last good state.
                 double norm = _model.GradientNorm();
@@ -161,16 +153,15 @@ public sealed class Trainer
                     break;
                 }
                 _adam.Apply(norm);
-                if (_source.CarriesState) _model.CarryState(batch.Steps, batch.Size);
+                if (_task.CarriesState) _task.CarryState();
                 step++;
                 stepsThisRun++;
                 posEpoch = epoch;
                 posBatch = i + 1;
-                int rows = _model.Config.Loss == LossPositions.All ? batch.Steps * batch.Size : batch.Size;
                 periodSum += loss * rows;
                 periodRows += rows;
                 periodSteps++;
-                StepEnded?.Invoke(new StepReport(step, epoch, i, batches, loss, _adam.LearningRate, (long)batch.Steps * batch.Size, total.Elapsed));
+                StepEnded?.Invoke(new StepReport(step, epoch, i, batches, loss, _adam.LearningRate, items, total.Elapsed));
 
                 bool evaluate = _options.EvalEvery > 0 ? step % _options.EvalEvery == 0 : i == batches - 1;
                 if (evaluate)
@@ -178,7 +169,13 @@ public sealed class Trainer
                     _model.Kernels.Synchronize();
                     lastLoss = periodSum / periodRows;
                     lastVal = _validate?.Invoke();
-                    double monitored = _stopping.Monitor == "val_loss" ? lastVal!.Value : lastLoss;
+                    if (lastVal is double v && !double.IsFinite(v))
+                    {
+                        end = TrainEnd.Diverged;
+                        diverged = $"step {step} (epoch {epoch + 1}): the validation loss is {v}";
+                        break;
+                    }
+                    double monitored = _stopping.Monitor == MonitoredLoss.ValLoss ? lastVal!.Value : lastLoss;
                     var decision = stopper.Update(evaluations, monitored);
                     if (decision == EarlyStopping.Decision.Improved && _stopping.RestoreBestWeights)
                         BestWeights = _model.Parameters.GetValues();
@@ -218,5 +215,5 @@ public sealed class Trainer
 
     /// <summary>A position at the end of an epoch is the start of the next.</summary>
     private TrainerState Normalize(TrainerState s) =>
-        s.BatchInEpoch >= _source.BatchesPerEpoch ? s with { Epoch = s.Epoch + 1, BatchInEpoch = 0 } : s;
+        s.BatchInEpoch >= _task.BatchesPerEpoch ? s with { Epoch = s.Epoch + 1, BatchInEpoch = 0 } : s;
 }

@@ -1,0 +1,220 @@
+using GpuLstm.Runtime.Models;
+
+namespace GpuLstm.Runtime.Series;
+
+/// <summary>
+/// A trained series model put to use: its loss and forecasts on a part of the problem (validation, test), and
+/// recursive multi-step forecasting past the end of a series with labels for the forecast steps.
+/// </summary>
+public static class SeriesForecast
+{
+    /// <summary>
+    /// Feeds the last <paramref name="window"/> values of <paramref name="history"/> (scaled, modeled units) to
+    /// <paramref name="predict"/> (window in, horizon values out), appends the predicted block to the history,
+    /// and repeats until <paramref name="steps"/> values exist; returns those values (a last block is cut short).
+    /// </summary>
+    public static double[] Recursive(ReadOnlySpan<double> history, int window, int horizon, int steps, Action<float[], float[]> predict)
+    {
+        if (steps < 1) throw new GpuLstmException($"the number of forecast steps must be at least 1, got {steps}");
+        var result = new double[steps];
+        int made = 0;
+        foreach (double v in RecursiveStream(history, window, horizon, predict))
+        {
+            result[made++] = v;
+            if (made == steps) break;
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// The recursive forecast as an endless stream, in constant memory: only the last <paramref name="window"/>
+    /// values are kept. A consumer takes as many values as it wants (and may stop at any time).
+    /// </summary>
+    public static IEnumerable<double> RecursiveStream(ReadOnlySpan<double> history, int window, int horizon, Action<float[], float[]> predict)
+    {
+        ArgumentNullException.ThrowIfNull(predict);
+        if (window < 1) throw new ArgumentOutOfRangeException(nameof(window));
+        if (horizon < 1) throw new ArgumentOutOfRangeException(nameof(horizon));
+        if (history.Length < window) throw new GpuLstmException($"a forecast needs the last {window} values, but the series has {history.Length}");
+        return Stream(history[^window..].ToArray(), horizon, predict);
+
+        static IEnumerable<double> Stream(double[] last, int horizon, Action<float[], float[]> predict)
+        {
+            int window = last.Length;
+            // The last `window` values, oldest first, in a buffer of twice that size compacted when full.
+            var series = new double[2 * window + horizon];
+            last.CopyTo(series, 0);
+            int count = window;
+            var input = new float[window];
+            var output = new float[horizon];
+            for (long made = 0; ; made += horizon)
+            {
+                for (int t = 0; t < window; t++) input[t] = (float)series[count - window + t];
+                predict(input, output);
+                if (count + horizon > series.Length)
+                {
+                    Array.Copy(series, count - window, series, 0, window);
+                    count = window;
+                }
+                for (int j = 0; j < horizon; j++)
+                {
+                    if (!float.IsFinite(output[j])) throw new GpuLstmException($"the model forecast a non-finite value at step {made + j + 1}");
+                    series[count++] = output[j];
+                }
+                for (int j = 0; j < horizon; j++) yield return output[j];
+            }
+        }
+    }
+
+    /// <summary>
+    /// The dates of the <paramref name="steps"/> values after the end of a series when its dates are regular
+    /// (yearly, monthly, or mostly one fixed interval such as a day; gaps are tolerated), else null.
+    /// </summary>
+    public static DateTime[]? FutureDates(DateTime[]? dates, int steps)
+    {
+        var next = dates is { Length: >= 2 } ? Stepper(dates) : null;
+        if (next is null) return null;
+        var result = new DateTime[steps];
+        try
+        {
+            for (int i = 0; i < steps; i++) result[i] = next(dates![^1], i + 1);
+        }
+        catch (ArgumentOutOfRangeException) { return null; }
+        return result;
+    }
+
+    /// <summary>
+    /// The labels of the <paramref name="steps"/> values after the end of a series: its next dates (see
+    /// <see cref="FutureDates"/>) written like its last label; otherwise "+1", "+2", ….
+    /// </summary>
+    public static string[] FutureLabels(DateTime[]? dates, string? lastLabel, int steps)
+    {
+        var future = lastLabel is null ? null : FutureDates(dates, steps);
+        var labels = new string[steps];
+        if (future is null)
+        {
+            for (int i = 0; i < steps; i++) labels[i] = "+" + (i + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return labels;
+        }
+        string format = FormatOf(dates![^1], lastLabel!);
+        for (int i = 0; i < steps; i++) labels[i] = future[i].ToString(format, System.Globalization.CultureInfo.InvariantCulture);
+        return labels;
+    }
+
+    /// <summary>
+    /// The label of the i-th value (1-based) after the end of a series, computed one at a time: its date written
+    /// like the last label when the dates are regular and the date exists, otherwise "+i".
+    /// </summary>
+    public static Func<long, string> FutureLabeler(DateTime[]? dates, string? lastLabel)
+    {
+        static string Offset(long i) => "+" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var next = lastLabel is not null && dates is { Length: >= 2 } ? Stepper(dates) : null;
+        if (next is null) return Offset;
+        string format = FormatOf(dates![^1], lastLabel!);
+        var last = dates[^1];
+        return i =>
+        {
+            if (i > int.MaxValue) return Offset(i);
+            try { return next(last, (int)i).ToString(format, System.Globalization.CultureInfo.InvariantCulture); }
+            catch (ArgumentOutOfRangeException) { return Offset(i); } // past year 9999
+        };
+    }
+
+    private static Func<DateTime, int, DateTime>? Stepper(DateTime[] dates)
+    {
+        int pairs = dates.Length - 1, months = 0, years = 0;
+        var counts = new Dictionary<TimeSpan, int>();
+        for (int i = 1; i < dates.Length; i++)
+        {
+            if (dates[i] == dates[i - 1].AddMonths(1)) months++;
+            if (dates[i] == dates[i - 1].AddYears(1)) years++;
+            var gap = dates[i] - dates[i - 1];
+            counts[gap] = counts.GetValueOrDefault(gap) + 1;
+        }
+        if (years * 2 > pairs) return (d, n) => d.AddYears(n);
+        if (months * 2 > pairs) return (d, n) => d.AddMonths(n);
+        var (common, count) = counts.MaxBy(p => p.Value);
+        if (count * 2 > pairs && common > TimeSpan.Zero) return (d, n) => d + common * n;
+        return null;
+    }
+
+    private static string FormatOf(DateTime last, string label)
+    {
+        foreach (string f in new[] { "yyyy", "yyyy-MM", "yyyy-MM-dd", "yyyy/MM", "yyyy/MM/dd", "yyyy-MM-dd HH:mm", "yyyy-MM-dd HH:mm:ss",
+                     "yyyy-MM-ddTHH:mm", "yyyy-MM-ddTHH:mm:ss", "yyyy-MM-ddTHH:mm:ssZ", "yyyy-MM-dd HH:mm:ssZ" })
+            if (last.ToString(f, System.Globalization.CultureInfo.InvariantCulture) == label) return f;
+        return last.TimeOfDay == TimeSpan.Zero ? "yyyy-MM-dd" : "yyyy-MM-ddTHH:mm:ssZ";
+    }
+
+    /// <summary>Mean squared error (scaled units) over all of <paramref name="part"/>'s samples.</summary>
+    public static double Evaluate(SeriesModel model, SeriesProblem problem, SeriesPart part)
+    {
+        var windows = problem.Windows;
+        var ends = windows.Samples(part);
+        if (ends.Length == 0) throw new GpuLstmException($"the {SeriesWindows.Name(part)} part has no samples");
+        int b = model.MaxBatch;
+        var inputs = new float[windows.Window * b];
+        var targets = new float[b * windows.Horizon];
+        double sum = 0;
+        for (int start = 0; start < ends.Length; start += b)
+        {
+            int size = Math.Min(b, ends.Length - start);
+            windows.FillBatch(problem.Scaled, ends.AsSpan(start, size), inputs, targets);
+            sum += model.Loss(inputs, targets, size) * size;
+        }
+        return sum / ends.Length;
+    }
+
+    /// <summary>The model's forecasts (B,k) in scaled modeled units for the samples at <paramref name="ends"/>.</summary>
+    public static float[] Predict(SeriesModel model, SeriesProblem problem, ReadOnlySpan<int> ends)
+    {
+        var windows = problem.Windows;
+        int b = model.MaxBatch, k = windows.Horizon;
+        var inputs = new float[windows.Window * b];
+        var targets = new float[b * k];
+        var result = new float[ends.Length * k];
+        for (int start = 0; start < ends.Length; start += b)
+        {
+            int size = Math.Min(b, ends.Length - start);
+            windows.FillBatch(problem.Scaled, ends.Slice(start, size), inputs, targets);
+            model.Predict(inputs, size, result.AsSpan(start * k, size * k));
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// <paramref name="steps"/> values past the end of the series in original units: the last window of the
+    /// scaled modeled series through the model recursively, inverse-scaled, and integrated when differenced.
+    /// </summary>
+    public static double[] ForecastAhead(SeriesModel model, double[] original, bool difference, SeriesScaler scaler, int steps)
+    {
+        if (steps < 1) throw new GpuLstmException($"the number of forecast steps must be at least 1, got {steps}");
+        return ForecastStream(model, original, difference, scaler).Take(steps).ToArray();
+    }
+
+    /// <summary>
+    /// The same forecast as an endless stream in original units, in constant memory: take as many values as
+    /// needed, as they are computed.
+    /// </summary>
+    public static IEnumerable<double> ForecastStream(SeriesModel model, double[] original, bool difference, SeriesScaler scaler)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(original);
+        ArgumentNullException.ThrowIfNull(scaler);
+        var modeled = difference ? SeriesProblem.Differences(original) : original;
+        var scaled = scaler.Transform(modeled);
+        var c = model.Config;
+        var raw = SeriesForecast.RecursiveStream(scaled, c.Window, c.Horizon, (input, output) => model.Predict(input, 1, output));
+        return Integrate(raw, scaler, difference ? original[^1] : (double?)null);
+
+        static IEnumerable<double> Integrate(IEnumerable<double> raw, SeriesScaler scaler, double? level)
+        {
+            foreach (double v in raw)
+            {
+                double value = scaler.Inverse(v);
+                if (level is double l) level = value = l + value;
+                yield return value;
+            }
+        }
+    }
+}

@@ -1,0 +1,287 @@
+using System.Globalization;
+using System.Text.Json;
+using GpuLstm.Runtime.Checkpoints;
+using GpuLstm.Runtime.Compute;
+using GpuLstm.Runtime.Models;
+using GpuLstm.Runtime.Models.Cells;
+using GpuLstm.Runtime.Training;
+
+namespace GpuLstm.Runtime.Series;
+
+/// <summary>
+/// Every setting of a forecasting run, checked in one place (<see cref="Validate"/>; errors name the setting by
+/// its property name). Defaults: window 12, horizon 1, one LSTM(32), min-max scaling, 15% validation and 15%
+/// test, early stopping on the validation MSE with patience 20 and the best weights restored.
+/// </summary>
+public sealed record SeriesTrainingSettings
+{
+    /// <summary>A CSV file with a header row, or <c>-</c> for standard input.</summary>
+    public required string Csv { get; init; }
+    public required string Column { get; init; }
+    public string? DateColumn { get; init; }
+    public SeriesScalerKind Scale { get; init; } = SeriesScalerKind.MinMax;
+    /// <summary>Model first differences y[t+1] − y[t] and integrate the forecasts back (for trending series).</summary>
+    public bool Difference { get; init; }
+    public int Window { get; init; } = 12;
+    public int Horizon { get; init; } = 1;
+    public double ValFraction { get; init; } = 0.15;
+    public double TestFraction { get; init; } = 0.15;
+    /// <summary>The seasonal-naive baseline's season (0: none).</summary>
+    public int Season { get; init; }
+    public RecurrentCell Cell { get; init; } = RecurrentCell.Lstm;
+    public int Hidden { get; init; } = 32;
+    public int Layers { get; init; } = 1;
+    public bool Bidirectional { get; init; }
+    public float Dropout { get; init; }
+    public int Epochs { get; init; } = 200;
+    public long MaxSteps { get; init; }
+    public int BatchSize { get; init; } = 16;
+    public double LearningRate { get; init; } = 1e-3;
+    public double ClipNorm { get; init; }
+    public int Patience { get; init; } = 20;
+    public bool RestoreBest { get; init; } = true;
+    public ulong Seed { get; init; } = 42;
+    public string Device { get; init; } = "auto";
+    public string Checkpoint { get; init; } = SeriesTraining.DefaultCheckpoint;
+    public int CheckpointEvery { get; init; }
+    public OutputFile Metrics { get; init; } = OutputFile.None;
+    public OutputFile Plot { get; init; } = OutputFile.None;
+    /// <summary>Continue the run saved at <see cref="Checkpoint"/>; its saved settings must equal these.</summary>
+    public bool Resume { get; init; }
+
+    public void Validate()
+    {
+        static void Positive(int value, string setting, string what)
+        {
+            if (value < 1) throw new SettingException(setting, $"{what} must be a positive integer, got {value}");
+        }
+        if (string.IsNullOrWhiteSpace(Csv)) throw new SettingException(nameof(Csv), "the CSV path is empty");
+        if (string.IsNullOrWhiteSpace(Column)) throw new SettingException(nameof(Column), "the column name is empty");
+        if (string.IsNullOrWhiteSpace(Checkpoint)) throw new SettingException(nameof(Checkpoint), "the checkpoint path is empty");
+        Positive(Window, nameof(Window), "the window");
+        Positive(Horizon, nameof(Horizon), "the horizon");
+        Positive(Hidden, nameof(Hidden), "the hidden size");
+        Positive(Layers, nameof(Layers), "the number of layers");
+        Positive(Epochs, nameof(Epochs), "the number of epochs");
+        Positive(BatchSize, nameof(BatchSize), "the batch size");
+        if (Season < 0) throw new SettingException(nameof(Season), $"the season must be 0 (no seasonal baseline) or positive, got {Season}");
+        Fraction(nameof(ValFraction), ValFraction, "the validation fraction");
+        Fraction(nameof(TestFraction), TestFraction, "the test fraction");
+        if (ValFraction + TestFraction >= 1)
+            throw new SettingException(nameof(ValFraction), string.Create(CultureInfo.InvariantCulture,
+                $"the validation fraction {ValFraction} and the test fraction {TestFraction} leave no train part (their sum must be below 1)"));
+        new SeriesModelConfig(Hidden, Window, Horizon, 1, Layers, Bidirectional, Dropout) { Cell = Cell }.Stack.Validate();
+        AdamOptions.Validate();
+        DefaultStopping.Validate();
+        TrainOptions.Validate();
+    }
+
+    private static void Fraction(string setting, double fraction, string what)
+    {
+        if (!double.IsFinite(fraction) || fraction < 0 || fraction >= 1)
+            throw new SettingException(setting, string.Create(CultureInfo.InvariantCulture, $"{what} must be at least 0 and below 1, got {fraction}"));
+    }
+
+    internal AdamOptions AdamOptions => new(LearningRate, ClipNorm: ClipNorm);
+    internal EarlyStoppingOptions StoppingOptions(bool hasValidation) => new(hasValidation ? MonitoredLoss.ValLoss : MonitoredLoss.Loss, Patience, 0, RestoreBest);
+    private EarlyStoppingOptions DefaultStopping => StoppingOptions(true);
+    internal TrainOptions TrainOptions => new(Epochs, Seed, MaxSteps, 0, CheckpointEvery);
+}
+
+/// <summary>One row of the test metrics: a model or baseline and its RMSE, MAE and MAPE on the test part, in original units.</summary>
+public sealed record ForecastScore(string Name, ForecastMetrics Metrics);
+
+/// <summary>What a forecasting run trains on and with, for a front end to show before training starts.</summary>
+public sealed record SeriesRunInfo(string Column, int Values, bool Difference, int TrainSamples, int ValidationSamples, int TestSamples,
+    string Scaler, string ModelDescription, long Parameters, string DeviceDescription);
+
+/// <summary>
+/// A forecasting run from its settings to its saved checkpoint: reads the CSV column, splits it chronologically,
+/// fits the scaler on the train part, builds the windows and the model, trains it with early stopping on the
+/// validation MSE (through the same <see cref="TrainingRun"/> as text), scores the test part in original units
+/// beside naive persistence and seasonal naive, and saves a checkpoint that holds the series and those scores.
+/// </summary>
+public sealed class SeriesTraining : TrainingRun
+{
+    public const string DefaultCheckpoint = "forecast-model.safetensors";
+
+    private readonly SeriesProblem _problem;
+    private readonly SeriesData _data;
+    private readonly int[] _testEnds;
+    private readonly int[] _originalTestEnds;
+
+    public SeriesTrainingSettings Settings { get; }
+    public SeriesModel Model { get; }
+    public SeriesRunInfo Info { get; }
+
+    /// <summary>The test scores (the model first, then the baselines), once <see cref="TrainingRun.Run"/> has finished; empty without a test part.</summary>
+    public IReadOnlyList<ForecastScore> Scores { get; private set; } = [];
+
+    /// <summary>The saved settings of the run at <paramref name="checkpoint"/>, for a front end that resumes it.</summary>
+    public static SeriesTrainingSettings SavedSettings(string checkpoint)
+    {
+        var (_, json) = ReadSaved(checkpoint);
+        SavedSeriesSetup? setup;
+        try { setup = JsonSerializer.Deserialize<SavedSeriesSetup>(json); }
+        catch (JsonException) { setup = null; }
+        return (setup ?? throw new GpuLstmException($"training state '{TrainingStateFile.PathFor(checkpoint)}' has no readable settings")).ToSettings()
+            with { Checkpoint = checkpoint, Resume = true };
+    }
+
+    public SeriesTraining(SeriesTrainingSettings settings, FileLabels? labels = null) : this(settings, labels ?? new FileLabels("the CSV"), Open(settings)) { }
+
+    private static ComputeDevice Open(SeriesTrainingSettings settings)
+    {
+        settings.Validate();
+        return ComputeDevice.Open(settings.Device);
+    }
+
+    private SeriesTraining(SeriesTrainingSettings s, FileLabels labels, ComputeDevice device)
+        : base(device, s.Checkpoint, s.Metrics.Resolve(s.Checkpoint, ".metrics.csv"), s.Plot.Resolve(s.Checkpoint, ".loss.png"))
+    {
+        try
+        {
+            Settings = s;
+            LoadedSeriesCheckpoint? saved = null;
+            if (s.Resume)
+            {
+                var (position, json) = ReadSaved(s.Checkpoint);
+                SavedSeriesSetup? setup;
+                try { setup = JsonSerializer.Deserialize<SavedSeriesSetup>(json); }
+                catch (JsonException) { setup = null; }
+                if (setup is null) throw new GpuLstmException($"training state '{StatePath}' has no readable settings");
+                setup.CheckSame(s);
+                CheckResumable(position, s.TrainOptions);
+                saved = SeriesCheckpoint.Load(s.Checkpoint);
+            }
+            CheckFiles(labels, s.Csv == Files.InputSource.StandardInput ? null : s.Csv, CheckpointPath, MetricsPath, PlotPath, s.Resume);
+            _data = SeriesCsv.Load(s.Csv, s.Column, s.DateColumn);
+            try
+            {
+                _problem = new SeriesProblem(_data.Values, s.Difference, s.Scale, s.Window, s.Horizon, s.ValFraction, s.TestFraction);
+            }
+            catch (GpuLstmException x)
+            {
+                throw new GpuLstmException($"series file '{s.Csv}' has {_data.Count} rows in column '{_data.Column}'{(s.Difference ? $" ({_data.Count - 1} differences)" : "")}: {x.Message}");
+            }
+            var windows = _problem.Windows;
+            _testEnds = windows.Samples(SeriesPart.Test);
+            _originalTestEnds = _problem.OriginalEnds(_testEnds);
+            if (s.Season > 0 && _originalTestEnds.Length > 0 && _originalTestEnds[0] < s.Season)
+                throw new SettingException(nameof(s.Season), $"a season of {s.Season} needs {s.Season} values before the first test forecast, which has only {_originalTestEnds[0]}; use a smaller season, a smaller test fraction, or no season");
+
+            var config = new SeriesModelConfig(s.Hidden, s.Window, s.Horizon, 1, s.Layers, s.Bidirectional, s.Dropout) { Cell = s.Cell };
+            if (saved is not null && saved.Config != config)
+                throw new GpuLstmException($"cannot resume: checkpoint '{CheckpointPath}' holds a different model than its training state describes");
+            Model = new SeriesModel(device, config, s.BatchSize);
+            Model.InitializeKerasDefaults(s.Seed);
+            if (saved is not null) SeriesCheckpoint.CopyInto(saved, Model);
+            bool hasValidation = windows.SampleCount(SeriesPart.Validation) > 0;
+            Func<double>? validate = hasValidation ? () => SeriesForecast.Evaluate(Model, _problem, SeriesPart.Validation) : null;
+            Start(new SeriesTask(Model, _problem, s.BatchSize, s.Seed), s.AdamOptions, s.StoppingOptions(hasValidation), s.TrainOptions, validate,
+                saved?.Metadata.GetValueOrDefault("step"), s.Resume);
+            string cell = s.Cell.Name.ToUpperInvariant();
+            Info = new SeriesRunInfo(_data.Column, _data.Count, s.Difference, windows.SampleCount(SeriesPart.Train), windows.SampleCount(SeriesPart.Validation),
+                windows.SampleCount(SeriesPart.Test), _problem.Scaler.ToString(),
+                $"{s.Layers}×{(s.Bidirectional ? "bidirectional " : "")}{cell}({s.Hidden}){(s.Dropout > 0 ? string.Create(CultureInfo.InvariantCulture, $" with dropout {s.Dropout}") : "")} → Dense({s.Horizon})",
+                Model.Parameters.Count, device.Description);
+        }
+        catch
+        {
+            base.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The monitored loss: the validation MSE when there is a validation part, else the training MSE.</summary>
+    public MonitoredLoss Monitor => _problem.Windows.SampleCount(SeriesPart.Validation) > 0 ? MonitoredLoss.ValLoss : MonitoredLoss.Loss;
+
+    protected override string SetupJson => JsonSerializer.Serialize(SavedSeriesSetup.From(Settings));
+
+    /// <summary>After training, the model (with its best weights when restored) and the baselines on the same test targets.</summary>
+    protected override void OnTrainingEnded(TrainResult result)
+    {
+        if (_testEnds.Length == 0) return;
+        var s = Settings;
+        var predicted = _problem.ToOriginal(_testEnds, SeriesForecast.Predict(Model, _problem, _testEnds));
+        var actual = _problem.OriginalTargets(_testEnds);
+        string name = (s.Bidirectional ? "bidirectional " : "") + s.Cell.Name.ToUpperInvariant();
+        var scores = new List<ForecastScore>
+        {
+            new(name, ForecastMetrics.Compute(actual, predicted)),
+            new("persistence", ForecastMetrics.Compute(actual, SeriesBaselines.Persistence(_data.Values, _originalTestEnds, s.Horizon))),
+        };
+        if (s.Season > 0)
+            scores.Add(new($"seasonal naive ({s.Season})", ForecastMetrics.Compute(actual, SeriesBaselines.SeasonalNaive(_data.Values, _originalTestEnds, s.Horizon, s.Season))));
+        Scores = scores;
+    }
+
+    protected override Action<Stream> CheckpointWriter(long step, int epochs, double finalLoss)
+    {
+        var s = Settings;
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["seed"] = s.Seed.ToString(CultureInfo.InvariantCulture),
+            ["epochs_trained"] = epochs.ToString(CultureInfo.InvariantCulture),
+            ["source"] = s.Csv == Files.InputSource.StandardInput ? "<stdin>" : Path.GetFileName(s.Csv),
+            ["step"] = step.ToString(CultureInfo.InvariantCulture),
+        };
+        for (int i = 0; i < Scores.Count; i++)
+        {
+            string key = i == 0 ? "test" : i == 1 ? "persistence" : "seasonal_naive";
+            var m = Scores[i].Metrics;
+            metadata[$"{key}_rmse"] = m.Rmse.ToString("R", CultureInfo.InvariantCulture);
+            metadata[$"{key}_mae"] = m.Mae.ToString("R", CultureInfo.InvariantCulture);
+            metadata[$"{key}_mape"] = m.Mape.ToString("R", CultureInfo.InvariantCulture);
+        }
+        var info = new SeriesModelInfo(_problem.Scaler, s.Difference, _data.Column, _data.DateColumn, s.Season, _data.Values, _data.Labels, _data.Dates);
+        return SeriesCheckpoint.Serializer(Model, info, metadata);
+    }
+
+    public override void Dispose()
+    {
+        Model?.Dispose();
+        base.Dispose();
+    }
+}
+
+/// <summary>The settings that decide a forecasting run's trajectory, as the state file keeps them; a resumed run must not change them.</summary>
+internal sealed record SavedSeriesSetup(string Csv, string Column, string? DateColumn, string Scale, bool Difference, int Window, int Horizon,
+    double ValFraction, double TestFraction, int Season, string Cell, int Hidden, int Layers, bool Bidirectional, float Dropout, int Batch,
+    double Lr, double Clip, int Patience, bool RestoreBest, ulong Seed)
+{
+    public static SavedSeriesSetup From(SeriesTrainingSettings s) => new(
+        s.Csv == Files.InputSource.StandardInput ? s.Csv : Path.GetFullPath(s.Csv), s.Column, s.DateColumn, s.Scale.ToString(), s.Difference, s.Window,
+        s.Horizon, s.ValFraction, s.TestFraction, s.Season, s.Cell.Name, s.Hidden, s.Layers, s.Bidirectional, s.Dropout, s.BatchSize, s.LearningRate,
+        s.ClipNorm, s.Patience, s.RestoreBest, s.Seed);
+
+    public SeriesTrainingSettings ToSettings() => new()
+    {
+        Csv = Csv, Column = Column, DateColumn = DateColumn, Scale = Enum.Parse<SeriesScalerKind>(Scale), Difference = Difference, Window = Window,
+        Horizon = Horizon, ValFraction = ValFraction, TestFraction = TestFraction, Season = Season, Cell = RecurrentCell.Parse(Cell), Hidden = Hidden,
+        Layers = Layers, Bidirectional = Bidirectional, Dropout = Dropout, BatchSize = Batch, LearningRate = Lr, ClipNorm = Clip, Patience = Patience,
+        RestoreBest = RestoreBest, Seed = Seed,
+    };
+
+    /// <summary>Every trajectory setting of <paramref name="given"/> equals the saved one; the first that differs is a <see cref="SettingException"/>.</summary>
+    public void CheckSame(SeriesTrainingSettings given)
+    {
+        var now = From(given);
+        foreach (var property in typeof(SavedSeriesSetup).GetProperties())
+        {
+            if (property.Name == nameof(Csv) && given.Csv == Files.InputSource.StandardInput) continue;
+            object? a = property.GetValue(now), b = property.GetValue(this);
+            if (!Equals(a, b))
+                throw new SettingException(property.Name == "Batch" ? "BatchSize" : property.Name == "Lr" ? "LearningRate" : property.Name == "Clip" ? "ClipNorm" : property.Name,
+                    $"cannot resume with {Show(a)}: the run was started with {Show(b)}; keep it as it was to continue the run");
+        }
+        static string Show(object? v) => v switch
+        {
+            null => "none",
+            double d => d.ToString("R", CultureInfo.InvariantCulture),
+            float f => f.ToString("R", CultureInfo.InvariantCulture),
+            bool x => x ? "true" : "false",
+            _ => Convert.ToString(v, CultureInfo.InvariantCulture) ?? "none",
+        };
+    }
+}

@@ -1,0 +1,378 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text.Json;
+using GpuLstm.Runtime.Checkpoints;
+using GpuLstm.Runtime.Compute;
+using GpuLstm.Runtime.Data;
+using GpuLstm.Runtime.Files;
+using GpuLstm.Runtime.Models;
+using GpuLstm.Runtime.Models.Cells;
+
+namespace GpuLstm.Runtime.Training;
+
+/// <summary>How a text model is trained.</summary>
+public enum TrainingMode
+{
+    /// <summary>The Keras notebook: every window of T tokens is a sample, shuffled each epoch; the loss is on the token after each window, from a zero state.</summary>
+    Windows,
+    /// <summary>char-rnn's truncated BPTT: B contiguous streams, the loss at every position, the state carried from batch to batch and reset each epoch.</summary>
+    Streams,
+}
+
+/// <summary>What a text is cut into.</summary>
+public enum TokenKind
+{
+    /// <summary>Unicode scalar values (a Rune each).</summary>
+    Characters,
+    /// <summary>Words, newlines and punctuation (<see cref="WordTokenizer"/>), with a capped vocabulary and &lt;unk&gt;.</summary>
+    Words,
+}
+
+/// <summary>
+/// Every setting of a text training run, checked in one place (<see cref="Validate"/>; errors name the setting
+/// by its property name). The defaults are the Keras notebook's; a null picks the mode's default (Windows
+/// without a corpus, Streams with one, and their learning rate, clipping and validation fraction).
+/// </summary>
+public sealed record TextTrainingSettings
+{
+    /// <summary>A UTF-8 text file, <c>-</c> for standard input, or null for the notebook's poem (embedded).</summary>
+    public string? Corpus { get; init; }
+    public TrainingMode? Mode { get; init; }
+    public TokenKind Tokens { get; init; } = TokenKind.Characters;
+    /// <summary>Words: keep the N−1 most frequent plus &lt;unk&gt; (0: every word).</summary>
+    public int VocabSize { get; init; } = 10000;
+    public RecurrentCell Cell { get; init; } = RecurrentCell.Lstm;
+    public int Hidden { get; init; } = 128;
+    public int Layers { get; init; } = 1;
+    /// <summary>An embedding of this width in front of the stack (0: one-hot rows); null: 0 for characters, 128 for words.</summary>
+    public int? Embedding { get; init; }
+    public float Dropout { get; init; }
+    public int SeqLength { get; init; } = 50;
+    public int BatchSize { get; init; } = 16;
+    public int Epochs { get; init; } = 50;
+    /// <summary>Stop after this many steps in all (0: no limit).</summary>
+    public long MaxSteps { get; init; }
+    /// <summary>Adam's rate; null: 1e-3 for Windows, 2e-3 for Streams.</summary>
+    public double? LearningRate { get; init; }
+    public double LrDecay { get; init; } = 1;
+    public int LrDecayAfter { get; init; } = 10;
+    /// <summary>Global-norm clipping (0: off); null: 0 for Windows, 5 for Streams.</summary>
+    public double? ClipNorm { get; init; }
+    /// <summary>The held-out tail; null: 0 for Windows, 0.05 for Streams.</summary>
+    public double? ValFraction { get; init; }
+    /// <summary>Steps between evaluations (0: each epoch).</summary>
+    public int EvalEvery { get; init; }
+    /// <summary>null: ValLoss when there is validation data, else Loss.</summary>
+    public MonitoredLoss? Monitor { get; init; }
+    public int Patience { get; init; } = 5;
+    public double MinDelta { get; init; }
+    public bool RestoreBest { get; init; }
+    public ulong Seed { get; init; } = 42;
+    /// <summary>auto, cpu, ilgpu-cpu, cuda, cuda:N, opencl, opencl:N.</summary>
+    public string Device { get; init; } = "auto";
+    public string Checkpoint { get; init; } = "gpulstm-model.safetensors";
+    /// <summary>Steps between resumable checkpoints (0: only at the end).</summary>
+    public int CheckpointEvery { get; init; }
+    public OutputFile Metrics { get; init; } = OutputFile.Default;
+    public OutputFile Plot { get; init; } = OutputFile.Default;
+    /// <summary>Continue the run saved at <see cref="Checkpoint"/>; its saved settings must equal these.</summary>
+    public bool Resume { get; init; }
+
+    public TrainingMode ResolvedMode => Mode ?? (Corpus is null ? TrainingMode.Windows : TrainingMode.Streams);
+    private bool Streams => ResolvedMode == TrainingMode.Streams;
+
+    /// <summary>The settings with every null resolved to its mode's default.</summary>
+    public TextTrainingSettings Resolved()
+    {
+        var mode = ResolvedMode;
+        double val = ValFraction ?? (Streams ? 0.05 : 0);
+        return this with
+        {
+            Mode = mode,
+            Embedding = Embedding ?? (Tokens == TokenKind.Words ? 128 : 0),
+            LearningRate = LearningRate ?? (Streams ? 2e-3 : 1e-3),
+            ClipNorm = ClipNorm ?? (Streams ? 5 : 0),
+            ValFraction = val,
+            Monitor = Monitor ?? (val > 0 ? MonitoredLoss.ValLoss : MonitoredLoss.Loss),
+        };
+    }
+
+    /// <summary>Every setting, with the mode's defaults resolved; the first problem is a <see cref="SettingException"/> naming the setting.</summary>
+    public void Validate()
+    {
+        var s = Resolved();
+        static void Positive(int value, string setting, string what)
+        {
+            if (value < 1) throw new SettingException(setting, $"{what} must be a positive integer, got {value}");
+        }
+        if (s.Corpus is not null && string.IsNullOrWhiteSpace(s.Corpus)) throw new SettingException(nameof(Corpus), "the corpus path is empty");
+        if (string.IsNullOrWhiteSpace(s.Checkpoint)) throw new SettingException(nameof(Checkpoint), "the checkpoint path is empty");
+        Positive(s.Hidden, nameof(Hidden), "the hidden size");
+        Positive(s.Layers, nameof(Layers), "the number of layers");
+        Positive(s.SeqLength, nameof(SeqLength), "the sequence length");
+        Positive(s.BatchSize, nameof(BatchSize), "the batch size");
+        Positive(s.Epochs, nameof(Epochs), "the number of epochs");
+        if (s.Embedding < 0) throw new SettingException(nameof(Embedding), $"the embedding size must be 0 (one-hot) or positive, got {s.Embedding}");
+        if (s.Tokens == TokenKind.Words && s.Embedding == 0) throw new SettingException(nameof(Embedding), "word-level models need an embedding (a size above 0)");
+        if (!(s.Dropout >= 0 && s.Dropout < 1)) throw new SettingException(nameof(Dropout), $"dropout must be in [0, 1), got {s.Dropout}");
+        if (s.Dropout > 0 && s.Layers < 2) throw new SettingException(nameof(Dropout), "dropout applies between stacked layers; it needs 2 layers or more");
+        if (!(s.ValFraction >= 0 && s.ValFraction < 1)) throw new SettingException(nameof(ValFraction), $"the validation fraction must be in [0, 1), got {s.ValFraction}");
+        if (s.Monitor == MonitoredLoss.ValLoss && s.ValFraction == 0)
+            throw new SettingException(nameof(Monitor), "early stopping on val_loss needs validation data (a validation fraction above 0)");
+        if (s.VocabSize < 0 || s.VocabSize == 1) throw new SettingException(nameof(VocabSize), $"the vocabulary size must be 0 (no cap) or at least 2, got {s.VocabSize}");
+        if (s.LrDecayAfter < 1) throw new SettingException(nameof(LrDecayAfter), $"the first decaying epoch must be 1 or more, got {s.LrDecayAfter}");
+        s.AdamOptions.Validate();
+        s.StoppingOptions.Validate();
+        s.TrainOptions.Validate();
+    }
+
+    internal AdamOptions AdamOptions => new(LearningRate: LearningRate ?? 1e-3, ClipNorm: ClipNorm ?? 0);
+    internal EarlyStoppingOptions StoppingOptions => new(Monitor ?? MonitoredLoss.Loss, Patience, MinDelta, RestoreBest);
+    internal TrainOptions TrainOptions => new(Epochs, Seed, MaxSteps, EvalEvery, CheckpointEvery, LrDecay, LrDecayAfter);
+}
+
+/// <summary>What a text run trains on and with, for a front end to show before training starts.</summary>
+/// <param name="CorpusName">The corpus's path, "standard input", or the embedded poem's name.</param>
+/// <param name="DataDescription">"16 streams of 1,234 tokens, 12 batches of 100 per epoch" or "1,432 windows of 50".</param>
+public sealed record TextRunInfo(string CorpusName, long Tokens, int Vocabulary, long TrainTokens, long ValidationTokens, string DataDescription,
+    string InputDescription, string StackDescription, string DeviceDescription);
+
+/// <summary>
+/// A text training run from its settings to its saved files: reads the corpus (once, streamed, or from a
+/// pipe), checks every file it will write before doing any work, builds the model on the device (resuming
+/// exactly from the saved state when asked), and on <see cref="TrainingRun.Run"/> trains and saves the
+/// checkpoint, the training state, the metrics and the loss plot. The model stays usable afterwards (sampling).
+/// </summary>
+public sealed class TextTraining : TrainingRun
+{
+    public const string DefaultCheckpoint = "gpulstm-model.safetensors";
+
+    private readonly SavedTextSetup _setup;
+
+    public TextTrainingSettings Settings { get; }
+    public LanguageModel Model { get; }
+    public ITokenizer Vocabulary { get; }
+    /// <summary>The corpus's first T tokens: the notebook's sampling prime, stored in the checkpoint.</summary>
+    public string Prime { get; }
+    public TextRunInfo Info { get; }
+
+    /// <summary>The saved settings of the run at <paramref name="checkpoint"/>, for a front end that resumes it (a finished run is refused with <see cref="RunFinishedException"/> when it cannot go on under <paramref name="epochs"/> and <paramref name="maxSteps"/>).</summary>
+    public static TextTrainingSettings SavedSettings(string checkpoint)
+    {
+        var (_, json) = ReadSaved(checkpoint);
+        var setup = SavedTextSetup.FromJson(json) ?? throw new GpuLstmException($"training state '{TrainingStateFile.PathFor(checkpoint)}' has no readable settings");
+        return setup.ToSettings() with { Checkpoint = checkpoint, Resume = true };
+    }
+
+    public TextTraining(TextTrainingSettings settings, FileLabels? labels = null)
+        : this(settings.Resolved(), labels ?? new FileLabels("the corpus"), OpenDevice(settings)) { }
+
+    private static ComputeDevice OpenDevice(TextTrainingSettings settings)
+    {
+        settings.Validate();
+        return ComputeDevice.Open(settings.Device);
+    }
+
+    private TextTraining(TextTrainingSettings s, FileLabels labels, ComputeDevice device)
+        : base(device, s.Checkpoint, s.Metrics.Resolve(s.Checkpoint, ".metrics.csv"), s.Plot.Resolve(s.Checkpoint, ".loss.png"))
+    {
+        try
+        {
+            Settings = s;
+            bool streams = s.ResolvedMode == TrainingMode.Streams;
+            LoadedCheckpoint? savedModel = null;
+            SavedTextSetup? saved = null;
+            if (s.Resume)
+            {
+                var (position, json) = ReadSaved(s.Checkpoint);
+                saved = SavedTextSetup.FromJson(json) ?? throw new GpuLstmException($"training state '{StatePath}' has no readable settings");
+                saved.CheckSameTrajectory(s);
+                if (s.Corpus is null && saved.CorpusIsStream)
+                    throw new SettingException(nameof(s.Corpus), saved.Corpus == InputSource.StandardInput
+                        ? "cannot resume: the run read its corpus from standard input; give the same text again"
+                        : $"cannot resume: the run read its corpus from the pipe '{saved.Corpus}'; give the same text again");
+                CheckResumable(position, s.TrainOptions);
+                savedModel = Checkpoint.Load(s.Checkpoint);
+            }
+            string? corpusPath = s.Corpus ?? saved?.Corpus;
+            CheckFiles(labels, corpusPath == InputSource.StandardInput ? null : corpusPath, CheckpointPath, MetricsPath, PlotPath, s.Resume);
+
+            // The data.
+            InputSource? source = null;
+            string digest = "";
+            if (corpusPath is not null)
+            {
+                if (s.Resume && s.Corpus is null && !File.Exists(corpusPath)) throw new GpuLstmException($"cannot resume: the run's corpus '{corpusPath}' is gone");
+                source = InputSource.Open(corpusPath, "corpus file");
+                digest = Digest(source);
+                if (saved is not null && digest != saved.CorpusDigest)
+                    throw new SettingException(nameof(s.Corpus), s.Corpus is null
+                        ? $"cannot resume: the corpus '{corpusPath}' changed since the run started"
+                        : $"cannot resume with '{s.Corpus}': it is not the text the run started with ({(saved.Corpus == InputSource.StandardInput ? "standard input" : $"'{saved.Corpus}'")})");
+            }
+            bool words = s.Tokens == TokenKind.Words;
+            var corpus = source is null
+                ? (words ? EncodedCorpus.FromWords(Corpus.Default(), s.VocabSize) : EncodedCorpus.FromText(Corpus.Default()))
+                : words ? EncodedCorpus.LoadWords(source, s.VocabSize) : EncodedCorpus.Load(source);
+            Vocabulary = corpus.Vocabulary;
+            if (Vocabulary.Count < 2) throw new GpuLstmException($"the corpus has {Vocabulary.Count} distinct {(words ? "word" : "character")}; it needs at least 2");
+            var split = CorpusSplit.Create(corpus.Tokens.Length, s.ValFraction!.Value);
+            int t = s.SeqLength;
+            IBatchSource batches;
+            string dataLine;
+            if (streams)
+            {
+                var data = new StreamDataset(corpus.Tokens, split.TrainStart, split.TrainLength, s.BatchSize, t);
+                batches = new StreamBatches(data);
+                dataLine = $"{data.Streams} streams of {data.StreamLength:N0} tokens, {data.BatchesPerEpoch} batches of {t} per epoch";
+            }
+            else
+            {
+                var data = new WindowDataset(corpus.Tokens.AsSpan(split.TrainStart, split.TrainLength).ToArray(), t);
+                batches = new ShuffledWindowBatches(data, s.BatchSize, LossPositions.Last, s.Seed);
+                dataLine = $"{data.Count:N0} windows of {t}";
+            }
+            if (split.HasValidation && split.ValLength < t + 1)
+                throw new SettingException(nameof(s.ValFraction), $"the validation part has {split.ValLength} tokens, fewer than one window of {t + 1}; raise the validation fraction or shorten the sequence length");
+
+            // The model.
+            var config = new LanguageModelConfig(Vocabulary.Count, s.Hidden, t, streams ? LossPositions.All : LossPositions.Last, s.Layers, s.Embedding!.Value, s.Dropout)
+                { Cell = s.Cell };
+            config.Validate();
+            if (savedModel is not null && savedModel.Config != config)
+                throw new GpuLstmException($"cannot resume: checkpoint '{CheckpointPath}' holds a different model than its training state describes");
+            Model = new LanguageModel(device, config, batches.MaxBatch);
+            Model.InitializeKerasDefaults(s.Seed);
+            savedModel?.CopyInto(Model);
+            Prime = corpus.Prefix(t);
+            _setup = SavedTextSetup.From(s, corpusPath, digest, source?.IsSpooled ?? false);
+            var evaluator = new Evaluator(Model);
+            Func<double>? validate = split.HasValidation
+                ? () => evaluator.Evaluate(corpus.Tokens, split.ValStart, split.ValLength, EvalState.Carry, s.BatchSize, t, preserveTrainingState: streams).Loss
+                : null;
+            Start(new LanguageModelTask(Model, batches), s.AdamOptions, s.StoppingOptions, s.TrainOptions, validate,
+                savedModel?.Metadata.GetValueOrDefault("step"), s.Resume);
+
+            string corpusName = corpusPath is null ? Data.Corpus.DefaultName : corpusPath == InputSource.StandardInput ? "standard input" : corpusPath;
+            string input = config.Embedding > 0 ? $"Embedding({Vocabulary.Count}, {config.Embedding})" : $"one-hot({Vocabulary.Count})";
+            string layer = $"{s.Cell.Name.ToUpperInvariant()}({s.Hidden})";
+            string stack = string.Join(s.Dropout > 0 ? string.Create(CultureInfo.InvariantCulture, $" -> Dropout({s.Dropout}) -> ") : " -> ", Enumerable.Repeat(layer, s.Layers));
+            Info = new TextRunInfo(corpusName, corpus.Tokens.Length, Vocabulary.Count, split.TrainLength, split.ValLength, dataLine, input, stack, device.Description);
+        }
+        catch
+        {
+            base.Dispose();
+            throw;
+        }
+    }
+
+    protected override string SetupJson => _setup.ToJson();
+
+    protected override Action<Stream> CheckpointWriter(long step, int epochs, double finalLoss)
+    {
+        // In this order: the metadata keys of every text checkpoint so far.
+        var metadata = new Dictionary<string, string>
+        {
+            ["prime"] = Prime,
+            ["seed"] = Settings.Seed.ToString(CultureInfo.InvariantCulture),
+            ["step"] = step.ToString(CultureInfo.InvariantCulture),
+            ["epochs_trained"] = epochs.ToString(CultureInfo.InvariantCulture),
+        };
+        metadata["corpus"] = _setup.Corpus is null ? Data.Corpus.DefaultName : _setup.Corpus == InputSource.StandardInput ? "<stdin>" : Path.GetFileName(_setup.Corpus);
+        if (double.IsFinite(finalLoss)) metadata["final_loss"] = finalLoss.ToString("R", CultureInfo.InvariantCulture);
+        return Checkpoint.Serializer(Model, Vocabulary, metadata);
+    }
+
+    /// <summary>SHA-256 of the corpus, to check that a resumed run reads the same text.</summary>
+    private static string Digest(InputSource source)
+    {
+        using var stream = source.OpenRead();
+        try { return Convert.ToHexString(SHA256.HashData(stream)); }
+        catch (IOException x) { throw new GpuLstmException($"{source.Describe()} cannot be read: {IoErrors.Describe(x)}"); }
+    }
+
+    public override void Dispose()
+    {
+        Model?.Dispose();
+        base.Dispose();
+    }
+}
+
+/// <summary>
+/// The settings that decide a text run's trajectory, as the state file keeps them (JSON, in the names and
+/// spellings of every state file written so far). A resumed run takes them from there and must not change
+/// them. CorpusIsStream: the corpus came from standard input or a pipe, so a resumed run needs it given again.
+/// </summary>
+internal sealed record SavedTextSetup(string Mode, string Cell, string Tokens, string? Corpus, string CorpusDigest, int VocabSize, int Hidden, int Layers,
+    int Embedding, float Dropout, int SeqLength, int Batch, double Lr, double Clip, double LrDecay, int LrDecayAfter, ulong Seed,
+    double ValFraction, string Monitor, int Patience, double MinDelta, bool RestoreBest, int EvalEvery, bool CorpusIsStream = false)
+{
+    public string ToJson() => JsonSerializer.Serialize(this);
+
+    public static SavedTextSetup? FromJson(string json)
+    {
+        try { return JsonSerializer.Deserialize<SavedTextSetup>(json); }
+        catch (JsonException) { return null; }
+    }
+
+    public static SavedTextSetup From(TextTrainingSettings s, string? corpusPath, string digest, bool spooled) => new(
+        s.ResolvedMode == TrainingMode.Streams ? "tbptt" : "last", s.Cell.Name, s.Tokens == TokenKind.Words ? "word" : "char",
+        corpusPath is null ? null : corpusPath == InputSource.StandardInput ? corpusPath : System.IO.Path.GetFullPath(corpusPath), digest,
+        s.VocabSize, s.Hidden, s.Layers, s.Embedding!.Value, s.Dropout, s.SeqLength, s.BatchSize, s.LearningRate!.Value, s.ClipNorm!.Value,
+        s.LrDecay, s.LrDecayAfter, s.Seed, s.ValFraction!.Value, s.Monitor!.Value.KerasName(), s.Patience, s.MinDelta, s.RestoreBest, s.EvalEvery, spooled);
+
+    /// <summary>The settings this setup was made from (the corpus as recorded).</summary>
+    public TextTrainingSettings ToSettings() => new()
+    {
+        Corpus = null,
+        Mode = Mode == "tbptt" ? TrainingMode.Streams : TrainingMode.Windows,
+        Tokens = Tokens == "word" ? TokenKind.Words : TokenKind.Characters,
+        VocabSize = VocabSize, Cell = RecurrentCell.Parse(Cell), Hidden = Hidden, Layers = Layers, Embedding = Embedding, Dropout = Dropout,
+        SeqLength = SeqLength, BatchSize = Batch, LearningRate = Lr, ClipNorm = Clip, LrDecay = LrDecay, LrDecayAfter = LrDecayAfter, Seed = Seed,
+        ValFraction = ValFraction, Monitor = MonitorNames.Parse(Monitor) ?? MonitoredLoss.Loss, Patience = Patience, MinDelta = MinDelta,
+        RestoreBest = RestoreBest, EvalEvery = EvalEvery,
+    };
+
+    /// <summary>A resumed run's settings must be the saved ones, except those a run may change (its limits, device and files).</summary>
+    public void CheckSameTrajectory(TextTrainingSettings given)
+    {
+        var saved = ToSettings().Resolved();
+        void Same<T>(string setting, T value, T expected)
+        {
+            if (!EqualityComparer<T>.Default.Equals(value, expected))
+                throw new SettingException(setting, $"cannot resume with {Show(value)}: the run was started with {Show(expected)}; keep it as it was to continue the run");
+        }
+        static string Show(object? v) => v switch
+        {
+            null => "none",
+            double d => d.ToString("R", CultureInfo.InvariantCulture),
+            float f => f.ToString("R", CultureInfo.InvariantCulture),
+            TrainingMode m => m == TrainingMode.Streams ? "tbptt" : "last",
+            TokenKind k => k == TokenKind.Words ? "word" : "char",
+            MonitoredLoss m => m.KerasName(),
+            bool b => b ? "true" : "false",
+            _ => Convert.ToString(v, CultureInfo.InvariantCulture) ?? "none",
+        };
+        Same(nameof(TextTrainingSettings.Mode), given.ResolvedMode, saved.ResolvedMode);
+        Same(nameof(TextTrainingSettings.Cell), given.Cell.Name, saved.Cell.Name);
+        Same(nameof(TextTrainingSettings.Tokens), given.Tokens, saved.Tokens);
+        Same(nameof(TextTrainingSettings.VocabSize), given.VocabSize, saved.VocabSize);
+        Same(nameof(TextTrainingSettings.Hidden), given.Hidden, saved.Hidden);
+        Same(nameof(TextTrainingSettings.Layers), given.Layers, saved.Layers);
+        Same(nameof(TextTrainingSettings.Embedding), given.Embedding, saved.Embedding);
+        Same(nameof(TextTrainingSettings.Dropout), given.Dropout, saved.Dropout);
+        Same(nameof(TextTrainingSettings.SeqLength), given.SeqLength, saved.SeqLength);
+        Same(nameof(TextTrainingSettings.BatchSize), given.BatchSize, saved.BatchSize);
+        Same(nameof(TextTrainingSettings.LearningRate), given.LearningRate, saved.LearningRate);
+        Same(nameof(TextTrainingSettings.LrDecay), given.LrDecay, saved.LrDecay);
+        Same(nameof(TextTrainingSettings.LrDecayAfter), given.LrDecayAfter, saved.LrDecayAfter);
+        Same(nameof(TextTrainingSettings.ClipNorm), given.ClipNorm, saved.ClipNorm);
+        Same(nameof(TextTrainingSettings.ValFraction), given.ValFraction, saved.ValFraction);
+        Same(nameof(TextTrainingSettings.EvalEvery), given.EvalEvery, saved.EvalEvery);
+        Same(nameof(TextTrainingSettings.Monitor), given.Monitor, saved.Monitor);
+        Same(nameof(TextTrainingSettings.Patience), given.Patience, saved.Patience);
+        Same(nameof(TextTrainingSettings.MinDelta), given.MinDelta, saved.MinDelta);
+        Same(nameof(TextTrainingSettings.RestoreBest), given.RestoreBest, saved.RestoreBest);
+        Same(nameof(TextTrainingSettings.Seed), given.Seed, saved.Seed);
+    }
+}

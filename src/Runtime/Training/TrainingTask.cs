@@ -1,0 +1,119 @@
+using GpuLstm.Runtime.Data;
+using GpuLstm.Runtime.Models;
+using GpuLstm.Runtime.Series;
+
+namespace GpuLstm.Runtime.Training;
+
+/// <summary>One step's mean loss, the rows it averages over (its weight in an epoch's mean), and the tokens or samples it consumed (for throughput).</summary>
+public readonly record struct StepLoss(double Loss, long Rows, long Items);
+
+/// <summary>
+/// A model and its training data as <see cref="Trainer"/> drives them, one batch at a time: the one thing text
+/// and series training do differently. The trainer owns everything else (Adam, clipping, divergence checks,
+/// early stopping, evaluation, checkpoints, resume, cancellation).
+/// </summary>
+public interface ITrainingTask
+{
+    ITrainableModel Model { get; }
+    int BatchesPerEpoch { get; }
+    /// <summary>True when batch i+1 continues batch i's sequences, so the state is carried across them (truncated BPTT).</summary>
+    bool CarriesState { get; }
+    /// <summary>Called once per epoch, in order from 0 (a resumed run replays the epochs before its own).</summary>
+    void BeginEpoch(int epoch);
+    /// <summary>Forward and backward on batch <paramref name="index"/> of the current epoch: the mean loss, its gradient written into the model's parameter set.</summary>
+    StepLoss Step(int index, bool fromCarriedState, uint dropoutKey);
+    /// <summary>After a step, when <see cref="CarriesState"/>: its final state becomes the next batch's initial state.</summary>
+    void CarryState();
+    /// <summary>Floats in the carried state (0 when nothing is carried), for a resumable checkpoint.</summary>
+    int StateLength { get; }
+    void ReadState(Span<float> destination);
+    void WriteState(ReadOnlySpan<float> source);
+}
+
+/// <summary>A language model over token batches from an <see cref="IBatchSource"/>: shuffled windows or carried streams.</summary>
+public sealed class LanguageModelTask : ITrainingTask
+{
+    private readonly LanguageModel _model;
+    private readonly IBatchSource _source;
+    private readonly TokenBatch _batch;
+
+    public LanguageModelTask(LanguageModel model, IBatchSource source)
+    {
+        if (source.MaxBatch > model.MaxBatch || source.MaxSteps > model.Config.SeqLength)
+            throw new ArgumentException($"batches ({source.MaxSteps} × {source.MaxBatch}) exceed the model's capacity ({model.Config.SeqLength} × {model.MaxBatch})");
+        _model = model;
+        _source = source;
+        _batch = new TokenBatch(source.MaxSteps, source.MaxBatch);
+    }
+
+    public ITrainableModel Model => _model;
+    public int BatchesPerEpoch => _source.BatchesPerEpoch;
+    public bool CarriesState => _source.CarriesState;
+    public void BeginEpoch(int epoch) => _source.BeginEpoch(epoch);
+
+    public StepLoss Step(int index, bool fromCarriedState, uint dropoutKey)
+    {
+        _source.FillBatch(index, _batch);
+        double loss = _model.LossAndGradients(_batch, fromCarriedState, dropoutKey);
+        long rows = _model.Config.Loss == LossPositions.All ? (long)_batch.Steps * _batch.Size : _batch.Size;
+        return new StepLoss(loss, rows, (long)_batch.Steps * _batch.Size);
+    }
+
+    public void CarryState() => _model.CarryState(_batch.Steps, _batch.Size);
+    public int StateLength => CarriesState ? _model.StateLength(_source.MaxBatch) : 0;
+    public void ReadState(Span<float> destination) => _model.ReadState(_source.MaxBatch, destination);
+    public void WriteState(ReadOnlySpan<float> source) => _model.WriteState(_source.MaxBatch, source);
+}
+
+/// <summary>
+/// A series model over the training windows of a <see cref="SeriesProblem"/>, in batches of B, shuffled each
+/// epoch by one seeded generator that runs for the whole training (epoch e's order depends on every earlier
+/// shuffle, so a resumed run replays them). Each window starts from a zero state.
+/// </summary>
+public sealed class SeriesTask : ITrainingTask
+{
+    private readonly SeriesModel _model;
+    private readonly SeriesProblem _problem;
+    private readonly int _batch;
+    private readonly int[] _order;
+    private readonly Rng _shuffle;
+    private readonly float[] _inputs, _targets;
+    private int _nextEpoch;
+
+    public SeriesTask(SeriesModel model, SeriesProblem problem, int batch, ulong seed)
+    {
+        if (batch < 1 || batch > model.MaxBatch) throw new SettingException("BatchSize", $"the batch must be 1 to {model.MaxBatch}, got {batch}");
+        _order = problem.Windows.Samples(SeriesPart.Train);
+        if (_order.Length == 0) throw new GpuLstmException("the train part has no samples");
+        _model = model;
+        _problem = problem;
+        _batch = batch;
+        _shuffle = Rng.ForPurpose(seed, "shuffle");
+        _inputs = new float[problem.Windows.Window * batch];
+        _targets = new float[batch * problem.Windows.Horizon];
+    }
+
+    public ITrainableModel Model => _model;
+    public int BatchesPerEpoch => (_order.Length + _batch - 1) / _batch;
+    public bool CarriesState => false;
+
+    public void BeginEpoch(int epoch)
+    {
+        if (epoch != _nextEpoch) throw new InvalidOperationException($"epochs must begin in order: expected {_nextEpoch}, got {epoch}");
+        _nextEpoch++;
+        _shuffle.Shuffle(_order);
+    }
+
+    public StepLoss Step(int index, bool fromCarriedState, uint dropoutKey)
+    {
+        int start = index * _batch, size = Math.Min(_batch, _order.Length - start);
+        _problem.Windows.FillBatch(_problem.Scaled, _order.AsSpan(start, size), _inputs, _targets);
+        double loss = _model.LossAndGradients(_inputs, _targets, size, dropoutKey);
+        return new StepLoss(loss, size, size);
+    }
+
+    public void CarryState() => throw new InvalidOperationException("series windows carry no state");
+    public int StateLength => 0;
+    public void ReadState(Span<float> destination) { }
+    public void WriteState(ReadOnlySpan<float> source) { }
+}
