@@ -98,7 +98,7 @@ public sealed class CliTests : IDisposable
         File.WriteAllBytes(Path.Combine(_dir, "latin1.txt"), new byte[] { 0x63, 0x61, 0x66, 0xE9, 0x0A });
         AssertOneLineError(Run(_dir, ["train", "--corpus", Path.Combine(_dir, "latin1.txt"), .. common]), "not valid UTF-8");
         AssertOneLineError(Run(_dir, ["train", "--hidden", "0", "--checkpoint", ckpt]), "--hidden must be a positive integer");
-        AssertOneLineError(Run(_dir, ["train", "--temperatures", "0", "--checkpoint", ckpt]), "temperature must be a positive");
+        AssertOneLineError(Run(_dir, ["train", "--temperatures", "0", "--checkpoint", ckpt]), "--temperatures must be a positive number, got 0");
         AssertOneLineError(Run(_dir, ["train", "--device", "tpu", "--checkpoint", ckpt]), "unknown device 'tpu'; available: auto");
         Assert.Equal("existing bytes", File.ReadAllText(ckpt));
     }
@@ -111,7 +111,7 @@ public sealed class CliTests : IDisposable
             "--sample-length", "0", "--checkpoint", ckpt, "--device", "cpu");
         Assert.True(train.ExitCode == 0, train.Stderr);
         AssertOneLineError(Run(_dir, "sample", "--checkpoint", ckpt, "--prime", "the zebra"), "'z' (U+007A), which is not in the model's vocabulary");
-        AssertOneLineError(Run(_dir, "sample", "--checkpoint", ckpt, "--temperature", "0"), "--temperature: temperature must be a positive number, got 0");
+        AssertOneLineError(Run(_dir, "sample", "--checkpoint", ckpt, "--temperature", "0"), "--temperature must be a positive number, got 0");
         AssertOneLineError(Run(_dir, "sample", "--checkpoint", ckpt, "--temperature", "-1"), "got -1");
         AssertOneLineError(Run(_dir, "sample", "--checkpoint", ckpt, "--temperature", "NaN"), "got NaN");
         AssertOneLineError(Run(_dir, "sample", "--checkpoint", Path.Combine(_dir, "nope.safetensors")), "not found");

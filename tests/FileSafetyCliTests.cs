@@ -197,7 +197,7 @@ public sealed class FileSafetyCliTests(FileSafetyInputs inputs) : IClassFixture<
             // Resuming needs the text again: standard input is gone.
             var resume = CliTests.Run(dir, "train", "--resume", "--checkpoint", "s.safetensors", "--max-steps", "4");
             Assert.Equal(1, resume.ExitCode);
-            Assert.Contains("the run read its corpus from standard input; give the same text again with --corpus", resume.Stderr);
+            Assert.Contains("--corpus: cannot resume: the run read its corpus from standard input; give the same text again", resume.Stderr);
             var forecast = await RunWithInput(dir, File.ReadAllText(inputs.Series), "forecast", "train", "--csv", "-", "--column", "value",
                 "--window", "4", "--hidden", "4", "--epochs", "1", "--device", "cpu", "--checkpoint", "f.safetensors");
             Assert.True(forecast.ExitCode == 0, forecast.Stderr);

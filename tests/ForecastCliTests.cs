@@ -151,7 +151,7 @@ public sealed class ForecastCliTests : IDisposable
         AssertOneLineError(CliTests.Run(_dir, ["forecast", "train", .. common, "--horizon", "0"]), "--horizon must be a positive integer, got 0");
         AssertOneLineError(CliTests.Run(_dir, ["forecast", "train", .. common, "--val-fraction", "0.5", "--test-fraction", "0.5"]), "leave no train part");
         AssertOneLineError(CliTests.Run(_dir, ["forecast", "train", .. common, "--test-fraction", "1"]), "--test-fraction must be at least 0 and below 1");
-        AssertOneLineError(CliTests.Run(_dir, ["forecast", "train", .. common, "--season", "90"]), "--season 90 needs 90 values");
+        AssertOneLineError(CliTests.Run(_dir, ["forecast", "train", .. common, "--season", "90"]), "--season: a season of 90 needs 90 values before the first test forecast");
         AssertOneLineError(CliTests.Run(_dir, ["forecast", "train", .. common, "--lr", "0"]), "--lr must be a positive number");
         AssertOneLineError(CliTests.Run(_dir, ["forecast", "train", .. common, "--scale", "log"]), "log", exitCode: 2);
         AssertOneLineError(CliTests.Run(_dir, ["forecast", "train", .. common, "--cell", "peephole"]), "peephole", exitCode: 2);

@@ -96,8 +96,8 @@ public sealed class ForecastRuntimeTests(TestDevices devices) : IDisposable
         Assert.Equal("1.5", loaded.Metadata["test_rmse"]);
         using var copy = loaded.CreateModel(devices.Host, 1);
         Assert.Equal(model.Parameters.GetValues(), copy.Parameters.GetValues());
-        var a = SeriesTrainer.ForecastAhead(model, info.Values, false, info.Scaler, 7);
-        var b = SeriesTrainer.ForecastAhead(copy, loaded.Info.Values, false, loaded.Info.Scaler, 7);
+        var a = SeriesForecast.ForecastAhead(model, info.Values, false, info.Scaler, 7);
+        var b = SeriesForecast.ForecastAhead(copy, loaded.Info.Values, false, loaded.Info.Scaler, 7);
         Assert.Equal(a, b);
     }
 
@@ -136,6 +136,7 @@ public sealed class ForecastRuntimeTests(TestDevices devices) : IDisposable
         Expect(Path.Combine(_dir, "cut.safetensors"), "truncated");
     }
 
+    /// <summary>The one trainer on a series task: early stopping on the validation MSE, the best weights restored, the LSTM ahead of persistence.</summary>
     [Fact]
     public void TrainingBeatsPersistenceOnANoisySineAndStopsEarly()
     {
@@ -144,18 +145,22 @@ public sealed class ForecastRuntimeTests(TestDevices devices) : IDisposable
         var problem = new SeriesProblem(values, false, SeriesScalerKind.MinMax, 12, 1, 0.15, 0.15);
         using var model = new SeriesModel(devices.Host, new SeriesModelConfig(8, 12, 1), 16);
         model.InitializeKerasDefaults(42);
-        var epochs = new List<SeriesEpoch>();
-        var result = SeriesTrainer.Train(model, problem, new SeriesTrainingOptions(Epochs: 150, LearningRate: 1e-2, Patience: 10), epochs.Add);
+        using var adam = new AdamOptimizer(model, new AdamOptions(1e-2));
+        var trainer = new Trainer(new SeriesTask(model, problem, 16, 42), adam, new EarlyStoppingOptions(MonitoredLoss.ValLoss, 10, 0, true), new TrainOptions(150, 42),
+            () => SeriesForecast.Evaluate(model, problem, SeriesPart.Validation));
+        var epochs = new List<EvalReport>();
+        trainer.Evaluated += epochs.Add;
+        var result = trainer.Train();
+        Assert.Equal(TrainEnd.EarlyStopped, result.End);
         Assert.Equal(result.EpochsRun, epochs.Count);
         Assert.All(epochs, e => Assert.NotNull(e.ValLoss));
-        Assert.Equal("val_loss", result.Monitor);
         var ends = problem.Windows.Samples(SeriesPart.Test);
-        var lstm = ForecastMetrics.Compute(problem.OriginalTargets(ends), problem.ToOriginal(ends, SeriesTrainer.Predict(model, problem, ends)));
+        var lstm = ForecastMetrics.Compute(problem.OriginalTargets(ends), problem.ToOriginal(ends, SeriesForecast.Predict(model, problem, ends)));
         var persistence = ForecastMetrics.Compute(problem.OriginalTargets(ends), SeriesBaselines.Persistence(values, problem.OriginalEnds(ends), 1));
         Assert.True(lstm.Rmse < persistence.Rmse, $"LSTM {lstm.Rmse} vs persistence {persistence.Rmse}");
         // With restore-best the weights are those of the best epoch: the validation loss equals the best seen.
-        Assert.True(result.RestoredBest);
-        Assert.Equal(result.BestLoss, SeriesTrainer.Evaluate(model, problem, SeriesPart.Validation), 6);
+        Assert.True(result.RestoredBestWeights);
+        Assert.Equal(result.BestLoss, SeriesForecast.Evaluate(model, problem, SeriesPart.Validation), 6);
     }
 
     [Fact]
@@ -165,12 +170,49 @@ public sealed class ForecastRuntimeTests(TestDevices devices) : IDisposable
         var problem = new SeriesProblem(values, false, SeriesScalerKind.MinMax, 6, 1, 0.15, 0.15);
         using var model = new SeriesModel(devices.Host, new SeriesModelConfig(3, 6, 1), 4);
         model.InitializeKerasDefaults(1);
+        using var adam = new AdamOptimizer(model, new AdamOptions());
         using var cts = new CancellationTokenSource();
-        var result = SeriesTrainer.Train(model, problem, new SeriesTrainingOptions(Epochs: 1000, Batch: 4, Patience: 1000), e =>
+        var trainer = new Trainer(new SeriesTask(model, problem, 4, 1), adam, new EarlyStoppingOptions(MonitoredLoss.Loss, 1000), new TrainOptions(1000, 1));
+        trainer.Evaluated += e => { if (e.Epoch == 2) cts.Cancel(); };
+        var result = trainer.Train(cts.Token);
+        Assert.Equal(TrainEnd.Interrupted, result.End);
+        Assert.Equal(3, trainer.CurrentState!.Epoch); // three whole epochs; the fourth never started a step
+    }
+
+    /// <summary>The trainer checks the gradient norm of series steps too: a finite loss with a NaN gradient never reaches the weights.</summary>
+    [Fact]
+    public void ANanGradientWithAFiniteLossStopsBeforeAdam()
+    {
+        var values = Enumerable.Range(0, 60).Select(i => Math.Sin(i / 3.0)).ToArray();
+        var problem = new SeriesProblem(values, false, SeriesScalerKind.MinMax, 6, 1, 0.15, 0.15);
+        using var model = new SeriesModel(devices.Host, new SeriesModelConfig(3, 6, 1), 4);
+        model.InitializeKerasDefaults(1);
+        // A step whose loss is finite but whose gradient holds a NaN (SeriesTrainer used to check only the loss).
+        using var adam = new AdamOptimizer(model, new AdamOptions());
+        var before = model.Parameters.GetValues();
+        var trainer = new Trainer(new PoisonedGradients(new SeriesTask(model, problem, 4, 1), model), adam, new EarlyStoppingOptions(), new TrainOptions(5, 1));
+        var result = trainer.Train();
+        Assert.Equal(TrainEnd.Diverged, result.End);
+        Assert.Contains("the gradient norm is NaN", result.DivergedWhat);
+        Assert.Equal(before, model.Parameters.GetValues());
+    }
+
+    /// <summary>A series task whose steps report their real, finite loss but leave a NaN among the gradients.</summary>
+    private sealed class PoisonedGradients(ITrainingTask inner, SeriesModel model) : ITrainingTask
+    {
+        public ITrainableModel Model => inner.Model;
+        public int BatchesPerEpoch => inner.BatchesPerEpoch;
+        public bool CarriesState => inner.CarriesState;
+        public void BeginEpoch(int epoch) => inner.BeginEpoch(epoch);
+        public StepLoss Step(int index, bool fromCarriedState, uint dropoutKey)
         {
-            if (e.Epoch == 2) cts.Cancel();
-        }, cts.Token);
-        Assert.Equal(SeriesTrainingEnd.Interrupted, result.End);
-        Assert.Equal(3, result.EpochsRun);
+            var loss = inner.Step(index, fromCarriedState, dropoutKey);
+            model.Parameters.Grads.SubView(0, 1).CopyFromCPU(new[] { float.NaN });
+            return loss;
+        }
+        public void CarryState() => inner.CarryState();
+        public int StateLength => inner.StateLength;
+        public void ReadState(Span<float> destination) => inner.ReadState(destination);
+        public void WriteState(ReadOnlySpan<float> source) => inner.WriteState(source);
     }
 }

@@ -163,7 +163,7 @@ public sealed class TruncatedBpttTests(TestDevices devices)
             model.InitializeKerasDefaults(1);
             using var adam = new AdamOptimizer(model, new AdamOptions(LearningRate: 1e-2));
             var source = new StreamBatches(new StreamDataset(tokens.Tokens, 0, tokens.Tokens.Length, 4, 6));
-            new Trainer(model, source, adam, new EarlyStoppingOptions(), new TrainOptions(1, 4, seed, MaxSteps: 10)).Train();
+            new Trainer(new LanguageModelTask(model, source), adam, new EarlyStoppingOptions(), new TrainOptions(1, seed, MaxSteps: 10)).Train();
             return model.Parameters.GetValues();
         }
         Assert.Equal(Train(5, 0.5f), Train(5, 0.5f));

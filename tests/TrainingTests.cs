@@ -23,7 +23,8 @@ public sealed class TrainingTests(TestDevices devices)
         using var model = new LanguageModel(devices[set], new LanguageModelConfig(vocab.Count, 9, 12), 5);
         model.InitializeKerasDefaults(seed);
         using var adam = new AdamOptimizer(model, new AdamOptions(LearningRate: 0.01));
-        var trainer = new Trainer(model, new ShuffledWindowBatches(data, 5, model.Config.Loss, seed), adam, new EarlyStoppingOptions("loss", patience, minDelta, restoreBest), new TrainOptions(epochs, 5, seed));
+        var trainer = new Trainer(new LanguageModelTask(model, new ShuffledWindowBatches(data, 5, model.Config.Loss, seed)), adam,
+            new EarlyStoppingOptions(MonitoredLoss.Loss, patience, minDelta, restoreBest), new TrainOptions(epochs, seed));
         var losses = new List<double>();
         trainer.Evaluated += r => losses.Add(r.Loss);
         trainer.Train();
@@ -73,7 +74,8 @@ public sealed class TrainingTests(TestDevices devices)
         using var model = new LanguageModel(devices.Cpu, new LanguageModelConfig(vocab.Count, 9, 12), 5);
         model.InitializeKerasDefaults(1);
         using var adam = new AdamOptimizer(model, new AdamOptions(LearningRate: 0.01));
-        var trainer = new Trainer(model, new ShuffledWindowBatches(data, 5, model.Config.Loss, 1), adam, new EarlyStoppingOptions("loss", 2, 100, RestoreBestWeights: true), new TrainOptions(20, 5, 1));
+        var trainer = new Trainer(new LanguageModelTask(model, new ShuffledWindowBatches(data, 5, model.Config.Loss, 1)), adam,
+            new EarlyStoppingOptions(MonitoredLoss.Loss, 2, 100, RestoreBestWeights: true), new TrainOptions(20, 1));
         float[]? afterFirst = null;
         int epochsSeen = 0;
         trainer.Evaluated += r => { epochsSeen++; if (r.Epoch == 0) afterFirst = model.Parameters.GetValues(); };

@@ -46,8 +46,9 @@ internal static class CliRunner
         }
         catch (SettingException e) when (OptionFor(parse, e.Setting) is { } option && !e.Message.StartsWith(option, StringComparison.Ordinal))
         {
-            // The library names the setting; the user knows it as this command's option.
-            throw new GpuLstmException($"{option}: {e.Message}", e);
+            // The library names the setting in words; the user knows it as this command's option.
+            int at = e.Subject is null ? -1 : e.Message.IndexOf(e.Subject, StringComparison.Ordinal);
+            throw new GpuLstmException(at >= 0 ? e.Message[..at] + option + e.Message[(at + e.Subject!.Length)..] : $"{option}: {e.Message}", e);
         }
     });
 

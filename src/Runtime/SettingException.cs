@@ -10,5 +10,12 @@ public sealed class SettingException : GpuLstmException
 {
     public string Setting { get; }
 
-    public SettingException(string setting, string message) : base(message) => Setting = setting;
+    /// <summary>The words that name the setting in <see cref="Exception.Message"/> ("the hidden size"), which a front end may replace with its own name for it ("--hidden"); null when the message has none.</summary>
+    public string? Subject { get; }
+
+    public SettingException(string setting, string message, string? subject = null) : base(message)
+    {
+        Setting = setting;
+        Subject = subject;
+    }
 }

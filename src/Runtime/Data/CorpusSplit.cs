@@ -8,7 +8,7 @@ public sealed record CorpusSplit(int TrainStart, int TrainLength, int ValStart, 
 {
     public static CorpusSplit Create(int tokens, double valFraction)
     {
-        if (!(valFraction >= 0 && valFraction < 1)) throw new SettingException("ValFraction", $"the validation fraction must be in [0, 1), got {valFraction}");
+        if (!(valFraction >= 0 && valFraction < 1)) throw new SettingException("ValFraction", $"the validation fraction must be in [0, 1), got {valFraction}", "the validation fraction");
         int val = (int)Math.Round(valFraction * tokens);
         return new CorpusSplit(0, tokens - val, tokens - val, val);
     }

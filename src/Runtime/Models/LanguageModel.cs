@@ -31,9 +31,9 @@ public sealed record LanguageModelConfig(int VocabSize, int Hidden, int SeqLengt
 
     public void Validate()
     {
-        if (Embedding < 0) throw new SettingException(nameof(Embedding), $"embedding size must be 0 (one-hot input) or positive, got {Embedding}");
+        if (Embedding < 0) throw new SettingException(nameof(Embedding), $"embedding size must be 0 (one-hot input) or positive, got {Embedding}", "embedding size");
         if (VocabSize < 2) throw new GpuLstmException($"the vocabulary needs at least 2 symbols, got {VocabSize}");
-        if (SeqLength < 1) throw new SettingException(nameof(SeqLength), $"sequence length must be positive, got {SeqLength}");
+        if (SeqLength < 1) throw new SettingException(nameof(SeqLength), $"sequence length must be positive, got {SeqLength}", "sequence length");
         Stack.Validate();
         long parameters = ParameterCount;
         if (parameters > MaxParameters)
@@ -87,7 +87,7 @@ public sealed class LanguageModel : ITrainableModel, IDisposable
     public LanguageModel(ComputeDevice device, LanguageModelConfig config, int maxBatch)
     {
         config.Validate();
-        if (maxBatch < 1) throw new SettingException("BatchSize", $"batch size must be positive, got {maxBatch}");
+        if (maxBatch < 1) throw new SettingException("BatchSize", $"batch size must be positive, got {maxBatch}", "batch size");
         _device = device;
         _k = device.Kernels;
         Config = config;

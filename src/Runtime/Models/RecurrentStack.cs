@@ -33,10 +33,10 @@ public sealed record StackShape(RecurrentCell Cell, int Hidden, int Levels, bool
 
     public void Validate()
     {
-        if (Hidden < 1) throw new SettingException(nameof(Hidden), $"hidden size must be positive, got {Hidden}");
-        if (Levels < 1) throw new SettingException("Layers", $"layers must be positive, got {Levels}");
-        if (!(Dropout >= 0 && Dropout < 1)) throw new SettingException(nameof(Dropout), $"dropout must be in [0, 1), got {Dropout}");
-        if (Dropout > 0 && Levels < 2) throw new SettingException(nameof(Dropout), "dropout applies between stacked layers; it needs 2 layers or more");
+        if (Hidden < 1) throw new SettingException(nameof(Hidden), $"hidden size must be positive, got {Hidden}", "hidden size");
+        if (Levels < 1) throw new SettingException("Layers", $"layers must be positive, got {Levels}", "layers");
+        if (!(Dropout >= 0 && Dropout < 1)) throw new SettingException(nameof(Dropout), $"dropout must be in [0, 1), got {Dropout}", "dropout");
+        if (Dropout > 0 && Levels < 2) throw new SettingException(nameof(Dropout), "dropout applies between stacked layers; it needs 2 layers or more", "dropout");
     }
 }
 

@@ -25,8 +25,8 @@ public sealed record SeriesModelConfig(int Hidden, int Window, int Horizon, int 
     public void Validate()
     {
         if (Features < 1) throw new GpuLstmException($"a series needs at least one feature per time step, got {Features}");
-        if (Window < 1) throw new SettingException(nameof(Window), $"the input window must be at least one step, got {Window}");
-        if (Horizon < 1) throw new SettingException(nameof(Horizon), $"the forecast horizon must be at least one step, got {Horizon}");
+        if (Window < 1) throw new SettingException(nameof(Window), $"the input window must be at least one step, got {Window}", "the input window");
+        if (Horizon < 1) throw new SettingException(nameof(Horizon), $"the forecast horizon must be at least one step, got {Horizon}", "the forecast horizon");
         Stack.Validate();
         long parameters = ParameterCount;
         if (parameters > LanguageModelConfig.MaxParameters)
@@ -79,7 +79,7 @@ public sealed class SeriesModel : ITrainableModel, IDisposable
     public SeriesModel(ComputeDevice device, SeriesModelConfig config, int maxBatch)
     {
         config.Validate();
-        if (maxBatch < 1) throw new SettingException("BatchSize", $"batch size must be positive, got {maxBatch}");
+        if (maxBatch < 1) throw new SettingException("BatchSize", $"batch size must be positive, got {maxBatch}", "batch size");
         int d = config.Directions, h = config.Hidden, t = config.Window;
         long widest = (long)t * maxBatch * Math.Max(config.Features, Math.Max(d * h, config.Cell.Gates * h));
         if (widest > int.MaxValue)

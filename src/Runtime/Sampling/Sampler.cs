@@ -20,7 +20,7 @@ public sealed class Sampler
 
     public Sampler(LanguageModel model, ITokenizer vocab, int topK = 0, bool greedy = false)
     {
-        if (topK < 0) throw new SettingException(nameof(TopK), $"top-k must be 0 (off) or positive, got {topK}");
+        if (topK < 0) throw new SettingException(nameof(TopK), $"top-k must be 0 (off) or positive, got {topK}", "top-k");
         _model = model;
         _vocab = vocab;
         _weights = new double[vocab.Count];
@@ -57,7 +57,7 @@ public sealed class Sampler
     public static void ValidateTemperature(double temperature)
     {
         if (!(temperature > 0) || double.IsInfinity(temperature))
-            throw new SettingException("Temperature", $"temperature must be a positive number, got {temperature}");
+            throw new SettingException("Temperature", $"temperature must be a positive number, got {temperature}", "temperature");
     }
 
     /// <summary>Generates <paramref name="length"/> tokens after <paramref name="prime"/>; returns only the generated text.</summary>
@@ -102,7 +102,7 @@ public sealed class Sampler
     private int[] Start(string prime, int length, double temperature)
     {
         ValidateTemperature(temperature);
-        if (length < 0) throw new SettingException("Length", $"the length must be 0 or more, got {length}");
+        if (length < 0) throw new SettingException("Length", $"the length must be 0 or more, got {length}", "the length");
         var primeIds = _vocab.Encode(prime, "the prime text");
         if (primeIds.Length == 0) throw new GpuLstmException("the prime text is empty; give at least one character");
         return primeIds;

@@ -53,7 +53,7 @@ public sealed record SeriesTrainingSettings
     {
         static void Positive(int value, string setting, string what)
         {
-            if (value < 1) throw new SettingException(setting, $"{what} must be a positive integer, got {value}");
+            if (value < 1) throw new SettingException(setting, $"{what} must be a positive integer, got {value}", what);
         }
         if (string.IsNullOrWhiteSpace(Csv)) throw new SettingException(nameof(Csv), "the CSV path is empty");
         if (string.IsNullOrWhiteSpace(Column)) throw new SettingException(nameof(Column), "the column name is empty");
@@ -64,7 +64,7 @@ public sealed record SeriesTrainingSettings
         Positive(Layers, nameof(Layers), "the number of layers");
         Positive(Epochs, nameof(Epochs), "the number of epochs");
         Positive(BatchSize, nameof(BatchSize), "the batch size");
-        if (Season < 0) throw new SettingException(nameof(Season), $"the season must be 0 (no seasonal baseline) or positive, got {Season}");
+        if (Season < 0) throw new SettingException(nameof(Season), $"the season must be 0 (no seasonal baseline) or positive, got {Season}", "the season");
         Fraction(nameof(ValFraction), ValFraction, "the validation fraction");
         Fraction(nameof(TestFraction), TestFraction, "the test fraction");
         if (ValFraction + TestFraction >= 1)
@@ -79,7 +79,7 @@ public sealed record SeriesTrainingSettings
     private static void Fraction(string setting, double fraction, string what)
     {
         if (!double.IsFinite(fraction) || fraction < 0 || fraction >= 1)
-            throw new SettingException(setting, string.Create(CultureInfo.InvariantCulture, $"{what} must be at least 0 and below 1, got {fraction}"));
+            throw new SettingException(setting, string.Create(CultureInfo.InvariantCulture, $"{what} must be at least 0 and below 1, got {fraction}"), what);
     }
 
     internal AdamOptions AdamOptions => new(LearningRate, ClipNorm: ClipNorm);
@@ -272,8 +272,8 @@ internal sealed record SavedSeriesSetup(string Csv, string Column, string? DateC
             if (property.Name == nameof(Csv) && given.Csv == Files.InputSource.StandardInput) continue;
             object? a = property.GetValue(now), b = property.GetValue(this);
             if (!Equals(a, b))
-                throw new SettingException(property.Name == "Batch" ? "BatchSize" : property.Name == "Lr" ? "LearningRate" : property.Name == "Clip" ? "ClipNorm" : property.Name,
-                    $"cannot resume with {Show(a)}: the run was started with {Show(b)}; keep it as it was to continue the run");
+                throw ResumeSettings.ResumeConflict(property.Name == "Batch" ? "BatchSize" : property.Name == "Lr" ? "LearningRate" : property.Name == "Clip" ? "ClipNorm" : property.Name,
+                    Show(a), Show(b));
         }
         static string Show(object? v) => v switch
         {

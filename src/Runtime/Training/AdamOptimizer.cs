@@ -11,10 +11,10 @@ public sealed record AdamOptions(double LearningRate = 1e-3, double Beta1 = 0.9,
 {
     public void Validate()
     {
-        if (!(LearningRate > 0) || double.IsInfinity(LearningRate)) throw new SettingException(nameof(LearningRate), $"learning rate must be a positive number, got {LearningRate}");
+        if (!(LearningRate > 0) || double.IsInfinity(LearningRate)) throw new SettingException(nameof(LearningRate), $"the learning rate must be a positive number, got {LearningRate}", "the learning rate");
         if (!(Beta1 >= 0 && Beta1 < 1) || !(Beta2 >= 0 && Beta2 < 1)) throw new GpuLstmException("Adam's betas must be in [0, 1)");
         if (!(Epsilon > 0)) throw new GpuLstmException($"Adam's epsilon must be positive, got {Epsilon}");
-        if (!(ClipNorm >= 0)) throw new SettingException(nameof(ClipNorm), $"clip norm must be 0 (off) or a positive number, got {ClipNorm}");
+        if (!(ClipNorm >= 0)) throw new SettingException(nameof(ClipNorm), $"the clip norm must be 0 (off) or a positive number, got {ClipNorm}", "the clip norm");
     }
 }
 

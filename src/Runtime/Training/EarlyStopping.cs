@@ -23,8 +23,8 @@ public sealed record EarlyStoppingOptions(MonitoredLoss Monitor = MonitoredLoss.
 {
     public void Validate()
     {
-        if (Patience < 0) throw new SettingException(nameof(Patience), $"patience must be 0 or more, got {Patience}");
-        if (!(MinDelta >= 0) || double.IsInfinity(MinDelta)) throw new SettingException(nameof(MinDelta), $"min delta must be 0 or a positive number, got {MinDelta}");
+        if (Patience < 0) throw new SettingException(nameof(Patience), $"the patience must be 0 or more, got {Patience}", "the patience");
+        if (!(MinDelta >= 0) || double.IsInfinity(MinDelta)) throw new SettingException(nameof(MinDelta), $"the min delta must be 0 or a positive number, got {MinDelta}", "the min delta");
     }
 }
 

@@ -103,7 +103,7 @@ public sealed record TextTrainingSettings
         var s = Resolved();
         static void Positive(int value, string setting, string what)
         {
-            if (value < 1) throw new SettingException(setting, $"{what} must be a positive integer, got {value}");
+            if (value < 1) throw new SettingException(setting, $"{what} must be a positive integer, got {value}", what);
         }
         if (s.Corpus is not null && string.IsNullOrWhiteSpace(s.Corpus)) throw new SettingException(nameof(Corpus), "the corpus path is empty");
         if (string.IsNullOrWhiteSpace(s.Checkpoint)) throw new SettingException(nameof(Checkpoint), "the checkpoint path is empty");
@@ -112,15 +112,15 @@ public sealed record TextTrainingSettings
         Positive(s.SeqLength, nameof(SeqLength), "the sequence length");
         Positive(s.BatchSize, nameof(BatchSize), "the batch size");
         Positive(s.Epochs, nameof(Epochs), "the number of epochs");
-        if (s.Embedding < 0) throw new SettingException(nameof(Embedding), $"the embedding size must be 0 (one-hot) or positive, got {s.Embedding}");
+        if (s.Embedding < 0) throw new SettingException(nameof(Embedding), $"the embedding size must be 0 (one-hot) or positive, got {s.Embedding}", "the embedding size");
         if (s.Tokens == TokenKind.Words && s.Embedding == 0) throw new SettingException(nameof(Embedding), "word-level models need an embedding (a size above 0)");
-        if (!(s.Dropout >= 0 && s.Dropout < 1)) throw new SettingException(nameof(Dropout), $"dropout must be in [0, 1), got {s.Dropout}");
-        if (s.Dropout > 0 && s.Layers < 2) throw new SettingException(nameof(Dropout), "dropout applies between stacked layers; it needs 2 layers or more");
-        if (!(s.ValFraction >= 0 && s.ValFraction < 1)) throw new SettingException(nameof(ValFraction), $"the validation fraction must be in [0, 1), got {s.ValFraction}");
+        if (!(s.Dropout >= 0 && s.Dropout < 1)) throw new SettingException(nameof(Dropout), $"dropout must be in [0, 1), got {s.Dropout}", "dropout");
+        if (s.Dropout > 0 && s.Layers < 2) throw new SettingException(nameof(Dropout), "dropout applies between stacked layers; it needs 2 layers or more", "dropout");
+        if (!(s.ValFraction >= 0 && s.ValFraction < 1)) throw new SettingException(nameof(ValFraction), $"the validation fraction must be in [0, 1), got {s.ValFraction}", "the validation fraction");
         if (s.Monitor == MonitoredLoss.ValLoss && s.ValFraction == 0)
             throw new SettingException(nameof(Monitor), "early stopping on val_loss needs validation data (a validation fraction above 0)");
-        if (s.VocabSize < 0 || s.VocabSize == 1) throw new SettingException(nameof(VocabSize), $"the vocabulary size must be 0 (no cap) or at least 2, got {s.VocabSize}");
-        if (s.LrDecayAfter < 1) throw new SettingException(nameof(LrDecayAfter), $"the first decaying epoch must be 1 or more, got {s.LrDecayAfter}");
+        if (s.VocabSize < 0 || s.VocabSize == 1) throw new SettingException(nameof(VocabSize), $"the vocabulary size must be 0 (no cap) or at least 2, got {s.VocabSize}", "the vocabulary size");
+        if (s.LrDecayAfter < 1) throw new SettingException(nameof(LrDecayAfter), $"the first decaying epoch must be 1 or more, got {s.LrDecayAfter}", "the first decaying epoch");
         s.AdamOptions.Validate();
         s.StoppingOptions.Validate();
         s.TrainOptions.Validate();
@@ -298,6 +298,29 @@ public sealed class TextTraining : TrainingRun
     }
 }
 
+/// <summary>The settings a resumed run may not change, in words, for its error messages.</summary>
+internal static class ResumeSettings
+{
+    private static readonly Dictionary<string, string> Words = new(StringComparer.Ordinal)
+    {
+        ["Mode"] = "the mode", ["Cell"] = "the cell", ["Tokens"] = "the tokens", ["VocabSize"] = "the vocabulary size", ["Hidden"] = "the hidden size",
+        ["Layers"] = "the layers", ["Embedding"] = "the embedding size", ["Dropout"] = "the dropout", ["SeqLength"] = "the sequence length",
+        ["BatchSize"] = "the batch size", ["LearningRate"] = "the learning rate", ["LrDecay"] = "the learning-rate decay",
+        ["LrDecayAfter"] = "the first decaying epoch", ["ClipNorm"] = "the clip norm", ["ValFraction"] = "the validation fraction",
+        ["EvalEvery"] = "the evaluation interval", ["Monitor"] = "the monitor", ["Patience"] = "the patience", ["MinDelta"] = "the min delta",
+        ["RestoreBest"] = "restore-best", ["Seed"] = "the seed", ["Csv"] = "the CSV", ["Column"] = "the column", ["DateColumn"] = "the date column",
+        ["Scale"] = "the scaling", ["Difference"] = "differencing", ["Window"] = "the window", ["Horizon"] = "the horizon",
+        ["TestFraction"] = "the test fraction", ["Season"] = "the season", ["Bidirectional"] = "bidirectional",
+    };
+
+    /// <summary>"cannot resume with the dropout 0.5: the run was started with 0.25; …", naming the setting so a front end can say it its way.</summary>
+    public static SettingException ResumeConflict(string setting, string given, string saved)
+    {
+        string words = Words.GetValueOrDefault(setting, setting);
+        return new SettingException(setting, $"cannot resume with {words} {given}: the run was started with {saved}; keep it as it was to continue the run", words);
+    }
+}
+
 /// <summary>
 /// The settings that decide a text run's trajectory, as the state file keeps them (JSON, in the names and
 /// spellings of every state file written so far). A resumed run takes them from there and must not change
@@ -336,11 +359,12 @@ internal sealed record SavedTextSetup(string Mode, string Cell, string Tokens, s
     /// <summary>A resumed run's settings must be the saved ones, except those a run may change (its limits, device and files).</summary>
     public void CheckSameTrajectory(TextTrainingSettings given)
     {
+        static SettingException ResumeConflict(string setting, string value, string saved) => ResumeSettings.ResumeConflict(setting, value, saved);
         var saved = ToSettings().Resolved();
         void Same<T>(string setting, T value, T expected)
         {
             if (!EqualityComparer<T>.Default.Equals(value, expected))
-                throw new SettingException(setting, $"cannot resume with {Show(value)}: the run was started with {Show(expected)}; keep it as it was to continue the run");
+                throw ResumeConflict(setting, Show(value), Show(expected));
         }
         static string Show(object? v) => v switch
         {

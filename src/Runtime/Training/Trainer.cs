@@ -16,12 +16,12 @@ public sealed record TrainOptions(int Epochs = 50, ulong Seed = 42, long MaxStep
 {
     public void Validate()
     {
-        if (Epochs < 1) throw new SettingException(nameof(Epochs), $"the number of epochs must be positive, got {Epochs}");
-        if (MaxSteps < 0) throw new SettingException(nameof(MaxSteps), $"the step limit must be 0 (no limit) or positive, got {MaxSteps}");
-        if (EvalEvery < 0) throw new SettingException(nameof(EvalEvery), $"the steps between evaluations must be 0 (each epoch) or positive, got {EvalEvery}");
-        if (CheckpointEvery < 0) throw new SettingException(nameof(CheckpointEvery), $"the steps between checkpoints must be 0 (only at the end) or positive, got {CheckpointEvery}");
-        if (!(LrDecay > 0 && LrDecay <= 1)) throw new SettingException(nameof(LrDecay), $"the learning-rate decay must be in (0, 1], got {LrDecay}");
-        if (LrDecayAfter < 1) throw new SettingException(nameof(LrDecayAfter), $"the first decaying epoch must be 1 or more, got {LrDecayAfter}");
+        if (Epochs < 1) throw new SettingException(nameof(Epochs), $"the number of epochs must be positive, got {Epochs}", "the number of epochs");
+        if (MaxSteps < 0) throw new SettingException(nameof(MaxSteps), $"the step limit must be 0 (no limit) or positive, got {MaxSteps}", "the step limit");
+        if (EvalEvery < 0) throw new SettingException(nameof(EvalEvery), $"the steps between evaluations must be 0 (each epoch) or positive, got {EvalEvery}", "the steps between evaluations");
+        if (CheckpointEvery < 0) throw new SettingException(nameof(CheckpointEvery), $"the steps between checkpoints must be 0 (only at the end) or positive, got {CheckpointEvery}", "the steps between checkpoints");
+        if (!(LrDecay > 0 && LrDecay <= 1)) throw new SettingException(nameof(LrDecay), $"the learning-rate decay must be in (0, 1], got {LrDecay}", "the learning-rate decay");
+        if (LrDecayAfter < 1) throw new SettingException(nameof(LrDecayAfter), $"the first decaying epoch must be 1 or more, got {LrDecayAfter}", "the first decaying epoch");
     }
 
     public double LearningRate(double initial, int epoch) => initial * Math.Pow(LrDecay, Math.Max(0, epoch - LrDecayAfter + 1));

@@ -82,7 +82,7 @@ public sealed class SeriesTask : ITrainingTask
 
     public SeriesTask(SeriesModel model, SeriesProblem problem, int batch, ulong seed)
     {
-        if (batch < 1 || batch > model.MaxBatch) throw new SettingException("BatchSize", $"the batch must be 1 to {model.MaxBatch}, got {batch}");
+        if (batch < 1 || batch > model.MaxBatch) throw new SettingException("BatchSize", $"the batch must be 1 to {model.MaxBatch}, got {batch}", "the batch");
         _order = problem.Windows.Samples(SeriesPart.Train);
         if (_order.Length == 0) throw new GpuLstmException("the train part has no samples");
         _model = model;
