@@ -1,5 +1,6 @@
 using GpuLstm.Kernels;
 using GpuLstm.Runtime.Compute;
+using GpuLstm.Tests;
 
 namespace GpuLstm.Bench;
 

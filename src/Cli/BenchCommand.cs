@@ -2,7 +2,7 @@ using GpuLstm.Runtime.Data;
 using System.CommandLine;
 using System.Globalization;
 using GpuLstm.Runtime;
-using GpuLstm.Runtime.Benchmarks;
+ 
 using GpuLstm.Runtime.Compute;
 using GpuLstm.Runtime.Models;
 

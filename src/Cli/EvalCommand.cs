@@ -1,11 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
 using GpuLstm.Runtime;
-using GpuLstm.Runtime.Checkpoints;
-using GpuLstm.Runtime.Compute;
 using GpuLstm.Runtime.Data;
 using GpuLstm.Runtime.Files;
-using GpuLstm.Runtime.Models;
 using GpuLstm.Runtime.Training;
 
 namespace GpuLstm.Cli;
@@ -34,52 +31,22 @@ internal static class EvalCommand
             if (!(fraction > 0 && fraction <= 1)) throw new GpuLstmException($"--last-fraction must be in (0, 1], got {fraction}");
             string checkpointPath = parse.GetValue(checkpoint)!, path = parse.GetValue(text)!;
             new FilePlan().Input("--checkpoint", checkpointPath).Input("--text", path).Check();
-            var loaded = Checkpoint.Load(checkpointPath);
-            var source = InputSource.Open(path, "text file");
-            var tokens = Encode(loaded.Vocabulary, source);
-            int count = (int)Math.Round(fraction * tokens.Length);
-            int start = tokens.Length - count;
+            using var model = TextModel.Load(checkpointPath, parse.GetValue(device)!);
             var mode = parse.GetValue(state) == "reset" ? EvalState.Reset : EvalState.Carry;
-            int t = loaded.Config.SeqLength;
-            using var dev = ComputeDevice.Open(parse.GetValue(device)!);
-            // Score every position whatever the model was trained on: the same weights, a loss at each step.
-            var config = loaded.Config with { Loss = loaded.Config.Loss == LossPositions.Last && mode == EvalState.Carry ? LossPositions.Last : LossPositions.All };
-            using var model = new LanguageModel(dev, config, b);
-            loaded.CopyInto(model);
-            var result = new Evaluator(model).Evaluate(tokens, start, count, mode, b, t);
-            string unit = loaded.Vocabulary.Kind == "word" ? "word" : "char";
+            var result = model.EvaluateFile(path, fraction, mode, b);
+            string unit = model.Tokens == TokenKind.Words ? "word" : "char";
             string name = path == InputSource.StandardInput ? "standard input" : Path.GetFileName(path);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{name}: {result.Tokens:N0} {unit}s scored ({mode.ToString().ToLowerInvariant()} state, windows of {t}): loss {result.Loss:F4} nats/{unit}, {result.BitsPerToken:F4} bits/{unit}, perplexity {result.Perplexity:F3}"));
-            if (loaded.Vocabulary is WordVocabulary words)
+                $"{name}: {result.Tokens:N0} {unit}s scored ({mode.ToString().ToLowerInvariant()} state, windows of {model.SequenceLength}): loss {result.Loss:F4} nats/{unit}, {result.BitsPerToken:F4} bits/{unit}, perplexity {result.Perplexity:F3}"));
+            if (model.Tokens == TokenKind.Words)
             {
                 // Perplexity over a text with unknown words rewards predicting <unk>: say how much of the text it is.
-                long unknown = 0;
-                foreach (int id in tokens.AsSpan(start, count)) if (id == words.UnknownId) unknown++;
+                long count = result.TextTokens, unknown = result.UnknownTokens;
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{unknown:N0} of the text's {count:N0} words ({(count == 0 ? 0 : 100.0 * unknown / count):F2}%) are outside the model's vocabulary of {words.Count:N0} and were scored as {WordVocabulary.Unknown}; perplexity with unknown words is not comparable across vocabularies"));
+                    $"{unknown:N0} of the text's {count:N0} words ({(count == 0 ? 0 : 100.0 * unknown / count):F2}%) are outside the model's vocabulary of {model.Vocabulary.Count:N0} and were scored as {WordVocabulary.Unknown}; perplexity with unknown words is not comparable across vocabularies"));
             }
             return 0;
         }));
         return command;
-    }
-
-    private static int[] Encode(ITokenizer vocabulary, InputSource source)
-    {
-        if (vocabulary is WordVocabulary words) return words.Encode(WordTokenizer.Tokenize(EncodedCorpus.ReadText(source)));
-        var corpus = EncodedCorpus.Load(source);
-        // Re-map the file's own ids onto the model's vocabulary; a character the model never saw is an error.
-        var map = new int[corpus.Vocabulary.Count];
-        var own = (Vocabulary)corpus.Vocabulary;
-        var model = (Vocabulary)vocabulary;
-        for (int i = 0; i < map.Length; i++)
-        {
-            var rune = own.Symbols[i];
-            if (!model.TryGetId(rune, out map[i]))
-                throw new GpuLstmException($"{source.Describe()} contains {Vocabulary.Describe(rune)}, which is not in the model's vocabulary of {model.Count} characters");
-        }
-        var ids = corpus.Tokens;
-        for (int i = 0; i < ids.Length; i++) ids[i] = map[ids[i]];
-        return ids;
     }
 }

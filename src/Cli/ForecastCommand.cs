@@ -175,11 +175,8 @@ internal static class ForecastCommand
             if (plotPath is not null && n > MaxPlotSteps)
                 throw new GpuLstmException(Inv($"--plot draws at most {MaxPlotSteps:N0} forecast steps, and --steps is {n:N0}; give a smaller --steps, or leave out --plot"));
             new FilePlan().Input("--checkpoint", checkpointPath).Output("--output", outputPath).Output("--plot", plotPath).Check();
-            var loaded = SeriesCheckpoint.Load(checkpointPath);
-            var info = loaded.Info;
-            using var dev = ComputeDevice.Open(parse.GetValue(device)!);
-            using var model = loaded.CreateModel(dev, maxBatch: 1);
-            var label = SeriesForecast.FutureLabeler(info.Dates, info.Labels[^1]);
+            using var forecaster = Forecaster.Load(checkpointPath, parse.GetValue(device)!);
+            var info = forecaster.Info;
             var kept = plotPath is null ? null : new double[n];
             using var signals = new CliRunner.StopSignals();
             using var cancel = CancellationTokenSource.CreateLinkedTokenSource(signals.Token, StandardOutput.Closed);
@@ -191,14 +188,13 @@ internal static class ForecastCommand
                 const string header = "step,label,value";
                 Console.Out.Write(header + "\n");
                 csvFile.Write(header + "\n");
-                foreach (double value in SeriesForecast.ForecastStream(model, info.Values, info.Difference, info.Scaler))
+                foreach (var point in forecaster.ForecastStream())
                 {
                     if (cancel.IsCancellationRequested) break;
-                    long step = written + 1;
-                    string row = Inv($"{step},{CsvCell(label(step))},{value.ToString("R", CultureInfo.InvariantCulture)}\n");
+                    string row = Inv($"{point.Step},{CsvCell(point.Label)},{point.Value.ToString("R", CultureInfo.InvariantCulture)}\n");
                     Console.Out.Write(row);
                     csvFile.Write(row);
-                    if (kept is not null) kept[written] = value;
+                    if (kept is not null) kept[written] = point.Value;
                     if (++written == n) break;
                 }
                 StandardOutput.ThrowIfClosed();

@@ -1,9 +1,7 @@
 using GpuLstm.Runtime.Data;
 using System.CommandLine;
 using GpuLstm.Runtime;
-using GpuLstm.Runtime.Checkpoints;
-using GpuLstm.Runtime.Compute;
-using GpuLstm.Runtime.Models;
+using GpuLstm.Runtime.Files;
 using GpuLstm.Runtime.Sampling;
 
 namespace GpuLstm.Cli;
@@ -39,25 +37,18 @@ internal static class SampleCommand
             int k = parse.GetValue(topK);
             if (k < 0) throw new GpuLstmException($"--top-k must be 0 (off) or positive, got {k}");
             if (n < 0) throw new GpuLstmException($"--length must be 0 or more, got {n}");
-            var loaded = Checkpoint.Load(parse.GetValue(checkpoint)!);
-            string text = parse.GetValue(prime) ?? loaded.DefaultPrime
-                ?? throw new GpuLstmException("the checkpoint records no prime text; pass --prime");
-            // Check the prime before paying for the device.
-            if (loaded.Vocabulary.Encode(text, "the prime text").Length == 0) throw new GpuLstmException("the prime text is empty; give --prime with at least one token");
-            if (k > loaded.Vocabulary.Count) throw new GpuLstmException($"--top-k {k} exceeds the vocabulary of {loaded.Vocabulary.Count}");
-            using var dev = ComputeDevice.Open(parse.GetValue(device)!);
-            using var model = loaded.CreateModel(dev, maxBatch: 1);
-            var sampler = new Sampler(model, loaded.Vocabulary, k, parse.GetValue(greedy));
-            // A model trained on the last position of zero-state windows has never seen longer histories.
-            bool carryState = (parse.GetValue(mode) ?? (loaded.Config.Loss == LossPositions.All ? "state" : "window")) == "state";
-            var rng = Rng.ForPurpose(parse.GetValue(seed), "sample");
+            string checkpointPath = parse.GetValue(checkpoint)!;
+            new FilePlan().Input("--checkpoint", checkpointPath).Check();
+            using var model = TextModel.Load(checkpointPath, parse.GetValue(device)!);
+            string text = parse.GetValue(prime) ?? model.DefaultPrime ?? throw new GpuLstmException("the checkpoint records no prime text; pass --prime");
+            var options = new SamplingOptions(temp, k, parse.GetValue(greedy), parse.GetValue(seed), parse.GetValue(mode) switch { "state" => true, "window" => false, _ => null });
+            // The settings and the prime are checked before anything is written; then tokens are written as they are
+            // drawn, in constant memory: a long sample streams, and stops as soon as the reader of the output goes away (exit 141).
+            var tokens = model.SampleTokens(text, n, options, StandardOutput.Closed);
             Console.Write(text);
-            // Tokens are written as they are drawn, in constant memory: a long sample streams instead of
-            // appearing at the end, and stops as soon as the reader of the output goes away (exit 141).
             try
             {
-                if (carryState) sampler.GenerateCarryingState(text, n, temp, rng, Console.Write, StandardOutput.Closed);
-                else sampler.Generate(text, n, temp, rng, Console.Write, StandardOutput.Closed);
+                foreach (var piece in tokens) Console.Write(piece);
             }
             catch (OperationCanceledException) { throw new OutputClosedException(); }
             Console.WriteLine();

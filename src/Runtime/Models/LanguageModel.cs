@@ -217,6 +217,9 @@ public sealed class LanguageModel : ITrainableModel, IDisposable
         return NextLogits(steps);
     }
 
+    /// <summary>The logits the last <see cref="StreamNextLogits"/> or <see cref="PredictNextLogits"/> returned (reused by the next call).</summary>
+    public ReadOnlySpan<float> LastStreamLogits => _logitsHost;
+
     /// <summary>The output layer on the last forward's final state (batch 1), copied into the reused host span.</summary>
     private ReadOnlySpan<float> NextLogits(int steps)
     {

@@ -61,22 +61,43 @@ public sealed class Sampler
     }
 
     /// <summary>Generates <paramref name="length"/> tokens after <paramref name="prime"/>; returns only the generated text.</summary>
-    public string Generate(string prime, int length, double temperature, Rng rng)
-    {
-        var text = new System.Text.StringBuilder();
-        Generate(prime, length, temperature, rng, piece => text.Append(piece));
-        return text.ToString();
-    }
+    public string Generate(string prime, int length, double temperature, Rng rng) =>
+        string.Concat(Tokens(prime, length, temperature, rng, carryState: false));
 
-    /// <summary>
-    /// The notebook's loop, streaming: each token's text goes to <paramref name="onToken"/> as it is drawn, and
-    /// memory stays at one window whatever <paramref name="length"/> is. Stops with
-    /// <see cref="OperationCanceledException"/> when <paramref name="cancel"/> fires.
-    /// </summary>
+    /// <summary>The notebook's loop, streaming each token's text to <paramref name="onToken"/> as it is drawn; see <see cref="Tokens"/>.</summary>
     public void Generate(string prime, int length, double temperature, Rng rng, Action<string> onToken, CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(onToken);
+        foreach (var piece in Tokens(prime, length, temperature, rng, carryState: false, cancel)) onToken(piece);
+    }
+
+    /// <summary>char-rnn's loop: one step per token, carrying the state. Returns the generated text.</summary>
+    public string GenerateCarryingState(string prime, int length, double temperature, Rng rng) =>
+        string.Concat(Tokens(prime, length, temperature, rng, carryState: true));
+
+    /// <summary>char-rnn's loop, streaming each token's text to <paramref name="onToken"/>; see <see cref="Tokens"/>.</summary>
+    public void GenerateCarryingState(string prime, int length, double temperature, Rng rng, Action<string> onToken, CancellationToken cancel = default)
+    {
+        ArgumentNullException.ThrowIfNull(onToken);
+        foreach (var piece in Tokens(prime, length, temperature, rng, carryState: true, cancel)) onToken(piece);
+    }
+
+    /// <summary>
+    /// The text of each of <paramref name="length"/> tokens after <paramref name="prime"/>, drawn one at a time as
+    /// the sequence is enumerated, in constant memory whatever the length (a sampler holds one window at most).
+    /// Without <paramref name="carryState"/>, the notebook's loop: every token re-runs the last SeqLength tokens
+    /// from a zero state. With it, char-rnn's: the prime is fed one token at a time carrying the state, then each
+    /// drawn token is fed back. Cancelling stops with <see cref="OperationCanceledException"/> before the next token.
+    /// The settings are checked when the sequence is made, not when it is first read.
+    /// </summary>
+    public IEnumerable<string> Tokens(string prime, int length, double temperature, Rng rng, bool carryState, CancellationToken cancel = default)
+    {
         var primeIds = Start(prime, length, temperature);
+        return carryState ? CarryingState(primeIds, length, temperature, rng, cancel) : Windows(primeIds, length, temperature, rng, cancel);
+    }
+
+    private IEnumerable<string> Windows(int[] primeIds, int length, double temperature, Rng rng, CancellationToken cancel)
+    {
         int window = _model.Config.SeqLength;
         // The last `window` tokens, kept in a buffer that is compacted when full: no growth with length.
         var history = new int[Math.Max(2 * window, primeIds.Length)];
@@ -91,10 +112,31 @@ public sealed class Sampler
                 count = window;
             }
             int from = Math.Max(0, count - window);
-            var logits = _model.PredictNextLogits(history.AsSpan(from, count - from));
-            int next = Next(logits, temperature, rng);
-            onToken(_vocab.Append(history[count - 1], next));
+            int next = Next(_model.PredictNextLogits(history.AsSpan(from, count - from)), temperature, rng);
+            string piece = _vocab.Append(history[count - 1], next);
             history[count++] = next;
+            yield return piece;
+        }
+    }
+
+    private IEnumerable<string> CarryingState(int[] primeIds, int length, double temperature, Rng rng, CancellationToken cancel)
+    {
+        _model.ResetStream();
+        foreach (int id in primeIds)
+        {
+            cancel.ThrowIfCancellationRequested();
+            _model.StreamNextLogits(id);
+        }
+        int previous = primeIds[^1];
+        for (int i = 0; i < length; i++)
+        {
+            cancel.ThrowIfCancellationRequested();
+            // The logits of the last fed token are in the model's host buffer until the next step.
+            int next = Next(_model.LastStreamLogits, temperature, rng);
+            string piece = _vocab.Append(previous, next);
+            previous = next;
+            if (i + 1 < length) _model.StreamNextLogits(next);
+            yield return piece;
         }
     }
 
@@ -104,42 +146,8 @@ public sealed class Sampler
         ValidateTemperature(temperature);
         if (length < 0) throw new SettingException("Length", $"the length must be 0 or more, got {length}", "the length");
         var primeIds = _vocab.Encode(prime, "the prime text");
-        if (primeIds.Length == 0) throw new GpuLstmException("the prime text is empty; give at least one character");
+        if (primeIds.Length == 0) throw new SettingException("Prime", "the prime text is empty; give at least one token");
         return primeIds;
-    }
-
-    /// <summary>
-    /// char-rnn's generation loop: feed the prime one token at a time, carrying (h, c), then feed each drawn
-    /// token back. One step of the LSTM per character instead of a whole window. Returns the generated text.
-    /// </summary>
-    public string GenerateCarryingState(string prime, int length, double temperature, Rng rng)
-    {
-        var text = new System.Text.StringBuilder();
-        GenerateCarryingState(prime, length, temperature, rng, piece => text.Append(piece));
-        return text.ToString();
-    }
-
-    /// <summary>char-rnn's loop, streaming to <paramref name="onToken"/> in constant memory; see <see cref="Generate(string, int, double, Rng, Action{string}, CancellationToken)"/>.</summary>
-    public void GenerateCarryingState(string prime, int length, double temperature, Rng rng, Action<string> onToken, CancellationToken cancel = default)
-    {
-        ArgumentNullException.ThrowIfNull(onToken);
-        var primeIds = Start(prime, length, temperature);
-        _model.ResetStream();
-        ReadOnlySpan<float> logits = default;
-        foreach (int id in primeIds)
-        {
-            cancel.ThrowIfCancellationRequested();
-            logits = _model.StreamNextLogits(id);
-        }
-        int previous = primeIds[^1];
-        for (int i = 0; i < length; i++)
-        {
-            cancel.ThrowIfCancellationRequested();
-            int next = Next(logits, temperature, rng);
-            onToken(_vocab.Append(previous, next));
-            previous = next;
-            if (i + 1 < length) logits = _model.StreamNextLogits(next);
-        }
     }
 
     /// <summary>The model's probabilities in float64 (the notebook casts predict's output to float64 first).</summary>

@@ -234,13 +234,24 @@ public sealed class SeriesTraining : TrainingRun
             metadata[$"{key}_mae"] = m.Mae.ToString("R", CultureInfo.InvariantCulture);
             metadata[$"{key}_mape"] = m.Mape.ToString("R", CultureInfo.InvariantCulture);
         }
-        var info = new SeriesModelInfo(_problem.Scaler, s.Difference, _data.Column, _data.DateColumn, s.Season, _data.Values, _data.Labels, _data.Dates);
-        return SeriesCheckpoint.Serializer(Model, info, metadata);
+        return SeriesCheckpoint.Serializer(Model, ModelInfo, metadata);
     }
+
+    private bool _modelDetached;
+
+    /// <summary>The trained model and its device, for the caller to keep (and dispose) after the run is disposed.</summary>
+    internal (ComputeDevice Device, SeriesModel Model) Detach()
+    {
+        _modelDetached = true;
+        return (DetachDevice(), Model);
+    }
+
+    /// <summary>What the checkpoint stores besides the weights (the series, its scaler, its labels).</summary>
+    internal SeriesModelInfo ModelInfo => new(_problem.Scaler, Settings.Difference, _data.Column, _data.DateColumn, Settings.Season, _data.Values, _data.Labels, _data.Dates);
 
     public override void Dispose()
     {
-        Model?.Dispose();
+        if (!_modelDetached) Model?.Dispose();
         base.Dispose();
     }
 }

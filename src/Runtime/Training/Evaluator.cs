@@ -12,8 +12,12 @@ public enum EvalState
     Reset,
 }
 
-/// <summary>Mean loss per predicted token over a token range, and its bits per token and perplexity.</summary>
-public sealed record EvalResult(double Loss, long Tokens)
+/// <summary>
+/// Mean loss per predicted token over a token range, and its bits per token and perplexity. For a word model,
+/// <see cref="UnknownTokens"/> of the text's <see cref="TextTokens"/> were outside the vocabulary (scored as
+/// &lt;unk&gt;): a perplexity over unknown words is not comparable across vocabularies.
+/// </summary>
+public sealed record EvalResult(double Loss, long Tokens, long TextTokens = 0, long UnknownTokens = 0)
 {
     public double BitsPerToken => Loss / Math.Log(2);
     public double Perplexity => Math.Exp(Loss);

@@ -291,9 +291,18 @@ public sealed class TextTraining : TrainingRun
         catch (IOException x) { throw new GpuLstmException($"{source.Describe()} cannot be read: {IoErrors.Describe(x)}"); }
     }
 
+    private bool _modelDetached;
+
+    /// <summary>The trained model and its device, for the caller to keep (and dispose) after the run is disposed.</summary>
+    internal (ComputeDevice Device, LanguageModel Model) Detach()
+    {
+        _modelDetached = true;
+        return (DetachDevice(), Model);
+    }
+
     public override void Dispose()
     {
-        Model?.Dispose();
+        if (!_modelDetached) Model?.Dispose();
         base.Dispose();
     }
 }

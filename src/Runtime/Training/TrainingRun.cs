@@ -208,9 +208,18 @@ public abstract class TrainingRun : IDisposable
         return metadata;
     }
 
+    private bool _detached;
+
+    /// <summary>Hands the device to the caller, who then owns it (and disposes it); the run keeps using it until disposed.</summary>
+    protected ComputeDevice DetachDevice()
+    {
+        _detached = true;
+        return Device;
+    }
+
     public virtual void Dispose()
     {
         _adam?.Dispose();
-        Device.Dispose();
+        if (!_detached) Device.Dispose();
     }
 }

@@ -1,3 +1,4 @@
+using GpuLstm.Runtime;
 using System.Diagnostics;
 using System.Text;
 using GpuLstm.Runtime.Compute;
@@ -6,10 +7,10 @@ using GpuLstm.Runtime.Models;
 using GpuLstm.Runtime.Sampling;
 using GpuLstm.Runtime.Training;
 
-namespace GpuLstm.Runtime.Benchmarks;
+namespace GpuLstm.Cli;
 
 /// <summary>A model shape to time: vocabulary V, hidden H, layers L, window T, batch B.</summary>
-public sealed record BenchConfig(string Name, int V, int H, int L, int T, int B)
+internal sealed record BenchConfig(string Name, int V, int H, int L, int T, int B)
 {
     /// <summary>The four configurations of the benchmark suite, the same as the TorchSharp peer's.</summary>
     public static IReadOnlyList<BenchConfig> Standard { get; } = new[]
@@ -23,7 +24,7 @@ public sealed record BenchConfig(string Name, int V, int H, int L, int T, int B)
     public override string ToString() => $"{Name} (V{V} H{H} L{L} T{T} B{B})";
 }
 
-public sealed record BenchResult(BenchConfig Config, string Device, string Target, int Steps, double StepMsMedian, double StepMsMin,
+internal sealed record BenchResult(BenchConfig Config, string Device, string Target, int Steps, double StepMsMedian, double StepMsMin,
     double StepMsMax, double CharsPerSecond, double Gflops, double LaunchesPerStep, double SampleCharsPerSecond, int SampleChars,
     long PeakRssKb)
 {
@@ -44,7 +45,7 @@ public sealed record BenchResult(BenchConfig Config, string Device, string Targe
 /// Times training steps (forward, backward, Adam) on random tokens and batch-1 sampling that carries
 /// state, the way the TorchSharp peer does: warm-up steps first, then the median of the timed steps.
 /// </summary>
-public static class StepBenchmark
+internal static class StepBenchmark
 {
     public static BenchResult Run(ComputeDevice device, BenchConfig config, LossPositions target, int warmup, int steps,
         double maxSeconds, int sampleChars, int sampleReps)

@@ -8,7 +8,9 @@ using ILGPU.Backends.PTX;
 using ILGPU.Runtime.Cuda;
 using ILGPU.Runtime.OpenCL;
 
-namespace GpuLstm.Runtime.Compute;
+using GpuLstm.Runtime.Compute;
+
+namespace GpuLstm.Tests;
 
 /// <summary>What AMD's compiler reports for one kernel on gfx90a (clang's kernel-resource-usage remarks).</summary>
 public sealed record GpuResourceUsage(string Kernel, int Sgprs, int Vgprs, int Agprs, int ScratchBytesPerLane, int Occupancy,

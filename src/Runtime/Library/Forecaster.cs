@@ -1,0 +1,141 @@
+using System.Globalization;
+using GpuLstm.Runtime;
+using GpuLstm.Runtime.Checkpoints;
+using GpuLstm.Runtime.Compute;
+using GpuLstm.Runtime.Files;
+using GpuLstm.Runtime.Models;
+using GpuLstm.Runtime.Series;
+
+namespace GpuLstm;
+
+/// <summary>One forecast value: its step after the end of the series (1-based), its label (the date when the series has regular dates, else "+step"), and the value in the series' units.</summary>
+public readonly record struct ForecastPoint(long Step, string Label, double Value);
+
+/// <summary>
+/// A recurrent forecaster of one numeric series, ready to forecast past the series' end and to save: trained
+/// here, or loaded from a checkpoint written by <c>gpulstm forecast train</c> or this class. The checkpoint
+/// holds the series, its scaler and its labels, so forecasting needs nothing else.
+/// <code>
+/// using var forecaster = Forecaster.Train(new SeriesTrainingSettings { Csv = "airline-passengers.csv", Column = "Passengers",
+///     DateColumn = "Month", Season = 12, Difference = true });
+/// foreach (var p in forecaster.Forecast(12)) Console.WriteLine($"{p.Label}: {p.Value:F1}");
+/// </code>
+/// </summary>
+public sealed class Forecaster : IDisposable
+{
+    private readonly ComputeDevice _device;
+    private readonly SeriesModel _model;
+    private readonly SeriesModelInfo _info;
+
+    /// <summary>The test scores (the model, then naive persistence and seasonal naive) from training; empty when unknown.</summary>
+    public IReadOnlyList<ForecastScore> TestScores { get; }
+
+    /// <summary>The column the series came from.</summary>
+    public string Column => _info.Column;
+
+    /// <summary>The series the model forecasts from: its values in order, and their labels.</summary>
+    public IReadOnlyList<double> Values => _info.Values;
+    public IReadOnlyList<string> Labels => _info.Labels;
+
+    public Runtime.Models.Cells.RecurrentCell Cell => _model.Config.Cell;
+    /// <summary>Input steps per forecast (N) and values forecast per step of the recursion (k).</summary>
+    public int Window => _model.Config.Window;
+    public int Horizon => _model.Config.Horizon;
+    public string Device => _device.Description;
+
+    private Forecaster(ComputeDevice device, SeriesModel model, SeriesModelInfo info, IReadOnlyList<ForecastScore> scores)
+    {
+        _device = device; _model = model; _info = info; TestScores = scores;
+    }
+
+    /// <summary>Loads a forecasting checkpoint (a file, or <c>-</c> for standard input) onto <paramref name="device"/>.</summary>
+    public static Forecaster Load(string checkpoint, string device = "cpu")
+    {
+        var loaded = SeriesCheckpoint.Load(checkpoint);
+        var dev = ComputeDevice.Open(device);
+        try
+        {
+            return new Forecaster(dev, loaded.CreateModel(dev, maxBatch: 1), loaded.Info, ScoresOf(loaded.Metadata, loaded.Config, loaded.Info));
+        }
+        catch
+        {
+            dev.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The test scores a checkpoint's metadata records (written by the run that trained it).</summary>
+    private static IReadOnlyList<ForecastScore> ScoresOf(IReadOnlyDictionary<string, string> metadata, SeriesModelConfig config, SeriesModelInfo info)
+    {
+        var scores = new List<ForecastScore>();
+        foreach (var (key, name) in new[]
+                 {
+                     ("test", (config.Bidirectional ? "bidirectional " : "") + config.Cell.Name.ToUpperInvariant()), ("persistence", "persistence"),
+                     ("seasonal_naive", $"seasonal naive ({info.Season})"),
+                 })
+        {
+            double Get(string metric) => metadata.TryGetValue($"{key}_{metric}", out var v) && double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) ? d : double.NaN;
+            if (!metadata.ContainsKey($"{key}_rmse")) continue;
+            scores.Add(new ForecastScore(name, new ForecastMetrics(Get("rmse"), Get("mae"), Get("mape"), 0, 0)));
+        }
+        return scores;
+    }
+
+    /// <summary>
+    /// Trains a forecaster as <paramref name="settings"/> say (and saves its checkpoint where they say), reporting
+    /// every step to <paramref name="progress"/>; cancelling stops at the next step and saves. A run that
+    /// diverges throws a <see cref="GpuLstmException"/>.
+    /// </summary>
+    public static Forecaster Train(SeriesTrainingSettings settings, IProgress<TrainingProgress>? progress = null, CancellationToken cancel = default)
+    {
+        var run = new SeriesTraining(settings with { Plot = Runtime.Training.OutputFile.None });
+        try
+        {
+            TextModel.Report(run, progress);
+            var result = run.Run(cancel).Training;
+            if (result.End == Runtime.Training.TrainEnd.Diverged)
+                throw new GpuLstmException($"training diverged at {result.DivergedWhat}; try a smaller learning rate or clipping");
+            var (device, model) = run.Detach();
+            return new Forecaster(device, model, run.ModelInfo, run.Scores);
+        }
+        finally
+        {
+            run.Dispose();
+        }
+    }
+
+    /// <summary><paramref name="steps"/> values past the end of the series, each predicted block fed back as input.</summary>
+    public IReadOnlyList<ForecastPoint> Forecast(int steps)
+    {
+        if (steps < 1) throw new SettingException("Steps", $"the number of steps must be at least 1, got {steps}", "the number of steps");
+        return ForecastStream().Take(steps).ToArray();
+    }
+
+    /// <summary>The same forecast as an endless stream, computed as it is read, in constant memory: take as many as needed.</summary>
+    public IEnumerable<ForecastPoint> ForecastStream()
+    {
+        var label = SeriesForecast.FutureLabeler(_info.Dates, _info.Labels[^1]);
+        long step = 0;
+        foreach (double value in SeriesForecast.ForecastStream(_model, _info.Values, _info.Difference, _info.Scaler))
+        {
+            step++;
+            yield return new ForecastPoint(step, label(step), value);
+        }
+    }
+
+    /// <summary>The series and its next dates, for plots: the history's dates (null without a regular date column) and the forecast's.</summary>
+    internal SeriesModelInfo Info => _info;
+
+    /// <summary>Saves the forecaster as a checkpoint that <see cref="Load"/> and <c>gpulstm forecast predict</c> read.</summary>
+    public void Save(string path)
+    {
+        new FilePlan().Output("the checkpoint", path).Check();
+        SeriesCheckpoint.Save(path, _model, _info);
+    }
+
+    public void Dispose()
+    {
+        _model.Dispose();
+        _device.Dispose();
+    }
+}
