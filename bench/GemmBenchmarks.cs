@@ -8,7 +8,7 @@ using ILGPU.Runtime.CPU;
 namespace GpuLstm.Bench;
 
 /// <summary>Buffers for one GEMM shape on several kernel sets, each filled with the same random data.</summary>
-public sealed class GemmFixture : IDisposable
+internal sealed class GemmFixture : IDisposable
 {
     private readonly Dictionary<string, (ComputeDevice Device, MemoryBuffer1D<float, Stride1D.Dense>[] Buffers)> _sets = new();
     public GemmShape Shape { get; }

@@ -25,7 +25,7 @@ public sealed partial class ProgressDisplayTests
                 display.TokensPerSecond(r);
                 display.Step(r);
             }
-            display.Evaluated(new EvalReport(12, 50, 30000, 1.5, 1.6, 30000, TimeSpan.FromSeconds(30), 0, EarlyStopping.Decision.Continue, 2e-3));
+            display.Evaluated(new EvalReport(12, 50, 30000, 1.5, 1.6, 30000, TimeSpan.FromSeconds(30), 0, StoppingDecision.Continue, 2e-3));
             return 0;
         });
         display.Finish();

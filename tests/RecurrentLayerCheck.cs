@@ -11,7 +11,7 @@ namespace GpuLstm.Tests;
 /// state, and checks its analytic gradients against central differences of a float64 reference, as
 /// <see cref="GradientCheckTests"/> does for the whole model.
 /// </summary>
-public static class RecurrentLayerCheck
+internal static class RecurrentLayerCheck
 {
     public const double Eps = 1e-5, Tolerance = 2e-3;
 

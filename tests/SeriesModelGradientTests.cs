@@ -19,14 +19,13 @@ public sealed class SeriesModelGradientTests(TestDevices devices)
     public static IEnumerable<object[]> Cases()
     {
         // layers, bidirectional, horizon, features, dropout
-        object[][] lstmShapes =
+        object[][] lstmShapes = // beyond everyCell's shapes
         [
             [1, false, 1, 1, 0f],
             [1, false, 3, 2, 0f],
             [2, false, 3, 1, 0f],
             [1, true, 1, 2, 0f],
             [1, true, 3, 1, 0f],
-            [2, true, 3, 2, 0f],
             [2, true, 1, 1, 0f],
         ];
         object[][] everyCell =

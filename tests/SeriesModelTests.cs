@@ -95,22 +95,31 @@ public sealed class SeriesModelTests(TestDevices devices)
         Assert.Equal(uni.Config.ParameterCount, uni.Parameters.Count);
     }
 
-    public static TheoryData<SeriesModelConfig, string> BadConfigs() => new()
+    private static readonly (SeriesModelConfig Config, string Mentions)[] BadConfigList =
+    [
+        (new SeriesModelConfig(0, 5, 1), "hidden"),
+        (new SeriesModelConfig(4, 0, 1), "window"),
+        (new SeriesModelConfig(4, 5, 0), "horizon"),
+        (new SeriesModelConfig(4, 5, 1, Features: 0), "feature"),
+        (new SeriesModelConfig(4, 5, 1, Layers: 0), "layers"),
+        (new SeriesModelConfig(4, 5, 1, Dropout: 0.5f), "dropout applies between stacked layers"),
+        (new SeriesModelConfig(4, 5, 1, Layers: 2, Dropout: 1), "dropout must be in [0, 1)"),
+        (new SeriesModelConfig(100_000, 5, 1), "parameters"),
+    ];
+
+    // The configuration type is internal, so the theory is indexed by case and names what it expects.
+    public static TheoryData<int, string> BadConfigs()
     {
-        { new SeriesModelConfig(0, 5, 1), "hidden" },
-        { new SeriesModelConfig(4, 0, 1), "window" },
-        { new SeriesModelConfig(4, 5, 0), "horizon" },
-        { new SeriesModelConfig(4, 5, 1, Features: 0), "feature" },
-        { new SeriesModelConfig(4, 5, 1, Layers: 0), "layers" },
-        { new SeriesModelConfig(4, 5, 1, Dropout: 0.5f), "dropout applies between stacked layers" },
-        { new SeriesModelConfig(4, 5, 1, Layers: 2, Dropout: 1), "dropout must be in [0, 1)" },
-        { new SeriesModelConfig(100_000, 5, 1), "parameters" },
-    };
+        var data = new TheoryData<int, string>();
+        for (int i = 0; i < BadConfigList.Length; i++) data.Add(i, BadConfigList[i].Mentions);
+        return data;
+    }
 
     [Theory]
     [MemberData(nameof(BadConfigs))]
-    public void BadConfigurationsAreRejectedWithAClearMessage(SeriesModelConfig config, string mentions)
+    public void BadConfigurationsAreRejectedWithAClearMessage(int index, string mentions)
     {
+        var config = BadConfigList[index].Config;
         var e = Assert.ThrowsAny<GpuLstmException>(() => new SeriesModel(devices.Host, config, 2).Dispose());
         Assert.Contains(mentions, e.Message, StringComparison.OrdinalIgnoreCase);
     }

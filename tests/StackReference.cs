@@ -3,7 +3,7 @@ using GpuLstm.Runtime.Models;
 namespace GpuLstm.Tests;
 
 /// <summary>One recurrent layer's weights in float64: Wx (X,G·H), Wh (H,G·H), the bias (G·H), b_hh (G·H) for a cell that keeps it apart.</summary>
-public sealed record LayerWeights(double[] Wx, double[] Wh, double[] Bias, double[]? RecurrentBias, int InputSize)
+internal sealed record LayerWeights(double[] Wx, double[] Wh, double[] Bias, double[]? RecurrentBias, int InputSize)
 {
     /// <summary>The layer's weights at parameter values <paramref name="theta"/>, sliced by its own tensors.</summary>
     public static LayerWeights Of(RecurrentLayer layer, double[] theta) => new(
@@ -17,7 +17,7 @@ public sealed record LayerWeights(double[] Wx, double[] Wh, double[] Bias, doubl
 /// Layers, stacks and whole models in float64 with plain loops, for any cell through its
 /// <see cref="CellReference"/>. The gradient checks differentiate these numerically.
 /// </summary>
-public static class StackReference
+internal static class StackReference
 {
     /// <summary>
     /// One layer over x (T,B,X) time-major from h0, c0 (B,H) (zeros when null), visiting t = 0 … T−1, or

@@ -15,11 +15,11 @@ public sealed class TestDevices : IDisposable
 {
     public const string IlgpuName = "ilgpu-cpu", TiledName = "ilgpu-tiled", HostName = "host";
 
-    public ComputeDevice Cpu { get; }
-    public ComputeDevice CpuTiled { get; }
-    public ComputeDevice Host { get; }
+    internal ComputeDevice Cpu { get; }
+    internal ComputeDevice CpuTiled { get; }
+    internal ComputeDevice Host { get; }
 
-    public ComputeDevice this[string set] => set switch
+    internal ComputeDevice this[string set] => set switch
     {
         IlgpuName => Cpu,
         TiledName => CpuTiled,

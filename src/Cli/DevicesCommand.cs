@@ -1,5 +1,5 @@
 using System.CommandLine;
-using GpuLstm.Runtime.Compute;
+
 
 namespace GpuLstm.Cli;
 
@@ -11,8 +11,8 @@ internal static class DevicesCommand
         command.SetAction(parse => CliRunner.Run(parse, () =>
         {
             Console.WriteLine($"{"id",-10} {"type",-7} {"memory",10} {"warp",5} {"group",6}  name");
-            foreach (var d in ComputeDevice.List())
-                Console.WriteLine($"{d.Id,-10} {d.Type.ToString().ToLowerInvariant(),-7} {FormatBytes(d.MemoryBytes),10} {d.WarpSize,5} {d.MaxThreadsPerGroup,6}  {d.Name}");
+            foreach (var d in Devices.List())
+                Console.WriteLine($"{d.Id,-10} {d.Kind.ToString().ToLowerInvariant(),-7} {FormatBytes(d.MemoryBytes),10} {d.WarpSize,5} {d.MaxThreadsPerGroup,6}  {d.Name}");
             Console.WriteLine("`--device auto` picks the first CUDA device, else the first OpenCL device, else cpu.");
             return 0;
         }));

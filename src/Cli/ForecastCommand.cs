@@ -118,7 +118,7 @@ internal static class ForecastCommand
             string monitorName = run.Monitor.KerasName();
             run.Evaluated += r =>
             {
-                bool improved = r.Decision == EarlyStopping.Decision.Improved;
+                bool improved = r.Decision == StoppingDecision.Improved;
                 if (improved || (r.Epoch + 1) % pe == 0 || r.Epoch == 0)
                     Console.WriteLine(Inv($"epoch {r.Epoch + 1,4}/{e}  loss {r.Loss:F6}") + (r.ValLoss is double v ? Inv($"  val_loss {v:F6}") : "") + (improved ? "  *" : ""));
             };

@@ -125,7 +125,7 @@ internal sealed class ProgressDisplay : IDisposable
         string line = _streams
             ? Inv($"eval at step {r.Step} (epoch {r.Epoch + 1}/{r.Epochs}) - {r.Steps} steps in {r.Elapsed.TotalSeconds:F1}s - loss: {r.Loss:F4}{val}")
             : Inv($"Epoch {r.Epoch + 1}/{r.Epochs} - {r.Steps} steps - {r.Elapsed.TotalSeconds:F2}s - loss: {r.Loss:F4}{val}");
-        if (r.Decision == EarlyStopping.Decision.Stop) line += Environment.NewLine + (_streams ? $"step {r.Step}: early stopping" : $"Epoch {r.Epoch + 1}: early stopping");
+        if (r.Decision == StoppingDecision.Stop) line += Environment.NewLine + (_streams ? $"step {r.Step}: early stopping" : $"Epoch {r.Epoch + 1}: early stopping");
         // Lines above a bar on the same stream go through it, so the bar is redrawn below them.
         if (_task is not null && _linesThroughBar) _barConsole!.WriteLine(line);
         else Console.WriteLine(line);

@@ -4,7 +4,7 @@ namespace GpuLstm.Runtime;
 /// xoshiro256** seeded through SplitMix64. Our own generator rather than System.Random so that a seed
 /// means the same stream on every .NET version, and so its state can be saved and restored exactly.
 /// </summary>
-public sealed class Rng
+internal sealed class Rng
 {
     private ulong _s0, _s1, _s2, _s3;
 

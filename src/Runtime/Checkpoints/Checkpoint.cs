@@ -10,7 +10,7 @@ using GpuLstm.Runtime.Models;
 namespace GpuLstm.Runtime.Checkpoints;
 
 /// <summary>A checkpoint read from disk and validated, ready to become a model on any device.</summary>
-public sealed record LoadedCheckpoint(LanguageModelConfig Config, ITokenizer Vocabulary, IReadOnlyDictionary<string, string> Metadata,
+internal sealed record LoadedCheckpoint(LanguageModelConfig Config, ITokenizer Vocabulary, IReadOnlyDictionary<string, string> Metadata,
     IReadOnlyDictionary<string, TensorEntry> Tensors, string Path)
 {
     /// <summary>The text the training run sampled from (its corpus's first SeqLength characters), if it recorded one.</summary>
@@ -44,7 +44,7 @@ public sealed record LoadedCheckpoint(LanguageModelConfig Config, ITokenizer Voc
 /// transposed (Keras) layout, so weights are transposed on the way in and out. The vocabulary and the
 /// hyper-parameters are string metadata.
 /// </summary>
-public static class Checkpoint
+internal static class Checkpoint
 {
     public const string FormatTag = "gpulstm-char-lstm/1";
 

@@ -9,10 +9,10 @@ using GpuLstm.Runtime.Files;
 namespace GpuLstm.Runtime.Checkpoints;
 
 /// <summary>One named F32 tensor. <c>Data.Length</c> equals the product of <c>Shape</c> (1 for an empty shape).</summary>
-public sealed record TensorEntry(string Name, int[] Shape, float[] Data);
+internal sealed record TensorEntry(string Name, int[] Shape, float[] Data);
 
 /// <summary>A checkpoint file that cannot be read; the message is one line naming the file and the problem.</summary>
-public sealed class CheckpointFormatException : Exception
+internal sealed class CheckpointFormatException : Exception
 {
     public CheckpointFormatException(string message) : base(message) { }
 }
@@ -21,7 +21,7 @@ public sealed class CheckpointFormatException : Exception
 /// Reader and writer for the safetensors format (https://github.com/huggingface/safetensors),
 /// restricted to F32 tensors.
 /// </summary>
-public static class SafeTensors
+internal static class SafeTensors
 {
     private const string MetadataKey = "__metadata__";
     private const string F32 = "F32";

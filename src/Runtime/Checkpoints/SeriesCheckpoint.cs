@@ -14,14 +14,14 @@ namespace GpuLstm.Runtime.Checkpoints;
 /// scaler, whether the model reads first differences, the column names, the seasonal baseline's season,
 /// and the whole series (values, labels, and dates when the series had a date column).
 /// </summary>
-public sealed record SeriesModelInfo(SeriesScaler Scaler, bool Difference, string Column, string? DateColumn, int Season,
+internal sealed record SeriesModelInfo(SeriesScaler Scaler, bool Difference, string Column, string? DateColumn, int Season,
     double[] Values, string[] Labels, DateTime[]? Dates)
 {
     public int Count => Values.Length;
 }
 
 /// <summary>A forecasting checkpoint read from disk and validated, ready to become a model on any device.</summary>
-public sealed record LoadedSeriesCheckpoint(SeriesModelConfig Config, SeriesModelInfo Info, IReadOnlyDictionary<string, string> Metadata,
+internal sealed record LoadedSeriesCheckpoint(SeriesModelConfig Config, SeriesModelInfo Info, IReadOnlyDictionary<string, string> Metadata,
     IReadOnlyDictionary<string, TensorEntry> Tensors, string Path)
 {
     public SeriesModel CreateModel(ComputeDevice device, int maxBatch)
@@ -47,7 +47,7 @@ public sealed record LoadedSeriesCheckpoint(SeriesModelConfig Config, SeriesMode
 /// fc.weight (K, D·H), fc.bias (K). Our layers keep the transposed (Keras) layouts, so weights are
 /// transposed on the way in and out. Everything else is string metadata (see <see cref="SeriesModelInfo"/>).
 /// </summary>
-public static class SeriesCheckpoint
+internal static class SeriesCheckpoint
 {
     public const string FormatTag = "gpulstm-series/1";
     private const string ScalerPrefix = "scaler.";

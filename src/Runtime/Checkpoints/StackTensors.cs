@@ -11,7 +11,7 @@ namespace GpuLstm.Runtime.Checkpoints;
 /// way in and out. A cell with one combined bias stores all of it in bias_ih and zeros in bias_hh, and sums
 /// the two when loading, so files written by PyTorch load too.
 /// </summary>
-public static class StackTensors
+internal static class StackTensors
 {
     private static IEnumerable<(RecurrentLayer Layer, int Level, string Suffix)> Layers(RecurrentStack stack)
     {

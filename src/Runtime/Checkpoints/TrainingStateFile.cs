@@ -7,17 +7,17 @@ namespace GpuLstm.Runtime.Checkpoints;
 /// Where a saved run stood between two steps: the loop position (the next batch to run), the running sums of
 /// the evaluation period, early stopping's state, and how the run ended when it did (null while running).
 /// </summary>
-public sealed record SavedPosition(long Step, int Epoch, int BatchInEpoch, double PeriodLossSum, long PeriodRows, int PeriodSteps,
+internal sealed record SavedPosition(long Step, int Epoch, int BatchInEpoch, double PeriodLossSum, long PeriodRows, int PeriodSteps,
     int Evaluations, double StoppingBest, int StoppingBestEpoch, int StoppingWait, SavedEnd? Ended = null);
 
 /// <summary>How a saved run ended: all its epochs ran, early stopping ended it, or it reached its step limit.</summary>
-public enum SavedEnd { Completed, EarlyStopped, StepLimit }
+internal enum SavedEnd { Completed, EarlyStopped, StepLimit }
 
 /// <summary>What a resumed run needs besides the model checkpoint.</summary>
 /// <param name="Setup">The run's settings as JSON: a resumed run must train with the same ones.</param>
 /// <param name="CarriedState">Every layer's carried state (truncated BPTT), or empty.</param>
 /// <param name="BestWeights">Weights of the best evaluation when restoring the best, or null.</param>
-public sealed record TrainingState(SavedPosition Position, long AdamStep, float[] AdamM, float[] AdamV, float[] CarriedState,
+internal sealed record TrainingState(SavedPosition Position, long AdamStep, float[] AdamM, float[] AdamV, float[] CarriedState,
     float[]? BestWeights, string Setup);
 
 /// <summary>
@@ -26,7 +26,7 @@ public sealed record TrainingState(SavedPosition Position, long AdamStep, float[
 /// plain PyTorch state dict. Written before the checkpoint; both record the step, so a crash between the two
 /// writes is detected on resume instead of continuing from mismatched files.
 /// </summary>
-public static class TrainingStateFile
+internal static class TrainingStateFile
 {
     public const string FormatTag = "gpulstm-train-state/1";
 

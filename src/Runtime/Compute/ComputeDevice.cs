@@ -8,8 +8,11 @@ using GpuLstm.Runtime.Compute.Host;
 
 namespace GpuLstm.Runtime.Compute;
 
-/// <summary>One accelerator ILGPU found, as `gpulstm devices` lists it.</summary>
-public sealed record DeviceInfo(string Id, string Name, AcceleratorType Type, long MemoryBytes, int WarpSize, int MaxThreadsPerGroup);
+/// <summary>What runs a device's kernels.</summary>
+public enum DeviceKind { Cuda, OpenCL, Cpu }
+
+/// <summary>One accelerator, as `gpulstm devices` lists it: its id (the name the Device settings take), its kind, memory, warp and largest group.</summary>
+public sealed record DeviceInfo(string Id, string Name, DeviceKind Kind, long MemoryBytes, int WarpSize, int MaxThreadsPerGroup);
 
 /// <summary>
 /// An ILGPU context, one accelerator on it, and the kernel set that runs there. Device names:
@@ -17,7 +20,7 @@ public sealed record DeviceInfo(string Id, string Name, AcceleratorType Type, lo
 /// <c>cpu</c> (the host SIMD kernel set on the CPU accelerator's buffers) and <c>ilgpu-cpu</c> (the GPU
 /// kernels themselves, run by ILGPU's CPU accelerator: slow, for checking them).
 /// </summary>
-public sealed class ComputeDevice : IDisposable
+internal sealed class ComputeDevice : IDisposable
 {
     public Context Context { get; }
     public Accelerator Accelerator { get; }
@@ -96,11 +99,12 @@ public sealed class ComputeDevice : IDisposable
         using var context = CreateContext();
         var list = new List<DeviceInfo>();
         foreach (var (id, device) in FindGpus(context))
-            list.Add(new DeviceInfo(id, device.Name, device.AcceleratorType, device.MemorySize, device.WarpSize, device.MaxNumThreadsPerGroup));
+            list.Add(new DeviceInfo(id, device.Name, device.AcceleratorType == AcceleratorType.Cuda ? DeviceKind.Cuda : DeviceKind.OpenCL, device.MemorySize,
+                device.WarpSize, device.MaxNumThreadsPerGroup));
         var cpu = SizedCpuDevice();
         long memory = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-        list.Add(new DeviceInfo("cpu", $"host SIMD kernels, {Environment.ProcessorCount} threads", AcceleratorType.CPU, memory, 1, 1));
-        list.Add(new DeviceInfo("ilgpu-cpu", $"ILGPU CPU accelerator running the GPU kernels ({Environment.ProcessorCount} cores)", AcceleratorType.CPU,
+        list.Add(new DeviceInfo("cpu", $"host SIMD kernels, {Environment.ProcessorCount} threads", DeviceKind.Cpu, memory, 1, 1));
+        list.Add(new DeviceInfo("ilgpu-cpu", $"ILGPU CPU accelerator running the GPU kernels ({Environment.ProcessorCount} cores)", DeviceKind.Cpu,
             memory, cpu.WarpSize, cpu.MaxNumThreadsPerGroup));
         return list;
     }

@@ -1,7 +1,7 @@
 namespace GpuLstm.Runtime.Compute;
 
 /// <summary>Host-side helpers for <see cref="GpuLstm.Kernels.DropoutKernels"/>: the kernel's parameters and its per-step keys.</summary>
-public static class Dropout
+internal static class Dropout
 {
     /// <summary>The kernel's integer threshold round(rate · 2²⁴) and its scale 1/(1 − rate).</summary>
     public static (uint DropThreshold, float Scale) Parameters(float rate)

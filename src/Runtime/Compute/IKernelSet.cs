@@ -10,7 +10,7 @@ namespace GpuLstm.Runtime.Compute;
 /// All views are flat row-major float32 buffers owned by the model; shapes are given with each call.
 /// Calls are asynchronous on the set's stream: results are visible after <see cref="Synchronize"/> or a copy.
 /// </summary>
-public interface IKernelSet : IDisposable
+internal interface IKernelSet : IDisposable
 {
     string Name { get; }
 

@@ -10,7 +10,7 @@ namespace GpuLstm.Runtime.Compute;
 /// barrier-free GEMM runs (its barriers are OS-thread barriers, thousands of times slower); on CUDA and
 /// OpenCL the shared-memory tiled GEMM runs. Tests force either variant.
 /// </summary>
-public sealed class IlgpuKernelSet : IKernelSet
+internal sealed class IlgpuKernelSet : IKernelSet
 {
     public enum GemmVariant { Auto, Naive, Tiled }
 

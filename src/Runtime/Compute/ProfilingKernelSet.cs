@@ -10,7 +10,7 @@ namespace GpuLstm.Runtime.Compute;
 /// `gpulstm bench --profile`: where a training step's time goes, op by op. Synchronizing serializes the
 /// stream, so the total is an upper bound on a GPU; on the host set it changes nothing.
 /// </summary>
-public sealed class ProfilingKernelSet : IKernelSet
+internal sealed class ProfilingKernelSet : IKernelSet
 {
     private readonly IKernelSet _inner;
     private readonly Dictionary<string, (long Calls, long Ticks, double Flops)> _ops = new();

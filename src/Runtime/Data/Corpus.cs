@@ -3,7 +3,7 @@ using System.Text;
 namespace GpuLstm.Runtime.Data;
 
 /// <summary>The embedded default corpus: the notebook's 5 lines of "The Road Not Taken". User files go through <see cref="EncodedCorpus.Load"/>.</summary>
-public static class Corpus
+internal static class Corpus
 {
     public const string DefaultName = "road-not-taken-5 (embedded)";
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);

@@ -4,7 +4,7 @@ namespace GpuLstm.Runtime.Data;
 /// The corpus cut in two, never shuffled: training on the first tokens, validation on the last
 /// round(fraction · N) (as the TorchSharp peer and Keras's validation_split hold out the tail).
 /// </summary>
-public sealed record CorpusSplit(int TrainStart, int TrainLength, int ValStart, int ValLength)
+internal sealed record CorpusSplit(int TrainStart, int TrainLength, int ValStart, int ValLength)
 {
     public static CorpusSplit Create(int tokens, double valFraction)
     {

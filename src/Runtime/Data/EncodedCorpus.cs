@@ -4,7 +4,7 @@ using GpuLstm.Runtime.Files;
 namespace GpuLstm.Runtime.Data;
 
 /// <summary>A corpus as token ids, with its vocabulary: what training needs, and nothing else.</summary>
-public sealed record EncodedCorpus(ITokenizer Vocabulary, int[] Tokens)
+internal sealed record EncodedCorpus(ITokenizer Vocabulary, int[] Tokens)
 {
     /// <summary>The first <paramref name="count"/> characters, decoded back (the notebook's sampling prime).</summary>
     public string Prefix(int count) => Vocabulary.Decode(Tokens.AsSpan(0, Math.Min(count, Tokens.Length)));

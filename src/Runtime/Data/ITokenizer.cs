@@ -4,7 +4,7 @@ namespace GpuLstm.Runtime.Data;
 /// A vocabulary and the rules that turn text into its ids and ids back into text: characters
 /// (<see cref="Vocabulary"/>) or words (<see cref="WordVocabulary"/>).
 /// </summary>
-public interface ITokenizer
+internal interface ITokenizer
 {
     /// <summary>"char" or "word", as stored in checkpoints.</summary>
     string Kind { get; }

@@ -9,7 +9,7 @@ namespace GpuLstm.Runtime.Data;
 /// with targets one token later, so batch i+1 continues each stream exactly where batch i ended and the
 /// model can carry (h, c) across them. The last batch of a pass may be shorter than T.
 /// </summary>
-public sealed class StreamDataset
+internal sealed class StreamDataset
 {
     private readonly int[] _tokens;
     private readonly int _start;

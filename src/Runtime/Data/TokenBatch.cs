@@ -1,7 +1,7 @@
 namespace GpuLstm.Runtime.Data;
 
 /// <summary>Which positions of a window the loss sees.</summary>
-public enum LossPositions
+internal enum LossPositions
 {
     /// <summary>Only the token after the window, from h_T (the Keras notebook).</summary>
     Last,
@@ -13,7 +13,7 @@ public enum LossPositions
 /// Host-side token ids for one batch, time-major: Inputs[t·B + b] is step t of sequence b. Targets are
 /// (B) in Last mode, (T,B) in All mode. Arrays are sized once for the model's capacity.
 /// </summary>
-public sealed class TokenBatch
+internal sealed class TokenBatch
 {
     public int[] Inputs { get; }
     public int[] Targets { get; }

@@ -6,7 +6,7 @@ namespace GpuLstm.Runtime.Data;
 /// The sorted distinct Unicode scalar values of a text (Python's sorted(set(text)) for code points), so a
 /// character outside the Basic Multilingual Plane is one symbol, not two UTF-16 halves.
 /// </summary>
-public sealed class Vocabulary : ITokenizer
+internal sealed class Vocabulary : ITokenizer
 {
     private readonly Rune[] _symbols;
     private readonly Dictionary<Rune, int> _ids;

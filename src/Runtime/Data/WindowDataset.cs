@@ -7,7 +7,7 @@ namespace GpuLstm.Runtime.Data;
 /// Every window of <c>SeqLength</c> tokens with stride 1 and the token that follows it: the notebook's
 /// dataset (179 chars, T = 50 → 129 pairs). Batches are gathered straight into a reused <see cref="TokenBatch"/>.
 /// </summary>
-public sealed class WindowDataset
+internal sealed class WindowDataset
 {
     private readonly int[] _tokens;
 

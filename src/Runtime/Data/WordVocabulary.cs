@@ -8,7 +8,7 @@ namespace GpuLstm.Runtime.Data;
 /// Other whitespace only separates tokens. Joining puts one space between tokens, except around newlines,
 /// before closing punctuation and after opening brackets, so tokenizing joined text gives the same tokens back.
 /// </summary>
-public static class WordTokenizer
+internal static class WordTokenizer
 {
     public const string Newline = "\n";
 
@@ -57,7 +57,7 @@ public static class WordTokenizer
 /// A word vocabulary: id 0 is <see cref="Unknown"/>, then the most frequent tokens of the training text
 /// (ties in ordinal order, so the ids are a function of the text), capped at a maximum size.
 /// </summary>
-public sealed class WordVocabulary : ITokenizer
+internal sealed class WordVocabulary : ITokenizer
 {
     public const string Unknown = "<unk>";
     private readonly string[] _symbols;

@@ -5,7 +5,7 @@ namespace GpuLstm.Runtime.Files;
 /// goes to a temporary file beside the target, is flushed to disk, then renamed over the target. A crash or
 /// an error mid-write leaves the old file as it was.
 /// </summary>
-public static class AtomicFile
+internal static class AtomicFile
 {
     /// <summary>Writes <paramref name="path"/>; a failure is one <see cref="GpuLstmException"/> line naming <paramref name="what"/>.</summary>
     public static void Write(string path, string what, Action<Stream> write)
@@ -45,7 +45,7 @@ public static class AtomicFile
 /// targets, in the order staged. A failure while staging (a full disk, a lost permission) removes every
 /// temporary file and leaves every existing file as it was. Disposing without committing does the same.
 /// </summary>
-public sealed class FileTransaction : IDisposable
+internal sealed class FileTransaction : IDisposable
 {
     private readonly List<(string Temp, string Target, string Path, string What)> _staged = new();
 

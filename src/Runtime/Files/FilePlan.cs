@@ -14,7 +14,7 @@ namespace GpuLstm.Runtime.Files;
 /// </list>
 /// Nothing is created or changed by a refused plan (the probe file is removed before returning).
 /// </summary>
-public sealed class FilePlan
+internal sealed class FilePlan
 {
     private enum Role { Input, Output, Update }
 

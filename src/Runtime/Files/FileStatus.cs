@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace GpuLstm.Runtime.Files;
 
 /// <summary>What a path names, after following symbolic links.</summary>
-public enum FileKind { Missing, Regular, Directory, Pipe, CharacterDevice, BlockDevice, Socket, Other }
+internal enum FileKind { Missing, Regular, Directory, Pipe, CharacterDevice, BlockDevice, Socket, Other }
 
 /// <summary>
 /// A path's kind and identity (device and inode), as stat(2) reports them after following symbolic links. Two
@@ -11,7 +11,7 @@ public enum FileKind { Missing, Regular, Directory, Pipe, CharacterDevice, Block
 /// links and hard links all resolve to the same (device, inode). <see cref="HasIdentity"/> is false where the
 /// platform gives none (then callers compare full paths).
 /// </summary>
-public readonly record struct FileStatus(FileKind Kind, ulong Device, ulong Inode, bool HasIdentity)
+internal readonly record struct FileStatus(FileKind Kind, ulong Device, ulong Inode, bool HasIdentity)
 {
     public bool Exists => Kind != FileKind.Missing;
 

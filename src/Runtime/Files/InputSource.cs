@@ -8,7 +8,7 @@ namespace GpuLstm.Runtime.Files;
 /// <see cref="MaxSpooledBytes"/>; every pass then reads those bytes, so a second pass never sees an empty
 /// pipe. A named FIFO that no writer opens within <see cref="WriterTimeout"/> is an error, not a hang.
 /// </summary>
-public sealed class InputSource
+internal sealed class InputSource
 {
     /// <summary>The name that means standard input.</summary>
     public const string StandardInput = "-";

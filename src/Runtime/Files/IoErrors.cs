@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 namespace GpuLstm.Runtime.Files;
 
 /// <summary>I/O failures said in the user's words: "no space left on device", not ".NET's "No space left on device : '/x/y.tmp-…'".</summary>
-public static partial class IoErrors
+internal static partial class IoErrors
 {
     /// <summary>The reason without the path .NET appends (the caller names the file), starting in lower case.</summary>
     public static string Describe(Exception? e)

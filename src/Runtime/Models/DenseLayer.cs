@@ -5,7 +5,7 @@ using ILGPU;
 namespace GpuLstm.Runtime.Models;
 
 /// <summary>y (R,V) = h (R,H)·W (H,V) + b: the output projection before the softmax.</summary>
-public sealed class DenseLayer
+internal sealed class DenseLayer
 {
     private readonly IKernelSet _k;
     private readonly ParameterSet _parameters;

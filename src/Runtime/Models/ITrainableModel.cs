@@ -3,7 +3,7 @@ using GpuLstm.Runtime.Compute;
 namespace GpuLstm.Runtime.Models;
 
 /// <summary>What an optimizer needs from a model: its parameters and gradients, where they live, and their norm.</summary>
-public interface ITrainableModel
+internal interface ITrainableModel
 {
     ParameterSet Parameters { get; }
     IKernelSet Kernels { get; }

@@ -1,7 +1,7 @@
 namespace GpuLstm.Runtime.Models;
 
 /// <summary>Keras's default initializers for LSTM and Dense, drawn from our seeded generator.</summary>
-public static class Initializers
+internal static class Initializers
 {
     /// <summary>glorot_uniform for a (fanIn, fanOut) kernel: U(−√(6/(fanIn+fanOut)), +√(6/(fanIn+fanOut))).</summary>
     public static float[] GlorotUniform(Rng rng, int fanIn, int fanOut)

@@ -11,7 +11,7 @@ namespace GpuLstm.Runtime.Models;
 /// window T it is built for, which positions the loss sees, L stacked levels of <see cref="Cell"/>, an
 /// Embedding of width D in front of them (0: one-hot input), and the dropout rate between levels (training only).
 /// </summary>
-public sealed record LanguageModelConfig(int VocabSize, int Hidden, int SeqLength, LossPositions Loss = LossPositions.Last, int Layers = 1,
+internal sealed record LanguageModelConfig(int VocabSize, int Hidden, int SeqLength, LossPositions Loss = LossPositions.Last, int Layers = 1,
     int Embedding = 0, float Dropout = 0)
 {
     /// <summary>The recurrent cell of every level.</summary>
@@ -58,7 +58,7 @@ public sealed record LanguageModelConfig(int VocabSize, int Hidden, int SeqLengt
 /// (or the embedding lookup) is a gather of table rows and its gradient a deterministic scatter-add. Owns its
 /// parameters and every buffer a training step needs, sized for (SeqLength, maxBatch); a step allocates nothing.
 /// </summary>
-public sealed class LanguageModel : ITrainableModel, IDisposable
+internal sealed class LanguageModel : ITrainableModel, IDisposable
 {
     private readonly ComputeDevice _device;
     private readonly IKernelSet _k;

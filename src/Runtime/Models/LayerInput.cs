@@ -6,7 +6,7 @@ namespace GpuLstm.Runtime.Models;
 /// What a layer reads: dense vectors x (T,B,X), the layer below's outputs, or token ids (T,B) that stand
 /// for one-hot rows of width X, whose input GEMM is a row gather and whose weight gradient a scatter-add.
 /// </summary>
-public readonly struct LayerInput
+internal readonly struct LayerInput
 {
     public ArrayView<float> Dense { get; private init; }
     public ArrayView<int> Tokens { get; private init; }

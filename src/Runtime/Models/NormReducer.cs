@@ -8,7 +8,7 @@ namespace GpuLstm.Runtime.Models;
 /// The global L2 norm of a gradient buffer: the kernel set writes 256 strided partial sums of squares, and
 /// the host adds them in float64 in a fixed order, so the norm is deterministic. Shared by every model.
 /// </summary>
-public sealed class NormReducer : IDisposable
+internal sealed class NormReducer : IDisposable
 {
     private const int Partials = 256;
     private readonly IKernelSet _k;

@@ -5,7 +5,7 @@ using GpuLstm.Runtime.Compute;
 namespace GpuLstm.Runtime.Models;
 
 /// <summary>One named tensor inside the flat parameter buffer.</summary>
-public sealed record ParameterTensor(string Name, int[] Shape, int Offset)
+internal sealed record ParameterTensor(string Name, int[] Shape, int Offset)
 {
     public int Length => Shape.Aggregate(1, (a, b) => a * b);
 }
@@ -14,7 +14,7 @@ public sealed record ParameterTensor(string Name, int[] Shape, int Offset)
 /// Every parameter of a model in one device buffer, and every gradient in a second buffer of the same
 /// layout. One buffer means one Adam launch and one norm reduction for the whole model.
 /// </summary>
-public sealed class ParameterSet : IDisposable
+internal sealed class ParameterSet : IDisposable
 {
     private readonly List<ParameterTensor> _tensors = new();
     private MemoryBuffer1D<float, Stride1D.Dense>? _values, _grads;

@@ -16,7 +16,7 @@ namespace GpuLstm.Runtime.Models;
 /// bidirectional level); its outputs are still indexed by input time t (see <see cref="StateSlots"/>).
 /// Buffers are sized for (maxSteps, maxBatch) once and reused for every call with T ≤ maxSteps, B ≤ maxBatch.
 /// </summary>
-public sealed class RecurrentLayer : IDisposable
+internal sealed class RecurrentLayer : IDisposable
 {
     private readonly IKernelSet _k;
     private readonly ParameterSet _parameters;

@@ -6,7 +6,7 @@ using ILGPU.Runtime;
 namespace GpuLstm.Runtime.Models;
 
 /// <summary>The shape of a recurrent stack: the cell, H, L levels, one or two directions, dropout between levels.</summary>
-public sealed record StackShape(RecurrentCell Cell, int Hidden, int Levels, bool Bidirectional = false, float Dropout = 0)
+internal sealed record StackShape(RecurrentCell Cell, int Hidden, int Levels, bool Bidirectional = false, float Dropout = 0)
 {
     /// <summary>1, or 2 when bidirectional.</summary>
     public int Directions => Bidirectional ? 2 : 1;
@@ -49,7 +49,7 @@ public sealed record StackShape(RecurrentCell Cell, int Hidden, int Levels, bool
 /// dense head on the final state behind. Parameters are declared level by level, forward then reverse.
 /// Buffers are sized once for (maxSteps, maxBatch).
 /// </summary>
-public sealed class RecurrentStack : IDisposable
+internal sealed class RecurrentStack : IDisposable
 {
     private readonly IKernelSet _k;
     private readonly RecurrentLayer[] _forward;   // L

@@ -11,7 +11,7 @@ namespace GpuLstm.Runtime.Models;
 /// and dropout between levels (training only). C# puts optional parameters last, so the required Hidden,
 /// Window and Horizon come first.
 /// </summary>
-public sealed record SeriesModelConfig(int Hidden, int Window, int Horizon, int Features = 1, int Layers = 1,
+internal sealed record SeriesModelConfig(int Hidden, int Window, int Horizon, int Features = 1, int Layers = 1,
     bool Bidirectional = false, float Dropout = 0)
 {
     /// <summary>The recurrent cell of every level and direction.</summary>
@@ -45,7 +45,7 @@ public sealed record SeriesModelConfig(int Hidden, int Window, int Horizon, int 
 /// goes through the kernel set's one stream). Owns its parameters and every buffer a step needs, sized for
 /// (Window, maxBatch) once; a call allocates nothing.
 /// </summary>
-public sealed class SeriesModel : ITrainableModel, IDisposable
+internal sealed class SeriesModel : ITrainableModel, IDisposable
 {
     private readonly ComputeDevice _device;
     private readonly IKernelSet _k;

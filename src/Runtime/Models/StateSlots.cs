@@ -7,7 +7,7 @@ namespace GpuLstm.Runtime.Models;
 /// one slot 0, and in both directions the output at input time t is slot <see cref="Out"/>(t). LSTM and GRU
 /// layers share this one scheme.
 /// </summary>
-public readonly record struct StateSlots(bool Reverse)
+internal readonly record struct StateSlots(bool Reverse)
 {
     /// <summary>The slot step t reads its previous state from.</summary>
     public int Prev(int t) => Reverse ? t + 1 : t;

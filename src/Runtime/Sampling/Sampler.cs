@@ -7,7 +7,7 @@ namespace GpuLstm.Runtime.Sampling;
 /// The notebook's generation loop: predict from the last SeqLength tokens (from a zero state), reweight
 /// with log(p + 1e-8)/T, renormalize, draw one token, append, repeat.
 /// </summary>
-public sealed class Sampler
+internal sealed class Sampler
 {
     private readonly LanguageModel _model;
     private readonly ITokenizer _vocab;

@@ -5,7 +5,7 @@ namespace GpuLstm.Runtime.Series;
 /// the raw series and use only values before each sample's end e. Predictions are (B, k) row-major like
 /// <see cref="SeriesWindows.Targets"/>.
 /// </summary>
-public static class SeriesBaselines
+internal static class SeriesBaselines
 {
     /// <summary>Persistence: every step of the horizon predicts the last known value, y[e − 1].</summary>
     public static double[] Persistence(ReadOnlySpan<double> values, ReadOnlySpan<int> ends, int horizon)

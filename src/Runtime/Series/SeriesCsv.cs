@@ -14,7 +14,7 @@ namespace GpuLstm.Runtime.Series;
 /// Every error is a <see cref="GpuLstmException"/> naming the file and, where it applies, the 1-based
 /// line (the line a row starts on) and the column.
 /// </summary>
-public static class SeriesCsv
+internal static class SeriesCsv
 {
     /// <summary>The date formats accepted (invariant culture); a time zone suffix (Z, +02:00) is optional and converted to UTC.</summary>
     private static readonly string[] DateFormats =

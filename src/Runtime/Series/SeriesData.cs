@@ -6,7 +6,7 @@ namespace GpuLstm.Runtime.Series;
 /// counting data rows in file order, not file lines). <see cref="Dates"/> holds the parsed dates (UTC) when a
 /// date column was chosen, else null.
 /// </summary>
-public sealed record SeriesData(string Source, string Column, string? DateColumn, double[] Values, string[] Labels, DateTime[]? Dates)
+internal sealed record SeriesData(string Source, string Column, string? DateColumn, double[] Values, string[] Labels, DateTime[]? Dates)
 {
     public int Count => Values.Length;
 }

@@ -6,7 +6,7 @@ namespace GpuLstm.Runtime.Series;
 /// A trained series model put to use: its loss and forecasts on a part of the problem (validation, test), and
 /// recursive multi-step forecasting past the end of a series with labels for the forecast steps.
 /// </summary>
-public static class SeriesForecast
+internal static class SeriesForecast
 {
     /// <summary>
     /// Feeds the last <paramref name="window"/> values of <paramref name="history"/> (scaled, modeled units) to

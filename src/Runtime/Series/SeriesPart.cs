@@ -1,7 +1,7 @@
 namespace GpuLstm.Runtime.Series;
 
 /// <summary>The three chronological parts of a series, in time order.</summary>
-public enum SeriesPart
+internal enum SeriesPart
 {
     Train,
     Validation,

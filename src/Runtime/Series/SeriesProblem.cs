@@ -7,7 +7,7 @@ namespace GpuLstm.Runtime.Series;
 /// A sample named by end e in modeled indices forecasts original values from index <see cref="OriginalEnd"/>
 /// on, so model forecasts and baselines are compared on the same original targets.
 /// </summary>
-public sealed class SeriesProblem
+internal sealed class SeriesProblem
 {
     public double[] Original { get; }
     public bool Difference { get; }

@@ -1,7 +1,7 @@
 namespace GpuLstm.Runtime.Series;
 
 /// <summary>The half-open index range [Start, End) of a series.</summary>
-public readonly record struct SeriesRange(int Start, int End)
+internal readonly record struct SeriesRange(int Start, int End)
 {
     public int Length => End - Start;
 

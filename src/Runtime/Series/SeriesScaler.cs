@@ -10,7 +10,7 @@ namespace GpuLstm.Runtime.Series;
 /// the original shifted by a (0 on the training part), and nothing is lost by inverting it.
 /// Stored in a checkpoint as three invariant strings: kind, a and b (round-trip precision).
 /// </summary>
-public sealed class SeriesScaler
+internal sealed class SeriesScaler
 {
     public const string KindKey = "kind";
     public const string OffsetKey = "a";

@@ -6,7 +6,7 @@ namespace GpuLstm.Runtime.Series;
 /// A chronological cut of n values into train | validation | test, in that order and never shuffled:
 /// train = [0, TrainEnd), validation = [TrainEnd, ValidationEnd), test = [ValidationEnd, Count).
 /// </summary>
-public sealed class SeriesSplit
+internal sealed class SeriesSplit
 {
     public int Count { get; }
     public SeriesRange Train { get; }

@@ -111,7 +111,7 @@ public sealed class SeriesTraining : TrainingRun
     private readonly int[] _originalTestEnds;
 
     public SeriesTrainingSettings Settings { get; }
-    public SeriesModel Model { get; }
+    internal SeriesModel Model { get; }
     public SeriesRunInfo Info { get; }
 
     /// <summary>The test scores (the model first, then the baselines), once <see cref="TrainingRun.Run"/> has finished; empty without a test part.</summary>
@@ -196,10 +196,10 @@ public sealed class SeriesTraining : TrainingRun
     /// <summary>The monitored loss: the validation MSE when there is a validation part, else the training MSE.</summary>
     public MonitoredLoss Monitor => _problem.Windows.SampleCount(SeriesPart.Validation) > 0 ? MonitoredLoss.ValLoss : MonitoredLoss.Loss;
 
-    protected override string SetupJson => JsonSerializer.Serialize(SavedSeriesSetup.From(Settings));
+    private protected override string SetupJson => JsonSerializer.Serialize(SavedSeriesSetup.From(Settings));
 
     /// <summary>After training, the model (with its best weights when restored) and the baselines on the same test targets.</summary>
-    protected override void OnTrainingEnded(TrainResult result)
+    private protected override void OnTrainingEnded(TrainResult result)
     {
         if (_testEnds.Length == 0) return;
         var s = Settings;
@@ -216,7 +216,7 @@ public sealed class SeriesTraining : TrainingRun
         Scores = scores;
     }
 
-    protected override Action<Stream> CheckpointWriter(long step, int epochs, double finalLoss)
+    private protected override Action<Stream> CheckpointWriter(long step, int epochs, double finalLoss)
     {
         var s = Settings;
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal)

@@ -7,7 +7,7 @@ namespace GpuLstm.Runtime.Series;
 /// e + k − 1 &lt; part end. Inputs may reach back into earlier parts; that is known history at forecast
 /// time, not leakage. So the training part needs N + k values, a later part k values (if N values precede it).
 /// </summary>
-public sealed class SeriesWindows
+internal sealed class SeriesWindows
 {
     private readonly SeriesRange[] _ends;
 

@@ -6,7 +6,7 @@ using GpuLstm.Runtime.Compute;
 namespace GpuLstm.Runtime.Training;
 
 /// <summary>Adam's hyper-parameters; the defaults are Keras's (ε = 1e-7, not PyTorch's 1e-8).</summary>
-public sealed record AdamOptions(double LearningRate = 1e-3, double Beta1 = 0.9, double Beta2 = 0.999, double Epsilon = 1e-7,
+internal sealed record AdamOptions(double LearningRate = 1e-3, double Beta1 = 0.9, double Beta2 = 0.999, double Epsilon = 1e-7,
     double ClipNorm = 0)
 {
     public void Validate()
@@ -22,7 +22,7 @@ public sealed record AdamOptions(double LearningRate = 1e-3, double Beta1 = 0.9,
 /// Adam over a <see cref="ParameterSet"/>: moment buffers shaped like the parameters, one fused kernel a
 /// step. Optional global-norm clipping scales the gradients inside the same kernel.
 /// </summary>
-public sealed class AdamOptimizer : IDisposable
+internal sealed class AdamOptimizer : IDisposable
 {
     private readonly ParameterSet _parameters;
     private readonly Func<double> _gradientNorm;

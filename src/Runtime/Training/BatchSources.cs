@@ -4,7 +4,7 @@ using GpuLstm.Runtime.Models;
 namespace GpuLstm.Runtime.Training;
 
 /// <summary>Where the trainer's batches come from, epoch by epoch.</summary>
-public interface IBatchSource
+internal interface IBatchSource
 {
     int BatchesPerEpoch { get; }
     /// <summary>True when batch i+1 continues batch i's sequences, so the model carries (h, c) across them.</summary>
@@ -20,7 +20,7 @@ public interface IBatchSource
 /// Keras's fit: every window, shuffled each epoch by one seeded generator, in batches of B (the last one
 /// partial). Each window starts from a zero state.
 /// </summary>
-public sealed class ShuffledWindowBatches : IBatchSource
+internal sealed class ShuffledWindowBatches : IBatchSource
 {
     private readonly WindowDataset _data;
     private readonly LossPositions _positions;
@@ -58,7 +58,7 @@ public sealed class ShuffledWindowBatches : IBatchSource
 }
 
 /// <summary>char-rnn's truncated BPTT: B contiguous streams read in order, state carried across batches, reset each epoch.</summary>
-public sealed class StreamBatches(StreamDataset data) : IBatchSource
+internal sealed class StreamBatches(StreamDataset data) : IBatchSource
 {
     public int BatchesPerEpoch => data.BatchesPerEpoch;
     public bool CarriesState => true;

@@ -18,8 +18,11 @@ public static class MonitorNames
     public static MonitoredLoss? Parse(string? name) => name switch { "loss" => MonitoredLoss.Loss, "val_loss" => MonitoredLoss.ValLoss, _ => null };
 }
 
+/// <summary>What early stopping made of an evaluation: a new best, no improvement yet, or stop.</summary>
+public enum StoppingDecision { Improved, Continue, Stop }
+
 /// <summary>Keras's EarlyStopping settings (mode "min"): stop after <c>Patience</c> epochs without an improvement larger than <c>MinDelta</c>.</summary>
-public sealed record EarlyStoppingOptions(MonitoredLoss Monitor = MonitoredLoss.Loss, int Patience = 5, double MinDelta = 0, bool RestoreBestWeights = false)
+internal sealed record EarlyStoppingOptions(MonitoredLoss Monitor = MonitoredLoss.Loss, int Patience = 5, double MinDelta = 0, bool RestoreBestWeights = false)
 {
     public void Validate()
     {
@@ -33,7 +36,7 @@ public sealed record EarlyStoppingOptions(MonitoredLoss Monitor = MonitoredLoss.
 /// it. Keras counts an epoch as an improvement when value &lt; best − min_delta; after each epoch without
 /// one, wait grows, and training stops once wait ≥ patience (never after the first epoch).
 /// </summary>
-public sealed class EarlyStopping
+internal sealed class EarlyStopping
 {
     private int _wait;
 
@@ -50,7 +53,6 @@ public sealed class EarlyStopping
         Options = options;
     }
 
-    public enum Decision { Improved, Continue, Stop }
 
     /// <summary>Everything <see cref="Update"/> depends on, for a resumable checkpoint.</summary>
     public sealed record Snapshot(double Best, int BestEpoch, int Wait);
@@ -66,7 +68,7 @@ public sealed class EarlyStopping
     }
 
     /// <summary>Feeds one epoch's monitored value. Improved means the caller should snapshot weights if it restores the best.</summary>
-    public Decision Update(int epoch, double value)
+    public StoppingDecision Update(int epoch, double value)
     {
         _wait++;
         if (value + Options.MinDelta < Best)
@@ -74,13 +76,13 @@ public sealed class EarlyStopping
             Best = value;
             BestEpoch = epoch;
             _wait = 0;
-            return Decision.Improved;
+            return StoppingDecision.Improved;
         }
         if (_wait >= Options.Patience && epoch > 0)
         {
             StoppedEpoch = epoch;
-            return Decision.Stop;
+            return StoppingDecision.Stop;
         }
-        return Decision.Continue;
+        return StoppingDecision.Continue;
     }
 }

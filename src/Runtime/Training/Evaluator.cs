@@ -27,7 +27,7 @@ public sealed record EvalResult(double Loss, long Tokens, long TextTokens = 0, l
 /// Scores a token range with the loss at every position, without gradients or dropout. A training run's
 /// carried state is saved before and restored after, so evaluating mid-epoch does not disturb the streams.
 /// </summary>
-public sealed class Evaluator
+internal sealed class Evaluator
 {
     private readonly LanguageModel _model;
     private readonly TokenBatch _batch;

@@ -12,7 +12,7 @@ public readonly record struct MetricsRow(long Step, int Epoch, double TrainLoss,
 /// atomically at every checkpoint and at the end, so the file on disk is always whole and always matches a
 /// checkpoint. A resumed run reads back the rows up to its step and continues them.
 /// </summary>
-public sealed class MetricsLog
+internal sealed class MetricsLog
 {
     public const string Header = "step,epoch,train_loss,val_loss,lr,tokens_per_s";
     private readonly List<MetricsRow> _rows = new();

@@ -150,8 +150,8 @@ public sealed class TextTraining : TrainingRun
     private readonly SavedTextSetup _setup;
 
     public TextTrainingSettings Settings { get; }
-    public LanguageModel Model { get; }
-    public ITokenizer Vocabulary { get; }
+    internal LanguageModel Model { get; }
+    internal ITokenizer Vocabulary { get; }
     /// <summary>The corpus's first T tokens: the notebook's sampling prime, stored in the checkpoint.</summary>
     public string Prime { get; }
     public TextRunInfo Info { get; }
@@ -266,9 +266,9 @@ public sealed class TextTraining : TrainingRun
         }
     }
 
-    protected override string SetupJson => _setup.ToJson();
+    private protected override string SetupJson => _setup.ToJson();
 
-    protected override Action<Stream> CheckpointWriter(long step, int epochs, double finalLoss)
+    private protected override Action<Stream> CheckpointWriter(long step, int epochs, double finalLoss)
     {
         // In this order: the metadata keys of every text checkpoint so far.
         var metadata = new Dictionary<string, string>

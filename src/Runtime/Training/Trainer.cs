@@ -11,7 +11,7 @@ namespace GpuLstm.Runtime.Training;
 /// CheckpointEvery: steps between resumable checkpoints (0: none during training). Learning rate:
 /// lr · LrDecay^max(0, epoch − LrDecayAfter + 1) (char-rnn's schedule).
 /// </summary>
-public sealed record TrainOptions(int Epochs = 50, ulong Seed = 42, long MaxSteps = 0, int EvalEvery = 0,
+internal sealed record TrainOptions(int Epochs = 50, ulong Seed = 42, long MaxSteps = 0, int EvalEvery = 0,
     int CheckpointEvery = 0, double LrDecay = 1, int LrDecayAfter = 10)
 {
     public void Validate()
@@ -36,7 +36,7 @@ public readonly record struct StepReport(long Step, int Epoch, int BatchInEpoch,
 /// loss when there is validation data, and what early stopping made of the monitored value.
 /// </summary>
 public sealed record EvalReport(int Epoch, int Epochs, long Step, double Loss, double? ValLoss, int Steps, TimeSpan Elapsed,
-    long KernelLaunches, EarlyStopping.Decision Decision, double LearningRate);
+    long KernelLaunches, StoppingDecision Decision, double LearningRate);
 
 /// <summary>Why training ended.</summary>
 public enum TrainEnd
@@ -61,7 +61,7 @@ public sealed record TrainResult(TrainEnd End, int EpochsRun, double FinalLoss, 
 /// state and the best weights that a resumed run needs to continue exactly as an uninterrupted one would.
 /// </summary>
 /// <param name="Ended">How the run ended, when this is its final state (null while it runs, and after an interruption).</param>
-public sealed record TrainerState(long Step, int Epoch, int BatchInEpoch, double PeriodLossSum, long PeriodRows, int PeriodSteps,
+internal sealed record TrainerState(long Step, int Epoch, int BatchInEpoch, double PeriodLossSum, long PeriodRows, int PeriodSteps,
     int Evaluations, EarlyStopping.Snapshot Stopping, TrainEnd? Ended = null)
 {
 
@@ -82,7 +82,7 @@ public sealed record TrainerState(long Step, int Epoch, int BatchInEpoch, double
 /// touches the weights), Adam with clipping. Evaluations feed early stopping with the training loss since the
 /// last one ("loss") or the validation loss ("val_loss"); a non-finite validation loss stops training too.
 /// </summary>
-public sealed class Trainer
+internal sealed class Trainer
 {
     private readonly ITrainingTask _task;
     private readonly ITrainableModel _model;
@@ -177,7 +177,7 @@ public sealed class Trainer
                     }
                     double monitored = _stopping.Monitor == MonitoredLoss.ValLoss ? lastVal!.Value : lastLoss;
                     var decision = stopper.Update(evaluations, monitored);
-                    if (decision == EarlyStopping.Decision.Improved && _stopping.RestoreBestWeights)
+                    if (decision == StoppingDecision.Improved && _stopping.RestoreBestWeights)
                         BestWeights = _model.Parameters.GetValues();
                     Evaluated?.Invoke(new EvalReport(epoch, _options.Epochs, step, lastLoss, lastVal, periodSteps, periodClock.Elapsed,
                         _model.Kernels.LaunchCount - launchesAtPeriod, decision, _adam.LearningRate));
@@ -185,7 +185,7 @@ public sealed class Trainer
                     periodSum = 0; periodRows = 0; periodSteps = 0;
                     periodClock.Restart();
                     launchesAtPeriod = _model.Kernels.LaunchCount;
-                    if (decision == EarlyStopping.Decision.Stop) end = TrainEnd.EarlyStopped;
+                    if (decision == StoppingDecision.Stop) end = TrainEnd.EarlyStopped;
                 }
                 if (_options.CheckpointEvery > 0 && step % _options.CheckpointEvery == 0 && CheckpointDue is not null)
                 {

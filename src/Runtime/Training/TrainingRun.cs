@@ -24,6 +24,9 @@ public sealed class RunFinishedException(TrainEnd end, long step, int epochs)
     public int Epochs { get; } = epochs;
 }
 
+/// <summary>Where a run stands between two steps: steps done, and the epoch and batch (0-based) it runs next.</summary>
+public readonly record struct RunPosition(long Step, int Epoch, int BatchInEpoch);
+
 /// <summary>How a run ended, and the last checkpoint it saved before (or at) the end.</summary>
 public sealed record RunResult(TrainResult Training, long? SavedStep);
 
@@ -53,7 +56,7 @@ public abstract class TrainingRun : IDisposable
     /// <summary>Draws the loss curve for the plot file (a front end's choice of plotting library); no plot without it.</summary>
     public Func<IReadOnlyList<MetricsRow>, byte[]>? RenderLossPlot { get; set; }
 
-    public ComputeDevice Device { get; }
+    internal ComputeDevice Device { get; }
 
     /// <summary>Where this run writes: the checkpoint, and beside it the training state; the metrics CSV and loss plot when enabled.</summary>
     public string CheckpointPath { get; }
@@ -61,8 +64,8 @@ public abstract class TrainingRun : IDisposable
     public string? MetricsPath { get; }
     public string? PlotPath { get; }
 
-    /// <summary>Where a resumed run continues from (step, epoch, batch), or null for a fresh run.</summary>
-    public TrainerState? ResumedFrom => _resumeFrom;
+    /// <summary>Where a resumed run continues from, or null for a fresh run.</summary>
+    public RunPosition? ResumedFrom => _resumeFrom is { } r ? new RunPosition(r.Step, r.Epoch, r.BatchInEpoch) : null;
 
     /// <summary>Batches in one epoch of training.</summary>
     public int BatchesPerEpoch => _task?.BatchesPerEpoch ?? 0;
@@ -70,26 +73,26 @@ public abstract class TrainingRun : IDisposable
     /// <summary>The metrics of every step so far (a resumed run's include the earlier ones).</summary>
     public IReadOnlyList<MetricsRow> Metrics => _log.Rows;
 
-    protected TrainingRun(ComputeDevice device, string checkpoint, string? metrics, string? plot)
+    private protected TrainingRun(ComputeDevice device, string checkpoint, string? metrics, string? plot)
     {
         Device = device;
         CheckpointPath = checkpoint; MetricsPath = metrics; PlotPath = plot;
     }
 
     /// <summary>The run's settings as JSON, kept in the state file: a resumed run must train with the same ones.</summary>
-    protected abstract string SetupJson { get; }
+    private protected abstract string SetupJson { get; }
 
     /// <summary>The checkpoint's bytes at <paramref name="step"/> after <paramref name="epochs"/> epochs (<paramref name="finalLoss"/> NaN when unknown).</summary>
-    protected abstract Action<Stream> CheckpointWriter(long step, int epochs, double finalLoss);
+    private protected abstract Action<Stream> CheckpointWriter(long step, int epochs, double finalLoss);
 
     /// <summary>Called once training has ended, before the final save (for example to score a test part for the checkpoint's metadata).</summary>
-    protected virtual void OnTrainingEnded(TrainResult result) { }
+    private protected virtual void OnTrainingEnded(TrainResult result) { }
 
     /// <summary>
     /// Checks every file the run reads and writes before any work (see <see cref="FilePlan"/>): the input, and
     /// the checkpoint, state, metrics and plot as outputs, or as files to update when resuming.
     /// </summary>
-    protected static void CheckFiles(FileLabels labels, string? input, string checkpoint, string? metrics, string? plot, bool resuming)
+    private protected static void CheckFiles(FileLabels labels, string? input, string checkpoint, string? metrics, string? plot, bool resuming)
     {
         var plan = new FilePlan().Input(labels.Input, input);
         string state = TrainingStateFile.PathFor(checkpoint);
@@ -103,7 +106,7 @@ public abstract class TrainingRun : IDisposable
     /// The saved state of the run at <paramref name="checkpoint"/> without its tensors, for a front end that
     /// resumes it: its position (a finished run is refused) and its settings' JSON.
     /// </summary>
-    public static (SavedPosition Position, string Setup) ReadSaved(string checkpoint)
+    internal static (SavedPosition Position, string Setup) ReadSaved(string checkpoint)
     {
         if (!File.Exists(checkpoint) && !Directory.Exists(checkpoint)) throw new GpuLstmException($"cannot resume: checkpoint '{checkpoint}' not found");
         if (Directory.Exists(checkpoint)) throw new GpuLstmException($"checkpoint '{checkpoint}' is a directory");
@@ -113,13 +116,13 @@ public abstract class TrainingRun : IDisposable
     }
 
     /// <summary>Refuses to resume a run that has finished under <paramref name="options"/>.</summary>
-    protected static void CheckResumable(SavedPosition position, TrainOptions options)
+    private protected static void CheckResumable(SavedPosition position, TrainOptions options)
     {
         if (ToTrainerState(position).FinishedUnder(options) is { } end) throw new RunFinishedException(end, position.Step, position.Epoch);
     }
 
     /// <summary>Sets up Adam and the trainer; a resumed run passes its saved state, whose checkpoint weights the subclass has already loaded.</summary>
-    protected void Start(ITrainingTask task, AdamOptions adam, EarlyStoppingOptions stopping, TrainOptions options, Func<double>? validate,
+    private protected void Start(ITrainingTask task, AdamOptions adam, EarlyStoppingOptions stopping, TrainOptions options, Func<double>? validate,
         string? checkpointStep = null, bool resuming = false)
     {
         _task = task;
@@ -197,7 +200,7 @@ public abstract class TrainingRun : IDisposable
     }
 
     /// <summary>The step metadata every checkpoint of a run carries, which a resumed run matches against its state file.</summary>
-    protected static Dictionary<string, string> StepMetadata(long step, int epochs, double finalLoss)
+    private protected static Dictionary<string, string> StepMetadata(long step, int epochs, double finalLoss)
     {
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal)
         {
@@ -211,7 +214,7 @@ public abstract class TrainingRun : IDisposable
     private bool _detached;
 
     /// <summary>Hands the device to the caller, who then owns it (and disposes it); the run keeps using it until disposed.</summary>
-    protected ComputeDevice DetachDevice()
+    private protected ComputeDevice DetachDevice()
     {
         _detached = true;
         return Device;

@@ -5,14 +5,14 @@ using GpuLstm.Runtime.Series;
 namespace GpuLstm.Runtime.Training;
 
 /// <summary>One step's mean loss, the rows it averages over (its weight in an epoch's mean), and the tokens or samples it consumed (for throughput).</summary>
-public readonly record struct StepLoss(double Loss, long Rows, long Items);
+internal readonly record struct StepLoss(double Loss, long Rows, long Items);
 
 /// <summary>
 /// A model and its training data as <see cref="Trainer"/> drives them, one batch at a time: the one thing text
 /// and series training do differently. The trainer owns everything else (Adam, clipping, divergence checks,
 /// early stopping, evaluation, checkpoints, resume, cancellation).
 /// </summary>
-public interface ITrainingTask
+internal interface ITrainingTask
 {
     ITrainableModel Model { get; }
     int BatchesPerEpoch { get; }
@@ -31,7 +31,7 @@ public interface ITrainingTask
 }
 
 /// <summary>A language model over token batches from an <see cref="IBatchSource"/>: shuffled windows or carried streams.</summary>
-public sealed class LanguageModelTask : ITrainingTask
+internal sealed class LanguageModelTask : ITrainingTask
 {
     private readonly LanguageModel _model;
     private readonly IBatchSource _source;
@@ -70,7 +70,7 @@ public sealed class LanguageModelTask : ITrainingTask
 /// epoch by one seeded generator that runs for the whole training (epoch e's order depends on every earlier
 /// shuffle, so a resumed run replays them). Each window starts from a zero state.
 /// </summary>
-public sealed class SeriesTask : ITrainingTask
+internal sealed class SeriesTask : ITrainingTask
 {
     private readonly SeriesModel _model;
     private readonly SeriesProblem _problem;

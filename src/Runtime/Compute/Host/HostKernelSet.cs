@@ -13,7 +13,7 @@ namespace GpuLstm.Runtime.Compute.Host;
 /// accelerator's buffers, whose memory is host memory: no copies. GEMMs run on a persistent worker pool;
 /// pointwise ops are memory-bound at LSTM sizes and run on the calling thread.
 /// </summary>
-public sealed unsafe class HostKernelSet : IKernelSet
+internal sealed unsafe class HostKernelSet : IKernelSet
 {
     private readonly WorkerPool _pool;
     private readonly HostGemm _gemm;

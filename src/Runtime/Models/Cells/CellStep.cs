@@ -7,7 +7,7 @@ namespace GpuLstm.Runtime.Models.Cells;
 /// cell reads only the views it uses (<see cref="C"/> and <see cref="PrevC"/> for a cell with a cell state,
 /// <see cref="Recurrent"/> for a cell that keeps its recurrent projection apart); the others are empty.
 /// </summary>
-public readonly struct CellStep
+internal readonly struct CellStep
 {
     public int Batch { get; init; }                    // B
     public int Hidden { get; init; }                   // H

@@ -15,7 +15,7 @@ namespace GpuLstm.Runtime.Models.Cells;
 /// The recurrent projection h·Wh + b_hh is kept apart from the gates (the reset gate multiplies its n block),
 /// and so are the two biases. Keras's defaults: zero biases. Kernels: <see cref="GruCellKernels"/>.
 /// </summary>
-public sealed class GruCell : RecurrentCell
+internal sealed class GruCell : RecurrentCell
 {
     public static GruCell Instance { get; } = new();
 

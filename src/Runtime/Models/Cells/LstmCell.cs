@@ -13,7 +13,7 @@ namespace GpuLstm.Runtime.Models.Cells;
 /// i, f, o and tanh for g. One combined bias, its forget block initialized to 1 as Keras does.
 /// Kernels: <see cref="LstmCellKernels"/>.
 /// </summary>
-public sealed class LstmCell : RecurrentCell
+internal sealed class LstmCell : RecurrentCell
 {
     public static LstmCell Instance { get; } = new();
 

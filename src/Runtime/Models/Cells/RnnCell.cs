@@ -12,7 +12,7 @@ namespace GpuLstm.Runtime.Models.Cells;
 /// The Elman RNN (PyTorch's nn.RNN with tanh, Keras's SimpleRNN, char-rnn's "rnn"): h' = tanh(x·W_ih + b_ih +
 /// h·W_hh + b_hh). One gate block, one combined bias (zeros, Keras's default). Kernels: <see cref="RnnCellKernels"/>.
 /// </summary>
-public sealed class RnnCell : RecurrentCell
+internal sealed class RnnCell : RecurrentCell
 {
     public static RnnCell Instance { get; } = new();
 
