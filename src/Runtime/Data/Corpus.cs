@@ -2,7 +2,7 @@ using System.Text;
 
 namespace GpuLstm.Runtime.Data;
 
-/// <summary>The embedded default corpus: the notebook's 5 lines of "The Road Not Taken". User files go through <see cref="EncodedCorpus.Load"/>.</summary>
+/// <summary>The embedded default corpus: the notebook's 5 lines of "The Road Not Taken". User files go through <see cref="EncodedCorpus.Load(string, string)"/>.</summary>
 internal static class Corpus
 {
     public const string DefaultName = "road-not-taken-5 (embedded)";

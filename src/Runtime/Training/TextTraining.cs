@@ -156,7 +156,7 @@ public sealed class TextTraining : TrainingRun
     public string Prime { get; }
     public TextRunInfo Info { get; }
 
-    /// <summary>The saved settings of the run at <paramref name="checkpoint"/>, for a front end that resumes it (a finished run is refused with <see cref="RunFinishedException"/> when it cannot go on under <paramref name="epochs"/> and <paramref name="maxSteps"/>).</summary>
+    /// <summary>The saved settings of the run at <paramref name="checkpoint"/>, for a front end that resumes it (the run itself refuses, with <see cref="RunFinishedException"/>, a finished run that cannot go on under the new epoch and step limits).</summary>
     public static TextTrainingSettings SavedSettings(string checkpoint)
     {
         var (_, json) = ReadSaved(checkpoint);
