@@ -68,7 +68,7 @@ public class GemmBenchmarks : IWorkPerCall
     private const int B = 16, H = 128, T = 50, V = 27;
     private GemmFixture _fixture = null!;
 
-    public static GemmShape ShapeOf(Op op) => op switch
+    internal static GemmShape ShapeOf(Op op) => op switch
     {
         Op.RecurrentNN => GemmShape.NN(B, 4 * H, H, accumulate: true),
         Op.HiddenGradNN => GemmShape.NN(B, H, 4 * H),

@@ -90,7 +90,7 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "the validation part has 2 tokens, fewer than one window of 11", 1, ["train", "--corpus", "tiny.txt", "--seq-length", "10", "--batch", "2"] },
         { "cannot resume: checkpoint 'nothing.safetensors' not found", 1, ["train", "--resume", "--checkpoint", "nothing.safetensors"] },
         { "cannot resume: 'good.train-state.safetensors' not found", 1, ["train", "--resume", "--checkpoint", "good.safetensors"] },
-        { "--cell: 'peephole' is not one of " + string.Join(", ", GpuLstm.Runtime.Models.Cells.RecurrentCell.All.Select(c => $"'{c.Name}'")), 2, ["train", "--cell", "peephole"] },
+        { "--cell: 'peephole' is not one of " + string.Join(", ", RecurrentCell.All.Select(c => $"'{c.Name}'")), 2, ["train", "--cell", "peephole"] },
         // sample and eval
         { "--top-k must be 0 (off) or positive, got -1", 1, ["sample", "--checkpoint", "good.safetensors", "--top-k", "-1"] },
         { "exceeds the vocabulary of", 1, ["sample", "--checkpoint", "good.safetensors", "--top-k", "1000"] },
@@ -122,7 +122,7 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "checkpoint 'missing.safetensors' not found", 1, ["sample", "--checkpoint", "missing.safetensors"] },
         { "is truncated", 1, ["sample", "--checkpoint", "truncated.safetensors"] },
         { "checkpoint 'garbage.safetensors'", 1, ["sample", "--checkpoint", "garbage.safetensors"] },
-        { $"holds a 'peephole' model; this build reads {GpuLstm.Runtime.Models.Cells.RecurrentCell.NameList} models", 1, ["sample", "--checkpoint", "peephole.safetensors"] },
+        { $"holds a 'peephole' model; this build reads {RecurrentCell.NameList} models", 1, ["sample", "--checkpoint", "peephole.safetensors"] },
         { "tensor 'lstm.weight_ih_l0' has shape [16,15], expected [16,3]", 1, ["sample", "--checkpoint", "vocab.safetensors"] },
         { "--checkpoint is required", 2, ["sample"] },
         // sample: the generation settings

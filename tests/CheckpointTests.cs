@@ -169,7 +169,7 @@ public sealed class CheckpointFuzzTests(TestDevices devices)
                 Checkpoint.Parse(bytes, "fuzzed");
                 accepted++;
             }
-            catch (GpuLstm.Runtime.GpuLstmException e)
+            catch (GpuLstmException e)
             {
                 Assert.DoesNotContain('\n', e.Message);
             }

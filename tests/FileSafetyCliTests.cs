@@ -329,7 +329,7 @@ public sealed class FileSafetyCliTests(FileSafetyInputs inputs) : IClassFixture<
             Assert.StartsWith("cuda:0", device.Description);
             return;
         }
-        var e = Assert.Throws<GpuLstm.Runtime.GpuLstmException>(() => GpuLstm.Runtime.Compute.ComputeDevice.Open("cuda"));
+        var e = Assert.Throws<GpuLstmException>(() => GpuLstm.Runtime.Compute.ComputeDevice.Open("cuda"));
         Assert.StartsWith("no CUDA device was found", e.Message);
         Assert.Contains("available: auto, ", e.Message);
         Assert.Contains("cpu, ilgpu-cpu", e.Message);

@@ -21,7 +21,7 @@ public sealed record GpuResourceUsage(string Kernel, int Sgprs, int Vgprs, int A
 /// and Debian's clang-15 (with rocm-device-libs) compiling the OpenCL C for AMD's gfx90a (MI200).
 /// Used by the codegen tests and by the resource table in bench/README.md.
 /// </summary>
-public static partial class KernelCodegen
+internal static partial class KernelCodegen
 {
     public const string Clang = "clang-15";
     public const string DeviceLibs = "/usr/lib/x86_64-linux-gnu/amdgcn/bitcode";

@@ -113,7 +113,7 @@ public sealed class TruncatedBpttTests(TestDevices devices)
         int seed = TestData.FreshSeed();
         var rng = new Random(seed);
         const int v = 7, t = 4, b = 3;
-        using var model = new LanguageModel(devices[set], new LanguageModelConfig(v, 5, 2 * t, LossPositions.All, 2, 3, 0) { Cell = GpuLstm.Runtime.Models.Cells.RecurrentCell.Parse(cell) }, b);
+        using var model = new LanguageModel(devices[set], new LanguageModelConfig(v, 5, 2 * t, LossPositions.All, 2, 3, 0) { Cell = RecurrentCell.Parse(cell) }, b);
         model.Parameters.SetValues(TestData.Uniform(rng, model.Parameters.Count, 0.5));
         var seq = Enumerable.Range(0, (2 * t + 1) * b).Select(_ => rng.Next(v)).ToArray();
         TokenBatch Window(int from, int steps)

@@ -69,7 +69,7 @@ public sealed class SafeTensorsTests : IDisposable
         TensorEntry[] tensors = [RandomTensor(rng, "embed.weight", 7), RandomTensor(rng, "lstm.w_ih", 3, 11), RandomTensor(rng, "lstm/b+x", 5, 1, 3)];
         string path = Path.Combine(_dir, "nested", "dir", "model.safetensors");
         // Like torch.save, a write does not create directories: it names the missing one.
-        var missing = Assert.Throws<GpuLstm.Runtime.GpuLstmException>(() => SafeTensors.Write(path, metadata, tensors));
+        var missing = Assert.Throws<GpuLstmException>(() => SafeTensors.Write(path, metadata, tensors));
         Assert.Contains("does not exist", missing.Message);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
 

@@ -127,11 +127,11 @@ public sealed class SeriesModelTests(TestDevices devices)
     [Fact]
     public void CellNamesParseOnceAtTheEdgeIgnoringCaseAndSpaces()
     {
-        Assert.Same(GpuLstm.Runtime.Models.Cells.RecurrentCell.Lstm, GpuLstm.Runtime.Models.Cells.RecurrentCell.Parse(" LSTM "));
-        var e = Assert.Throws<SettingException>(() => GpuLstm.Runtime.Models.Cells.RecurrentCell.Parse("peephole"));
+        Assert.Same(RecurrentCell.Lstm, RecurrentCell.Parse(" LSTM "));
+        var e = Assert.Throws<SettingException>(() => RecurrentCell.Parse("peephole"));
         Assert.Equal("Cell", e.Setting);
-        Assert.Contains($"unknown recurrent cell 'peephole'; this build knows {GpuLstm.Runtime.Models.Cells.RecurrentCell.Names}", e.Message);
-        using var model = new SeriesModel(devices.Host, new SeriesModelConfig(3, 4, 1) { Cell = GpuLstm.Runtime.Models.Cells.RecurrentCell.Parse(" LSTM ") }, 1);
+        Assert.Contains($"unknown recurrent cell 'peephole'; this build knows {RecurrentCell.Names}", e.Message);
+        using var model = new SeriesModel(devices.Host, new SeriesModelConfig(3, 4, 1) { Cell = RecurrentCell.Parse(" LSTM ") }, 1);
         Assert.Equal("lstm0.input_weights", model.Parameters.Tensors[0].Name);
     }
 

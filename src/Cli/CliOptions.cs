@@ -34,11 +34,11 @@ internal static class CliOptions
     };
 
     /// <summary>A file option that may say 'none': none → off; absent → beside the checkpoint; else that path.</summary>
-    public static OutputFile OutputFile(string? value) => value switch
+    public static GpuLstm.OutputFile OutputFile(string? value) => value switch
     {
-        null => Runtime.Training.OutputFile.Default,
-        "none" => Runtime.Training.OutputFile.None,
-        _ => Runtime.Training.OutputFile.At(value),
+        null => GpuLstm.OutputFile.Default,
+        "none" => GpuLstm.OutputFile.None,
+        _ => GpuLstm.OutputFile.At(value),
     };
 }
 

@@ -198,8 +198,8 @@ internal static class CliRunner
         {
             throw new GpuLstmException(e.End switch
             {
-                Runtime.Training.TrainEnd.EarlyStopped => $"cannot resume: the run stopped early at step {e.Step} (epoch {e.Epochs}) because the monitored loss stopped improving; there is nothing to continue, and nothing was changed",
-                Runtime.Training.TrainEnd.StepLimit => $"cannot resume: the run finished at step {e.Step}, the --max-steps limit; to train on, give --max-steps above {e.Step}",
+                TrainEnd.EarlyStopped => $"cannot resume: the run stopped early at step {e.Step} (epoch {e.Epochs}) because the monitored loss stopped improving; there is nothing to continue, and nothing was changed",
+                TrainEnd.StepLimit => $"cannot resume: the run finished at step {e.Step}, the --max-steps limit; to train on, give --max-steps above {e.Step}",
                 _ => $"cannot resume: the run finished at step {e.Step} after {e.Epochs} epoch{(e.Epochs == 1 ? "" : "s")}; to train on, give --epochs above {e.Epochs}",
             }, e);
         }

@@ -120,7 +120,7 @@ internal static class StandardOutput
                 _gone = true;
                 ClosedSource.Cancel();
                 if (!DiscardWhenClosed)
-                    throw new GpuLstm.Runtime.GpuLstmException(e is IOException
+                    throw new GpuLstmException(e is IOException
                         ? $"cannot write to standard output: {GpuLstm.Runtime.Files.IoErrors.Describe(e)}"
                         : "cannot write to standard output: it is not open");
             }

@@ -3,7 +3,7 @@ using ILGPU;
 namespace GpuLstm.Kernels;
 
 /// <summary>Per-step scalars of the Adam update, computed once on the host in float64.</summary>
-public readonly struct AdamStepArgs
+internal readonly struct AdamStepArgs
 {
     /// <summary>lr·√(1−β2ᵗ)/(1−β1ᵗ): Keras folds both bias corrections into the step size.</summary>
     public readonly float StepSize;
@@ -18,7 +18,7 @@ public readonly struct AdamStepArgs
 }
 
 /// <summary>The optimizer and its helpers, over the one flat buffer that holds every parameter.</summary>
-public static class AdamKernels
+internal static class AdamKernels
 {
     /// <summary>
     /// index: 0..P. Keras's Adam: m ← β1·m + (1−β1)·g, v ← β2·v + (1−β2)·g², p ← p − step·m/(√v + ε).

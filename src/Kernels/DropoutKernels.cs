@@ -8,7 +8,7 @@ namespace GpuLstm.Kernels;
 /// thread count, the host and GPU sets make the same mask bit for bit, and a resumed run needs no RNG state,
 /// only the step number the key is derived from.
 /// </summary>
-public static class DropoutKernels
+internal static class DropoutKernels
 {
     /// <summary>A 32-bit integer hash with full avalanche (Chris Wellons' lowbias32); a bijection on uint.</summary>
     public static uint Hash(uint x)

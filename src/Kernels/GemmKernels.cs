@@ -8,7 +8,7 @@ namespace GpuLstm.Kernels;
 /// Transposition is expressed through strides, so NN, NT and TN products share one kernel and
 /// no operand is ever copied into a transposed buffer.
 /// </summary>
-public readonly struct GemmShape
+internal readonly struct GemmShape
 {
     public readonly int M, N, K;
     /// <summary>Element (m,k) of op(A) is a[m·ARowStride + k·AColStride].</summary>
@@ -52,7 +52,7 @@ public readonly struct GemmShape
 /// OS-thread barriers), <see cref="Tiled"/> stages 16×16 tiles of A and B in shared memory (the right
 /// choice on a GPU, where it cuts global loads by the tile width).
 /// </summary>
-public static class GemmKernels
+internal static class GemmKernels
 {
     public const int Tile = 16;
 

@@ -10,7 +10,7 @@ namespace GpuLstm.Kernels;
 ///   r = σ(xr + hr),  z = σ(xz + hz),  n = tanh(xn + r ⊙ hn),  h_t = (1 − z) ⊙ n + z ⊙ h_{t-1}
 /// where x· = x_t·Wx + b_ih and h· = h_{t-1}·Wh + b_hh, each split into its three H-wide column blocks.
 /// </summary>
-public static class GruCellKernels
+internal static class GruCellKernels
 {
     /// <summary>
     /// index: 0..B·H, element (b,j). Reads the x- and h-side pre-activations of (b,j), writes the activated

@@ -7,10 +7,10 @@ namespace GpuLstm.Kernels;
 /// <param name="Method">The static kernel method.</param>
 /// <param name="ExplicitlyGrouped">True when the kernel uses groups and shared memory (launched with a KernelConfig).</param>
 /// <param name="Hot">True for kernels that run every time step (they must not spill on a GPU).</param>
-public sealed record KernelEntry(string Name, MethodInfo Method, bool ExplicitlyGrouped, bool Hot);
+internal sealed record KernelEntry(string Name, MethodInfo Method, bool ExplicitlyGrouped, bool Hot);
 
 /// <summary>Every kernel GpuLstm launches, for code generation checks and resource reports.</summary>
-public static class KernelCatalog
+internal static class KernelCatalog
 {
     public static IReadOnlyList<KernelEntry> All { get; } = new[]
     {

@@ -3,7 +3,7 @@ using ILGPU;
 namespace GpuLstm.Kernels;
 
 /// <summary>Losses fused with their gradients: each kernel reads its row once and writes loss and gradient in the same pass.</summary>
-public static class LossKernels
+internal static class LossKernels
 {
     /// <summary>
     /// index: 0..R, one row (one predicted position) per thread. Writes −log softmax(logits)[target]

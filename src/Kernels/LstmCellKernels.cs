@@ -7,7 +7,7 @@ namespace GpuLstm.Kernels;
 /// Gate order inside a (4H) row is [i f g o], PyTorch's order. Activations: σ for i, f, o; tanh for g
 /// and for the cell output (Keras's and PyTorch's defaults).
 /// </summary>
-public static class LstmCellKernels
+internal static class LstmCellKernels
 {
     /// <summary>
     /// index: 0..B·H, element (b,j). Reads the four pre-activations of (b,j), writes the activated

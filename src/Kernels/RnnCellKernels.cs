@@ -7,7 +7,7 @@ namespace GpuLstm.Kernels;
 /// b_ih + h·W_hh + b_hh), one gate block. The recurrent GEMM accumulates onto the input pre-activations before
 /// the forward kernel, and the layer's backward GEMM turns dL/d(pre-activation) into dL/dh_{t-1}.
 /// </summary>
-public static class RnnCellKernels
+internal static class RnnCellKernels
 {
     /// <summary>index: 0..B·H, element (b,j). Activates the pre-activation in place (backward needs it) and writes h_t.</summary>
     public static void Forward(

@@ -3,7 +3,7 @@ using ILGPU;
 namespace GpuLstm.Kernels;
 
 /// <summary>Small data-movement kernels around the LSTM: token inputs, bias gradients, and the joins of a bidirectional layer.</summary>
-public static class TensorKernels
+internal static class TensorKernels
 {
     /// <summary>
     /// index: 0..R·N. output[r,n] = table[ids[r], n] + bias[n]: the input GEMM of a one-hot input, x·W + b,

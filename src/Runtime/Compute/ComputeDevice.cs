@@ -8,12 +8,6 @@ using GpuLstm.Runtime.Compute.Host;
 
 namespace GpuLstm.Runtime.Compute;
 
-/// <summary>What runs a device's kernels.</summary>
-public enum DeviceKind { Cuda, OpenCL, Cpu }
-
-/// <summary>One accelerator, as `gpulstm devices` lists it: its id (the name the Device settings take), its kind, memory, warp and largest group.</summary>
-public sealed record DeviceInfo(string Id, string Name, DeviceKind Kind, long MemoryBytes, int WarpSize, int MaxThreadsPerGroup);
-
 /// <summary>
 /// An ILGPU context, one accelerator on it, and the kernel set that runs there. Device names:
 /// <c>auto</c> (CUDA, then OpenCL, then cpu), <c>cuda</c>, <c>cuda:N</c>, <c>opencl</c>, <c>opencl:N</c>,

@@ -37,7 +37,7 @@ public sealed class Forecaster : IDisposable
     public IReadOnlyList<double> Values => _info.Values;
     public IReadOnlyList<string> Labels => _info.Labels;
 
-    public Runtime.Models.Cells.RecurrentCell Cell => _model.Config.Cell;
+    public RecurrentCell Cell => _model.Config.Cell;
     /// <summary>Input steps per forecast (N) and values forecast per step of the recursion (k).</summary>
     public int Window => _model.Config.Window;
     public int Horizon => _model.Config.Horizon;
@@ -88,12 +88,12 @@ public sealed class Forecaster : IDisposable
     /// </summary>
     public static Forecaster Train(SeriesTrainingSettings settings, IProgress<TrainingProgress>? progress = null, CancellationToken cancel = default)
     {
-        var run = new SeriesTraining(settings with { Plot = Runtime.Training.OutputFile.None });
+        var run = new SeriesTraining(settings with { Plot = OutputFile.None });
         try
         {
             TextModel.Report(run, progress);
             var result = run.Run(cancel).Training;
-            if (result.End == Runtime.Training.TrainEnd.Diverged)
+            if (result.End == TrainEnd.Diverged)
                 throw new GpuLstmException($"training diverged at {result.DivergedWhat}; try a smaller learning rate or clipping");
             var (device, model) = run.Detach();
             return new Forecaster(device, model, run.ModelInfo, run.Scores);

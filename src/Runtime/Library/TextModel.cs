@@ -47,7 +47,7 @@ public sealed class TextModel : IDisposable
     /// <summary>Characters or words.</summary>
     public TokenKind Tokens => _vocabulary.Kind == "word" ? TokenKind.Words : TokenKind.Characters;
 
-    public Runtime.Models.Cells.RecurrentCell Cell => _model.Config.Cell;
+    public RecurrentCell Cell => _model.Config.Cell;
     public int Hidden => _model.Config.Hidden;
     public int Layers => _model.Config.Layers;
     /// <summary>The window the model was trained on (T).</summary>

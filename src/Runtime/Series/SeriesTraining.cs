@@ -8,91 +8,8 @@ using GpuLstm.Runtime.Training;
 
 namespace GpuLstm.Runtime.Series;
 
-/// <summary>
-/// Every setting of a forecasting run, checked in one place (<see cref="Validate"/>; errors name the setting by
-/// its property name). Defaults: window 12, horizon 1, one LSTM(32), min-max scaling, 15% validation and 15%
-/// test, early stopping on the validation MSE with patience 20 and the best weights restored.
-/// </summary>
-public sealed record SeriesTrainingSettings
-{
-    /// <summary>A CSV file with a header row, or <c>-</c> for standard input.</summary>
-    public required string Csv { get; init; }
-    public required string Column { get; init; }
-    public string? DateColumn { get; init; }
-    public SeriesScalerKind Scale { get; init; } = SeriesScalerKind.MinMax;
-    /// <summary>Model first differences y[t+1] − y[t] and integrate the forecasts back (for trending series).</summary>
-    public bool Difference { get; init; }
-    public int Window { get; init; } = 12;
-    public int Horizon { get; init; } = 1;
-    public double ValFraction { get; init; } = 0.15;
-    public double TestFraction { get; init; } = 0.15;
-    /// <summary>The seasonal-naive baseline's season (0: none).</summary>
-    public int Season { get; init; }
-    public RecurrentCell Cell { get; init; } = RecurrentCell.Lstm;
-    public int Hidden { get; init; } = 32;
-    public int Layers { get; init; } = 1;
-    public bool Bidirectional { get; init; }
-    public float Dropout { get; init; }
-    public int Epochs { get; init; } = 200;
-    public long MaxSteps { get; init; }
-    public int BatchSize { get; init; } = 16;
-    public double LearningRate { get; init; } = 1e-3;
-    public double ClipNorm { get; init; }
-    public int Patience { get; init; } = 20;
-    public bool RestoreBest { get; init; } = true;
-    public ulong Seed { get; init; } = 42;
-    public string Device { get; init; } = "auto";
-    public string Checkpoint { get; init; } = SeriesTraining.DefaultCheckpoint;
-    public int CheckpointEvery { get; init; }
-    public OutputFile Metrics { get; init; } = OutputFile.None;
-    public OutputFile Plot { get; init; } = OutputFile.None;
-    /// <summary>Continue the run saved at <see cref="Checkpoint"/>; its saved settings must equal these.</summary>
-    public bool Resume { get; init; }
-
-    public void Validate()
-    {
-        static void Positive(int value, string setting, string what)
-        {
-            if (value < 1) throw new SettingException(setting, $"{what} must be a positive integer, got {value}", what);
-        }
-        if (string.IsNullOrWhiteSpace(Csv)) throw new SettingException(nameof(Csv), "the CSV path is empty");
-        if (string.IsNullOrWhiteSpace(Column)) throw new SettingException(nameof(Column), "the column name is empty");
-        if (string.IsNullOrWhiteSpace(Checkpoint)) throw new SettingException(nameof(Checkpoint), "the checkpoint path is empty");
-        Positive(Window, nameof(Window), "the window");
-        Positive(Horizon, nameof(Horizon), "the horizon");
-        Positive(Hidden, nameof(Hidden), "the hidden size");
-        Positive(Layers, nameof(Layers), "the number of layers");
-        Positive(Epochs, nameof(Epochs), "the number of epochs");
-        Positive(BatchSize, nameof(BatchSize), "the batch size");
-        if (Season < 0) throw new SettingException(nameof(Season), $"the season must be 0 (no seasonal baseline) or positive, got {Season}", "the season");
-        Fraction(nameof(ValFraction), ValFraction, "the validation fraction");
-        Fraction(nameof(TestFraction), TestFraction, "the test fraction");
-        if (ValFraction + TestFraction >= 1)
-            throw new SettingException(nameof(ValFraction), string.Create(CultureInfo.InvariantCulture,
-                $"the validation fraction {ValFraction} and the test fraction {TestFraction} leave no train part (their sum must be below 1)"));
-        new SeriesModelConfig(Hidden, Window, Horizon, 1, Layers, Bidirectional, Dropout) { Cell = Cell }.Stack.Validate();
-        AdamOptions.Validate();
-        DefaultStopping.Validate();
-        TrainOptions.Validate();
-    }
-
-    private static void Fraction(string setting, double fraction, string what)
-    {
-        if (!double.IsFinite(fraction) || fraction < 0 || fraction >= 1)
-            throw new SettingException(setting, string.Create(CultureInfo.InvariantCulture, $"{what} must be at least 0 and below 1, got {fraction}"), what);
-    }
-
-    internal AdamOptions AdamOptions => new(LearningRate, ClipNorm: ClipNorm);
-    internal EarlyStoppingOptions StoppingOptions(bool hasValidation) => new(hasValidation ? MonitoredLoss.ValLoss : MonitoredLoss.Loss, Patience, 0, RestoreBest);
-    private EarlyStoppingOptions DefaultStopping => StoppingOptions(true);
-    internal TrainOptions TrainOptions => new(Epochs, Seed, MaxSteps, 0, CheckpointEvery);
-}
-
-/// <summary>One row of the test metrics: a model or baseline and its RMSE, MAE and MAPE on the test part, in original units.</summary>
-public sealed record ForecastScore(string Name, ForecastMetrics Metrics);
-
 /// <summary>What a forecasting run trains on and with, for a front end to show before training starts.</summary>
-public sealed record SeriesRunInfo(string Column, int Values, bool Difference, int TrainSamples, int ValidationSamples, int TestSamples,
+internal sealed record SeriesRunInfo(string Column, int Values, bool Difference, int TrainSamples, int ValidationSamples, int TestSamples,
     string Scaler, string ModelDescription, long Parameters, string DeviceDescription);
 
 /// <summary>
@@ -101,7 +18,7 @@ public sealed record SeriesRunInfo(string Column, int Values, bool Difference, i
 /// validation MSE (through the same <see cref="TrainingRun"/> as text), scores the test part in original units
 /// beside naive persistence and seasonal naive, and saves a checkpoint that holds the series and those scores.
 /// </summary>
-public sealed class SeriesTraining : TrainingRun
+internal sealed class SeriesTraining : TrainingRun
 {
     public const string DefaultCheckpoint = "forecast-model.safetensors";
 

@@ -1,15 +1,6 @@
 namespace GpuLstm.Runtime.Training;
 
-/// <summary>What early stopping watches: Keras's "loss" (the training loss since the last evaluation) or "val_loss".</summary>
-public enum MonitoredLoss
-{
-    /// <summary>The mean training loss since the last evaluation (Keras's "loss").</summary>
-    Loss,
-    /// <summary>The loss on the held-out validation data (Keras's "val_loss").</summary>
-    ValLoss,
-}
-
-public static class MonitorNames
+internal static class MonitorNames
 {
     /// <summary>Keras's name: "loss" or "val_loss" (in messages, metadata and the CLI).</summary>
     public static string KerasName(this MonitoredLoss monitor) => monitor == MonitoredLoss.ValLoss ? "val_loss" : "loss";
@@ -19,7 +10,7 @@ public static class MonitorNames
 }
 
 /// <summary>What early stopping made of an evaluation: a new best, no improvement yet, or stop.</summary>
-public enum StoppingDecision { Improved, Continue, Stop }
+internal enum StoppingDecision { Improved, Continue, Stop }
 
 /// <summary>Keras's EarlyStopping settings (mode "min"): stop after <c>Patience</c> epochs without an improvement larger than <c>MinDelta</c>.</summary>
 internal sealed record EarlyStoppingOptions(MonitoredLoss Monitor = MonitoredLoss.Loss, int Patience = 5, double MinDelta = 0, bool RestoreBestWeights = false)
@@ -52,7 +43,6 @@ internal sealed class EarlyStopping
         options.Validate();
         Options = options;
     }
-
 
     /// <summary>Everything <see cref="Update"/> depends on, for a resumable checkpoint.</summary>
     public sealed record Snapshot(double Best, int BestEpoch, int Wait);

@@ -5,7 +5,7 @@ using GpuLstm.Runtime.Files;
 namespace GpuLstm.Runtime.Training;
 
 /// <summary>One row of the metrics file: a training step, with the validation loss on steps that evaluated. A value type: one is added every step.</summary>
-public readonly record struct MetricsRow(long Step, int Epoch, double TrainLoss, double? ValLoss, double LearningRate, double TokensPerSecond);
+internal readonly record struct MetricsRow(long Step, int Epoch, double TrainLoss, double? ValLoss, double LearningRate, double TokensPerSecond);
 
 /// <summary>
 /// The metrics CSV (step, epoch, train_loss, val_loss, lr, tokens_per_s), kept in memory and rewritten

@@ -28,32 +28,17 @@ internal sealed record TrainOptions(int Epochs = 50, ulong Seed = 42, long MaxSt
 }
 
 /// <summary>One training step, as the progress display and the metrics file see it (a value type: the step loop allocates nothing).</summary>
-public readonly record struct StepReport(long Step, int Epoch, int BatchInEpoch, int BatchesPerEpoch, double Loss, double LearningRate,
+internal readonly record struct StepReport(long Step, int Epoch, int BatchInEpoch, int BatchesPerEpoch, double Loss, double LearningRate,
     long Tokens, TimeSpan Elapsed);
 
 /// <summary>
 /// One evaluation (each epoch, or every N steps): the mean training loss since the last one, the validation
 /// loss when there is validation data, and what early stopping made of the monitored value.
 /// </summary>
-public sealed record EvalReport(int Epoch, int Epochs, long Step, double Loss, double? ValLoss, int Steps, TimeSpan Elapsed,
+internal sealed record EvalReport(int Epoch, int Epochs, long Step, double Loss, double? ValLoss, int Steps, TimeSpan Elapsed,
     long KernelLaunches, StoppingDecision Decision, double LearningRate);
 
-/// <summary>Why training ended.</summary>
-public enum TrainEnd
-{
-    /// <summary>All epochs ran.</summary>
-    Completed,
-    /// <summary>The step limit (--max-steps) was reached.</summary>
-    StepLimit,
-    /// <summary>Early stopping ended it.</summary>
-    EarlyStopped,
-    /// <summary>Cancelled (Ctrl-C, SIGTERM) at a step boundary; the weights are those after the last full step.</summary>
-    Interrupted,
-    /// <summary>The loss or the gradients became NaN or infinite; the weights are those before the bad step.</summary>
-    Diverged,
-}
-
-public sealed record TrainResult(TrainEnd End, int EpochsRun, double FinalLoss, double BestLoss, int BestEpoch, int StoppedEpoch,
+internal sealed record TrainResult(TrainEnd End, int EpochsRun, double FinalLoss, double BestLoss, int BestEpoch, int StoppedEpoch,
     bool RestoredBestWeights, TimeSpan Elapsed, long Steps, double LaunchesPerStep, string? DivergedWhat = null, double? FinalValLoss = null);
 
 /// <summary>

@@ -7,28 +7,14 @@ using GpuLstm.Runtime.Models;
 namespace GpuLstm.Runtime.Training;
 
 /// <summary>How a front end names a run's files in messages (the CLI passes its options).</summary>
-public sealed record FileLabels(string Input = "the input", string Checkpoint = "the checkpoint",
+internal sealed record FileLabels(string Input = "the input", string Checkpoint = "the checkpoint",
     string State = "the training state file (written beside the checkpoint)", string Metrics = "the metrics file", string Plot = "the loss plot");
 
-/// <summary>A run that has finished (its epochs, its step limit, or early stopping) cannot be resumed; <see cref="End"/> says which.</summary>
-public sealed class RunFinishedException(TrainEnd end, long step, int epochs)
-    : GpuLstmException(end switch
-    {
-        TrainEnd.EarlyStopped => $"cannot resume: the run stopped early at step {step} (epoch {epochs}) because the monitored loss stopped improving; there is nothing to continue",
-        TrainEnd.StepLimit => $"cannot resume: the run finished at step {step}, its step limit; to train on, raise the step limit above {step}",
-        _ => $"cannot resume: the run finished at step {step} after {epochs} epoch{(epochs == 1 ? "" : "s")}; to train on, raise the epoch limit above {epochs}",
-    })
-{
-    public TrainEnd End { get; } = end;
-    public long Step { get; } = step;
-    public int Epochs { get; } = epochs;
-}
-
 /// <summary>Where a run stands between two steps: steps done, and the epoch and batch (0-based) it runs next.</summary>
-public readonly record struct RunPosition(long Step, int Epoch, int BatchInEpoch);
+internal readonly record struct RunPosition(long Step, int Epoch, int BatchInEpoch);
 
 /// <summary>How a run ended, and the last checkpoint it saved before (or at) the end.</summary>
-public sealed record RunResult(TrainResult Training, long? SavedStep);
+internal sealed record RunResult(TrainResult Training, long? SavedStep);
 
 /// <summary>
 /// The plumbing every training run shares, text or series: Adam, the <see cref="Trainer"/>, the metrics log,
@@ -37,7 +23,7 @@ public sealed record RunResult(TrainResult Training, long? SavedStep);
 /// exactly from them. A subclass reads its data, builds its model and task, and says how its checkpoint is
 /// written (<see cref="CheckpointWriter"/>) and what its run's settings are (<see cref="SetupJson"/>).
 /// </summary>
-public abstract class TrainingRun : IDisposable
+internal abstract class TrainingRun : IDisposable
 {
     private AdamOptimizer? _adam;
     private Trainer? _trainer;

@@ -1,8 +1,9 @@
 using GpuLstm.Runtime.Compute;
 using GpuLstm.Runtime.Compute.Host;
+using GpuLstm.Runtime.Models.Cells;
 using ILGPU;
 
-namespace GpuLstm.Runtime.Models.Cells;
+namespace GpuLstm;
 
 /// <summary>How a cell's biases are kept.</summary>
 public enum BiasLayout
@@ -16,7 +17,7 @@ public enum BiasLayout
 /// <summary>
 /// Everything about one kind of recurrent cell, in one place: its name (the option value and the checkpoint
 /// metadata), its gate count and gate order, its state, how it keeps its biases, Keras's initial values, its
-/// PyTorch tensors, and its pointwise step on each kernel set. A layer (<see cref="RecurrentLayer"/>) is the
+/// PyTorch tensors, and its pointwise step on each kernel set. A layer (<see cref="Runtime.Models.RecurrentLayer"/>) is the
 /// same plumbing for every cell (buffers, state slots, the input GEMM over all T·B rows, a recurrent GEMM per
 /// step, the weight-gradient GEMMs after the loop) around the cell's two pointwise kernels. Adding a cell is
 /// one subclass, its kernels in src/Kernels, and one line in <see cref="All"/>.

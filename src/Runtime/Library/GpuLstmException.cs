@@ -1,4 +1,4 @@
-namespace GpuLstm.Runtime;
+namespace GpuLstm;
 
 /// <summary>
 /// A problem the user can fix (bad input, a missing file, an unknown device). The CLI prints its message

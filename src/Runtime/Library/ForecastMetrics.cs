@@ -1,4 +1,4 @@
-namespace GpuLstm.Runtime.Series;
+namespace GpuLstm;
 
 /// <summary>
 /// Point-forecast errors over <see cref="Count"/> (actual, predicted) pairs, in the units of the values given.

@@ -1,4 +1,4 @@
-namespace GpuLstm.Runtime.Training;
+namespace GpuLstm;
 
 /// <summary>A file a run may write beside its checkpoint (metrics, a plot): at the default place beside it, nowhere, or at a given path.</summary>
 public readonly record struct OutputFile

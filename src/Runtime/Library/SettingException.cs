@@ -1,4 +1,4 @@
-namespace GpuLstm.Runtime;
+namespace GpuLstm;
 
 /// <summary>
 /// A setting with a value that cannot work. <see cref="Setting"/> names it as the settings types do

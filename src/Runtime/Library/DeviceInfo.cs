@@ -1,0 +1,7 @@
+namespace GpuLstm;
+
+/// <summary>What runs a device's kernels.</summary>
+public enum DeviceKind { Cuda, OpenCL, Cpu }
+
+/// <summary>One accelerator, as `gpulstm devices` lists it: its id (the name the Device settings take), its kind, memory, warp and largest group.</summary>
+public sealed record DeviceInfo(string Id, string Name, DeviceKind Kind, long MemoryBytes, int WarpSize, int MaxThreadsPerGroup);
