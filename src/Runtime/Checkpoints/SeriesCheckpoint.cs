@@ -63,6 +63,35 @@ internal static class SeriesCheckpoint
         return result;
     }
 
+    // The test scores' metadata keys, in the order a run scores them: the model, then its two baselines.
+    private static readonly string[] ScoreKeys = ["test", "persistence", "seasonal_naive"];
+
+    /// <summary>Records test scores (the model's, persistence's, then seasonal naive's when there is a season) as metadata.</summary>
+    public static void WriteScores(IReadOnlyList<ForecastScore> scores, IDictionary<string, string> metadata)
+    {
+        for (int i = 0; i < Math.Min(scores.Count, ScoreKeys.Length); i++)
+        {
+            var m = scores[i].Metrics;
+            metadata[$"{ScoreKeys[i]}_rmse"] = m.Rmse.ToString("R", CultureInfo.InvariantCulture);
+            metadata[$"{ScoreKeys[i]}_mae"] = m.Mae.ToString("R", CultureInfo.InvariantCulture);
+            metadata[$"{ScoreKeys[i]}_mape"] = m.Mape.ToString("R", CultureInfo.InvariantCulture);
+        }
+    }
+
+    /// <summary>The test scores a checkpoint's metadata records (empty when it has none); the pair counts are not kept.</summary>
+    public static IReadOnlyList<ForecastScore> ReadScores(IReadOnlyDictionary<string, string> metadata, SeriesModelConfig config, SeriesModelInfo info)
+    {
+        string[] names = [(config.Bidirectional ? "bidirectional " : "") + config.Cell.Name.ToUpperInvariant(), "persistence", $"seasonal naive ({info.Season})"];
+        var scores = new List<ForecastScore>();
+        for (int i = 0; i < ScoreKeys.Length && metadata.ContainsKey($"{ScoreKeys[i]}_rmse"); i++)
+        {
+            double Get(string metric) =>
+                metadata.TryGetValue($"{ScoreKeys[i]}_{metric}", out var v) && double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) ? d : double.NaN;
+            scores.Add(new ForecastScore(names[i], new ForecastMetrics(Get("rmse"), Get("mae"), Get("mape"), 0, 0)));
+        }
+        return scores;
+    }
+
     public static void Save(string path, SeriesModel model, SeriesModelInfo info, IReadOnlyDictionary<string, string>? extraMetadata = null) =>
         AtomicFile.Write(path, "checkpoint", Serializer(model, info, extraMetadata));
 

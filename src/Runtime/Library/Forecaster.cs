@@ -55,30 +55,13 @@ public sealed class Forecaster : IDisposable
         var dev = ComputeDevice.Open(device);
         try
         {
-            return new Forecaster(dev, loaded.CreateModel(dev, maxBatch: 1), loaded.Info, ScoresOf(loaded.Metadata, loaded.Config, loaded.Info));
+            return new Forecaster(dev, loaded.CreateModel(dev, maxBatch: 1), loaded.Info, SeriesCheckpoint.ReadScores(loaded.Metadata, loaded.Config, loaded.Info));
         }
         catch
         {
             dev.Dispose();
             throw;
         }
-    }
-
-    /// <summary>The test scores a checkpoint's metadata records (written by the run that trained it).</summary>
-    private static IReadOnlyList<ForecastScore> ScoresOf(IReadOnlyDictionary<string, string> metadata, SeriesModelConfig config, SeriesModelInfo info)
-    {
-        var scores = new List<ForecastScore>();
-        foreach (var (key, name) in new[]
-                 {
-                     ("test", (config.Bidirectional ? "bidirectional " : "") + config.Cell.Name.ToUpperInvariant()), ("persistence", "persistence"),
-                     ("seasonal_naive", $"seasonal naive ({info.Season})"),
-                 })
-        {
-            double Get(string metric) => metadata.TryGetValue($"{key}_{metric}", out var v) && double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) ? d : double.NaN;
-            if (!metadata.ContainsKey($"{key}_rmse")) continue;
-            scores.Add(new ForecastScore(name, new ForecastMetrics(Get("rmse"), Get("mae"), Get("mape"), 0, 0)));
-        }
-        return scores;
     }
 
     /// <summary>
@@ -130,7 +113,9 @@ public sealed class Forecaster : IDisposable
     public void Save(string path)
     {
         new FilePlan().Output("the checkpoint", path).Check();
-        SeriesCheckpoint.Save(path, _model, _info);
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        SeriesCheckpoint.WriteScores(TestScores, metadata);
+        SeriesCheckpoint.Save(path, _model, _info, metadata);
     }
 
     public void Dispose()

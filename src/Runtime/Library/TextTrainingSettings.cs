@@ -30,6 +30,8 @@ public sealed record TextTrainingSettings
 {
     /// <summary>A UTF-8 text file, <c>-</c> for standard input, or null for the notebook's poem (embedded).</summary>
     public string? Corpus { get; init; }
+    /// <summary>The training text itself, instead of a <see cref="Corpus"/> file (a resumed run needs the same text again).</summary>
+    public string? Text { get; init; }
     public TrainingMode? Mode { get; init; }
     public TokenKind Tokens { get; init; } = TokenKind.Characters;
     /// <summary>Words: keep the N−1 most frequent plus &lt;unk&gt; (0: every word).</summary>
@@ -71,7 +73,7 @@ public sealed record TextTrainingSettings
     /// <summary>Continue the run saved at <see cref="Checkpoint"/>; its saved settings must equal these.</summary>
     public bool Resume { get; init; }
 
-    public TrainingMode ResolvedMode => Mode ?? (Corpus is null ? TrainingMode.Windows : TrainingMode.Streams);
+    public TrainingMode ResolvedMode => Mode ?? (Corpus is null && Text is null ? TrainingMode.Windows : TrainingMode.Streams);
     private bool Streams => ResolvedMode == TrainingMode.Streams;
 
     /// <summary>The settings with every null resolved to its mode's default.</summary>
@@ -99,6 +101,7 @@ public sealed record TextTrainingSettings
             if (value < 1) throw new SettingException(setting, $"{what} must be a positive integer, got {value}", what);
         }
         if (s.Corpus is not null && string.IsNullOrWhiteSpace(s.Corpus)) throw new SettingException(nameof(Corpus), "the corpus path is empty");
+        if (s.Corpus is not null && s.Text is not null) throw new SettingException(nameof(Text), "give the training text as a corpus file or as text, not both");
         if (string.IsNullOrWhiteSpace(s.Checkpoint)) throw new SettingException(nameof(Checkpoint), "the checkpoint path is empty");
         Positive(s.Hidden, nameof(Hidden), "the hidden size");
         Positive(s.Layers, nameof(Layers), "the number of layers");

@@ -143,14 +143,7 @@ internal sealed class SeriesTraining : TrainingRun
             ["source"] = s.Csv == Files.InputSource.StandardInput ? "<stdin>" : Path.GetFileName(s.Csv),
             ["step"] = step.ToString(CultureInfo.InvariantCulture),
         };
-        for (int i = 0; i < Scores.Count; i++)
-        {
-            string key = i == 0 ? "test" : i == 1 ? "persistence" : "seasonal_naive";
-            var m = Scores[i].Metrics;
-            metadata[$"{key}_rmse"] = m.Rmse.ToString("R", CultureInfo.InvariantCulture);
-            metadata[$"{key}_mae"] = m.Mae.ToString("R", CultureInfo.InvariantCulture);
-            metadata[$"{key}_mape"] = m.Mape.ToString("R", CultureInfo.InvariantCulture);
-        }
+        SeriesCheckpoint.WriteScores(Scores, metadata);
         return SeriesCheckpoint.Serializer(Model, ModelInfo, metadata);
     }
 

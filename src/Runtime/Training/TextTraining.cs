@@ -65,21 +65,31 @@ internal sealed class TextTraining : TrainingRun
             {
                 var (position, json) = ReadSaved(s.Checkpoint);
                 saved = SavedTextSetup.FromJson(json) ?? throw new GpuLstmException($"training state '{StatePath}' has no readable settings");
+                // The text first: without it every other saved setting (the mode, from the corpus) would look changed.
+                if (s.Corpus is null && s.Text is null && saved.CorpusIsStream)
+                    throw new SettingException(nameof(s.Corpus), saved.Corpus switch
+                    {
+                        null => "cannot resume: the run trained on a text given in memory; give the same text again",
+                        InputSource.StandardInput => "cannot resume: the run read its corpus from standard input; give the same text again",
+                        _ => $"cannot resume: the run read its corpus from the pipe '{saved.Corpus}'; give the same text again",
+                    });
                 saved.CheckSameTrajectory(s);
-                if (s.Corpus is null && saved.CorpusIsStream)
-                    throw new SettingException(nameof(s.Corpus), saved.Corpus == InputSource.StandardInput
-                        ? "cannot resume: the run read its corpus from standard input; give the same text again"
-                        : $"cannot resume: the run read its corpus from the pipe '{saved.Corpus}'; give the same text again");
                 CheckResumable(position, s.TrainOptions);
                 savedModel = Checkpoint.Load(s.Checkpoint);
             }
-            string? corpusPath = s.Corpus ?? saved?.Corpus;
+            string? corpusPath = s.Text is not null ? null : s.Corpus ?? saved?.Corpus;
             CheckFiles(labels, corpusPath == InputSource.StandardInput ? null : corpusPath, CheckpointPath, MetricsPath, PlotPath, s.Resume);
 
             // The data.
             InputSource? source = null;
             string digest = "";
-            if (corpusPath is not null)
+            if (s.Text is not null)
+            {
+                digest = Convert.ToHexString(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(s.Text)));
+                if (saved is not null && digest != saved.CorpusDigest)
+                    throw new SettingException(nameof(s.Text), "cannot resume with this text: it is not the text the run started with");
+            }
+            else if (corpusPath is not null)
             {
                 if (s.Resume && s.Corpus is null && !File.Exists(corpusPath)) throw new GpuLstmException($"cannot resume: the run's corpus '{corpusPath}' is gone");
                 source = InputSource.Open(corpusPath, "corpus file");
@@ -90,9 +100,10 @@ internal sealed class TextTraining : TrainingRun
                         : $"cannot resume with '{s.Corpus}': it is not the text the run started with ({(saved.Corpus == InputSource.StandardInput ? "standard input" : $"'{saved.Corpus}'")})");
             }
             bool words = s.Tokens == TokenKind.Words;
-            var corpus = source is null
-                ? (words ? EncodedCorpus.FromWords(Corpus.Default(), s.VocabSize) : EncodedCorpus.FromText(Corpus.Default()))
-                : words ? EncodedCorpus.LoadWords(source, s.VocabSize) : EncodedCorpus.Load(source);
+            string? text = s.Text ?? (source is null ? Corpus.Default() : null);
+            var corpus = text is not null
+                ? (words ? EncodedCorpus.FromWords(text, s.VocabSize, s.Text is null ? "the corpus" : "the text") : EncodedCorpus.FromText(text))
+                : words ? EncodedCorpus.LoadWords(source!, s.VocabSize) : EncodedCorpus.Load(source!);
             Vocabulary = corpus.Vocabulary;
             if (Vocabulary.Count < 2) throw new GpuLstmException($"the corpus has {Vocabulary.Count} distinct {(words ? "word" : "character")}; it needs at least 2");
             var split = CorpusSplit.Create(corpus.Tokens.Length, s.ValFraction!.Value);
@@ -124,7 +135,8 @@ internal sealed class TextTraining : TrainingRun
             Model.InitializeKerasDefaults(s.Seed);
             savedModel?.CopyInto(Model);
             Prime = corpus.Prefix(t);
-            _setup = SavedTextSetup.From(s, corpusPath, digest, source?.IsSpooled ?? false);
+            // A text given in memory is, like a pipe, gone after the run: resuming needs it again.
+            _setup = SavedTextSetup.From(s, corpusPath, digest, source?.IsSpooled ?? s.Text is not null);
             var evaluator = new Evaluator(Model);
             Func<double>? validate = split.HasValidation
                 ? () => evaluator.Evaluate(corpus.Tokens, split.ValStart, split.ValLength, EvalState.Carry, s.BatchSize, t, preserveTrainingState: streams).Loss
@@ -132,7 +144,7 @@ internal sealed class TextTraining : TrainingRun
             Start(new LanguageModelTask(Model, batches), s.AdamOptions, s.StoppingOptions, s.TrainOptions, validate,
                 savedModel?.Metadata.GetValueOrDefault("step"), s.Resume);
 
-            string corpusName = corpusPath is null ? Data.Corpus.DefaultName : corpusPath == InputSource.StandardInput ? "standard input" : corpusPath;
+            string corpusName = s.Text is not null ? "the given text" : corpusPath is null ? Data.Corpus.DefaultName : corpusPath == InputSource.StandardInput ? "standard input" : corpusPath;
             string input = config.Embedding > 0 ? $"Embedding({Vocabulary.Count}, {config.Embedding})" : $"one-hot({Vocabulary.Count})";
             string layer = $"{s.Cell.Name.ToUpperInvariant()}({s.Hidden})";
             string stack = string.Join(s.Dropout > 0 ? string.Create(CultureInfo.InvariantCulture, $" -> Dropout({s.Dropout}) -> ") : " -> ", Enumerable.Repeat(layer, s.Layers));
@@ -157,7 +169,12 @@ internal sealed class TextTraining : TrainingRun
             ["step"] = step.ToString(CultureInfo.InvariantCulture),
             ["epochs_trained"] = epochs.ToString(CultureInfo.InvariantCulture),
         };
-        metadata["corpus"] = _setup.Corpus is null ? Data.Corpus.DefaultName : _setup.Corpus == InputSource.StandardInput ? "<stdin>" : Path.GetFileName(_setup.Corpus);
+        metadata["corpus"] = _setup.Corpus switch
+        {
+            null => _setup.CorpusIsStream ? "<text>" : Data.Corpus.DefaultName,
+            InputSource.StandardInput => "<stdin>",
+            _ => Path.GetFileName(_setup.Corpus),
+        };
         if (double.IsFinite(finalLoss)) metadata["final_loss"] = finalLoss.ToString("R", CultureInfo.InvariantCulture);
         return Checkpoint.Serializer(Model, Vocabulary, metadata);
     }
