@@ -284,13 +284,15 @@ public sealed class FileSafetyCliTests(FileSafetyInputs inputs) : IClassFixture<
         finally { Directory.Delete(dir, recursive: true); }
     }
 
-    /// <summary>A full disk or a closed descriptor on standard output is one line and exit 1, not an internal error.</summary>
+    /// <summary>A full disk or a closed descriptor on standard output is one line and exit 1, not an internal error; help and --version too.</summary>
     [Theory]
-    [InlineData("> /dev/full", "cannot write to standard output: no space left on device")]
-    [InlineData(">&-", "cannot write to standard output: it is not open")]
-    public void AnUnwritableStandardOutputIsOneLine(string redirect, string expected)
+    [InlineData("sample --checkpoint \"$2\" --length 5 > /dev/full", "cannot write to standard output: no space left on device")]
+    [InlineData("sample --checkpoint \"$2\" --length 5 >&-", "cannot write to standard output: it is not open")]
+    [InlineData("--version > /dev/full", "cannot write to standard output: no space left on device")]
+    [InlineData("train --help >&-", "cannot write to standard output: it is not open")]
+    public void AnUnwritableStandardOutputIsOneLine(string command, string expected)
     {
-        var psi = new ProcessStartInfo("bash", ["-c", $"\"$0\" \"$1\" sample --checkpoint \"$2\" --length 5 {redirect}",
+        var psi = new ProcessStartInfo("bash", ["-c", $"\"$0\" \"$1\" {command}",
             Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet", Path.Combine(AppContext.BaseDirectory, "gpulstm.dll"), inputs.TextModel])
         {
             RedirectStandardError = true,
@@ -300,6 +302,52 @@ public sealed class FileSafetyCliTests(FileSafetyInputs inputs) : IClassFixture<
         Assert.True(p.WaitForExit(TimeSpan.FromMinutes(1)));
         Assert.Equal(1, p.ExitCode);
         Assert.Equal("gpulstm: error: " + expected + "\n", stderr);
+    }
+
+    /// <summary>
+    /// Output lands where the shared file offset is: a command run between two others into one file, as
+    /// `(a; gpulstm ...; b) > f` does, keeps all three outputs in order (a FileStream on descriptor 1 writes at
+    /// its own offset, and the next writer overwrote what it wrote).
+    /// </summary>
+    [Theory]
+    [InlineData("--version")]
+    [InlineData("sample --checkpoint \"$2\" --length 30 --seed 3")]
+    public void OutputIntoAFileSharedWithOtherWritersIsKept(string command)
+    {
+        string dir = Directory.CreateTempSubdirectory("gpulstm-shared-").FullName;
+        try
+        {
+            string file = Path.Combine(dir, "out.txt");
+            var psi = new ProcessStartInfo("bash", ["-c", $"(echo before; \"$0\" \"$1\" {command}; echo after) > \"$3\"",
+                Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet", Path.Combine(AppContext.BaseDirectory, "gpulstm.dll"), inputs.TextModel, file]);
+            using (var p = Process.Start(psi)!)
+            {
+                Assert.True(p.WaitForExit(TimeSpan.FromMinutes(1)));
+                Assert.Equal(0, p.ExitCode);
+            }
+            string alone = CliTests.Run(dir, command.Replace("\"$2\"", inputs.TextModel).Split(' ')).Stdout;
+            Assert.NotEmpty(alone);
+            Assert.Equal("before\n" + alone + "after\n", File.ReadAllText(file));
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    /// <summary>Help read by a reader that stops early ends as every command does then: exit 141, nothing on stderr.</summary>
+    [Fact]
+    public void HelpIntoAClosedPipeExits141Quietly()
+    {
+        // perl (Debian's perl-base is always there) hands the command a pipe whose reader is already closed,
+        // so the first write fails whatever the timing.
+        var psi = new ProcessStartInfo("perl", ["-e", "pipe(R, W) or die; close R; open(STDOUT, '>&', \\*W) or die; exec @ARGV or die",
+            Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet", Path.Combine(AppContext.BaseDirectory, "gpulstm.dll"), "train", "--help"])
+        {
+            RedirectStandardError = true,
+        };
+        using var p = Process.Start(psi)!;
+        string stderr = p.StandardError.ReadToEnd();
+        Assert.True(p.WaitForExit(TimeSpan.FromMinutes(1)));
+        Assert.Equal(141, p.ExitCode);
+        Assert.Equal("", stderr);
     }
 
     /// <summary>--progress bar with both streams redirected says why there is no bar, and prints plain lines instead.</summary>

@@ -20,4 +20,6 @@ if (parse.Errors.Count > 0)
     return CliRunner.UsageError;
 }
 // Train and forecast handle SIGINT and SIGTERM themselves (stop at a step boundary, save, exit 128 + signal).
-return parse.Invoke(new InvocationConfiguration { ProcessTerminationTimeout = null });
+// Help and --version write through the same runner as the commands, so that `gpulstm --help | head -3`
+// exits 141 and `gpulstm --version > /dev/full` says so in one line, instead of a stack trace.
+return CliRunner.Run(() => parse.Invoke(new InvocationConfiguration { ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false }));

@@ -1,6 +1,5 @@
 using System.Runtime.InteropServices;
 using System.Text;
-using Microsoft.Win32.SafeHandles;
 
 namespace GpuLstm.Cli;
 
@@ -13,7 +12,9 @@ internal sealed class OutputClosedException : Exception
 /// <summary>
 /// Standard output that notices its reader going away. .NET's console stream pretends that writes to a
 /// closed pipe succeed, so `gpulstm sample | head -c 20` would go on generating to the end. This writer
-/// goes to file descriptor 1 directly: a write that fails with EPIPE throws
+/// calls write(2) on file descriptor 1 directly (not a FileStream: on a regular file that writes with
+/// pwrite at its own offset and leaves the shared one alone, so `(gpulstm sample; echo end) > f` would
+/// have the echo overwrite the sample): a write that fails with EPIPE throws
 /// <see cref="OutputClosedException"/> (exit 141, 128 + SIGPIPE, as Unix tools do), and a watcher thread
 /// polls the descriptor so that a command between two writes learns it within 50 ms
 /// (<see cref="Closed"/>). Train sets <see cref="DiscardWhenClosed"/>: a run whose log nobody reads goes on and
@@ -40,7 +41,7 @@ internal static class StandardOutput
     public static void Install()
     {
         if (OperatingSystem.IsWindows() || Interlocked.Exchange(ref _installed, 1) == 1) return;
-        var stream = new PipeAwareStream(new FileStream(new SafeFileHandle(1, ownsHandle: false), FileAccess.Write, 1));
+        var stream = new PipeAwareStream();
         Console.SetOut(new StreamWriter(stream, new UTF8Encoding(false), 1 << 12) { AutoFlush = true });
         var watcher = new Thread(Watch) { IsBackground = true, Name = "stdout watcher" };
         watcher.Start();
@@ -80,10 +81,38 @@ internal static class StandardOutput
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { }
     }
 
-    /// <summary>Forwards writes to descriptor 1; EPIPE becomes <see cref="OutputClosedException"/>, or silence when discarding.</summary>
-    private sealed class PipeAwareStream(FileStream inner) : Stream
+    private const int Eintr = 4, Ebadf = 9, Epipe = 32, PollOut = 0x004;
+    private static readonly int Eagain = OperatingSystem.IsLinux() ? 11 : 35; // 35 on macOS and the BSDs
+
+    [DllImport("libc", EntryPoint = "write", SetLastError = true)]
+    private static extern unsafe nint SysWrite(int fd, byte* buffer, nuint count);
+
+    /// <summary>All of <paramref name="data"/> to descriptor 1, through short writes, EINTR and a non-blocking descriptor; other errors throw an IOException whose HResult is the errno.</summary>
+    private static unsafe void WriteAll(ReadOnlySpan<byte> data)
     {
-        private const int Epipe = 32;
+        fixed (byte* start = data)
+        {
+            int done = 0;
+            while (done < data.Length)
+            {
+                nint n = SysWrite(1, start + done, (nuint)(data.Length - done));
+                if (n >= 0) { done += (int)n; continue; }
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno == Eintr) continue;
+                if (errno == Eagain)
+                {
+                    var fd = new PollFd { Fd = 1, Events = PollOut };
+                    Poll(&fd, 1, 100);
+                    continue;
+                }
+                throw new IOException(errno == Ebadf ? "it is not open" : Marshal.GetPInvokeErrorMessage(errno), errno);
+            }
+        }
+    }
+
+    /// <summary>Forwards writes to descriptor 1; EPIPE becomes <see cref="OutputClosedException"/>, or silence when discarding.</summary>
+    private sealed class PipeAwareStream : Stream
+    {
         private bool _gone;
 
         public override bool CanRead => false;
@@ -106,31 +135,24 @@ internal static class StandardOutput
             }
             try
             {
-                inner.Write(buffer);
+                WriteAll(buffer);
             }
-            catch (IOException e) when (e.HResult == Epipe || (e.HResult & 0xFFFF) == Epipe)
+            catch (IOException e) when (e.HResult == Epipe)
             {
                 _gone = true;
                 ClosedSource.Cancel();
                 if (!DiscardWhenClosed) throw new OutputClosedException();
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
+            catch (IOException e)
             {
                 // A full disk (> /dev/full), a closed descriptor (>&-): the output is lost, and said so once.
                 _gone = true;
                 ClosedSource.Cancel();
-                if (!DiscardWhenClosed)
-                    throw new GpuLstmException(e is IOException
-                        ? $"cannot write to standard output: {GpuLstm.Runtime.Files.IoErrors.Describe(e)}"
-                        : "cannot write to standard output: it is not open");
+                if (!DiscardWhenClosed) throw new GpuLstmException($"cannot write to standard output: {GpuLstm.Runtime.Files.IoErrors.Describe(e)}");
             }
         }
 
-        public override void Flush()
-        {
-            if (_gone) return;
-            try { inner.Flush(); }
-            catch (IOException e) when (e.HResult == Epipe || (e.HResult & 0xFFFF) == Epipe) { _gone = true; }
-        }
+        // Every write goes straight to the descriptor: nothing is held here.
+        public override void Flush() { }
     }
 }
