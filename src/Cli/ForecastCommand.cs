@@ -22,7 +22,7 @@ internal static class ForecastCommand
 
     public static Command Create()
     {
-        var command = new Command("forecast", "Forecast a numeric CSV column with an LSTM: train a model, then predict past the end of the series.");
+        var command = new Command("forecast", "Forecast a numeric CSV column with a recurrent model (LSTM, GRU or RNN): train it, then predict past the end of the series.");
         command.Subcommands.Add(CreateTrain());
         command.Subcommands.Add(CreatePredict());
         return command;

@@ -2,7 +2,7 @@ using System.CommandLine;
 using GpuLstm.Cli;
 
 StandardOutput.Install();
-var root = new RootCommand("GpuLstm: train char- or word-level LSTM/GRU language models and numeric-series forecasters on ILGPU kernels (CUDA, OpenCL or CPU), sample from them, and forecast.");
+var root = new RootCommand("GpuLstm: train char- or word-level LSTM, GRU or RNN language models and numeric-series forecasters on ILGPU kernels (CUDA, OpenCL or CPU), sample from them, and forecast.");
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(SampleCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
