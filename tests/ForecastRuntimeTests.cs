@@ -204,7 +204,7 @@ public sealed class ForecastRuntimeTests(TestDevices devices) : IDisposable
         public int BatchesPerEpoch => inner.BatchesPerEpoch;
         public bool CarriesState => inner.CarriesState;
         public void BeginEpoch(int epoch) => inner.BeginEpoch(epoch);
-        public StepLoss Step(int index, bool fromCarriedState, uint dropoutKey)
+        public StepWork Step(int index, bool fromCarriedState, uint dropoutKey)
         {
             var loss = inner.Step(index, fromCarriedState, dropoutKey);
             model.Parameters.Grads.SubView(0, 1).CopyFromCPU(new[] { float.NaN });

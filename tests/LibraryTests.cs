@@ -116,10 +116,13 @@ public sealed class LibraryTests : IDisposable
         var progress = new Recorder<TrainingProgress> { Then = p => { if (p.Step == 3) cancel.Cancel(); } };
         using var model = TextModel.Train(Small("cancelled") with { Text = Poem, MaxSteps = 50 }, progress, cancel.Token);
         var steps = progress.Reports.Where(r => r.ValLoss is null).Select(r => r.Step).ToArray();
-        Assert.Equal([1L, 2, 3], steps);
+        // A step is reported once the next is under way (the host reads outcomes one step late), so the run
+        // stops after step 3 or the step 4 it had already started; either way every step is reported, in order.
+        Assert.InRange(steps.Length, 3, 4);
+        Assert.Equal(Enumerable.Range(1, steps.Length).Select(i => (long)i), steps);
         Assert.All(progress.Reports, r => Assert.True(double.IsFinite(r.Loss) && r.LearningRate > 0));
         var saved = Checkpoint.Load(Path.Combine(_dir, "cancelled.safetensors"));
-        Assert.Equal("3", saved.Metadata["step"]);
+        Assert.Equal(steps[^1].ToString(System.Globalization.CultureInfo.InvariantCulture), saved.Metadata["step"]);
         Assert.Equal(model.Sample(length: 40), TextModel.Load(Path.Combine(_dir, "cancelled.safetensors")).Sample(length: 40));
     }
 

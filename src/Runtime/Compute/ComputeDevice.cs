@@ -42,9 +42,9 @@ internal sealed class ComputeDevice : IDisposable
     /// </summary>
     public static CPUDevice SizedCpuDevice() => new(2, 1, Math.Max(1, Environment.ProcessorCount / 2));
 
-    /// <summary>A context able to compile every kernel for every backend: Algorithms supplies exp and tanh on PTX.</summary>
+    /// <summary>A context able to compile every kernel for every backend (Algorithms supplies exp and tanh on PTX), with the stream markers a training step waits on (Profiling).</summary>
     public static Context CreateContext() =>
-        Context.Create(builder => builder.Cuda().OpenCL().Optimize(OptimizationLevel.O2).EnableAlgorithms());
+        Context.Create(builder => builder.Cuda().OpenCL().Optimize(OptimizationLevel.O2).EnableAlgorithms().Profiling());
 
     public static ComputeDevice Open(string name)
     {

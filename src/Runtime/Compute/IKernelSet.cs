@@ -17,6 +17,36 @@ internal interface IKernelSet : IDisposable
     /// <summary>Kernel launches (memsets included) since creation: a cost model for accelerators that pay per launch.</summary>
     long LaunchCount { get; }
 
+    /// <summary>
+    /// Waits that drain the stream (<see cref="Synchronize"/>, <see cref="Download{T}"/>, an upload that found no
+    /// free staging memory) since creation. A training step makes none: it hands its data over with
+    /// <see cref="Upload{T}"/> and learns its outcome one step late (<see cref="ReadStepOutcome"/>).
+    /// </summary>
+    long SyncCount { get; }
+
+    /// <summary>
+    /// destination ← source, in order with the kernels. A GPU set copies source into page-locked staging memory
+    /// and enqueues an asynchronous copy, so the host goes on at once; the caller may reuse source on return.
+    /// </summary>
+    void Upload<T>(ReadOnlySpan<T> source, ArrayView<T> destination) where T : unmanaged;
+
+    /// <summary>destination ← source, after everything enqueued before it has run: a synchronizing copy.</summary>
+    void Download<T>(ArrayView<T> source, Span<T> destination) where T : unmanaged;
+
+    /// <summary>
+    /// The end of a training step, on the device, without the host: the row losses and the squared gradients are
+    /// reduced in a fixed order, a loss or norm that is not finite halts this step's Adam and every later one
+    /// (until <see cref="ResetStepGuard"/>), and Adam runs with the clip scale min(1, clip/norm). The outcome goes
+    /// to <paramref name="step"/>'s slot, for <see cref="ReadStepOutcome"/> once the device has got there.
+    /// </summary>
+    void FinishStep(in StepFinish step);
+
+    /// <summary>The outcome of the last step finished into <paramref name="slot"/>; waits for that step only, not for later work.</summary>
+    StepOutcome ReadStepOutcome(int slot);
+
+    /// <summary>Clears the sticky halt of <see cref="FinishStep"/> (a new run).</summary>
+    void ResetStepGuard();
+
     /// <summary>c (M,N) = [c +] op(a) · op(b) [+ bias]; see <see cref="GemmShape"/>. bias may be empty when not added.</summary>
     void Gemm(in GemmShape shape, ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c);
 
@@ -89,3 +119,16 @@ internal interface IKernelSet : IDisposable
 
     void Synchronize();
 }
+
+/// <summary>
+/// One training step's end, as <see cref="IKernelSet.FinishStep"/> takes it: the step's per-row losses, the flat
+/// parameter, gradient and moment buffers, Adam's scalars (its GradScale is decided on the device), the
+/// global-norm clip (0: none) and the outcome slot (steps alternate between two, so the host can read one
+/// while the device runs the next).
+/// </summary>
+internal readonly record struct StepFinish(ArrayView<float> RowLosses, ArrayView<float> Parameters, ArrayView<float> Grads,
+    ArrayView<float> M, ArrayView<float> V, AdamStepArgs Args, double ClipNorm, int Slot);
+
+/// <summary>What the host learns about a finished step: Σ row losses, the gradients' global L2 norm, whether this step's loss or norm was not finite, and whether Adam was skipped (this step or an earlier one diverged).</summary>
+internal readonly record struct StepOutcome(double LossSum, double GradientNorm, bool Diverged, bool Halted);
+

@@ -17,7 +17,22 @@ internal sealed class IlgpuKernelSet : IKernelSet
     private readonly Accelerator _accelerator;
     private readonly AcceleratorStream _stream;
     private readonly bool _tiled;
-    private long _launches;
+    private long _launches, _syncs;
+
+    // The step's end on the device (see FinishStep): stage-1 partials, the status the guard writes and Adam
+    // reads, and per outcome slot a page-locked copy of that status and the fence after it.
+    private const int OutcomeSlots = 2;
+    private readonly int _partialStride;
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> _stepPartials, _stepStatus;
+    private readonly PageLockedArray1D<float>[] _outcomes = new PageLockedArray1D<float>[OutcomeSlots];
+    private readonly ProfilingMarker?[] _outcomeFences = new ProfilingMarker?[OutcomeSlots];
+    private readonly long[] _outcomeUploads = new long[OutcomeSlots];
+    private bool _fencesWork = true;
+    private readonly StagedUploads? _staged;
+    private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _stepPartialsKernel;
+    private readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, int, float, ArrayView<float>>? _stepGuard;
+    private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, int, float, ArrayView<float>>? _stepGuardSerial;
+    private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamStepArgs, ArrayView<float>> _guardedAdam;
 
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape> _gemmNaive;
     private readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>? _gemmTiled;
@@ -62,10 +77,91 @@ internal sealed class IlgpuKernelSet : IKernelSet
         _dropoutBackward = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(DropoutKernels.Backward);
         _copyColumns = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int, int, int>(TensorKernels.CopyColumns);
         _accumulate = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>>(TensorKernels.Accumulate);
+
+        // GPUs: 16,384 stage-1 threads (a few hundred coalesced loads each at the medium shape) and a 256-thread
+        // group for stage 2. The CPU accelerator: 256 partials and one thread to add them (no barriers).
+        _partialStride = _tiled ? 16384 : 256;
+        _stepPartials = accelerator.Allocate1D<float>(2L * _partialStride);
+        _stepStatus = accelerator.Allocate1D<float>(StepStatus.Length);
+        _stepStatus.MemSetToZero();
+        for (int i = 0; i < OutcomeSlots; i++) _outcomes[i] = accelerator.AllocatePageLocked1D<float>(StepStatus.Length);
+        _stepPartialsKernel = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(AdamKernels.StepPartials);
+        if (_tiled)
+            _stepGuard = accelerator.LoadKernel<ArrayView<float>, int, float, ArrayView<float>>(AdamKernels.StepGuard);
+        else
+            _stepGuardSerial = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, int, float, ArrayView<float>>(AdamKernels.StepGuardSerial);
+        _guardedAdam = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamStepArgs, ArrayView<float>>(
+            AdamKernels.GuardedStep);
+        // The GPU path hands its inputs over through pinned memory; the CPU accelerator's memory is host memory.
+        if (_tiled) _staged = new StagedUploads(accelerator, _stream, Synchronize);
+        accelerator.Synchronize();
     }
 
     public string Name => $"ilgpu-{_accelerator.AcceleratorType.ToString().ToLowerInvariant()} ({(_tiled ? "tiled" : "naive")} GEMM)";
     public long LaunchCount => Interlocked.Read(ref _launches);
+    public long SyncCount => _syncs;
+
+    public void Upload<T>(ReadOnlySpan<T> source, ArrayView<T> destination) where T : unmanaged
+    {
+        if (_staged is not null) _staged.Upload(source, destination);
+        else destination.SubView(0, source.Length).CopyFromCPU(_stream, source); // the CPU accelerator: a memcpy, in order
+    }
+
+    public void Download<T>(ArrayView<T> source, Span<T> destination) where T : unmanaged
+    {
+        _syncs++;
+        source.SubView(0, destination.Length).CopyToCPU(_stream, destination);
+        _stream.Synchronize();
+        Completed();
+    }
+
+    /// <summary>Everything enqueued so far has run: every staged upload's memory is free again.</summary>
+    private void Completed()
+    {
+        if (_staged is not null) _staged.CompletedThrough = _staged.Sequence;
+    }
+
+    public void FinishStep(in StepFinish step)
+    {
+        var status = _stepStatus.View;
+        _launches++;
+        _stepPartialsKernel(_stream, _partialStride, step.Grads, step.RowLosses, _stepPartials.View, _partialStride);
+        _launches++;
+        if (_stepGuard is not null) _stepGuard(_stream, new KernelConfig(1, AdamKernels.GuardGroupSize), _stepPartials.View, _partialStride, (float)step.ClipNorm, status);
+        else _stepGuardSerial!(_stream, 1, _stepPartials.View, _partialStride, (float)step.ClipNorm, status);
+        _launches++;
+        _guardedAdam(_stream, (int)step.Parameters.Length, step.Parameters, step.Grads, step.M, step.V, step.Args, status);
+        int slot = step.Slot;
+        _outcomeFences[slot]?.Dispose();
+        _outcomeFences[slot] = null;
+        _stepStatus.View.CopyToPageLockedAsync(_stream, _outcomes[slot]);
+        _outcomeUploads[slot] = _staged?.Sequence ?? 0;
+        if (_fencesWork)
+        {
+            try { _outcomeFences[slot] = _stream.AddProfilingMarker(); }
+            catch (NotSupportedException) { _fencesWork = false; } // a context without profiling: ReadStepOutcome drains instead
+        }
+    }
+
+    public StepOutcome ReadStepOutcome(int slot)
+    {
+        if (_outcomeFences[slot] is { } fence)
+        {
+            fence.Synchronize();
+            fence.Dispose();
+            _outcomeFences[slot] = null;
+            if (_staged is not null) _staged.CompletedThrough = Math.Max(_staged.CompletedThrough, _outcomeUploads[slot]);
+        }
+        else Synchronize();
+        var s = _outcomes[slot].Span;
+        return new StepOutcome(s[StepStatus.LossSum], Math.Sqrt(s[StepStatus.NormSquared]), s[StepStatus.Diverged] != 0f, s[StepStatus.Halted] != 0f);
+    }
+
+    public void ResetStepGuard()
+    {
+        _launches++;
+        _stepStatus.View.MemSetToZero(_stream);
+    }
 
     public void Gemm(in GemmShape shape, ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c)
     {
@@ -210,7 +306,19 @@ internal sealed class IlgpuKernelSet : IKernelSet
         source.CopyTo(_stream, destination);
     }
 
-    public void Synchronize() => _stream.Synchronize();
+    public void Synchronize()
+    {
+        _syncs++;
+        _stream.Synchronize();
+        Completed();
+    }
 
-    public void Dispose() { }
+    public void Dispose()
+    {
+        foreach (var fence in _outcomeFences) fence?.Dispose();
+        foreach (var outcome in _outcomes) outcome.Dispose();
+        _staged?.Dispose();
+        _stepPartials.Dispose();
+        _stepStatus.Dispose();
+    }
 }

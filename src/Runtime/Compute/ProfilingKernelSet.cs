@@ -19,6 +19,21 @@ internal sealed class ProfilingKernelSet : IKernelSet
 
     public string Name => _inner.Name + " [profiled]";
     public long LaunchCount => _inner.LaunchCount;
+    public long SyncCount => _inner.SyncCount;
+
+    public void Upload<T>(ReadOnlySpan<T> source, ArrayView<T> destination) where T : unmanaged => _inner.Upload(source, destination);
+
+    public void Download<T>(ArrayView<T> source, Span<T> destination) where T : unmanaged => _inner.Download(source, destination);
+
+    public void FinishStep(in StepFinish step)
+    {
+        var s = step;
+        Time("finish_step (norm, guard, adam)", 0, () => _inner.FinishStep(s));
+    }
+
+    public StepOutcome ReadStepOutcome(int slot) => _inner.ReadStepOutcome(slot);
+
+    public void ResetStepGuard() => _inner.ResetStepGuard();
 
     public IReadOnlyDictionary<string, (long Calls, long Ticks, double Flops)> Ops => _ops;
 

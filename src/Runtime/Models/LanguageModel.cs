@@ -155,8 +155,8 @@ internal sealed class LanguageModel : ITrainableModel, IDisposable
             throw new ArgumentOutOfRangeException(nameof(batch), $"batch ({steps} steps × {size}) exceeds the model's capacity ({Config.SeqLength} × {MaxBatch})");
         int inputRows = steps * size;
         int rows = LossRows(batch);
-        _tokens.Flat().SubView(0, inputRows).CopyFromCPU(batch.Inputs.AsSpan(0, inputRows));
-        _targets.Flat().SubView(0, rows).CopyFromCPU(batch.Targets.AsSpan(0, rows));
+        _k.Upload<int>(batch.Inputs.AsSpan(0, inputRows), _tokens.Flat().SubView(0, inputRows));
+        _k.Upload<int>(batch.Targets.AsSpan(0, rows), _targets.Flat().SubView(0, rows));
         ForwardStack(steps, size, fromCarriedState, training, dropoutKey);
         var logits = _logits.Flat().SubView(0, (long)rows * v);
         Dense.Forward(SelectedHidden(steps, size), logits, rows);
@@ -165,7 +165,7 @@ internal sealed class LanguageModel : ITrainableModel, IDisposable
 
     private double ReadMeanLoss(int rows)
     {
-        _loss.Flat().SubView(0, rows).CopyToCPU(_lossHost.AsSpan(0, rows));
+        _k.Download(_loss.Flat().SubView(0, rows), _lossHost.AsSpan(0, rows));
         double sum = 0;
         for (int i = 0; i < rows; i++) sum += _lossHost[i];
         return sum / rows;
@@ -187,6 +187,20 @@ internal sealed class LanguageModel : ITrainableModel, IDisposable
     /// </summary>
     public double LossAndGradients(TokenBatch batch, bool fromCarriedState = false, uint dropoutKey = 0)
     {
+        int rows = ComputeGradients(batch, fromCarriedState, dropoutKey);
+        return ReadMeanLoss(rows);
+    }
+
+    /// <summary>(R): the per-row losses of the last forward over R predicted positions.</summary>
+    public ArrayView<float> RowLosses(int rows) => _loss.Flat().SubView(0, rows);
+
+    /// <summary>
+    /// <see cref="LossAndGradients"/> without waiting for the device: enqueues the step and returns the number of
+    /// predicted positions R whose losses it leaves in <see cref="RowLosses"/> (a training step reduces them on
+    /// the device; see IKernelSet.FinishStep).
+    /// </summary>
+    public int ComputeGradients(TokenBatch batch, bool fromCarriedState = false, uint dropoutKey = 0)
+    {
         ForwardLoss(batch, fromCarriedState, training: true, dropoutKey);
         int steps = batch.Steps, size = batch.Size, rows = LossRows(batch);
         var dLogits = _logits.Flat().SubView(0, (long)rows * Config.VocabSize);
@@ -197,7 +211,7 @@ internal sealed class LanguageModel : ITrainableModel, IDisposable
         if (Embedding is not null)
             _k.ScatterAddRows(_tokens.Flat().SubView(0, inputRows), _dEmbedded!.Flat().SubView(0, (long)inputRows * Config.Embedding),
                 Parameters.Grad(Embedding), inputRows, Config.VocabSize, Config.Embedding);
-        return ReadMeanLoss(rows);
+        return rows;
     }
 
     /// <summary>Global L2 norm of the gradients, reduced in float64 on the host from fixed partials.</summary>
@@ -212,7 +226,7 @@ internal sealed class LanguageModel : ITrainableModel, IDisposable
         int steps = window.Length;
         if (steps < 1 || steps > Config.SeqLength)
             throw new ArgumentOutOfRangeException(nameof(window), $"window of {steps} tokens; the model takes 1 to {Config.SeqLength}");
-        _tokens.Flat().SubView(0, steps).CopyFromCPU(window);
+        _k.Upload(window, _tokens.Flat().SubView(0, steps));
         ForwardStack(steps, 1);
         return NextLogits(steps);
     }
@@ -225,7 +239,7 @@ internal sealed class LanguageModel : ITrainableModel, IDisposable
     {
         var logits = _logits.Flat().SubView(0, Config.VocabSize);
         Dense.Forward(Stack.FinalState(steps, 1), logits, 1);
-        logits.CopyToCPU(_logitsHost.AsSpan());
+        _k.Download(logits, _logitsHost.AsSpan());
         return _logitsHost;
     }
 
@@ -239,7 +253,7 @@ internal sealed class LanguageModel : ITrainableModel, IDisposable
     public ReadOnlySpan<float> StreamNextLogits(int token)
     {
         _tokenHost[0] = token;
-        _tokens.Flat().SubView(0, 1).CopyFromCPU(_tokenHost);
+        _k.Upload<int>(_tokenHost, _tokens.Flat().SubView(0, 1));
         ForwardStack(1, 1, fromCarriedState: true);
         Stack.CarryState(1, 1);
         return NextLogits(1);

@@ -24,7 +24,7 @@ internal sealed class NormReducer : IDisposable
     public double Of(ArrayView<float> gradients)
     {
         _k.SumOfSquaresPartials(gradients, _partials.Flat());
-        _partials.Flat().CopyToCPU(_host.AsSpan());
+        _k.Download(_partials.Flat(), _host.AsSpan());
         double sum = 0;
         foreach (float p in _host) sum += p;
         return Math.Sqrt(sum);

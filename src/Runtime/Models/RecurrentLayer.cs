@@ -121,16 +121,16 @@ internal sealed class RecurrentLayer : IDisposable
     public void ReadState(int batch, Span<float> destination)
     {
         int bh = batch * Hidden;
-        HiddenAt(0, batch).CopyToCPU(destination[..bh]);
-        if (_c is not null) CellAt(0, batch).CopyToCPU(destination.Slice(bh, bh));
+        _k.Download(HiddenAt(0, batch), destination[..bh]);
+        if (_c is not null) _k.Download(CellAt(0, batch), destination.Slice(bh, bh));
     }
 
     /// <summary>Sets the carried state from <see cref="ReadState"/>'s layout.</summary>
     public void WriteState(int batch, ReadOnlySpan<float> source)
     {
         int bh = batch * Hidden;
-        HiddenAt(0, batch).CopyFromCPU(source[..bh]);
-        if (_c is not null) CellAt(0, batch).CopyFromCPU(source.Slice(bh, bh));
+        _k.Upload(source[..bh], HiddenAt(0, batch));
+        if (_c is not null) _k.Upload(source.Slice(bh, bh), CellAt(0, batch));
     }
 
     /// <summary>Makes the last forward's final state the next forward's initial state (forward direction only).</summary>

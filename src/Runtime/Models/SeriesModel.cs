@@ -123,8 +123,8 @@ internal sealed class SeriesModel : ITrainableModel, IDisposable
             throw new ArgumentException($"inputs hold {inputs.Length} values; a batch of {batch} windows (T={T}, B={batch}, F={F}) needs {inputLength}", nameof(inputs));
         if (targets is not null && targets.Length < targetLength)
             throw new ArgumentException($"targets hold {targets.Length} values; a batch of {batch} forecasts (B={batch}, K={K}) needs {targetLength}", nameof(targets));
-        _inputs.Flat().SubView(0, inputLength).CopyFromCPU(inputs.AsSpan(0, inputLength));
-        if (targets is not null) _targets.Flat().SubView(0, targetLength).CopyFromCPU(targets.AsSpan(0, targetLength));
+        _k.Upload<float>(inputs.AsSpan(0, inputLength), _inputs.Flat().SubView(0, inputLength));
+        if (targets is not null) _k.Upload<float>(targets.AsSpan(0, targetLength), _targets.Flat().SubView(0, targetLength));
         Stack.Forward(Input, T, batch, training: training, dropoutKey: dropoutKey);
         Head.Forward(Stack.FinalState(T, batch), Predictions(batch), batch);
     }
@@ -150,7 +150,7 @@ internal sealed class SeriesModel : ITrainableModel, IDisposable
 
     private double ReadMeanLoss(int batch)
     {
-        _loss.Flat().SubView(0, batch).CopyToCPU(_lossHost.AsSpan(0, batch));
+        _k.Download(_loss.Flat().SubView(0, batch), _lossHost.AsSpan(0, batch));
         double sum = 0;
         for (int i = 0; i < batch; i++) sum += _lossHost[i];
         return sum / batch;
@@ -172,11 +172,23 @@ internal sealed class SeriesModel : ITrainableModel, IDisposable
     /// </summary>
     public double LossAndGradients(float[] inputs, float[] targets, int batch, uint dropoutKey = 0)
     {
+        ComputeGradients(inputs, targets, batch, dropoutKey);
+        return ReadMeanLoss(batch);
+    }
+
+    /// <summary>
+    /// <see cref="LossAndGradients"/> without waiting for the device: enqueues the step and leaves its B row losses
+    /// in <see cref="RowLosses"/> (a training step reduces them on the device; see IKernelSet.FinishStep).
+    /// </summary>
+    public void ComputeGradients(float[] inputs, float[] targets, int batch, uint dropoutKey = 0)
+    {
         ForwardLoss(inputs, targets, batch, training: true, dropoutKey);
         Head.Backward(Stack.FinalState(T, batch), Predictions(batch), Stack.FinalStateGradient(batch), batch);
         Stack.Backward(Input, T, batch, fromOutputs: false, default, computeInputGradient: false);
-        return ReadMeanLoss(batch);
     }
+
+    /// <summary>(B): the per-row losses of the last forward over <paramref name="batch"/> windows.</summary>
+    public ArrayView<float> RowLosses(int batch) => _loss.Flat().SubView(0, batch);
 
     /// <summary>
     /// The forecast (B,K) for inputs (T,B,F) time-major, written into <paramref name="output"/> (at least B·K long):
@@ -188,7 +200,7 @@ internal sealed class SeriesModel : ITrainableModel, IDisposable
         if (output.Length < batch * K)
             throw new ArgumentException($"the output holds {output.Length} values; a batch of {batch} forecasts of {K} needs {batch * K}", nameof(output));
         Forward(inputs, null, batch);
-        Predictions(batch).CopyToCPU(output[..(batch * K)]);
+        _k.Download(Predictions(batch), output[..(batch * K)]);
     }
 
     /// <summary>Global L2 norm of the gradients, reduced in float64 on the host from fixed partials.</summary>

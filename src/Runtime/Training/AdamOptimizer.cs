@@ -1,3 +1,4 @@
+using ILGPU;
 using GpuLstm.Kernels;
 using GpuLstm.Runtime.Models;
 using ILGPU.Runtime;
@@ -57,6 +58,30 @@ internal sealed class AdamOptimizer : IDisposable
     public static double StepSize(AdamOptions o, double learningRate, long t) =>
         learningRate * Math.Sqrt(1 - Math.Pow(o.Beta2, t)) / (1 - Math.Pow(o.Beta1, t));
 
+    /// <summary>
+    /// Ends a training step on the device (see IKernelSet.FinishStep): the gradients' norm and the mean of
+    /// <paramref name="rowLosses"/> are reduced there, a non-finite one halts Adam, clipping scales the rest. Nothing
+    /// waits; <see cref="ReadOutcome"/> with the same <paramref name="slot"/> reads the result later.
+    /// </summary>
+    public void Finish(ArrayView<float> rowLosses, int slot)
+    {
+        Step++;
+        var args = new AdamStepArgs((float)StepSize(Options, LearningRate, Step), (float)Options.Beta1, (float)Options.Beta2,
+            (float)Options.Epsilon, 1f);
+        _k.FinishStep(new StepFinish(rowLosses, _parameters.Values, _parameters.Grads, _m.Flat(), _v.Flat(), args, Options.ClipNorm, slot));
+    }
+
+    /// <summary>The outcome of the step finished into <paramref name="slot"/> (waits for that step only).</summary>
+    public StepOutcome ReadOutcome(int slot)
+    {
+        var outcome = _k.ReadStepOutcome(slot);
+        LastGradientNorm = outcome.GradientNorm;
+        return outcome;
+    }
+
+    /// <summary>Lets steps update the weights again after a halt (a new run on the same model).</summary>
+    public void ResetGuard() => _k.ResetStepGuard();
+
     /// <summary>Applies the gradients currently in the parameter set.</summary>
     public void Apply() => Apply(Options.ClipNorm > 0 ? _gradientNorm() : double.NaN);
 
@@ -72,16 +97,23 @@ internal sealed class AdamOptimizer : IDisposable
         _k.AdamStep(_parameters.Values, _parameters.Grads, _m.Flat(), _v.Flat(), args);
     }
 
-    public float[] GetFirstMoments() => _m.GetAsArray1D();
-    public float[] GetSecondMoments() => _v.GetAsArray1D();
+    public float[] GetFirstMoments() => Read(_m);
+    public float[] GetSecondMoments() => Read(_v);
+
+    private float[] Read(MemoryBuffer1D<float, ILGPU.Stride1D.Dense> buffer)
+    {
+        var values = new float[buffer.Length];
+        _k.Download(buffer.Flat(), values);
+        return values;
+    }
 
     /// <summary>Puts the optimizer back where a checkpoint left it: its step count and both moments.</summary>
     public void Restore(long step, ReadOnlySpan<float> m, ReadOnlySpan<float> v)
     {
         if (step < 0) throw new ArgumentOutOfRangeException(nameof(step));
         if (m.Length != _parameters.Count || v.Length != _parameters.Count) throw new ArgumentException($"expected {_parameters.Count} moments");
-        _m.Flat().CopyFromCPU(m);
-        _v.Flat().CopyFromCPU(v);
+        _k.Upload(m, _m.Flat());
+        _k.Upload(v, _v.Flat());
         Step = step;
     }
 

@@ -95,6 +95,10 @@ internal sealed class Trainer
         _task = task; _model = task.Model; _adam = adam; _stopping = stopping; _options = options; _validate = validate;
     }
 
+    /// <summary>A step the device may still be running: what its report needs once its outcome is read.</summary>
+    private readonly record struct PendingStep(int Slot, long Step, int Epoch, int BatchInEpoch, int BatchesPerEpoch, long Rows, long Items,
+        double LearningRate);
+
     public TrainResult Train(CancellationToken cancel = default, TrainerState? resume = null)
     {
         var state = resume ?? TrainerState.Initial;
@@ -107,6 +111,7 @@ internal sealed class Trainer
         double lastLoss = double.NaN;
         double? lastVal = null;
         long launchesBefore = _model.Kernels.LaunchCount, launchesAtPeriod = launchesBefore;
+        long syncsBefore = _model.Kernels.SyncCount;
         var total = Stopwatch.StartNew();
         var periodClock = Stopwatch.StartNew();
         var end = TrainEnd.Completed;
@@ -114,6 +119,36 @@ internal sealed class Trainer
         long stepsThisRun = 0;
         int posEpoch = state.Epoch, posBatch = state.BatchInEpoch; // the next batch to run
         TrainerState Position() => Normalize(new TrainerState(step, posEpoch, posBatch, periodSum, periodRows, periodSteps, evaluations, stopper.Save()));
+        _adam.ResetGuard();
+        // The host reads each step's outcome (loss, norm, divergence) one step late: step s is enqueued before the
+        // host waits for step s−1, so the device always has a step queued and never waits for the host. The step
+        // loss and the norm are reduced on the device, and a NaN or infinite one halts Adam there, so the weights
+        // stay at their last good state although the host learns of it a step later.
+        PendingStep? pending = null;
+        int slot = 0;
+
+        // Books the pending step: its loss joins the period's mean and it is reported. False when it diverged.
+        bool Settle()
+        {
+            if (pending is not { } p) return true;
+            pending = null;
+            var outcome = _adam.ReadOutcome(p.Slot);
+            double loss = outcome.LossSum / p.Rows;
+            if (outcome.Diverged || outcome.Halted)
+            {
+                end = TrainEnd.Diverged;
+                bool lossFinite = double.IsFinite(loss);
+                diverged = $"step {p.Step} (epoch {p.Epoch + 1}): the {(lossFinite ? "gradient norm" : "loss")} is {(lossFinite ? outcome.GradientNorm : loss)}";
+                step = p.Step - 1;
+                return false;
+            }
+            periodSum += loss * p.Rows;
+            periodRows += p.Rows;
+            periodSteps++;
+            StepEnded?.Invoke(new StepReport(p.Step, p.Epoch, p.BatchInEpoch, p.BatchesPerEpoch, loss, p.LearningRate, p.Items, total.Elapsed));
+            return true;
+        }
+
         for (int e = 0; e < state.Epoch; e++) _task.BeginEpoch(e);
         int epoch = state.Epoch;
         for (; epoch < _options.Epochs && end == TrainEnd.Completed; epoch++)
@@ -127,30 +162,21 @@ internal sealed class Trainer
                 if (cancel.IsCancellationRequested) { end = TrainEnd.Interrupted; break; }
                 if (_options.MaxSteps > 0 && step >= _options.MaxSteps) { end = TrainEnd.StepLimit; break; }
                 bool carried = _task.CarriesState && i > 0;
-                var (loss, rows, items) = _task.Step(i, carried, Dropout.Key(_options.Seed, step));
-                // The norm costs one reduction per step; checking it before Adam keeps a NaN or infinite
-                // gradient out of the weights, so the model stays at its last good state.
-                double norm = _model.GradientNorm();
-                if (!double.IsFinite(loss) || !double.IsFinite(norm))
-                {
-                    end = TrainEnd.Diverged;
-                    diverged = $"step {step + 1} (epoch {epoch + 1}): the {(double.IsFinite(loss) ? "gradient norm" : "loss")} is {(double.IsFinite(loss) ? norm : loss)}";
-                    break;
-                }
-                _adam.Apply(norm);
+                var work = _task.Step(i, carried, Dropout.Key(_options.Seed, step));
+                _adam.Finish(work.RowLosses, slot);
                 if (_task.CarriesState) _task.CarryState();
                 step++;
                 stepsThisRun++;
                 posEpoch = epoch;
                 posBatch = i + 1;
-                periodSum += loss * rows;
-                periodRows += rows;
-                periodSteps++;
-                StepEnded?.Invoke(new StepReport(step, epoch, i, batches, loss, _adam.LearningRate, items, total.Elapsed));
+                if (!Settle()) break;
+                pending = new PendingStep(slot, step, epoch, i, batches, work.Rows, work.Items, _adam.LearningRate);
+                slot ^= 1;
 
                 bool evaluate = _options.EvalEvery > 0 ? step % _options.EvalEvery == 0 : i == batches - 1;
                 if (evaluate)
                 {
+                    if (!Settle()) break;
                     _model.Kernels.Synchronize();
                     lastLoss = periodSum / periodRows;
                     lastVal = _validate?.Invoke();
@@ -174,6 +200,7 @@ internal sealed class Trainer
                 }
                 if (_options.CheckpointEvery > 0 && step % _options.CheckpointEvery == 0 && CheckpointDue is not null)
                 {
+                    if (!Settle()) break;
                     _model.Kernels.Synchronize();
                     CheckpointDue(Position());
                 }
@@ -181,6 +208,7 @@ internal sealed class Trainer
             }
             if (end != TrainEnd.Completed) break;
         }
+        if (end != TrainEnd.Diverged) Settle();
         _model.Kernels.Synchronize();
         CurrentState = Position() with { Ended = end is TrainEnd.Completed or TrainEnd.EarlyStopped or TrainEnd.StepLimit ? end : null };
         if (end is TrainEnd.Interrupted or TrainEnd.StepLimit or TrainEnd.Diverged && periodRows > 0) lastLoss = periodSum / periodRows;
@@ -191,9 +219,13 @@ internal sealed class Trainer
             restored = true;
         }
         long launches = _model.Kernels.LaunchCount - launchesBefore;
+        SyncsPerStep = stepsThisRun == 0 ? 0 : (double)(_model.Kernels.SyncCount - syncsBefore) / stepsThisRun;
         return new TrainResult(end, Math.Min(epoch + (end == TrainEnd.Completed ? 0 : 1), _options.Epochs), lastLoss, stopper.Best, stopper.BestEpoch,
             stopper.StoppedEpoch, restored, total.Elapsed, step, stepsThisRun == 0 ? 0 : (double)launches / stepsThisRun, diverged, lastVal);
     }
+
+    /// <summary>Synchronizing waits per step of the last <see cref="Train"/> call (evaluations and checkpoints included).</summary>
+    public double SyncsPerStep { get; private set; }
 
     /// <summary>The position after the last full step of the last <see cref="Train"/> call, for the final checkpoint.</summary>
     public TrainerState? CurrentState { get; private set; }

@@ -1,11 +1,15 @@
+using ILGPU;
 using GpuLstm.Runtime.Data;
 using GpuLstm.Runtime.Models;
 using GpuLstm.Runtime.Series;
 
 namespace GpuLstm.Runtime.Training;
 
-/// <summary>One step's mean loss, the rows it averages over (its weight in an epoch's mean), and the tokens or samples it consumed (for throughput).</summary>
-internal readonly record struct StepLoss(double Loss, long Rows, long Items);
+/// <summary>
+/// One enqueued step: its per-row losses (still on the device, reduced there by the step's end), the rows
+/// they are (the step's weight in an epoch's mean loss), and the tokens or samples it consumed (for throughput).
+/// </summary>
+internal readonly record struct StepWork(ArrayView<float> RowLosses, long Rows, long Items);
 
 /// <summary>
 /// A model and its training data as <see cref="Trainer"/> drives them, one batch at a time: the one thing text
@@ -20,8 +24,12 @@ internal interface ITrainingTask
     bool CarriesState { get; }
     /// <summary>Called once per epoch, in order from 0 (a resumed run replays the epochs before its own).</summary>
     void BeginEpoch(int epoch);
-    /// <summary>Forward and backward on batch <paramref name="index"/> of the current epoch: the mean loss, its gradient written into the model's parameter set.</summary>
-    StepLoss Step(int index, bool fromCarriedState, uint dropoutKey);
+    /// <summary>
+    /// Enqueues forward and backward on batch <paramref name="index"/> of the current epoch, without waiting for
+    /// the device: the gradient of the mean loss goes into the model's parameter set, the per-row losses stay
+    /// on the device.
+    /// </summary>
+    StepWork Step(int index, bool fromCarriedState, uint dropoutKey);
     /// <summary>After a step, when <see cref="CarriesState"/>: its final state becomes the next batch's initial state.</summary>
     void CarryState();
     /// <summary>Floats in the carried state (0 when nothing is carried), for a resumable checkpoint.</summary>
@@ -51,12 +59,11 @@ internal sealed class LanguageModelTask : ITrainingTask
     public bool CarriesState => _source.CarriesState;
     public void BeginEpoch(int epoch) => _source.BeginEpoch(epoch);
 
-    public StepLoss Step(int index, bool fromCarriedState, uint dropoutKey)
+    public StepWork Step(int index, bool fromCarriedState, uint dropoutKey)
     {
         _source.FillBatch(index, _batch);
-        double loss = _model.LossAndGradients(_batch, fromCarriedState, dropoutKey);
-        long rows = _model.Config.Loss == LossPositions.All ? (long)_batch.Steps * _batch.Size : _batch.Size;
-        return new StepLoss(loss, rows, (long)_batch.Steps * _batch.Size);
+        int rows = _model.ComputeGradients(_batch, fromCarriedState, dropoutKey);
+        return new StepWork(_model.RowLosses(rows), rows, (long)_batch.Steps * _batch.Size);
     }
 
     public void CarryState() => _model.CarryState(_batch.Steps, _batch.Size);
@@ -104,12 +111,12 @@ internal sealed class SeriesTask : ITrainingTask
         _shuffle.Shuffle(_order);
     }
 
-    public StepLoss Step(int index, bool fromCarriedState, uint dropoutKey)
+    public StepWork Step(int index, bool fromCarriedState, uint dropoutKey)
     {
         int start = index * _batch, size = Math.Min(_batch, _order.Length - start);
         _problem.Windows.FillBatch(_problem.Scaled, _order.AsSpan(start, size), _inputs, _targets);
-        double loss = _model.LossAndGradients(_inputs, _targets, size, dropoutKey);
-        return new StepLoss(loss, size, size);
+        _model.ComputeGradients(_inputs, _targets, size, dropoutKey);
+        return new StepWork(_model.RowLosses(size), size, size);
     }
 
     public void CarryState() => throw new InvalidOperationException("series windows carry no state");

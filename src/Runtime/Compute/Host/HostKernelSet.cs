@@ -29,6 +29,52 @@ internal sealed unsafe class HostKernelSet : IKernelSet
 
     public string Name => $"host-simd ({(Vector256.IsHardwareAccelerated ? "AVX2" : "scalar")}, {_pool.Threads} threads)";
     public long LaunchCount => _calls;
+    public long SyncCount => _syncs;
+    private long _syncs;
+
+    // Every op runs on the calling thread before it returns, so an upload is a copy and a download waits for nothing.
+    public void Upload<T>(ReadOnlySpan<T> source, ArrayView<T> destination) where T : unmanaged =>
+        destination.SubView(0, source.Length).CopyFromCPU(source);
+
+    public void Download<T>(ArrayView<T> source, Span<T> destination) where T : unmanaged
+    {
+        _syncs++;
+        source.SubView(0, destination.Length).CopyToCPU(destination);
+    }
+
+    private const int NormPartials = 256;
+    private readonly float[] _normPartials = new float[NormPartials];
+    private readonly StepOutcome[] _outcomes = new StepOutcome[2];
+    private bool _halted;
+
+    /// <summary>
+    /// The step's end in float64 on the host: the row losses summed in order, the norm from the same 256 strided
+    /// partials of squares the GPU kernels use, added in order; then Adam with scale clip/norm (computed in
+    /// float64) unless the step or an earlier one diverged.
+    /// </summary>
+    public void FinishStep(in StepFinish step)
+    {
+        double lossSum = 0;
+        float* losses = P(step.RowLosses);
+        for (long i = 0; i < step.RowLosses.Length; i++) lossSum += losses[i];
+        fixed (float* partials = _normPartials)
+            SumOfSquares(P(step.Grads), step.Grads.Length, partials, NormPartials);
+        _calls++;
+        double squares = 0;
+        foreach (float p in _normPartials) squares += p;
+        double norm = Math.Sqrt(squares);
+        bool diverged = !double.IsFinite(lossSum) || !double.IsFinite(norm);
+        _halted |= diverged;
+        _outcomes[step.Slot] = new StepOutcome(lossSum, norm, diverged, _halted);
+        if (_halted) return;
+        double scale = step.ClipNorm > 0 && norm > step.ClipNorm ? step.ClipNorm / norm : 1;
+        var a = step.Args;
+        AdamStep(step.Parameters, step.Grads, step.M, step.V, new AdamStepArgs(a.StepSize, a.Beta1, a.Beta2, a.Epsilon, (float)scale));
+    }
+
+    public StepOutcome ReadStepOutcome(int slot) => _outcomes[slot];
+
+    public void ResetStepGuard() => _halted = false;
 
     private static float* P(ArrayView<float> v) => Pointer(v);
 
@@ -187,10 +233,12 @@ internal sealed unsafe class HostKernelSet : IKernelSet
     public void SumOfSquaresPartials(ArrayView<float> x, ArrayView<float> partials)
     {
         _calls++;
-        float* src = P(x), dst = P(partials);
-        int stride = (int)partials.Length;
-        long n = x.Length;
-        // Same strided partials as the GPU kernel, so the host reduces the same numbers either way.
+        SumOfSquares(P(x), x.Length, P(partials), (int)partials.Length);
+    }
+
+    // Same strided partials as the GPU kernel, so the host reduces the same numbers either way.
+    private static void SumOfSquares(float* src, long n, float* dst, int stride)
+    {
         for (int s = 0; s < stride; s++)
         {
             float acc = 0f;
@@ -264,8 +312,7 @@ internal sealed unsafe class HostKernelSet : IKernelSet
         new ReadOnlySpan<float>(P(source), checked((int)source.Length)).CopyTo(new Span<float>(P(destination), (int)destination.Length));
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void Synchronize() { }
+    public void Synchronize() => _syncs++;
 
     public void Dispose()
     {
