@@ -20,9 +20,11 @@ namespace GpuLstm;
 /// </param>
 public sealed record SamplingOptions(double Temperature = 1.0, int TopK = 0, bool Greedy = false, ulong Seed = 42, bool? CarryState = null);
 
-/// <summary>One step of training, as a progress report.</summary>
-/// <param name="ValLoss">The validation loss, on the steps that evaluated; null otherwise.</param>
-public sealed record TrainingProgress(long Step, int Epoch, double Loss, double? ValLoss, double LearningRate, TimeSpan Elapsed);
+/// <summary>One step of training, or one evaluation, as a progress report.</summary>
+/// <param name="Loss">The step's loss; for an evaluation, the mean training loss since the previous one.</param>
+/// <param name="ValLoss">The validation loss, on evaluations when there is validation data; null otherwise.</param>
+/// <param name="IsEvaluation">True for an evaluation (each epoch, or every EvalEvery steps), reported after its step's own report.</param>
+public sealed record TrainingProgress(long Step, int Epoch, double Loss, double? ValLoss, double LearningRate, TimeSpan Elapsed, bool IsEvaluation = false);
 
 /// <summary>
 /// A character- or word-level language model (LSTM, GRU or RNN) ready to generate, score and save text:
@@ -106,7 +108,7 @@ public sealed class TextModel : IDisposable
     {
         if (progress is null) return;
         run.StepEnded += r => progress.Report(new TrainingProgress(r.Step, r.Epoch, r.Loss, null, r.LearningRate, r.Elapsed));
-        run.Evaluated += r => progress.Report(new TrainingProgress(r.Step, r.Epoch, r.Loss, r.ValLoss, r.LearningRate, r.Elapsed));
+        run.Evaluated += r => progress.Report(new TrainingProgress(r.Step, r.Epoch, r.Loss, r.ValLoss, r.LearningRate, r.Elapsed, IsEvaluation: true));
     }
 
     /// <summary>Generates <paramref name="length"/> tokens after <paramref name="prime"/> (default: <see cref="DefaultPrime"/>); returns only the generated text.</summary>
