@@ -36,10 +36,7 @@ internal sealed class GemmFixture : IDisposable
 
     public static ComputeDevice TiledCpuDevice()
     {
-        var context = ComputeDevice.CreateContext();
-        // 16 threads a warp × 16 warps: one 256-thread group, the tiled GEMM's 16×16 block.
-        var acc = new CPUDevice(16, 16, 1).CreateCPUAccelerator(context, CPUAcceleratorMode.Parallel);
-        return ComputeDevice.FromAccelerator(context, acc, new IlgpuKernelSet(acc, IlgpuKernelSet.GemmVariant.Tiled), "cpu-tiled");
+        return ComputeDevice.Open("ilgpu-cpu", KernelProfile.Gpu);
     }
 
     public void Dispose()

@@ -35,11 +35,8 @@ public sealed class TestDevices : IDisposable
     {
         Cpu = ComputeDevice.Open("ilgpu-cpu");
         Host = ComputeDevice.Open("cpu");
-        var context = ComputeDevice.CreateContext();
-        // 16 threads a warp × 16 warps = one 256-thread group: the tiled GEMM's 16×16 block.
-        var accelerator = new CPUDevice(16, 16, 1).CreateCPUAccelerator(context, CPUAcceleratorMode.Parallel);
-        CpuTiled = ComputeDevice.FromAccelerator(context, accelerator,
-            new IlgpuKernelSet(accelerator, IlgpuKernelSet.GemmVariant.Tiled), "cpu-tiled");
+        // The GPU path on the CPU accelerator, with 256-thread groups.
+        CpuTiled = ComputeDevice.Open("ilgpu-cpu", KernelProfile.Gpu);
     }
 
     public void Dispose()

@@ -27,10 +27,16 @@ internal static class BenchCommand
         var maxSeconds = new Option<double>("--max-seconds") { Description = "stop timing after this long (once 3 steps are done)", DefaultValueFactory = _ => 60 };
         var sampleChars = new Option<int>("--sample-chars") { Description = "chars per timed generation (batch 1, carried state); 0: skip", DefaultValueFactory = _ => 1000 };
         var sampleReps = new Option<int>("--sample-reps") { Description = "timed generations (median)", DefaultValueFactory = _ => 3 };
+        var kernels = new Option<string>("--kernels")
+        {
+            Description = "auto; gpu: the GPU kernels (what CUDA and OpenCL run), also on ilgpu-cpu to count their launches without a GPU; cpu: the CPU accelerator's kernels",
+            DefaultValueFactory = _ => "auto",
+        };
+        kernels.AcceptOnlyFromAmong("auto", "gpu", "cpu");
         var profile = new Option<bool>("--profile") { Description = "after timing, profile a few steps op by op (each kernel call synchronized and timed)" };
         var command = new Command("bench", "Time training steps and sampling at the standard configurations (prints RESULT JSON lines for scripts).")
         {
-            config, v, h, l, t, b, target, device, warmup, steps, maxSeconds, sampleChars, sampleReps, profile,
+            config, v, h, l, t, b, target, device, kernels, warmup, steps, maxSeconds, sampleChars, sampleReps, profile,
         };
         command.SetAction(parse => CliRunner.Run(parse, () =>
         {
@@ -59,7 +65,8 @@ internal static class BenchCommand
             if (!(parse.GetValue(maxSeconds) > 0)) throw new GpuLstmException(string.Create(CultureInfo.InvariantCulture, $"--max-seconds must be a positive number, got {parse.GetValue(maxSeconds)}"));
             var positions = parse.GetValue(target) == "last" ? LossPositions.Last : LossPositions.All;
 
-            using var dev = ComputeDevice.Open(parse.GetValue(device)!);
+            var profileChoice = parse.GetValue(kernels) switch { "gpu" => KernelProfile.Gpu, "cpu" => KernelProfile.Cpu, _ => KernelProfile.Auto };
+            using var dev = ComputeDevice.Open(parse.GetValue(device)!, profileChoice);
             Console.WriteLine($"device: {dev.Description}");
             foreach (var c in configs)
             {
@@ -67,7 +74,7 @@ internal static class BenchCommand
                 var r = StepBenchmark.Run(dev, c, positions, w, n, parse.GetValue(maxSeconds), parse.GetValue(sampleChars), parse.GetValue(sampleReps));
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{c} target={r.Target}: {r.StepMsMedian:F2} ms/step (median of {r.Steps}; min {r.StepMsMin:F2}, max {r.StepMsMax:F2}), " +
-                    $"{r.CharsPerSecond:F0} chars/s, {r.Gflops:F1} GFLOP/s, {r.LaunchesPerStep:F0} launches/step; " +
+                    $"{r.CharsPerSecond:F0} chars/s, {r.Gflops:F1} GFLOP/s, {r.LaunchesPerStep:F0} launches/step, {r.SyncsPerStep:F0} syncs/step; " +
                     $"sampling {r.SampleCharsPerSecond:F0} chars/s (batch 1, carried state); peak RSS {r.PeakRssKb / 1024} MiB"));
                 Console.WriteLine("RESULT " + r.ToJson());
             }

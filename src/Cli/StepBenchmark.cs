@@ -24,8 +24,8 @@ internal sealed record BenchConfig(string Name, int V, int H, int L, int T, int 
     public override string ToString() => $"{Name} (V{V} H{H} L{L} T{T} B{B})";
 }
 
-internal sealed record BenchResult(BenchConfig Config, string Device, string Target, int Steps, double StepMsMedian, double StepMsMin,
-    double StepMsMax, double CharsPerSecond, double Gflops, double LaunchesPerStep, double SampleCharsPerSecond, int SampleChars,
+internal sealed record BenchResult(BenchConfig Config, string Device, string Kernels, string Target, int Steps, double StepMsMedian, double StepMsMin,
+    double StepMsMax, double CharsPerSecond, double Gflops, double LaunchesPerStep, double SyncsPerStep, double SampleCharsPerSecond, int SampleChars,
     long PeakRssKb)
 {
     public string ToJson()
@@ -33,9 +33,9 @@ internal sealed record BenchResult(BenchConfig Config, string Device, string Tar
         var c = Config;
         return System.Text.Json.JsonSerializer.Serialize(new
         {
-            impl = "gpulstm", label = c.Name, c.V, c.H, c.L, c.T, c.B, target = Target, device = Device,
+            impl = "gpulstm", label = c.Name, c.V, c.H, c.L, c.T, c.B, target = Target, device = Device, kernels = Kernels,
             steps = Steps, step_ms_median = StepMsMedian, step_ms_min = StepMsMin, step_ms_max = StepMsMax,
-            train_chars_per_s = CharsPerSecond, gflops = Gflops, launches_per_step = LaunchesPerStep,
+            train_chars_per_s = CharsPerSecond, gflops = Gflops, launches_per_step = LaunchesPerStep, syncs_per_step = SyncsPerStep,
             sample_mode = "state", sample_chars = SampleChars, sample_chars_per_s = SampleCharsPerSecond, vmhwm_kb = PeakRssKb,
         });
     }
@@ -55,37 +55,75 @@ internal static class StepBenchmark
         {
             model.InitializeKerasDefaults(1234);
             using var adam = new AdamOptimizer(model, new AdamOptions(LearningRate: 2e-3));
-            var rng = new Rng(1234);
-            var batch = new TokenBatch(config.T, config.B) { Steps = config.T, Size = config.B };
-            for (int i = 0; i < batch.Inputs.Length; i++) { batch.Inputs[i] = rng.NextInt(config.V); batch.Targets[i] = rng.NextInt(config.V); }
+            var batch = RandomBatch(config);
+            var stepper = new PipelinedSteps(model, adam, batch);
 
             // Warm-up is bounded by the same time budget as the timed steps (after one step).
             var warm = Stopwatch.StartNew();
-            for (int i = 0; i < warmup && (i == 0 || warm.Elapsed.TotalSeconds < maxSeconds); i++) { model.LossAndGradients(batch); adam.Apply(); }
-            model.Kernels.Synchronize();
+            for (int i = 0; i < warmup && (i == 0 || warm.Elapsed.TotalSeconds < maxSeconds); i++) stepper.Next();
+            stepper.Drain();
             var times = new List<double>(steps);
-            long launches = model.Kernels.LaunchCount;
+            long launches = model.Kernels.LaunchCount, syncs = model.Kernels.SyncCount;
             var total = Stopwatch.StartNew();
             while (times.Count < steps && (times.Count < 3 || total.Elapsed.TotalSeconds < maxSeconds))
             {
+                // As the trainer runs: each iteration enqueues a step and waits only for the previous one, so
+                // in steady state an iteration takes one step's time on the device, however deep the queue.
                 long t0 = Stopwatch.GetTimestamp();
-                model.LossAndGradients(batch);
-                adam.Apply();
-                model.Kernels.Synchronize();
+                stepper.Next();
                 times.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
             }
             double launchesPerStep = (model.Kernels.LaunchCount - launches) / (double)times.Count;
+            double syncsPerStep = (model.Kernels.SyncCount - syncs) / (double)times.Count;
+            stepper.Drain();
             times.Sort();
             double median = times[times.Count / 2];
             double flops = model.Config.TrainingFlops(config.T, config.B);
 
             double samplePerSecond = SampleSpeed(model, sampleChars, sampleReps);
-            return new BenchResult(config, device.Id, target == LossPositions.All ? "all" : "last", times.Count, median, times[0], times[^1],
-                config.B * config.T / (median / 1000), flops / (median / 1000) / 1e9, launchesPerStep, samplePerSecond, sampleChars, PeakRssKb());
+            string kernels = device.Kernels is IlgpuKernelSet ilgpu ? ilgpu.Profile.ToString().ToLowerInvariant() : "host";
+            return new BenchResult(config, device.Id, kernels, target == LossPositions.All ? "all" : "last", times.Count, median, times[0], times[^1],
+                config.B * config.T / (median / 1000), flops / (median / 1000) / 1e9, launchesPerStep, syncsPerStep, samplePerSecond, sampleChars, PeakRssKb());
         }
         finally
         {
             model.Dispose();
+        }
+    }
+
+    private static TokenBatch RandomBatch(BenchConfig config)
+    {
+        var rng = new Rng(1234);
+        var batch = new TokenBatch(config.T, config.B) { Steps = config.T, Size = config.B };
+        for (int i = 0; i < batch.Inputs.Length; i++) { batch.Inputs[i] = rng.NextInt(config.V); batch.Targets[i] = rng.NextInt(config.V); }
+        return batch;
+    }
+
+    /// <summary>Training steps as <see cref="Trainer"/> runs them: step s is enqueued before the host reads step s−1's outcome.</summary>
+    private sealed class PipelinedSteps(LanguageModel model, AdamOptimizer adam, TokenBatch batch)
+    {
+        private int _slot;
+        private bool _pending;
+
+        public void Next()
+        {
+            int rows = model.ComputeGradients(batch);
+            adam.Finish(model.RowLosses(rows), _slot);
+            if (_pending) Check(adam.ReadOutcome(_slot ^ 1));
+            _pending = true;
+            _slot ^= 1;
+        }
+
+        public void Drain()
+        {
+            if (_pending) Check(adam.ReadOutcome(_slot ^ 1));
+            _pending = false;
+            model.Kernels.Synchronize();
+        }
+
+        private static void Check(StepOutcome outcome)
+        {
+            if (outcome.Halted) throw new GpuLstmException($"the benchmark's training diverged (loss sum {outcome.LossSum}, gradient norm {outcome.GradientNorm})");
         }
     }
 
@@ -102,12 +140,12 @@ internal static class StepBenchmark
         using var model = new LanguageModel(device, new LanguageModelConfig(config.V, config.H, config.T, target, config.L), config.B);
         model.InitializeKerasDefaults(1234);
         using var adam = new AdamOptimizer(model, new AdamOptions(LearningRate: 2e-3));
-        var rng = new Rng(1234);
-        var batch = new TokenBatch(config.T, config.B) { Steps = config.T, Size = config.B };
-        for (int i = 0; i < batch.Inputs.Length; i++) { batch.Inputs[i] = rng.NextInt(config.V); batch.Targets[i] = rng.NextInt(config.V); }
-        for (int i = 0; i < 2; i++) { model.LossAndGradients(batch); adam.Apply(); }
+        var stepper = new PipelinedSteps(model, adam, RandomBatch(config));
+        for (int i = 0; i < 2; i++) stepper.Next();
+        stepper.Drain();
         profiler.Reset();
-        for (int i = 0; i < steps; i++) { model.LossAndGradients(batch); adam.Apply(); }
+        for (int i = 0; i < steps; i++) stepper.Next();
+        stepper.Drain();
         double total = profiler.Ops.Values.Sum(o => (double)o.Ticks);
         return profiler.Ops
             .Select(kv => new ProfileRow(kv.Key, kv.Value.Calls / (double)steps,

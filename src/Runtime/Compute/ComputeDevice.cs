@@ -46,18 +46,29 @@ internal sealed class ComputeDevice : IDisposable
     public static Context CreateContext() =>
         Context.Create(builder => builder.Cuda().OpenCL().Optimize(OptimizationLevel.O2).EnableAlgorithms().Profiling());
 
-    public static ComputeDevice Open(string name)
+    /// <summary>
+    /// Opens a device by name. <paramref name="kernels"/> picks the ILGPU kernels: <see cref="KernelProfile.Gpu"/>
+    /// with <c>ilgpu-cpu</c> runs the GPU path on ILGPU's CPU accelerator (groups of 256 threads; slow, for checks).
+    /// </summary>
+    public static ComputeDevice Open(string name, KernelProfile kernels = KernelProfile.Auto)
     {
         string spec = (name ?? "auto").Trim().ToLowerInvariant();
         var context = CreateContext();
         try
         {
             if (spec == "auto") spec = FindGpus(context).Select(g => g.Id).FirstOrDefault() ?? "cpu";
+            if (spec == "cpu" && kernels == KernelProfile.Gpu) throw new GpuLstmException("the cpu device runs the host kernels; the GPU kernels run on ilgpu-cpu, a GPU, or nowhere else");
+            if (spec == "ilgpu-cpu" && kernels == KernelProfile.Gpu)
+            {
+                // 16 threads a warp × 16 warps: one 256-thread group, the GPU kernels' group size.
+                var grouped = new CPUDevice(16, 16, 1).CreateCPUAccelerator(context, CPUAcceleratorMode.Parallel);
+                return new ComputeDevice(context, grouped, new IlgpuKernelSet(grouped, KernelProfile.Gpu), spec);
+            }
             if (spec is "cpu" or "ilgpu-cpu")
             {
                 var cpu = SizedCpuDevice().CreateCPUAccelerator(context, CPUAcceleratorMode.Parallel);
-                IKernelSet kernels = spec == "cpu" ? new HostKernelSet(cpu) : new IlgpuKernelSet(cpu);
-                return new ComputeDevice(context, cpu, kernels, spec);
+                IKernelSet set = spec == "cpu" ? new HostKernelSet(cpu) : new IlgpuKernelSet(cpu, kernels);
+                return new ComputeDevice(context, cpu, set, spec);
             }
             var match = FindGpus(context).FirstOrDefault(g => g.Id == spec || g.Id == spec + ":0");
             if (match.Device is null)
@@ -75,7 +86,7 @@ internal sealed class ComputeDevice : IDisposable
                 throw new GpuLstmException($"unknown device '{name}'; {available}");
             }
             var accelerator = match.Device.CreateAccelerator(context);
-            return new ComputeDevice(context, accelerator, new IlgpuKernelSet(accelerator), match.Id);
+            return new ComputeDevice(context, accelerator, new IlgpuKernelSet(accelerator, kernels == KernelProfile.Cpu ? KernelProfile.Cpu : KernelProfile.Gpu), match.Id);
         }
         catch
         {

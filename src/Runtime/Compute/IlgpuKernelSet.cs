@@ -12,8 +12,6 @@ namespace GpuLstm.Runtime.Compute;
 /// </summary>
 internal sealed class IlgpuKernelSet : IKernelSet
 {
-    public enum GemmVariant { Auto, Naive, Tiled }
-
     private readonly Accelerator _accelerator;
     private readonly AcceleratorStream _stream;
     private readonly bool _tiled;
@@ -49,14 +47,14 @@ internal sealed class IlgpuKernelSet : IKernelSet
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int, int, int, int, int> _copyColumns;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>> _accumulate;
 
-    public IlgpuKernelSet(Accelerator accelerator, GemmVariant gemm = GemmVariant.Auto)
+    public IlgpuKernelSet(Accelerator accelerator, KernelProfile profile = KernelProfile.Auto)
     {
         _accelerator = accelerator;
         _stream = accelerator.DefaultStream;
-        _tiled = gemm switch
+        _tiled = profile switch
         {
-            GemmVariant.Naive => false,
-            GemmVariant.Tiled => true,
+            KernelProfile.Cpu => false,
+            KernelProfile.Gpu => true,
             _ => accelerator.AcceleratorType != AcceleratorType.CPU,
         };
         if (_tiled && accelerator.MaxNumThreadsPerGroup < GemmKernels.Tile * GemmKernels.Tile)
@@ -97,7 +95,10 @@ internal sealed class IlgpuKernelSet : IKernelSet
         accelerator.Synchronize();
     }
 
-    public string Name => $"ilgpu-{_accelerator.AcceleratorType.ToString().ToLowerInvariant()} ({(_tiled ? "tiled" : "naive")} GEMM)";
+    public string Name => $"ilgpu-{_accelerator.AcceleratorType.ToString().ToLowerInvariant()} ({(_tiled ? "GPU kernels, tiled GEMM" : "naive GEMM")})";
+
+    /// <summary>The kernels this set launches: the GPU path, or the CPU accelerator's barrier-free ones.</summary>
+    public KernelProfile Profile => _tiled ? KernelProfile.Gpu : KernelProfile.Cpu;
     public long LaunchCount => Interlocked.Read(ref _launches);
     public long SyncCount => _syncs;
 
