@@ -26,13 +26,12 @@ internal static class GruCellKernels
     {
         int b = index / hidden;
         int row = b * 3 * hidden + index - b * hidden;
-        float r = Sigmoid(xproj[row] + hproj[row]);
-        float z = Sigmoid(xproj[row + hidden] + hproj[row + hidden]);
-        float n = MathF.Tanh(xproj[row + 2 * hidden] + r * hproj[row + 2 * hidden]);
-        xproj[row] = r;
-        xproj[row + hidden] = z;
-        xproj[row + 2 * hidden] = n;
-        h[index] = (1f - z) * n + z * hPrev[index];
+        default(GruMath).Forward(new Gate4(xproj[row], xproj[row + hidden], xproj[row + 2 * hidden]),
+            new Gate4(hproj[row], hproj[row + hidden], hproj[row + 2 * hidden]), hPrev[index], 0f, out var act, out float hNew, out _);
+        xproj[row] = act.A;
+        xproj[row + hidden] = act.B;
+        xproj[row + 2 * hidden] = act.C;
+        h[index] = hNew;
     }
 
     /// <summary>
@@ -54,22 +53,52 @@ internal static class GruCellKernels
     {
         int b = index / hidden;
         int row = b * 3 * hidden + index - b * hidden;
-        float r = gates[row];
-        float z = gates[row + hidden];
-        float n = gates[row + 2 * hidden];
         float dh = dhRec[index];
         if (hasDhOut != 0) dh += dhOut[index];
-        float dn = dh * (1f - z) * (1f - n * n);
-        float dz = dh * (hPrev[index] - n) * z * (1f - z);
-        float dr = dn * hproj[row + 2 * hidden] * r * (1f - r);
-        dGatesInput[row] = dr;
-        dGatesInput[row + hidden] = dz;
-        dGatesInput[row + 2 * hidden] = dn;
-        dGatesHidden[row] = dr;
-        dGatesHidden[row + hidden] = dz;
-        dGatesHidden[row + 2 * hidden] = dn * r;
-        dhRec[index] = dh * z;
+        default(GruMath).Backward(new Gate4(gates[row], gates[row + hidden], gates[row + 2 * hidden]), new Gate4(0f, 0f, hproj[row + 2 * hidden]),
+            hPrev[index], 0f, 0f, dh, 0f, out var dInput, out var dRecurrent, out float direct, out _);
+        dGatesInput[row] = dInput.A;
+        dGatesInput[row + hidden] = dInput.B;
+        dGatesInput[row + 2 * hidden] = dInput.C;
+        dGatesHidden[row] = dRecurrent.A;
+        dGatesHidden[row + hidden] = dRecurrent.B;
+        dGatesHidden[row + 2 * hidden] = dRecurrent.C;
+        dhRec[index] = direct;
     }
 
-    public static float Sigmoid(float x) => 1f / (1f + MathF.Exp(-x));
+    public static float Sigmoid(float x) => CellMath.Sigmoid(x);
+}
+
+/// <summary>
+/// The GRU's equations for one element, gates [r z n], with x· = x_t·Wx + b_ih and h· = h_{t−1}·Wh + b_hh (kept):
+///   r = σ(xr + hr),  z = σ(xz + hz),  n = tanh(xn + r ⊙ hn),  h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}.
+/// </summary>
+internal readonly struct GruMath : ICellMath
+{
+    public int Gates => 3;
+    public bool HasCellState => false;
+    public bool KeepsRecurrent => true;
+
+    public void Forward(in Gate4 x, in Gate4 r, float hPrev, float cPrev, out Gate4 act, out float h, out float c)
+    {
+        float rg = CellMath.Sigmoid(x.A + r.A);
+        float z = CellMath.Sigmoid(x.B + r.B);
+        float n = CellMath.Tanh(x.C + rg * r.C);
+        h = (1f - z) * n + z * hPrev;
+        c = 0f;
+        act = new Gate4(rg, z, n);
+    }
+
+    public void Backward(in Gate4 act, in Gate4 r, float hPrev, float cPrev, float c, float dh, float dc,
+        out Gate4 dInput, out Gate4 dRecurrent, out float dhPrevDirect, out float dcPrev)
+    {
+        float rg = act.A, z = act.B, n = act.C;
+        float dn = dh * (1f - z) * (1f - n * n);
+        float dz = dh * (hPrev - n) * z * (1f - z);
+        float dr = dn * r.C * rg * (1f - rg);
+        dInput = new Gate4(dr, dz, dn);
+        dRecurrent = new Gate4(dr, dz, dn * rg);
+        dhPrevDirect = dh * z;
+        dcPrev = 0f;
+    }
 }

@@ -23,6 +23,12 @@ internal static class KernelCatalog
         Entry("gru_cell_backward", typeof(GruCellKernels), nameof(GruCellKernels.Backward), grouped: false, hot: true),
         Entry("rnn_cell_forward", typeof(RnnCellKernels), nameof(RnnCellKernels.Forward), grouped: false, hot: true),
         Entry("rnn_cell_backward", typeof(RnnCellKernels), nameof(RnnCellKernels.Backward), grouped: false, hot: true),
+        Fused("lstm_step_forward_fused", nameof(RecurrentStepKernels.Forward), typeof(LstmMath)),
+        Fused("lstm_step_backward_fused", nameof(RecurrentStepKernels.Backward), typeof(LstmMath)),
+        Fused("gru_step_forward_fused", nameof(RecurrentStepKernels.Forward), typeof(GruMath)),
+        Fused("gru_step_backward_fused", nameof(RecurrentStepKernels.Backward), typeof(GruMath)),
+        Fused("rnn_step_forward_fused", nameof(RecurrentStepKernels.Forward), typeof(RnnMath)),
+        Fused("rnn_step_backward_fused", nameof(RecurrentStepKernels.Backward), typeof(RnnMath)),
         Entry("softmax_cross_entropy", typeof(LossKernels), nameof(LossKernels.SoftmaxCrossEntropy), grouped: false, hot: false),
         Entry("mean_squared_error", typeof(LossKernels), nameof(LossKernels.MeanSquaredError), grouped: false, hot: false),
         Entry("adam_step", typeof(AdamKernels), nameof(AdamKernels.Step), grouped: false, hot: false),
@@ -41,6 +47,10 @@ internal static class KernelCatalog
         Entry("copy_columns", typeof(TensorKernels), nameof(TensorKernels.CopyColumns), grouped: false, hot: false),
         Entry("accumulate", typeof(TensorKernels), nameof(TensorKernels.Accumulate), grouped: false, hot: false),
     };
+
+    /// <summary>A fused recurrent step (<see cref="RecurrentStepKernels"/>) for one cell's math: grouped, hot.</summary>
+    private static KernelEntry Fused(string name, string method, Type cellMath) =>
+        new(name, typeof(RecurrentStepKernels).GetMethod(method, BindingFlags.Public | BindingFlags.Static)!.MakeGenericMethod(cellMath), true, true);
 
     private static KernelEntry Entry(string name, Type type, string method, bool grouped, bool hot) =>
         new(name, type.GetMethod(method, BindingFlags.Public | BindingFlags.Static)

@@ -27,20 +27,19 @@ internal static class LstmCellKernels
     }
 
     /// <summary>
-    /// The cell update of element index = (b,j), from its four gate pre-activations: activates them, keeps the
-    /// activations in the gates buffer for backward, writes c_t and h_t. Shared by both forward kernels.
+    /// The cell update of element index = (b,j), from its four gate pre-activations (<see cref="LstmMath"/>):
+    /// keeps the activations in the gates buffer for backward, writes c_t and h_t. Shared by both forward kernels.
     /// </summary>
     private static void Update(int index, int row, int hidden, float zi, float zf, float zg, float zo,
         ArrayView<float> gates, ArrayView<float> cPrev, ArrayView<float> c, ArrayView<float> h)
     {
-        float i = Sigmoid(zi), f = Sigmoid(zf), g = MathF.Tanh(zg), o = Sigmoid(zo);
-        float cNew = f * cPrev[index] + i * g;
-        gates[row] = i;
-        gates[row + hidden] = f;
-        gates[row + 2 * hidden] = g;
-        gates[row + 3 * hidden] = o;
+        default(LstmMath).Forward(new Gate4(zi, zf, zg, zo), default, 0f, cPrev[index], out var act, out float hNew, out float cNew);
+        gates[row] = act.A;
+        gates[row + hidden] = act.B;
+        gates[row + 2 * hidden] = act.C;
+        gates[row + 3 * hidden] = act.D;
         c[index] = cNew;
-        h[index] = o * MathF.Tanh(cNew);
+        h[index] = hNew;
     }
 
     /// <summary>
@@ -97,20 +96,48 @@ internal static class LstmCellKernels
         int b = index / hidden;
         int j = index - b * hidden;
         int row = b * 4 * hidden + j;
-        float i = gates[row];
-        float f = gates[row + hidden];
-        float g = gates[row + 2 * hidden];
-        float o = gates[row + 3 * hidden];
-        float tanhC = MathF.Tanh(c[index]);
+        var act = new Gate4(gates[row], gates[row + hidden], gates[row + 2 * hidden], gates[row + 3 * hidden]);
         float dh = dhRec[index];
         if (hasDhOut != 0) dh += dhOut[index];
-        float dcTotal = dc[index] + dh * o * (1f - tanhC * tanhC);
-        dGates[row] = dcTotal * g * i * (1f - i);
-        dGates[row + hidden] = dcTotal * cPrev[index] * f * (1f - f);
-        dGates[row + 2 * hidden] = dcTotal * i * (1f - g * g);
-        dGates[row + 3 * hidden] = dh * tanhC * o * (1f - o);
-        dc[index] = dcTotal * f;
+        default(LstmMath).Backward(act, default, 0f, cPrev[index], c[index], dh, dc[index], out var d, out _, out _, out float dcPrev);
+        dGates[row] = d.A;
+        dGates[row + hidden] = d.B;
+        dGates[row + 2 * hidden] = d.C;
+        dGates[row + 3 * hidden] = d.D;
+        dc[index] = dcPrev;
     }
 
-    public static float Sigmoid(float x) => 1f / (1f + MathF.Exp(-x));
+    public static float Sigmoid(float x) => CellMath.Sigmoid(x);
+}
+
+/// <summary>
+/// The LSTM's equations for one element, gates [i f g o] (PyTorch's order):
+///   i = σ(zi), f = σ(zf), g = tanh(zg), o = σ(zo),  c_t = f ⊙ c_{t−1} + i ⊙ g,  h_t = o ⊙ tanh(c_t)
+/// where z = x·Wx + h_{t−1}·Wh + b (the recurrent sums arrive in r, or already added into x).
+/// </summary>
+internal readonly struct LstmMath : ICellMath
+{
+    public int Gates => 4;
+    public bool HasCellState => true;
+    public bool KeepsRecurrent => false;
+
+    public void Forward(in Gate4 x, in Gate4 r, float hPrev, float cPrev, out Gate4 act, out float h, out float c)
+    {
+        float i = CellMath.Sigmoid(x.A + r.A), f = CellMath.Sigmoid(x.B + r.B), g = CellMath.Tanh(x.C + r.C), o = CellMath.Sigmoid(x.D + r.D);
+        c = f * cPrev + i * g;
+        h = o * CellMath.Tanh(c);
+        act = new Gate4(i, f, g, o);
+    }
+
+    public void Backward(in Gate4 act, in Gate4 r, float hPrev, float cPrev, float c, float dh, float dc,
+        out Gate4 dInput, out Gate4 dRecurrent, out float dhPrevDirect, out float dcPrev)
+    {
+        float i = act.A, f = act.B, g = act.C, o = act.D;
+        float tanhC = CellMath.Tanh(c);
+        float dcTotal = dc + dh * o * (1f - tanhC * tanhC);
+        dInput = new Gate4(dcTotal * g * i * (1f - i), dcTotal * cPrev * f * (1f - f), dcTotal * i * (1f - g * g), dh * tanhC * o * (1f - o));
+        dRecurrent = dInput;
+        dhPrevDirect = 0f;
+        dcPrev = dcTotal * f;
+    }
 }

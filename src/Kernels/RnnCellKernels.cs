@@ -16,9 +16,9 @@ internal static class RnnCellKernels
         ArrayView<float> h,      // (B,H) out: h_t
         int hidden)              // H
     {
-        float a = MathF.Tanh(gates[index]);
-        gates[index] = a;
-        h[index] = a;
+        default(RnnMath).Forward(new Gate4(gates[index]), default, 0f, 0f, out var act, out float hNew, out _);
+        gates[index] = act.A;
+        h[index] = hNew;
     }
 
     /// <summary>index: 0..B·H, element (b,j). dL/d(pre-activation) = dh·(1 − h_t²), with dh = dhRec (+ dhOut).</summary>
@@ -33,7 +33,31 @@ internal static class RnnCellKernels
     {
         float dh = dhRec[index];
         if (hasDhOut != 0) dh += dhOut[index];
-        float a = gates[index];
-        dGates[index] = dh * (1f - a * a);
+        default(RnnMath).Backward(new Gate4(gates[index]), default, 0f, 0f, 0f, dh, 0f, out var d, out _, out _, out _);
+        dGates[index] = d.A;
+    }
+}
+
+/// <summary>The Elman RNN's equation for one element: h_t = tanh(x·Wx + b + h_{t−1}·Wh), one gate block.</summary>
+internal readonly struct RnnMath : ICellMath
+{
+    public int Gates => 1;
+    public bool HasCellState => false;
+    public bool KeepsRecurrent => false;
+
+    public void Forward(in Gate4 x, in Gate4 r, float hPrev, float cPrev, out Gate4 act, out float h, out float c)
+    {
+        h = CellMath.Tanh(x.A + r.A);
+        c = 0f;
+        act = new Gate4(h);
+    }
+
+    public void Backward(in Gate4 act, in Gate4 r, float hPrev, float cPrev, float c, float dh, float dc,
+        out Gate4 dInput, out Gate4 dRecurrent, out float dhPrevDirect, out float dcPrev)
+    {
+        dInput = new Gate4(dh * (1f - act.A * act.A));
+        dRecurrent = dInput;
+        dhPrevDirect = 0f;
+        dcPrev = 0f;
     }
 }

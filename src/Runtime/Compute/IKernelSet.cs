@@ -62,12 +62,30 @@ internal interface IKernelSet : IDisposable
     /// <summary>
     /// One whole step of the recurrence: the recurrent GEMM h_prev (B,H)·recurrentWeights (H,G·H), accumulated
     /// onto the gates, or written with recurrentBias (G·H) into the kept projection for a cell that keeps it
-    /// apart; then <see cref="CellForward"/>. A kernel set may fuse the two.
+    /// apart; then <see cref="CellForward"/>. With <see cref="CellStep.StartsFromZero"/> the previous state is
+    /// zeroed first. A kernel set may fuse the two.
     /// </summary>
     void CellStepForward(RecurrentCell cell, in CellStep step, ArrayView<float> recurrentWeights, ArrayView<float> recurrentBias);
 
     /// <summary>One time step of a recurrent cell's pointwise backward (see <see cref="RecurrentCell"/>).</summary>
     void CellBackward(RecurrentCell cell, in CellStep step);
+
+    /// <summary>True when a recurrent time step runs as one fused launch each way (the GPU path), not as a GEMM and a cell kernel.</summary>
+    bool FusesRecurrentSteps { get; }
+
+    /// <summary>
+    /// Before a layer's backward time loop: recurrentWeightsT (G·H,H) = Whᵀ (H,G·H) for a set whose per-step
+    /// product dh = dGates·Whᵀ wants it as a plain NN GEMM; a set that reads Wh directly does nothing.
+    /// </summary>
+    void BeginRecurrentBackward(ArrayView<float> recurrentWeights, ArrayView<float> recurrentWeightsT, int hidden, int gateWidth);
+
+    /// <summary>
+    /// One whole step of the recurrence backward: dL/dh_t (+)= nextGrads (B,G·H)·Whᵀ, the recurrent gradient of the
+    /// step processed before (accumulated onto the direct part a kept-projection cell left in DhRec), or, on the
+    /// first step, DhRec and Dc as <see cref="CellStep.DhRecIsZero"/> says; then <see cref="CellBackward"/>. A set may fuse the two.
+    /// </summary>
+    void CellStepBackward(RecurrentCell cell, in CellStep step, ArrayView<float> recurrentWeights, ArrayView<float> recurrentWeightsT,
+        ArrayView<float> nextGrads);
 
     /// <summary>loss (R) and dLogits (R,V) = gradScale·(softmax − onehot); dLogits may alias logits.</summary>
     void SoftmaxCrossEntropy(int rows, int vocab, ArrayView<float> logits, ArrayView<int> targets,

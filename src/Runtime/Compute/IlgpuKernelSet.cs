@@ -190,13 +190,20 @@ internal sealed class IlgpuKernelSet : IKernelSet
     }
 
     /// <summary>
-    /// On the CPU accelerator, one fused launch where the cell has one (launches cost ~85 µs there). On a GPU,
-    /// the tiled GEMM and then the cell: a fused kernel would re-read all of Wh for every batch row
-    /// (B × G·H·H floats a step), which the GEMM's shared-memory tiles avoid once B is more than a few rows.
+    /// On a GPU, one launch per step: <see cref="RecurrentStepKernels"/> stages 16×16 tiles of h and Wh in shared
+    /// memory and runs the cell on its tile. On the CPU accelerator (no barriers), the LSTM's barrier-free fused
+    /// kernel (launches cost ~85 µs there), or the GEMM and then the cell.
     /// </summary>
     public void CellStepForward(RecurrentCell cell, in CellStep step, ArrayView<float> recurrentWeights, ArrayView<float> recurrentBias)
     {
-        if (!_tiled && cell.IlgpuFusedStep(this, step, recurrentWeights))
+        if (_tiled)
+        {
+            _launches++;
+            cell.FusedStep.Forward(this, step, recurrentWeights, recurrentBias);
+            return;
+        }
+        if (step.StartsFromZero) RecurrentStepParts.ZeroPreviousState(this, cell, step);
+        if (cell.IlgpuFusedStep(this, step, recurrentWeights))
         {
             _launches++;
             return;
@@ -213,6 +220,25 @@ internal sealed class IlgpuKernelSet : IKernelSet
     {
         _launches++;
         cell.IlgpuBackward(this, step);
+    }
+
+    public bool FusesRecurrentSteps => _tiled;
+
+    public void BeginRecurrentBackward(ArrayView<float> recurrentWeights, ArrayView<float> recurrentWeightsT, int hidden, int gateWidth)
+    {
+        if (!_tiled) Transpose(recurrentWeights, recurrentWeightsT, hidden, gateWidth); // the fused GPU step reads Wh directly
+    }
+
+    public void CellStepBackward(RecurrentCell cell, in CellStep step, ArrayView<float> recurrentWeights, ArrayView<float> recurrentWeightsT,
+        ArrayView<float> nextGrads)
+    {
+        if (!_tiled)
+        {
+            RecurrentStepParts.Backward(this, cell, step, recurrentWeightsT, nextGrads);
+            return;
+        }
+        _launches++;
+        cell.FusedStep.Backward(this, step, recurrentWeights, nextGrads);
     }
 
     /// <summary>The stream every kernel of this set runs on.</summary>

@@ -84,6 +84,29 @@ internal sealed class ProfilingKernelSet : IKernelSet
         Time($"{cell.Name}_cell_backward", 0, () => _inner.CellBackward(cell, s));
     }
 
+    public bool FusesRecurrentSteps => _inner.FusesRecurrentSteps;
+
+    public void BeginRecurrentBackward(ArrayView<float> recurrentWeights, ArrayView<float> recurrentWeightsT, int hidden, int gateWidth)
+    {
+        if (_inner.FusesRecurrentSteps) _inner.BeginRecurrentBackward(recurrentWeights, recurrentWeightsT, hidden, gateWidth);
+        else Transpose(recurrentWeights, recurrentWeightsT, hidden, gateWidth);
+    }
+
+    /// <summary>A fused step is timed as one op; otherwise its GEMM and the cell's kernel are timed apart, through this set.</summary>
+    public void CellStepBackward(RecurrentCell cell, in CellStep step, ArrayView<float> recurrentWeights, ArrayView<float> recurrentWeightsT,
+        ArrayView<float> nextGrads)
+    {
+        if (!_inner.FusesRecurrentSteps)
+        {
+            RecurrentStepParts.Backward(this, cell, step, recurrentWeightsT, nextGrads);
+            return;
+        }
+        var s = step;
+        int gh = cell.Gates * s.Hidden;
+        Time($"{cell.Name}_step_backward {s.Batch}x{s.Hidden}x{gh}", s.FirstBackward ? 0 : 2.0 * s.Batch * gh * s.Hidden,
+            () => _inner.CellStepBackward(cell, s, recurrentWeights, recurrentWeightsT, nextGrads));
+    }
+
     public void SoftmaxCrossEntropy(int rows, int vocab, ArrayView<float> logits, ArrayView<int> targets, ArrayView<float> dLogits,
         ArrayView<float> loss, float gradScale) =>
         Time("softmax_cross_entropy", 0, () => _inner.SoftmaxCrossEntropy(rows, vocab, logits, targets, dLogits, loss, gradScale));

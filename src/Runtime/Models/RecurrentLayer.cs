@@ -149,7 +149,6 @@ internal sealed class RecurrentLayer : IDisposable
     {
         CheckShape(steps, batch);
         if (fromCarriedState && Reverse) throw new InvalidOperationException("a reverse-direction layer cannot start from a carried state");
-        if (!fromCarriedState) ResetSlot(Slots.Initial(steps), batch);
         int rows = steps * batch;
         var gates = AllRows(_gates, rows);
         if (input.IsTokens)
@@ -157,17 +156,21 @@ internal sealed class RecurrentLayer : IDisposable
         else
             _k.Gemm(GemmShape.NN(rows, GH, InputSize, addBias: true),
                 input.Dense.SubView(0, (long)rows * InputSize), _parameters.Value(InputWeights), _parameters.Value(InputBias), gates);
-        for (int i = 0; i < steps; i++) Iterate(Slots.ForwardStep(i, steps), batch);
+        // The first step zeroes the initial state itself (or reads the carried one): no separate launch.
+        for (int i = 0; i < steps; i++) Iterate(Slots.ForwardStep(i, steps), batch, startsFromZero: i == 0 && !fromCarriedState);
     }
 
-    /// <summary>One step at input time t: the recurrent GEMM from the previous state, then the cell writes the next. The gates of step t must hold x_t·Wx + b.</summary>
-    public void Iterate(int t, int batch)
+    /// <summary>
+    /// One step at input time t: the recurrent GEMM from the previous state (a zero one, written into its slot,
+    /// when <paramref name="startsFromZero"/>), then the cell writes the next. The gates of step t must hold x_t·Wx + b.
+    /// </summary>
+    public void Iterate(int t, int batch, bool startsFromZero = false)
     {
         var step = new CellStep
         {
             Batch = batch, Hidden = Hidden, Gates = RowsAt(_gates, t, batch), Recurrent = RowsAt(_recurrent, t, batch),
             PrevH = HiddenAt(Slots.Prev(t), batch), PrevC = CellAt(Slots.Prev(t), batch),
-            H = HiddenAt(Slots.Out(t), batch), C = CellAt(Slots.Out(t), batch),
+            H = HiddenAt(Slots.Out(t), batch), C = CellAt(Slots.Out(t), batch), StartsFromZero = startsFromZero,
         };
         _k.CellStepForward(Cell, step, _parameters.Value(RecurrentWeights), RecurrentBias is null ? default : _parameters.Value(RecurrentBias));
     }
@@ -187,27 +190,24 @@ internal sealed class RecurrentLayer : IDisposable
         int bh = batch * Hidden;
         var dhRec = _dhRec.Flat().SubView(0, bh);                  // (B,H)
         var dc = _dc is null ? default : _dc.Flat().SubView(0, bh); // (B,H)
-        if (_dc is not null) _k.Zero(dc);
-        if (hasOutputGradients) _k.Zero(dhRec);
-        // dh_prev (+)= dRecurrent_t·Whᵀ at every step: transposing Wh once makes each of those a plain NN product.
         var whT = _recurrentT.Flat();
-        _k.Transpose(_parameters.Value(RecurrentWeights), whT, Hidden, GH);
+        _k.BeginRecurrentBackward(_parameters.Value(RecurrentWeights), whT, Hidden, GH);
         var recurrentGrads = _dRecurrent ?? _dGates; // one gradient serves both projections unless the cell keeps them apart
         for (int i = 0; i < steps; i++)
         {
             int t = Slots.BackwardStep(i, steps);
+            // dL/dh_t gets the recurrent gradient of the step processed just before (t+1 in time); nothing flows
+            // past the step forward ran first.
+            var next = i == 0 ? default : RowsAt(recurrentGrads, Slots.BackwardStep(i - 1, steps), batch);
             var step = new CellStep
             {
                 Batch = batch, Hidden = Hidden, Gates = RowsAt(_gates, t, batch), Recurrent = RowsAt(_recurrent, t, batch),
                 PrevH = HiddenAt(Slots.Prev(t), batch), PrevC = CellAt(Slots.Prev(t), batch), C = CellAt(Slots.Out(t), batch),
                 DhOut = hasOutputGradients ? outputGradients.SubView((long)t * bh, bh) : default, HasDhOut = hasOutputGradients,
                 DhRec = dhRec, Dc = dc, DGates = RowsAt(_dGates, t, batch), DRecurrent = RowsAt(_dRecurrent, t, batch),
+                FirstBackward = i == 0, DhRecIsZero = hasOutputGradients,
             };
-            _k.CellBackward(Cell, step);
-            // Nothing flows past the step forward ran first. A cell that keeps its recurrent projection apart
-            // has left the direct part of dL/dh_prev in dhRec; the others leave it to this product alone.
-            if (i < steps - 1)
-                _k.Gemm(GemmShape.NN(batch, Hidden, GH, accumulate: Cell.KeepsRecurrentProjection), RowsAt(recurrentGrads, t, batch), whT, default, dhRec);
+            _k.CellStepBackward(Cell, step, _parameters.Value(RecurrentWeights), whT, next);
         }
         var allDGates = AllRows(_dGates, rows);
         if (input.IsTokens)

@@ -123,6 +123,7 @@ internal sealed unsafe class HostKernelSet : IKernelSet
     /// </summary>
     public void CellStepForward(RecurrentCell cell, in CellStep step, ArrayView<float> recurrentWeights, ArrayView<float> recurrentBias)
     {
+        if (step.StartsFromZero) RecurrentStepParts.ZeroPreviousState(this, cell, step);
         int gh = cell.Gates * step.Hidden;
         if (cell.KeepsRecurrentProjection)
             _gemm.Run(GemmShape.NN(step.Batch, gh, step.Hidden, addBias: true), P(step.PrevH), P(recurrentWeights), P(recurrentBias), P(step.Recurrent));
@@ -130,6 +131,14 @@ internal sealed unsafe class HostKernelSet : IKernelSet
             _gemm.Run(GemmShape.NN(step.Batch, gh, step.Hidden, accumulate: true), P(step.PrevH), P(recurrentWeights), null, P(step.Gates));
         CellForward(cell, step);
     }
+
+    public bool FusesRecurrentSteps => false;
+
+    public void BeginRecurrentBackward(ArrayView<float> recurrentWeights, ArrayView<float> recurrentWeightsT, int hidden, int gateWidth) =>
+        Transpose(recurrentWeights, recurrentWeightsT, hidden, gateWidth);
+
+    public void CellStepBackward(RecurrentCell cell, in CellStep step, ArrayView<float> recurrentWeights, ArrayView<float> recurrentWeightsT,
+        ArrayView<float> nextGrads) => RecurrentStepParts.Backward(this, cell, step, recurrentWeightsT, nextGrads);
 
     public void CellBackward(RecurrentCell cell, in CellStep step)
     {

@@ -19,6 +19,8 @@ internal readonly struct CellStep
     public ArrayView<float> PrevC { get; init; }       // (B,H) the cell state it reads (LSTM)
     public ArrayView<float> H { get; init; }           // (B,H) out: the new state
     public ArrayView<float> C { get; init; }           // (B,H) out: the new cell state (LSTM)
+    /// <summary>The step reads a zero state (a sequence's first step from no carried state): the set zeroes PrevH and PrevC, or acts as if it had.</summary>
+    public bool StartsFromZero { get; init; }
 
     // Backward only.
     /// <summary>(B,H) dL/dh from the layer above or the loss at this step; read when <see cref="HasDhOut"/>.</summary>
@@ -32,4 +34,8 @@ internal readonly struct CellStep
     public ArrayView<float> DGates { get; init; }
     /// <summary>(B,G·H) out: dL/d(recurrent projection), for a cell that keeps it apart.</summary>
     public ArrayView<float> DRecurrent { get; init; }
+    /// <summary>The first step backward runs (the last in time): nothing flows in from a later step, and Dc starts at zero.</summary>
+    public bool FirstBackward { get; init; }
+    /// <summary>With <see cref="FirstBackward"/>: DhRec starts at zero (the loss sees every output); otherwise the caller wrote dL/d(final state) there.</summary>
+    public bool DhRecIsZero { get; init; }
 }

@@ -27,6 +27,8 @@ internal sealed class GruCell : RecurrentCell
     public override string GateOrder => "r, z, n";
     public override bool KeepsRecurrentProjection => true;
 
+    internal override FusedRecurrentStep FusedStep { get; } = FusedRecurrentStep.For<GruMath>();
+
     /// <summary>
     /// From Gates (B,3H) = x_t·Wx + b_ih and Recurrent (B,3H) = hPrev·Wh + b_hh, writes the activated gates
     /// [r z n] over Gates and H (B,H) = (1 − z) ⊙ n + z ⊙ PrevH.

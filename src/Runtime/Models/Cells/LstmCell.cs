@@ -32,6 +32,8 @@ internal sealed class LstmCell : RecurrentCell
         return bias;
     }
 
+    internal override FusedRecurrentStep FusedStep { get; } = FusedRecurrentStep.For<LstmMath>();
+
     /// <summary>Activates gates (B,4H) in place and writes c (B,H), h (B,H) from PrevC (B,H).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal override unsafe void HostForward(in CellStep s)

@@ -67,6 +67,9 @@ public abstract class RecurrentCell
     internal abstract void IlgpuForward(IlgpuKernelSet kernels, in CellStep step);
     internal abstract void IlgpuBackward(IlgpuKernelSet kernels, in CellStep step);
 
+    /// <summary>The GPU path's time step: the recurrent GEMM and this cell's math in one launch each way.</summary>
+    internal abstract FusedRecurrentStep FusedStep { get; }
+
     /// <summary>
     /// One launch for the recurrent GEMM and the cell together, where the cell has such a kernel; false
     /// otherwise (the set then runs its GEMM and <see cref="IlgpuForward"/>).

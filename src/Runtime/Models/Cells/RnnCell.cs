@@ -23,6 +23,8 @@ internal sealed class RnnCell : RecurrentCell
     public override int Gates => 1;
     public override string GateOrder => "h";
 
+    internal override FusedRecurrentStep FusedStep { get; } = FusedRecurrentStep.For<RnnMath>();
+
     /// <summary>Gates (B,H) = tanh(pre-activations), in place, and H (B,H) a copy.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal override unsafe void HostForward(in CellStep s)
