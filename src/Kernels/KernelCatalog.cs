@@ -29,6 +29,7 @@ internal static class KernelCatalog
         Entry("sum_of_squares_partials", typeof(AdamKernels), nameof(AdamKernels.SumOfSquaresPartials), grouped: false, hot: false),
         Entry("gather_rows", typeof(TensorKernels), nameof(TensorKernels.GatherRows), grouped: false, hot: false),
         Entry("scatter_add_rows", typeof(TensorKernels), nameof(TensorKernels.ScatterAddRows), grouped: false, hot: false),
+        Entry("scatter_add_sorted", typeof(TensorKernels), nameof(TensorKernels.ScatterAddSorted), grouped: false, hot: false),
         Entry("column_sum", typeof(TensorKernels), nameof(TensorKernels.ColumnSum), grouped: false, hot: false),
         Entry("dropout_forward", typeof(DropoutKernels), nameof(DropoutKernels.Forward), grouped: false, hot: false),
         Entry("dropout_backward", typeof(DropoutKernels), nameof(DropoutKernels.Backward), grouped: false, hot: false),
