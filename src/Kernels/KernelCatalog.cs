@@ -24,6 +24,7 @@ internal static class KernelCatalog
         Entry("rnn_cell_forward", typeof(RnnCellKernels), nameof(RnnCellKernels.Forward), grouped: false, hot: true),
         Entry("rnn_cell_backward", typeof(RnnCellKernels), nameof(RnnCellKernels.Backward), grouped: false, hot: true),
         Entry("softmax_cross_entropy", typeof(LossKernels), nameof(LossKernels.SoftmaxCrossEntropy), grouped: false, hot: false),
+        Entry("softmax_cross_entropy_rows", typeof(LossKernels), nameof(LossKernels.SoftmaxCrossEntropyRows), grouped: true, hot: false),
         Entry("mean_squared_error", typeof(LossKernels), nameof(LossKernels.MeanSquaredError), grouped: false, hot: false),
         Entry("adam_step", typeof(AdamKernels), nameof(AdamKernels.Step), grouped: false, hot: false),
         Entry("sum_of_squares_partials", typeof(AdamKernels), nameof(AdamKernels.SumOfSquaresPartials), grouped: false, hot: false),
