@@ -121,7 +121,7 @@ internal static class LossKernels
     /// ≥ V, at least a warp and at most <see cref="SoftmaxRowsMaxGroup"/>.
     /// <para>
     /// Why 256 for large V rather than a warp per row: at V 10,000–50,000 a 256-thread group gives each thread
-    /// 40–200 loads a pass, plenty to hide the 2·8 barrier steps of the two trees, and a row's three passes
+    /// 40–200 loads a pass, plenty to hide the 18 barriers of the two trees (1 + log₂ 256 each), and a row's three passes
     /// stream with 8 warps of loads in flight instead of one. A warp per row would also leave the GPU short of
     /// work at the usual R = B·T ≈ 4,000 rows: 4,000 warps, about half of what an H100's 132 SMs hold
     /// resident (64 warps each). Why not wider: R groups of 256 already fill it, and a wider group only adds
