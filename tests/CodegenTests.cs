@@ -80,6 +80,42 @@ public sealed class GpuResourceTests
         Assert.DoesNotContain(".local", ptx);
     }
 
+    /// <summary>
+    /// The word-vocabulary kernels are not hot (they run once a step, not once a time step), but at V 10,000
+    /// and more they are the biggest launches of a step, so they are held to the same bar.
+    /// </summary>
+    public static TheoryData<string> WordVocabularyKernels() => new("softmax_cross_entropy_rows", "scatter_add_sorted");
+
+    [Theory]
+    [MemberData(nameof(WordVocabularyKernels))]
+    public void WordVocabularyKernelNeitherSpillsNorUsesScratchOnGfx90a(string name)
+    {
+        var usage = KernelCodegen.Gfx90aResources(KernelCatalog.All.Single(k => k.Name == name));
+        Assert.Equal(0, usage.ScratchBytesPerLane);
+        Assert.Equal(0, usage.VgprSpills);
+        Assert.Equal(0, usage.SgprSpills);
+        Assert.InRange(usage.Vgprs, 1, 128);
+    }
+
+    [Theory]
+    [MemberData(nameof(WordVocabularyKernels))]
+    public void WordVocabularyKernelPtxHasNoLocalArrays(string name)
+    {
+        string ptx = KernelCodegen.Ptx(KernelCatalog.All.Single(k => k.Name == name), CudaArchitecture.SM_80);
+        Assert.DoesNotContain(".local", ptx);
+    }
+
+    [Fact]
+    public void SoftmaxRowsReducesInSharedMemory()
+    {
+        var kernel = KernelCatalog.All.Single(k => k.Name == "softmax_cross_entropy_rows");
+        string ptx = KernelCodegen.Ptx(kernel, CudaArchitecture.SM_80);
+        Assert.Contains(".shared", ptx);
+        Assert.Contains("bar.sync", ptx);
+        Assert.DoesNotContain("atom.", ptx); // the reductions' order is fixed
+        Assert.Equal(2 * LossKernels.SoftmaxRowsMaxGroup * sizeof(float), KernelCodegen.Gfx90aResources(kernel).LdsBytes);
+    }
+
     [Fact]
     public void TiledGemmStagesItsTilesInSharedMemory()
     {

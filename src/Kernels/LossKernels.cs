@@ -1,4 +1,5 @@
 using ILGPU;
+using ILGPU.Runtime;
 
 namespace GpuLstm.Kernels;
 
@@ -33,6 +34,116 @@ internal static class LossKernels
             float p = MathF.Exp(logits[start + v] - max) * invSum;
             dLogits[start + v] = gradScale * (v == target ? p - 1f : p);
         }
+    }
+
+    /// <summary>
+    /// Most threads a group of <see cref="SoftmaxCrossEntropyRows"/> may have: the length of its two shared
+    /// reduction arrays (2 KB of shared memory a group).
+    /// </summary>
+    public const int SoftmaxRowsMaxGroup = 256;
+
+    /// <summary>
+    /// The same contract as <see cref="SoftmaxCrossEntropy"/>, for word vocabularies (V in the thousands):
+    /// one group per row instead of one thread per row. Launch with <see cref="SoftmaxRowsConfig"/>:
+    /// grid R, group G = a power of two, at most <see cref="SoftmaxRowsMaxGroup"/>. Thread t of a group
+    /// owns the row's elements v ≡ t (mod G), so a warp's loads are adjacent (coalesced), where the
+    /// one-thread-per-row kernel's were V floats apart.
+    /// <para>
+    /// Three passes over the row: the maximum, the sum of exp(x − max), and the writes. The maximum and the
+    /// sum go through a shared-memory tree in a fixed order (each thread's strided elements in increasing v,
+    /// then pairs t, t + G/2, …), so for a given V and G the result is the same on every run. No atomics, and
+    /// not ILGPU.Algorithms' group reductions: those merge the warps' partials with AtomicApply, in whatever
+    /// order the warps arrive.
+    /// </para>
+    /// <para>
+    /// dLogits may alias logits: every element is read and written only by the thread that owns it, and the
+    /// write pass reads an element just before writing it. The one element another thread would need, the
+    /// target's logit for the loss, is not read by thread 0: the target's owner writes loss[row] when it
+    /// reaches it, from the value it has just read.
+    /// </para>
+    /// <para>
+    /// R·V must stay below 2³¹, as for the old kernel (int offsets): 40,000 rows at V 50,000.
+    /// </para>
+    /// </summary>
+    public static void SoftmaxCrossEntropyRows(
+        ArrayView<float> logits,   // (R,V)
+        ArrayView<int> targets,    // (R) class ids in 0..V
+        ArrayView<float> dLogits,  // (R,V) out: gradScale·(p − onehot); may be logits itself
+        ArrayView<float> loss,     // (R) out: −log p[target]
+        int vocab,                 // V
+        float gradScale)           // 1/R for a mean over rows
+    {
+        var maxima = SharedMemory.Allocate<float>(SoftmaxRowsMaxGroup); // (G) each thread's maximum, then the tree's
+        var sums = SharedMemory.Allocate<float>(SoftmaxRowsMaxGroup);   // (G) each thread's Σ exp, then the tree's
+        int row = Grid.IdxX;
+        int thread = Group.IdxX;
+        int threads = Group.DimX;  // G, a power of two: the tree halves it
+        int start = row * vocab;
+
+        // Threads past V (a group wider than a small row) keep −∞ and 0, the identities of max and +.
+        float max = float.NegativeInfinity;
+        for (int v = thread; v < vocab; v += threads) max = MathF.Max(max, logits[start + v]);
+        maxima[thread] = max;
+        Group.Barrier();
+        for (int half = threads >> 1; half > 0; half >>= 1)
+        {
+            if (thread < half) maxima[thread] = MathF.Max(maxima[thread], maxima[thread + half]);
+            Group.Barrier();
+        }
+        max = maxima[0];
+
+        // A separate array for the sums: thread 0 may store its partial sum while others still read maxima[0].
+        float sum = 0f;
+        for (int v = thread; v < vocab; v += threads) sum += MathF.Exp(logits[start + v] - max);
+        sums[thread] = sum;
+        Group.Barrier();
+        for (int half = threads >> 1; half > 0; half >>= 1)
+        {
+            if (thread < half) sums[thread] += sums[thread + half];
+            Group.Barrier();
+        }
+        sum = sums[0];
+
+        int target = targets[row];
+        float logSum = MathF.Log(sum);
+        float invSum = 1f / sum;
+        for (int v = thread; v < vocab; v += threads)
+        {
+            float x = logits[start + v];
+            float p = MathF.Exp(x - max) * invSum;
+            if (v == target) loss[row] = logSum - (x - max);
+            dLogits[start + v] = gradScale * (v == target ? p - 1f : p);
+        }
+    }
+
+    /// <summary>
+    /// The launch of <see cref="SoftmaxCrossEntropyRows"/>: one group per row, G = the smallest power of two
+    /// ≥ V, at least a warp and at most <see cref="SoftmaxRowsMaxGroup"/>.
+    /// <para>
+    /// Why 256 for large V rather than a warp per row: at V 10,000–50,000 a 256-thread group gives each thread
+    /// 40–200 loads a pass, plenty to hide the 18 barriers of the two trees (1 + log₂ 256 each), and a row's three passes
+    /// stream with 8 warps of loads in flight instead of one. A warp per row would also leave the GPU short of
+    /// work at the usual R = B·T ≈ 4,000 rows: 4,000 warps, about half of what an H100's 132 SMs hold
+    /// resident (64 warps each). Why not wider: R groups of 256 already fill it, and a wider group only adds
+    /// tree steps and more threads waiting at every barrier.
+    /// </para>
+    /// <para>
+    /// Why fewer threads for small V: with V ≤ 256 every thread holds at most one element, so a wider group
+    /// would only add idle threads and tree steps; at V ≤ warp size the group is one warp (a warp per row),
+    /// whose barriers cost almost nothing. A group smaller than a warp would still occupy a whole warp.
+    /// </para>
+    /// </summary>
+    public static KernelConfig SoftmaxRowsConfig(
+        int rows,     // R
+        int vocab,    // V ≥ 1
+        int warpSize) // the accelerator's (32 NVIDIA, 64 AMD, 16 in the tests' CPU accelerator); a power of two
+    {
+        if (vocab < 1) throw new ArgumentOutOfRangeException(nameof(vocab), $"the vocabulary must have at least one class, got {vocab}");
+        if (warpSize < 1 || (warpSize & (warpSize - 1)) != 0 || warpSize > SoftmaxRowsMaxGroup)
+            throw new ArgumentOutOfRangeException(nameof(warpSize), $"the warp size must be a power of two up to {SoftmaxRowsMaxGroup}, got {warpSize}");
+        int threads = warpSize;
+        while (threads < vocab && threads < SoftmaxRowsMaxGroup) threads <<= 1;
+        return new KernelConfig(new Index1D(rows), new Index1D(threads));
     }
 
     /// <summary>

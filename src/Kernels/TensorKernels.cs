@@ -45,6 +45,34 @@ internal static class TensorKernels
     }
 
     /// <summary>
+    /// index: 0..V·N, one element of the table gradient per thread: tableGrad[v,n] = Σ_{j in offsets[v]..offsets[v+1]}
+    /// grads[order[j], n], the <see cref="ScatterAddRows"/> contract without its scan of every id: the host
+    /// sorts the batch's ids once (GpuLstm.Runtime.Data.TokenOrder, a stable counting sort), so each thread
+    /// reads only the rows of its own id. Total work R·N + V·N instead of V·N·R (8·10⁹ a step at V 10,000).
+    /// <para>
+    /// The sort is stable (rows of an id in increasing r) and the sum starts from 0 like ScatterAddRows's, so
+    /// the additions happen in the same order: the result is bit-identical to it, and deterministic (no atomics).
+    /// Adjacent threads take adjacent n of the same v, so a warp reads order[j] once (a broadcast) and the
+    /// row grads[order[j], ·] coalesced.
+    /// </para>
+    /// </summary>
+    public static void ScatterAddSorted(
+        Index1D index,
+        ArrayView<int> order,      // (R) row indices grouped by id, increasing within an id
+        ArrayView<int> offsets,    // (V+1) id v's rows are order[offsets[v] .. offsets[v+1]]; offsets[V] = R
+        ArrayView<float> grads,    // (R,N)
+        ArrayView<float> tableGrad,// (V,N) out: ids that no row has get zeros
+        int columns)               // N
+    {
+        int v = index / columns;
+        int n = index - v * columns;
+        int end = offsets[v + 1];
+        float acc = 0f;
+        for (int j = offsets[v]; j < end; j++) acc += grads[order[j] * columns + n];
+        tableGrad[index] = acc;
+    }
+
+    /// <summary>
     /// index: 0..N, one column per thread: sum[n] (+)= Σ_r x[r,n]. Bias gradients; adjacent threads read
     /// adjacent columns, so every row is read coalesced, and the fixed summation order is deterministic.
     /// </summary>
