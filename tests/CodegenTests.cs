@@ -41,6 +41,21 @@ public sealed class CodegenTests
         }
     }
 
+    /// <summary>
+    /// No conditional branch claims to be uniform. ILGPU 1.5.3 at O2 marks a branch uniform (bra.uni) when its
+    /// condition comes from memory or from an implicitly grouped kernel's index, both of which differ between
+    /// a warp's threads, and a divergent bra.uni is undefined; CUDA kernels are therefore compiled at O1
+    /// (ComputeDevice.KernelOptimizationLevel), where only unconditional branches carry .uni.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Kernels))]
+    public void PtxClaimsNoConditionalBranchIsUniform(string name)
+    {
+        string ptx = Ptx(Kernel(name), CudaArchitecture.SM_80);
+        Assert.DoesNotMatch(@"@!?%p\d+\s+bra\.uni", ptx);
+        Assert.DoesNotContain("brx.idx.uni", ptx);
+    }
+
     [Theory]
     [MemberData(nameof(Kernels))]
     public void CompilesToOpenClCThatClangAcceptsForAmdGfx90a(string name)

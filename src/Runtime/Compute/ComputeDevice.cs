@@ -43,8 +43,20 @@ internal sealed class ComputeDevice : IDisposable
     public static CPUDevice SizedCpuDevice() => new(2, 1, Math.Max(1, Environment.ProcessorCount / 2));
 
     /// <summary>A context able to compile every kernel for every backend (Algorithms supplies exp and tanh on PTX), with the stream markers a training step waits on (Profiling).</summary>
-    public static Context CreateContext() =>
-        Context.Create(builder => builder.Cuda().OpenCL().Optimize(OptimizationLevel.O2).EnableAlgorithms().Profiling());
+    public static Context CreateContext() => CreateContext(KernelOptimizationLevel);
+
+    /// <summary>
+    /// Kernels are compiled at O1. At O2, ILGPU 1.5.3 (a) marks branches uniform (PTX's bra.uni) when their
+    /// condition comes from memory or from an implicitly grouped kernel's index, both of which differ between
+    /// the threads of a warp, and a divergent bra.uni is undefined behaviour; and (b) its code placement may move
+    /// shared-memory reads across a group barrier. O1 emits plain branches and keeps reads where they are; the
+    /// GPU's own compiler (ptxas, the OpenCL driver) still unrolls and schedules. ILGPU's CPU accelerator runs the
+    /// kernels' .NET code, which no level changes, so its tests cannot see either fault: CodegenTests checks the PTX.
+    /// </summary>
+    public const OptimizationLevel KernelOptimizationLevel = OptimizationLevel.O1;
+
+    public static Context CreateContext(OptimizationLevel level) =>
+        Context.Create(builder => builder.Cuda().OpenCL().Optimize(level).EnableAlgorithms().Profiling());
 
     /// <summary>
     /// Opens a device by name. <paramref name="kernels"/> picks the ILGPU kernels: <see cref="KernelProfile.Gpu"/>
