@@ -131,7 +131,9 @@ internal static class GemmKernels
     // One 256-thread block (16×16) computes a square tile of C; each thread holds a 4×4 (Blocked64) or
     // 8×8 (Blocked128) block of C in registers. Per K-tile the block copies op(A)'s and op(B)'s panels to
     // shared memory, both k-major, so that for one k a thread's 4 rows of A and its 4 columns of B are each
-    // one aligned float4 in shared memory: one ld.shared.v4 per operand feeds 16 multiply-adds.
+    // one aligned float4 in shared memory: one ld.shared.v4 per operand feeds 16 multiply-adds. The copy
+    // walks each operand's unit-stride dimension across adjacent threads (coalesced for NN, NT and TN) and
+    // loads float4s from global memory when the layout and the view's address allow (PanelCopy).
 
     /// <summary>Threads per register-blocked block: 16×16.</summary>
     public const int BlockedSide = 16, BlockedThreads = BlockedSide * BlockedSide;
@@ -168,14 +170,14 @@ internal static class GemmKernels
         int tx = Group.IdxX, ty = Group.IdxY;
         int thread = ty * BlockedSide + tx;
         int row0 = Grid.IdxY * Blocked64Tile, col0 = Grid.IdxX * Blocked64Tile;
-        var aCopy = PanelCopy.ForA(s, thread, Blocked64Tile, Blocked64K);
-        var bCopy = PanelCopy.ForB(s, thread, Blocked64Tile, Blocked64K);
+        var aCopy = PanelCopy.ForA(a, s, thread, Blocked64Tile, Blocked64K);
+        var bCopy = PanelCopy.ForB(b, s, thread, Blocked64Tile, Blocked64K);
         var acc = default(Block4x4);
         const int quadPitch = Pitch64 / 4;
         for (int k0 = 0; k0 < s.K; k0 += Blocked64K)
         {
-            CopyPanelA(a, aPanel, s, aCopy, row0, k0, Pitch64);
-            CopyPanelB(b, bPanel, s, bCopy, col0, k0, Pitch64);
+            CopyPanel(a, aPanel, aCopy, row0, k0, Pitch64);
+            CopyPanel(b, bPanel, bCopy, col0, k0, Pitch64);
             Group.Barrier();
             // Four k per iteration, unrolled by hand (ILGPU 1.5.3's LoopUnrolling pass is disabled). Not all 16:
             // ILGPU's code placement treats shared loads as movable and sinks a loop-free block of them, with its
@@ -214,8 +216,8 @@ internal static class GemmKernels
         int tx = Group.IdxX, ty = Group.IdxY;
         int thread = ty * BlockedSide + tx;
         int row0 = Grid.IdxY * Blocked128Tile, col0 = Grid.IdxX * Blocked128Tile;
-        var aCopy = PanelCopy.ForA(s, thread, Blocked128Tile, Blocked128K);
-        var bCopy = PanelCopy.ForB(s, thread, Blocked128Tile, Blocked128K);
+        var aCopy = PanelCopy.ForA(a, s, thread, Blocked128Tile, Blocked128K);
+        var bCopy = PanelCopy.ForB(b, s, thread, Blocked128Tile, Blocked128K);
         // acc{r}{c}: r, c = 0 for the first half of the tile's rows / columns, 1 for the second.
         var acc00 = default(Block4x4);
         var acc01 = default(Block4x4);
@@ -223,8 +225,8 @@ internal static class GemmKernels
         var acc11 = default(Block4x4);
         for (int k0 = 0; k0 < s.K; k0 += Blocked128K)
         {
-            CopyPanelA(a, aPanel, s, aCopy, row0, k0, Pitch128);
-            CopyPanelB(b, bPanel, s, bCopy, col0, k0, Pitch128);
+            CopyPanel(a, aPanel, aCopy, row0, k0, Pitch128);
+            CopyPanel(b, bPanel, bCopy, col0, k0, Pitch128);
             Group.Barrier();
             // One k (64 multiply-adds) per iteration, and a loop, not a straight run, for the reason given in
             // Blocked64. ptxas and LLVM unroll the constant trip count themselves; with two k per iteration in the
@@ -257,58 +259,103 @@ internal static class GemmKernels
     }
 
     /// <summary>
-    /// Which panel elements one thread copies from global to shared memory: element (First + i·Step) of
-    /// the panel's (row or column, k) for i in 0..3. Adjacent threads take adjacent elements along the
-    /// operand's unit-stride dimension, so a warp's loads are coalesced for NN, NT and TN alike.
+    /// How one thread copies its part of an operand's panel from global to shared memory, fixed for the launch.
+    /// Element (outer, k) of the operand, outer being a row of op(A) or a column of op(B), lies at
+    /// view[outer·OuterStride + k·KStride]. Adjacent threads take adjacent elements along the operand's
+    /// unit-stride dimension, so a warp's loads are coalesced for NN, NT and TN alike. When that dimension's
+    /// extent and the other stride are multiples of 4 and the view is 16-byte aligned, the thread loads one
+    /// float4 (ld.global.v4: one instruction instead of four); otherwise four floats, PanelCopiesPerThread
+    /// apart. The mapping is worked out once, so the k loop keeps two per-thread registers per operand live.
     /// </summary>
     private readonly struct PanelCopy
     {
-        /// <summary>Row of op(A) (or column of op(B)) within the tile, and k within the K-tile, of copy 0.</summary>
+        public const int Scalar = 0, VectorAlongK = 1, VectorAlongOuter = 2;
+
+        public readonly int OuterStride, KStride, OuterExtent, KExtent;
+        /// <summary><see cref="Scalar"/>, <see cref="VectorAlongK"/> or <see cref="VectorAlongOuter"/> (uniform).</summary>
+        public readonly int Mode;
+        /// <summary>This thread's first element within the tile: (outer, k); a float4's first for the vector modes.</summary>
         public readonly int Outer, K;
-        /// <summary>How far Outer and K advance from one copy to the next.</summary>
+        /// <summary>How far Outer and K advance from one scalar copy to the next (uniform).</summary>
         public readonly int OuterStep, KStep;
 
-        private PanelCopy(int outer, int k, int outerStep, int kStep)
+        private PanelCopy(int outerStride, int kStride, int outerExtent, int kExtent, bool alongK, bool aligned,
+            int thread, int tile, int tileK)
         {
-            Outer = outer; K = k; OuterStep = outerStep; KStep = kStep;
+            OuterStride = outerStride; KStride = kStride; OuterExtent = outerExtent; KExtent = kExtent;
+            // A float4 runs along a unit stride and never straddles the edge (extent % 4) nor two rows of the
+            // layout (other stride % 4).
+            Mode = !aligned ? Scalar
+                : alongK ? (kStride == 1 && outerStride % 4 == 0 && kExtent % 4 == 0 ? VectorAlongK : Scalar)
+                : outerStride == 1 && kStride % 4 == 0 && outerExtent % 4 == 0 ? VectorAlongOuter : Scalar;
+            OuterStep = KStep = 0;
+            if (Mode == VectorAlongK)
+            {
+                // tileK/4 threads cover one outer's k run, a float4 each; 256 threads cover the tile's outers.
+                Outer = thread / (tileK / 4); K = thread % (tileK / 4) * 4;
+            }
+            else if (Mode == VectorAlongOuter)
+            {
+                // tile/4 threads cover one k's outers, a float4 each; 256 threads cover the K-tile.
+                K = thread / (tile / 4); Outer = thread % (tile / 4) * 4;
+            }
+            else if (alongK)
+            {
+                // tileK threads walk one outer's k; the next tileK threads the next outer.
+                Outer = thread / tileK; K = thread % tileK; OuterStep = BlockedThreads / tileK;
+            }
+            else
+            {
+                // tile threads walk one k's outers; the next tile threads the next k.
+                Outer = thread % tile; K = thread / tile; KStep = BlockedThreads / tile;
+            }
         }
 
-        /// <param name="kIsUnitStride">The operand's k dimension is contiguous in memory (NN/NT's A, NT's B).</param>
-        private static PanelCopy For(bool kIsUnitStride, int thread, int tile, int tileK) =>
-            kIsUnitStride
-                // tileK threads walk one row's k; the next tileK threads the next row.
-                ? new PanelCopy(thread / tileK, thread % tileK, BlockedThreads / tileK, 0)
-                // tile threads walk one k's rows (or columns); the next tile threads the next k.
-                : new PanelCopy(thread % tile, thread / tile, 0, BlockedThreads / tile);
+        /// <summary>op(A): outer = m. Walks k when AColStride is 1, else m.</summary>
+        public static PanelCopy ForA(ArrayView<float> a, GemmShape s, int thread, int tile, int tileK) =>
+            new(s.ARowStride, s.AColStride, s.M, s.K, s.AColStride == 1, IsAligned16(a), thread, tile, tileK);
 
-        public static PanelCopy ForA(GemmShape s, int thread, int tile, int tileK) =>
-            For(s.AColStride == 1, thread, tile, tileK);
+        /// <summary>op(B): outer = n. Walks n when BColStride is 1, else k.</summary>
+        public static PanelCopy ForB(ArrayView<float> b, GemmShape s, int thread, int tile, int tileK) =>
+            new(s.BColStride, s.BRowStride, s.N, s.K, s.BColStride != 1, IsAligned16(b), thread, tile, tileK);
 
-        public static PanelCopy ForB(GemmShape s, int thread, int tile, int tileK) =>
-            For(s.BColStride != 1, thread, tile, tileK);
+        /// <summary>The view starts on a 16-byte boundary: ILGPU's AlignTo tests its address at run time.</summary>
+        private static bool IsAligned16(ArrayView<float> view) => view.AlignTo(16).Prefix.Length == 0;
     }
 
-    /// <summary>Copies op(A)[row0.., k0..] into the k-major panel (k·pitch + row), zeros past M and K.</summary>
-    private static void CopyPanelA(ArrayView<float> a, ArrayView<float> panel, GemmShape s, PanelCopy copy,
-        int row0, int k0, int pitch)
+    /// <summary>
+    /// Copies this thread's part of the operand's (tile outers × tileK k) block at (outer0, k0) into the
+    /// k-major panel (panel[k·pitch + outer]), zeros past the operand's edges.
+    /// </summary>
+    private static void CopyPanel(ArrayView<float> view, ArrayView<float> panel, PanelCopy copy,
+        int outer0, int k0, int pitch)
     {
-        for (int i = 0; i < PanelCopiesPerThread; i++)
+        if (copy.Mode == PanelCopy.Scalar)
         {
-            int m = copy.Outer + i * copy.OuterStep, k = copy.K + i * copy.KStep;
-            int gm = row0 + m, gk = k0 + k;
-            panel[k * pitch + m] = gm < s.M && gk < s.K ? a[gm * s.ARowStride + gk * s.AColStride] : 0f;
+            for (int i = 0; i < PanelCopiesPerThread; i++)
+            {
+                int outer = copy.Outer + i * copy.OuterStep, k = copy.K + i * copy.KStep;
+                int go = outer0 + outer, gk = k0 + k;
+                panel[k * pitch + outer] =
+                    go < copy.OuterExtent && gk < copy.KExtent ? view[go * copy.OuterStride + gk * copy.KStride] : 0f;
+            }
+            return;
         }
-    }
-
-    /// <summary>Copies op(B)[k0.., col0..] into the k-major panel (k·pitch + col), zeros past K and N.</summary>
-    private static void CopyPanelB(ArrayView<float> b, ArrayView<float> panel, GemmShape s, PanelCopy copy,
-        int col0, int k0, int pitch)
-    {
-        for (int i = 0; i < PanelCopiesPerThread; i++)
+        int gOuter = outer0 + copy.Outer, gK = k0 + copy.K;
+        // One of the two strides is 1 and the other a multiple of 4, so the float4's index is exact.
+        var v = gOuter < copy.OuterExtent && gK < copy.KExtent
+            ? view.Cast<Float4>().AsAligned(16)[(gOuter * copy.OuterStride + gK * copy.KStride) / 4]
+            : default;
+        if (copy.Mode == PanelCopy.VectorAlongOuter)
         {
-            int n = copy.Outer + i * copy.OuterStep, k = copy.K + i * copy.KStep;
-            int gn = col0 + n, gk = k0 + k;
-            panel[k * pitch + n] = gn < s.N && gk < s.K ? b[gk * s.BRowStride + gn * s.BColStride] : 0f;
+            panel.Cast<Float4>()[(copy.K * pitch + copy.Outer) / 4] = v; // 4 outers of one k: one float4 of the panel
+        }
+        else
+        {
+            panel[copy.K * pitch + copy.Outer] = v.X; // 4 k of one outer: a column of the k-major panel
+            panel[(copy.K + 1) * pitch + copy.Outer] = v.Y;
+            panel[(copy.K + 2) * pitch + copy.Outer] = v.Z;
+            panel[(copy.K + 3) * pitch + copy.Outer] = v.W;
         }
     }
 
