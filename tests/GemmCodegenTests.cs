@@ -8,7 +8,8 @@ namespace GpuLstm.Tests;
 /// <summary>
 /// What makes the register-blocked GEMMs fast, checked in the code a GPU receives: the panels are read as
 /// 16-byte vectors, each feeding at least 4 multiply-adds; the accumulators stay in registers; the panel
-/// reads sit between the barriers that guard them; on gfx90a nothing spills and 4 waves fit on a SIMD.
+/// reads sit between the barriers that guard them; aligned operands are copied as float4s; on gfx90a
+/// nothing spills and 4 waves fit on a SIMD.
 /// </summary>
 public sealed partial class GemmCodegenTests
 {
@@ -74,6 +75,25 @@ public sealed partial class GemmCodegenTests
         foreach (Match load in SharedLoad().Matches(ptx))
             Assert.InRange(load.Index, barriers[0], barriers[1]);
     }
+
+    /// <summary>
+    /// The float4 copy path survives code generation: one 16-byte global load per operand (the run-time
+    /// alignment test and AsAligned let ILGPU vectorize it), and TN/NN panels stored as 16-byte vectors too.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(BlockedKernels))]
+    public void PtxCopiesAlignedOperandsAsFloat4(string name)
+    {
+        string ptx = KernelCodegen.Ptx(Kernel(name), CudaArchitecture.SM_80);
+        Assert.Equal(2, GlobalLoadV4().Count(ptx));
+        Assert.Equal(2, SharedStoreV4().Count(ptx));
+    }
+
+    [GeneratedRegex(@"^\s*ld\.global\.v4\.f32\s", RegexOptions.Multiline)]
+    private static partial Regex GlobalLoadV4();
+
+    [GeneratedRegex(@"^\s*st\.shared\.v4\.f32\s", RegexOptions.Multiline)]
+    private static partial Regex SharedStoreV4();
 
     [Theory]
     [MemberData(nameof(BlockedShapes))]

@@ -49,18 +49,20 @@ public sealed class GemmKernelTests(TestDevices devices)
     [InlineData(Layout.NN, 7, 5, 9)]               // narrower than one 8-wide strip
     public void HostMatchesReferenceAtLstmShapes(Layout layout, int m, int n, int k) => Check(devices.Host, layout, m, n, k);
 
-    // The register-blocked kernels at ragged shapes. Every layout (bias and accumulate included) at two shapes
+    // The register-blocked kernels at ragged shapes. Every layout (bias and accumulate included) at three shapes
     // that end mid-tile in M, N and K (a partial last K-tile of either width; 130×129 spans four 64 tiles and
-    // crosses a 128 tile); the plain products also at a single element, one exact 64 tile (an exact number of
-    // K-tiles) and a thin shape. Kept small: on the CPU accelerator every Group.Barrier is an OS-thread
-    // barrier across the block's 256 threads.
+    // crosses a 128 tile): 70×45×33 and 130×129×17 copy the panels float by float, 68×76×36 (every dimension
+    // a multiple of 4) as float4s. The plain products also at a single element, one exact 64 tile (an exact
+    // number of K-tiles, float4 copies) and a thin shape (5×200×9: B's rows as float4s in NN and TN, A's
+    // float by float). Kept small: on the CPU accelerator every Group.Barrier is an OS-thread barrier across
+    // the block's 256 threads.
     public static TheoryData<int, Layout, int, int, int> BlockedCases()
     {
         var data = new TheoryData<int, Layout, int, int, int>();
         foreach (var tile in new[] { GemmKernels.Blocked64Tile, GemmKernels.Blocked128Tile })
         {
             foreach (var layout in Enum.GetValues<Layout>())
-                foreach (var (m, n, k) in new[] { (70, 45, 33), (130, 129, 17) })
+                foreach (var (m, n, k) in new[] { (70, 45, 33), (130, 129, 17), (68, 76, 36) })
                     data.Add(tile, layout, m, n, k);
             foreach (var layout in new[] { Layout.NN, Layout.NT, Layout.TN })
                 foreach (var (m, n, k) in new[] { (1, 1, 1), (64, 64, 64), (5, 200, 9) })
@@ -75,15 +77,40 @@ public sealed class GemmKernelTests(TestDevices devices)
     public void BlockedMatchesReference(int blockTile, Layout layout, int m, int n, int k)
     {
         var acc = devices.CpuTiled.Accelerator;
-        var kernel = blockTile == GemmKernels.Blocked64Tile
-            ? acc.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmKernels.Blocked64)
-            : acc.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmKernels.Blocked128);
+        var kernel = LoadBlocked(acc, blockTile);
         Check(acc, layout, m, n, k, $"blocked{blockTile} ", (shape, a, b, bias, c) =>
         {
             kernel(acc.DefaultStream, GemmKernels.BlockedConfig(shape, blockTile), a, b, bias, c, shape);
             acc.Synchronize();
         });
     }
+
+    /// <summary>
+    /// A and B one float past a 16-byte boundary, at a shape that would otherwise take the float4 copies: the
+    /// kernels must see the misalignment at run time and copy float by float.
+    /// </summary>
+    [Theory]
+    [InlineData(64, Layout.NN)]
+    [InlineData(64, Layout.NT)]
+    [InlineData(64, Layout.TNAccumulate)]
+    [InlineData(128, Layout.NNBias)]
+    [InlineData(128, Layout.NT)]
+    [InlineData(128, Layout.TN)]
+    public void BlockedMatchesReferenceOnMisalignedViews(int blockTile, Layout layout)
+    {
+        var acc = devices.CpuTiled.Accelerator;
+        var kernel = LoadBlocked(acc, blockTile);
+        Check(acc, layout, 68, 76, 36, $"blocked{blockTile} misaligned ", (shape, a, b, bias, c) =>
+        {
+            kernel(acc.DefaultStream, GemmKernels.BlockedConfig(shape, blockTile), a, b, bias, c, shape);
+            acc.Synchronize();
+        }, operandOffset: 1);
+    }
+
+    private static Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>
+        LoadBlocked(Accelerator acc, int blockTile) => blockTile == GemmKernels.Blocked64Tile
+            ? acc.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmKernels.Blocked64)
+            : acc.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmKernels.Blocked128);
 
     // Multiprocessor counts: A100 (108 SMs), H100 SXM (132), MI210 (104 CUs), a 20-SM laptop GPU.
     [Theory]
@@ -126,7 +153,9 @@ public sealed class GemmKernelTests(TestDevices devices)
 
     private delegate void GemmLaunch(GemmShape shape, ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c);
 
-    private static void Check(Accelerator acc, Layout layout, int m, int n, int k, string what, GemmLaunch launch)
+    /// <param name="operandOffset">Floats before A's and B's first element in their buffers.</param>
+    private static void Check(Accelerator acc, Layout layout, int m, int n, int k, string what, GemmLaunch launch,
+        int operandOffset = 0)
     {
         int seed = TestData.FreshSeed();
         var rng = new Random(seed);
@@ -144,12 +173,12 @@ public sealed class GemmKernelTests(TestDevices devices)
             Layout.NT => GemmShape.NT(m, n, k),
             _ => GemmShape.TN(m, n, k, accumulate),
         };
-        using var aBuf = TestData.Upload(acc, a);
-        using var bBuf = TestData.Upload(acc, b);
+        using var aBuf = TestData.Upload(acc, new float[operandOffset].Concat(a).ToArray());
+        using var bBuf = TestData.Upload(acc, new float[operandOffset].Concat(b).ToArray());
         using var biasBuf = TestData.Upload(acc, biasData);
         // Without accumulation the output starts as NaN, so every element must have been written.
         using var cBuf = accumulate ? TestData.Upload(acc, cStart) : TestData.Poisoned(acc, m * n);
-        launch(shape, aBuf.View, bBuf.View, biasBuf.View, cBuf.View);
+        launch(shape, aBuf.View.BaseView.SubView(operandOffset, a.Length), bBuf.View.BaseView.SubView(operandOffset, b.Length), biasBuf.View, cBuf.View);
         var expected = Reference.Gemm(a, b, bias ? biasData : null, accumulate ? cStart : null, m, n, k, transA, transB);
         TestData.AssertClose(expected, cBuf.GetAsArray1D(), 1e-5, 1e-5 * Math.Sqrt(k), $"{what}{layout} {m}x{n}x{k} seed {seed}");
     }
