@@ -10,10 +10,33 @@ namespace GpuLstm.Bench;
 /// <summary>Buffers for one GEMM shape on several kernel sets, each filled with the same random data.</summary>
 internal sealed class GemmFixture : IDisposable
 {
+    private delegate void Launch(GemmShape shape, ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c);
+
     private readonly Dictionary<string, (ComputeDevice Device, MemoryBuffer1D<float, Stride1D.Dense>[] Buffers)> _sets = new();
+    /// <summary>Kernels launched directly rather than through their device's kernel set.</summary>
+    private readonly Dictionary<string, Launch> _direct = new();
     public GemmShape Shape { get; }
 
     public GemmFixture(GemmShape shape) => Shape = shape;
+
+    /// <summary>
+    /// A register-blocked kernel (blockTile 64 or 128) on a CPU accelerator with 256-thread groups, launched
+    /// directly: no kernel set picks it yet.
+    /// </summary>
+    public void AddBlocked(string name, int blockTile)
+    {
+        var device = TiledCpuDevice();
+        var acc = device.Accelerator;
+        var kernel = blockTile == GemmKernels.Blocked64Tile
+            ? acc.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmKernels.Blocked64)
+            : acc.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmKernels.Blocked128);
+        Add(name, device);
+        _direct[name] = (shape, a, b, bias, c) =>
+        {
+            kernel(acc.DefaultStream, GemmKernels.BlockedConfig(shape, blockTile), a, b, bias, c, shape);
+            acc.Synchronize();
+        };
+    }
 
     public void Add(string name, ComputeDevice device)
     {
@@ -30,6 +53,11 @@ internal sealed class GemmFixture : IDisposable
     public void Run(string name)
     {
         var (device, b) = _sets[name];
+        if (_direct.TryGetValue(name, out var launch))
+        {
+            launch(Shape, b[0].View, b[1].View, default, b[2].View);
+            return;
+        }
         device.Kernels.Gemm(Shape, b[0].View, b[1].View, default, b[2].View);
         device.Kernels.Synchronize();
     }
@@ -95,8 +123,10 @@ public class GemmBenchmarks : IWorkPerCall
 }
 
 /// <summary>
-/// All three variants at the recurrent shape, the shared-memory tiled kernel included: on ILGPU's CPU
-/// accelerator its barriers are OS-thread barriers, which is why the runtime never picks it there.
+/// Every variant at the recurrent shape, the shared-memory kernels included (tiled 16×16, register-blocked
+/// 64×64 and 128×128): on ILGPU's CPU accelerator their barriers are OS-thread barriers, which is why the
+/// runtime never picks them there. The blocked kernels cross fewer barriers (fewer, larger blocks), so this
+/// compares barrier counts more than GPU speed.
 /// </summary>
 [Config(typeof(ShortRunConfig))]
 public class TiledGemmBenchmarks : IWorkPerCall
@@ -112,6 +142,8 @@ public class TiledGemmBenchmarks : IWorkPerCall
         _fixture = new GemmFixture(GemmBenchmarks.ShapeOf(GemmBenchmarks.Op.RecurrentNN));
         _fixture.Add("naive", ComputeDevice.Open("ilgpu-cpu"));
         _fixture.Add("tiled", GemmFixture.TiledCpuDevice());
+        _fixture.AddBlocked("blocked64", GemmKernels.Blocked64Tile);
+        _fixture.AddBlocked("blocked128", GemmKernels.Blocked128Tile);
         _fixture.Add("host", ComputeDevice.Open("cpu"));
     }
 
@@ -120,6 +152,12 @@ public class TiledGemmBenchmarks : IWorkPerCall
 
     [Benchmark(Description = "ilgpu tiled 16x16 (CPU accelerator, OS-thread barriers)")]
     public void IlgpuTiled() => _fixture.Run("tiled");
+
+    [Benchmark(Description = "ilgpu blocked 64x64, 4x4/thread (CPU accelerator, OS-thread barriers)")]
+    public void IlgpuBlocked64() => _fixture.Run("blocked64");
+
+    [Benchmark(Description = "ilgpu blocked 128x128, 8x8/thread (CPU accelerator, OS-thread barriers)")]
+    public void IlgpuBlocked128() => _fixture.Run("blocked128");
 
     [Benchmark(Description = "host SIMD (AVX2, worker pool)")]
     public void HostSimd() => _fixture.Run("host");

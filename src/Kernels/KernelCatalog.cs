@@ -16,6 +16,8 @@ internal static class KernelCatalog
     {
         Entry("gemm_naive", typeof(GemmKernels), nameof(GemmKernels.Naive), grouped: false, hot: true),
         Entry("gemm_tiled", typeof(GemmKernels), nameof(GemmKernels.Tiled), grouped: true, hot: true),
+        Entry("gemm_blocked64", typeof(GemmKernels), nameof(GemmKernels.Blocked64), grouped: true, hot: true),
+        Entry("gemm_blocked128", typeof(GemmKernels), nameof(GemmKernels.Blocked128), grouped: true, hot: true),
         Entry("lstm_cell_forward", typeof(LstmCellKernels), nameof(LstmCellKernels.Forward), grouped: false, hot: true),
         Entry("lstm_step_forward", typeof(LstmCellKernels), nameof(LstmCellKernels.StepForward), grouped: false, hot: true),
         Entry("lstm_cell_backward", typeof(LstmCellKernels), nameof(LstmCellKernels.Backward), grouped: false, hot: true),
