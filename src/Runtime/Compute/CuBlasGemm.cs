@@ -26,8 +26,11 @@ internal sealed class CuBlasGemm : IDisposable
         _broadcastRows = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(TensorKernels.BroadcastRows);
     }
 
-    /// <summary>"cuBLAS 12.4.5 (…)", for device descriptions.</summary>
+    /// <summary>"cuBLAS 12.4.5", for device descriptions.</summary>
     public string Description { get; private set; } = "";
+
+    /// <summary>The handle's math mode, as cuBLAS reports it (<see cref="CuBlasMathMode.DefaultMath"/>: FP32 throughout).</summary>
+    public CuBlasMathMode MathMode => _blas.MathMode;
 
     /// <summary>
     /// cuBLAS on <paramref name="accelerator"/>, its calls issued on <paramref name="stream"/>; null when the
