@@ -64,6 +64,9 @@ internal sealed class CuBlasGemm : IDisposable
             // FP32 arithmetic throughout: the default math mode never lowers an SGEMM's precision (TF32 needs
             // CUBLAS_TF32_TENSOR_OP_MATH; ILGPU's other value, the deprecated TensorOpMath, would allow FP16).
             blas.MathMode = CuBlasMathMode.DefaultMath;
+            // cuBLAS's default, stated: no routine may take a faster path that reduces with atomics (run-to-run
+            // reproducibility; the GEMMs have no such path today, and the handle is ours alone).
+            blas.AtomicsMode = CuBlasAtomicsMode.NotAllowed;
             gemm = new CuBlasGemm(blas, stream, accelerator);
             gemm.Description = description = $"cuBLAS {CuBlasMapping.FormatVersion(blas.Version)}";
             return gemm;
