@@ -50,6 +50,8 @@ internal static class KernelCatalog
         Entry("transpose", typeof(TensorKernels), nameof(TensorKernels.Transpose), grouped: false, hot: false),
         Entry("copy_columns", typeof(TensorKernels), nameof(TensorKernels.CopyColumns), grouped: false, hot: false),
         Entry("accumulate", typeof(TensorKernels), nameof(TensorKernels.Accumulate), grouped: false, hot: false),
+        // Runs every step of a GRU when cuBLAS does its recurrent GEMM (the projection with b_hh).
+        Entry("broadcast_rows", typeof(TensorKernels), nameof(TensorKernels.BroadcastRows), grouped: false, hot: true),
     };
 
     /// <summary>A fused recurrent step (<see cref="RecurrentStepKernels"/>) for one cell's math: grouped, hot.</summary>

@@ -167,6 +167,25 @@ internal static class TensorKernels
     }
 
     /// <summary>
+    /// index: 0..R·N, one element of output per thread: output[r,n] = bias[n], or output[r,n] += bias[n] when
+    /// accumulate. The bias of a GEMM whose product comes from a library without one (cuBLAS): broadcast into C
+    /// before a GEMM that adds onto C, or added after one that accumulated. Adjacent threads write adjacent
+    /// columns, so every row is written coalesced; the bias row stays in cache.
+    /// </summary>
+    public static void BroadcastRows(
+        Index1D index,
+        ArrayView<float> bias,   // (N)
+        ArrayView<float> output, // (R,N) out, or in and out when accumulate
+        int columns,             // N
+        int accumulate)          // 1: add to output
+    {
+        int n = index % columns;
+        float value = bias[n];
+        if (accumulate != 0) value += output[index];
+        output[index] = value;
+    }
+
+    /// <summary>
     /// index: 0..N. destination[i] += source[i]: sums the input gradients of the two directions of a
     /// bidirectional layer, which both read the same input.
     /// </summary>
