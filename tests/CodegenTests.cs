@@ -56,6 +56,43 @@ public sealed class CodegenTests
         Assert.DoesNotContain("brx.idx.uni", ptx);
     }
 
+    /// <summary>The kernels that stage tiles in shared memory and loop over them: the GEMMs and the fused recurrent steps.</summary>
+    public static TheoryData<string> TileLoopKernels() => new(KernelCatalog.All
+        .Where(k => k.ExplicitlyGrouped && (k.Name.StartsWith("gemm_", StringComparison.Ordinal) || k.Name.Contains("_step_", StringComparison.Ordinal)))
+        .Select(k => k.Name));
+
+    /// <summary>On the PTX's control-flow graph, every tile is written, then read, then overwritten with a barrier between each.</summary>
+    [Theory]
+    [MemberData(nameof(TileLoopKernels))]
+    public void TileLoopsSeparateSharedWritesAndReadsWithBarriers(string name)
+    {
+        string ptx = Ptx(Kernel(name), CudaArchitecture.SM_80);
+        Assert.Contains("bar.sync", ptx);
+        Assert.Null(KernelCodegen.SharedMemoryHazard(ptx));
+    }
+
+    /// <summary>The hazard check itself: a tile read the loop's back edge reaches without a barrier, and the same loop guarded.</summary>
+    [Fact]
+    public void TheHazardCheckFollowsBranchesNotTextOrder()
+    {
+        const string racy = """
+            st.shared.f32 [%rd1], %f1;
+            bar.sync 0;
+            bra L_2;
+            L_1:
+            st.shared.f32 [%rd1], %f2;
+            bra L_3;
+            L_2:
+            ld.shared.f32 %f3, [%rd1];
+            @%p1 bra L_1;
+            L_3:
+            ret;
+            """;
+        Assert.NotNull(KernelCodegen.SharedMemoryHazard(racy));
+        Assert.Null(KernelCodegen.SharedMemoryHazard(racy.Replace("L_1:\n", "L_1:\nbar.sync 0;\n").Replace("L_3:\n", "L_3:\n")));
+        Assert.NotNull(KernelCodegen.SharedMemoryHazard("st.shared.f32 [%rd1], %f1;\nld.shared.f32 %f2, [%rd1];\nret;"));
+    }
+
     [Theory]
     [MemberData(nameof(Kernels))]
     public void CompilesToOpenClCThatClangAcceptsForAmdGfx90a(string name)

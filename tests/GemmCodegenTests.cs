@@ -62,18 +62,17 @@ public sealed partial class GemmCodegenTests
     }
 
     /// <summary>
-    /// ILGPU's code placement treats shared loads as free to move: a loop-free run of panel reads was once
-    /// sunk with its multiply-adds below the second barrier, where the next panel copy overwrites them.
+    /// ILGPU's code placement (at O2) treats shared loads as free to move: a loop-free run of panel reads was once
+    /// sunk with its multiply-adds below the second barrier, where the next panel copy overwrites them. On the
+    /// kernel's control-flow graph, no path joins a panel write and a panel read without a barrier.
     /// </summary>
     [Theory]
     [MemberData(nameof(BlockedKernels))]
     public void PtxReadsThePanelsBetweenTheBarriers(string name)
     {
         string ptx = KernelCodegen.Ptx(Kernel(name), CudaArchitecture.SM_80);
-        var barriers = Barrier().Matches(ptx).Select(m => m.Index).ToArray();
-        Assert.Equal(2, barriers.Length);
-        foreach (Match load in SharedLoad().Matches(ptx))
-            Assert.InRange(load.Index, barriers[0], barriers[1]);
+        Assert.Equal(2, Barrier().Matches(ptx).Count);
+        Assert.Null(KernelCodegen.SharedMemoryHazard(ptx));
     }
 
     /// <summary>
@@ -89,7 +88,9 @@ public sealed partial class GemmCodegenTests
         Assert.Equal(2, SharedStoreV4().Count(ptx));
     }
 
-    [GeneratedRegex(@"^\s*ld\.global\.v4\.f32\s", RegexOptions.Multiline)]
+    // A 16-byte load from global memory: ld.global.v4 where ILGPU infers the address space (O2), the generic
+    // ld.v4 at O1 (ComputeDevice.KernelOptimizationLevel), which the hardware resolves to global memory.
+    [GeneratedRegex(@"^\s*ld(\.global)?\.v4\.f32\s", RegexOptions.Multiline)]
     private static partial Regex GlobalLoadV4();
 
     [GeneratedRegex(@"^\s*st\.shared\.v4\.f32\s", RegexOptions.Multiline)]

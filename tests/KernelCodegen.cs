@@ -91,4 +91,79 @@ internal static partial class KernelCodegen
         return new GpuResourceUsage(kernel.Name, Remark("SGPRs"), Remark("VGPRs"), Remark("AGPRs"), Remark("ScratchSize [bytes/lane]"),
             Remark("Occupancy [waves/SIMD]"), Remark("SGPRs Spill"), Remark("VGPRs Spill"), Remark("LDS Size [bytes/block]"));
     }
+
+    /// <summary>
+    /// Shared-memory hazards in a tiled kernel's PTX, found on its control-flow graph (block order in the text
+    /// is not execution order): a path from a shared store to a shared load, or from a shared load to a shared
+    /// store, that crosses no bar.sync. In a kernel whose threads stage a tile, compute on it and stage the next,
+    /// either is a race: a read of a tile before every thread has written it, or an overwrite of a tile another
+    /// thread may still be reading. (A tree reduction reads and writes different elements between barriers by
+    /// design, so this check is for tile loops.) Returns the first hazard, or null.
+    /// </summary>
+    public static string? SharedMemoryHazard(string ptx)
+    {
+        // Basic blocks: a label starts one; branches and returns end one.
+        var blocks = new List<List<string>>();
+        var labels = new Dictionary<string, int>();
+        var current = new List<string>();
+        void Close() { if (current.Count > 0) { blocks.Add(current); current = new List<string>(); } }
+        foreach (var raw in ptx.Split('\n'))
+        {
+            string line = raw.Trim();
+            if (line.Length == 0 || line.StartsWith("//", StringComparison.Ordinal)) continue;
+            var label = Regex.Match(line, @"^(L_\w+):$");
+            if (label.Success)
+            {
+                Close();
+                labels[label.Groups[1].Value] = blocks.Count;
+                current.Add(line);
+                continue;
+            }
+            current.Add(line);
+        }
+        Close();
+        bool IsUnconditionalExit(string line) => Regex.IsMatch(line, @"^(bra(\.uni)?\s|ret;|exit;)");
+        List<int> Successors(int b)
+        {
+            var next = new List<int>();
+            foreach (var line in blocks[b])
+            {
+                var target = Regex.Match(line, @"\bbra(?:\.uni)?\s+(L_\w+);");
+                if (target.Success && labels.TryGetValue(target.Groups[1].Value, out int t)) next.Add(t);
+            }
+            if (!IsUnconditionalExit(blocks[b][^1]) && b + 1 < blocks.Count) next.Add(b + 1);
+            return next;
+        }
+        bool IsStore(string line) => line.StartsWith("st.shared", StringComparison.Ordinal);
+        bool IsLoad(string line) => line.StartsWith("ld.shared", StringComparison.Ordinal);
+        bool IsBarrier(string line) => line.StartsWith("bar.sync", StringComparison.Ordinal) || line.StartsWith("barrier.sync", StringComparison.Ordinal);
+
+        // From every shared access, walk forward until a barrier; reaching the opposite kind of access is a hazard.
+        for (int b = 0; b < blocks.Count; b++)
+            for (int i = 0; i < blocks[b].Count; i++)
+            {
+                string from = blocks[b][i];
+                Func<string, bool>? opposite = IsStore(from) ? IsLoad : IsLoad(from) ? IsStore : null;
+                if (opposite is null) continue;
+                var seen = new HashSet<int>();
+                var work = new Stack<(int Block, int Line)>();
+                work.Push((b, i + 1));
+                while (work.Count > 0)
+                {
+                    var (block, start) = work.Pop();
+                    bool stopped = false;
+                    for (int j = start; j < blocks[block].Count; j++)
+                    {
+                        string line = blocks[block][j];
+                        if (IsBarrier(line)) { stopped = true; break; }
+                        if (opposite(line)) return $"'{from}' reaches '{line}' with no barrier between";
+                    }
+                    if (stopped) continue;
+                    foreach (int next in Successors(block))
+                        if (seen.Add(next)) work.Push((next, 0));
+                }
+            }
+        return null;
+    }
 }
+

@@ -33,7 +33,13 @@ internal sealed class IlgpuKernelSet : IKernelSet
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamStepArgs, ArrayView<float>> _guardedAdam;
 
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape> _gemmNaive;
-    private readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>? _gemmTiled;
+    private readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>? _gemmTiled,
+        _gemmBlocked64, _gemmBlocked128;
+    private readonly CuBlasGemm? _cuBlas;
+    private readonly string _gemmName;
+    private readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, float>? _softmaxRows;
+    private readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, int, int, int>? _columnSumGrouped;
+    private readonly Action<AcceleratorStream, Index1D, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int>? _scatterAddSorted;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _gatherRows;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int> _scatterAddRows;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, float> _softmaxCrossEntropy;
@@ -61,8 +67,20 @@ internal sealed class IlgpuKernelSet : IKernelSet
             throw new ArgumentException($"the tiled GEMM needs groups of {GemmKernels.Tile * GemmKernels.Tile} threads; '{accelerator.Name}' allows {accelerator.MaxNumThreadsPerGroup}");
 
         _gemmNaive = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmKernels.Naive);
+        _gemmName = "naive GEMM";
         if (_tiled)
+        {
+            // The GPU path: cuBLAS where libcublas loads (CUDA), else the register-blocked family, by shape.
+            _cuBlas = CuBlasGemm.TryCreate(accelerator, _stream, out string cuBlas);
+            _gemmName = _cuBlas?.Description ?? $"blocked GEMM; {cuBlas}";
             _gemmTiled = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmKernels.Tiled);
+            _gemmBlocked64 = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmKernels.Blocked64);
+            _gemmBlocked128 = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmKernels.Blocked128);
+            _softmaxRows = accelerator.LoadKernel<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, float>(LossKernels.SoftmaxCrossEntropyRows);
+            _columnSumGrouped = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, int, int, int>(TensorKernels.ColumnSumGrouped);
+            _scatterAddSorted = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int>(
+                TensorKernels.ScatterAddSorted);
+        }
         _gatherRows = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(TensorKernels.GatherRows);
         _scatterAddRows = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int>(TensorKernels.ScatterAddRows);
         _softmaxCrossEntropy = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, float>(LossKernels.SoftmaxCrossEntropy);
@@ -95,7 +113,10 @@ internal sealed class IlgpuKernelSet : IKernelSet
         accelerator.Synchronize();
     }
 
-    public string Name => $"ilgpu-{_accelerator.AcceleratorType.ToString().ToLowerInvariant()} ({(_tiled ? "GPU kernels, tiled GEMM" : "naive GEMM")})";
+    public string Name => $"ilgpu-{_accelerator.AcceleratorType.ToString().ToLowerInvariant()} ({(_tiled ? $"GPU kernels, {_gemmName}" : _gemmName)})";
+
+    /// <summary>What runs the GEMMs: "cuBLAS 12.x", the blocked family (with why not cuBLAS), or the naive kernel.</summary>
+    public string GemmBackend => _gemmName;
 
     /// <summary>The kernels this set launches: the GPU path, or the CPU accelerator's barrier-free ones.</summary>
     public KernelProfile Profile => _tiled ? KernelProfile.Gpu : KernelProfile.Cpu;
@@ -166,9 +187,25 @@ internal sealed class IlgpuKernelSet : IKernelSet
 
     public void Gemm(in GemmShape shape, ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c)
     {
+        if (!_tiled)
+        {
+            _launches++;
+            _gemmNaive(_stream, shape.M * shape.N, a, b, bias, c, shape);
+            return;
+        }
+        if (_cuBlas is not null)
+        {
+            _launches += CuBlasGemm.Launches(shape);
+            _cuBlas.Gemm(shape, a, b, bias, c);
+            return;
+        }
         _launches++;
-        if (_tiled) _gemmTiled!(_stream, GemmKernels.TiledConfig(shape), a, b, bias, c, shape);
-        else _gemmNaive(_stream, shape.M * shape.N, a, b, bias, c, shape);
+        switch (GemmKernels.Choose(shape, Math.Max(1, _accelerator.NumMultiprocessors)))
+        {
+            case GemmTile.Blocked128: _gemmBlocked128!(_stream, GemmKernels.BlockedConfig(shape, 128), a, b, bias, c, shape); break;
+            case GemmTile.Blocked64: _gemmBlocked64!(_stream, GemmKernels.BlockedConfig(shape, 64), a, b, bias, c, shape); break;
+            default: _gemmTiled!(_stream, GemmKernels.TiledConfig(shape), a, b, bias, c, shape); break;
+        }
     }
 
     public void GatherRows(ArrayView<int> ids, ArrayView<float> table, ArrayView<float> bias, ArrayView<float> output, int rows, int columns)
@@ -177,10 +214,16 @@ internal sealed class IlgpuKernelSet : IKernelSet
         _gatherRows(_stream, rows * columns, ids, table, bias, output, columns);
     }
 
-    public void ScatterAddRows(ArrayView<int> ids, ArrayView<float> grads, ArrayView<float> tableGrad, int rows, int vocab, int columns)
+    public bool SortsTokenRows => _scatterAddSorted is not null;
+
+    public void ScatterAddRows(ArrayView<int> ids, ArrayView<float> grads, ArrayView<float> tableGrad, int rows, int vocab, int columns,
+        TokenRows sorted = default)
     {
         _launches++;
-        _scatterAddRows(_stream, vocab * columns, ids, grads, tableGrad, rows, columns);
+        if (_scatterAddSorted is not null && !sorted.IsEmpty)
+            _scatterAddSorted(_stream, vocab * columns, sorted.Order, sorted.Offsets, grads, tableGrad, columns);
+        else
+            _scatterAddRows(_stream, vocab * columns, ids, grads, tableGrad, rows, columns);
     }
 
     public void CellForward(RecurrentCell cell, in CellStep step)
@@ -260,7 +303,11 @@ internal sealed class IlgpuKernelSet : IKernelSet
         ArrayView<float> dLogits, ArrayView<float> loss, float gradScale)
     {
         _launches++;
-        _softmaxCrossEntropy(_stream, rows, logits, targets, dLogits, loss, vocab, gradScale);
+        // A GPU gives each row a group that reads it coalesced; one thread per row strides by V across a warp.
+        if (_softmaxRows is not null)
+            _softmaxRows(_stream, LossKernels.SoftmaxRowsConfig(rows, vocab, _accelerator.WarpSize), logits, targets, dLogits, loss, vocab, gradScale);
+        else
+            _softmaxCrossEntropy(_stream, rows, logits, targets, dLogits, loss, vocab, gradScale);
     }
 
     public void MeanSquaredError(int rows, int columns, ArrayView<float> predictions, ArrayView<float> targets,
@@ -273,7 +320,11 @@ internal sealed class IlgpuKernelSet : IKernelSet
     public void ColumnSum(int rows, int columns, ArrayView<float> x, ArrayView<float> sum, bool accumulate)
     {
         _launches++;
-        _columnSum(_stream, columns, x, sum, rows, columns, accumulate ? 1 : 0);
+        if (_columnSumGrouped is not null)
+            _columnSumGrouped(_stream, new KernelConfig((columns + TensorKernels.ColumnSumColumns - 1) / TensorKernels.ColumnSumColumns,
+                TensorKernels.ColumnSumColumns * TensorKernels.ColumnSumLanes), x, sum, rows, columns, accumulate ? 1 : 0);
+        else
+            _columnSum(_stream, columns, x, sum, rows, columns, accumulate ? 1 : 0);
     }
 
     public void AdamStep(ArrayView<float> parameters, ArrayView<float> grads, ArrayView<float> m, ArrayView<float> v, in AdamStepArgs args)
@@ -342,6 +393,7 @@ internal sealed class IlgpuKernelSet : IKernelSet
 
     public void Dispose()
     {
+        _cuBlas?.Dispose();
         foreach (var fence in _outcomeFences) fence?.Dispose();
         foreach (var outcome in _outcomes) outcome.Dispose();
         _staged?.Dispose();

@@ -61,8 +61,11 @@ internal sealed class ProfilingKernelSet : IKernelSet
     public void GatherRows(ArrayView<int> ids, ArrayView<float> table, ArrayView<float> bias, ArrayView<float> output, int rows, int columns) =>
         Time("gather_rows", 0, () => _inner.GatherRows(ids, table, bias, output, rows, columns));
 
-    public void ScatterAddRows(ArrayView<int> ids, ArrayView<float> grads, ArrayView<float> tableGrad, int rows, int vocab, int columns) =>
-        Time("scatter_add_rows", 0, () => _inner.ScatterAddRows(ids, grads, tableGrad, rows, vocab, columns));
+    public bool SortsTokenRows => _inner.SortsTokenRows;
+
+    public void ScatterAddRows(ArrayView<int> ids, ArrayView<float> grads, ArrayView<float> tableGrad, int rows, int vocab, int columns,
+        TokenRows sorted = default) =>
+        Time("scatter_add_rows", 0, () => _inner.ScatterAddRows(ids, grads, tableGrad, rows, vocab, columns, sorted));
 
     public void CellForward(RecurrentCell cell, in CellStep step)
     {

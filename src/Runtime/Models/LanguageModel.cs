@@ -73,6 +73,10 @@ internal sealed class LanguageModel : ITrainableModel, IDisposable
     private readonly float[] _lossHost;
     private readonly float[] _logitsHost;
     private readonly int[] _tokenHost = new int[1];
+    // The batch's ids grouped by id, for a kernel set that scatter-adds by segments (see IKernelSet.SortsTokenRows).
+    private readonly MemoryBuffer1D<int, Stride1D.Dense>? _tokenOrder, _tokenOffsets; // (T·B), (V+1)
+    private readonly int[]? _orderHost, _offsetsHost;
+    private TokenRows _sorted;
 
     public LanguageModelConfig Config { get; }
     public int MaxBatch { get; }
@@ -103,6 +107,13 @@ internal sealed class LanguageModel : ITrainableModel, IDisposable
         Parameters.Allocate(acc);
         _norm = new NormReducer(_k, acc);
         _tokens = acc.Allocate1D<int>((long)t * maxBatch);
+        if (_k.SortsTokenRows)
+        {
+            _tokenOrder = acc.Allocate1D<int>((long)t * maxBatch);
+            _tokenOffsets = acc.Allocate1D<int>(v + 1L);
+            _orderHost = new int[(long)t * maxBatch];
+            _offsetsHost = new int[v + 1];
+        }
         _targets = acc.Allocate1D<int>((long)t * maxBatch);
         _logits = acc.Allocate1D<float>((long)maxRows * v);
         _loss = acc.Allocate1D<float>(maxRows);
@@ -136,7 +147,7 @@ internal sealed class LanguageModel : ITrainableModel, IDisposable
         Config.Loss == LossPositions.All ? Stack.Outputs(steps, batch) : Stack.FinalState(steps, batch);
 
     /// <summary>Level 0's input: the token ids (one-hot rows), or their embeddings.</summary>
-    private LayerInput Input => _embedded is null ? LayerInput.FromTokens(_tokens.Flat()) : LayerInput.FromDense(_embedded.Flat());
+    private LayerInput Input => _embedded is null ? LayerInput.FromTokens(_tokens.Flat(), _sorted) : LayerInput.FromDense(_embedded.Flat());
 
     /// <summary>Runs the embedding and every level over the (T,B) token ids already in the tokens buffer.</summary>
     private void ForwardStack(int steps, int batch, bool fromCarriedState = false, bool training = false, uint dropoutKey = 0)
@@ -157,6 +168,15 @@ internal sealed class LanguageModel : ITrainableModel, IDisposable
         int rows = LossRows(batch);
         _k.Upload<int>(batch.Inputs.AsSpan(0, inputRows), _tokens.Flat().SubView(0, inputRows));
         _k.Upload<int>(batch.Targets.AsSpan(0, rows), _targets.Flat().SubView(0, rows));
+        _sorted = default;
+        if (training && _tokenOrder is not null)
+        {
+            // Grouping the ids costs the host O(R + V) once per batch; the input gradient then sums each id's rows directly.
+            TokenOrder.Sort(batch.Inputs.AsSpan(0, inputRows), Config.VocabSize, _orderHost, _offsetsHost);
+            _k.Upload<int>(_orderHost.AsSpan(0, inputRows), _tokenOrder.Flat().SubView(0, inputRows));
+            _k.Upload<int>(_offsetsHost, _tokenOffsets!.Flat());
+            _sorted = new TokenRows(_tokenOrder.Flat().SubView(0, inputRows), _tokenOffsets!.Flat());
+        }
         ForwardStack(steps, size, fromCarriedState, training, dropoutKey);
         var logits = _logits.Flat().SubView(0, (long)rows * v);
         Dense.Forward(SelectedHidden(steps, size), logits, rows);
@@ -210,7 +230,7 @@ internal sealed class LanguageModel : ITrainableModel, IDisposable
         Stack.Backward(Input, steps, size, fromOutputs: all, _dEmbedded?.Flat() ?? default, computeInputGradient: Embedding is not null);
         if (Embedding is not null)
             _k.ScatterAddRows(_tokens.Flat().SubView(0, inputRows), _dEmbedded!.Flat().SubView(0, (long)inputRows * Config.Embedding),
-                Parameters.Grad(Embedding), inputRows, Config.VocabSize, Config.Embedding);
+                Parameters.Grad(Embedding), inputRows, Config.VocabSize, Config.Embedding, _sorted);
         return rows;
     }
 
@@ -277,5 +297,6 @@ internal sealed class LanguageModel : ITrainableModel, IDisposable
         Parameters.Dispose();
         _norm.Dispose();
         _tokens.Dispose(); _targets.Dispose(); _logits.Dispose(); _loss.Dispose();
+        _tokenOrder?.Dispose(); _tokenOffsets?.Dispose();
     }
 }

@@ -1,3 +1,4 @@
+using GpuLstm.Runtime.Compute;
 using ILGPU;
 
 namespace GpuLstm.Runtime.Models;
@@ -10,8 +11,10 @@ internal readonly struct LayerInput
 {
     public ArrayView<float> Dense { get; private init; }
     public ArrayView<int> Tokens { get; private init; }
+    /// <summary>The ids grouped by id, when the kernel set asked for them (its scatter-add then needs no scan).</summary>
+    public TokenRows Sorted { get; private init; }
     public bool IsTokens { get; private init; }
 
     public static LayerInput FromDense(ArrayView<float> x) => new() { Dense = x };
-    public static LayerInput FromTokens(ArrayView<int> ids) => new() { Tokens = ids, IsTokens = true };
+    public static LayerInput FromTokens(ArrayView<int> ids, TokenRows sorted = default) => new() { Tokens = ids, Sorted = sorted, IsTokens = true };
 }

@@ -211,7 +211,7 @@ internal sealed class RecurrentLayer : IDisposable
         }
         var allDGates = AllRows(_dGates, rows);
         if (input.IsTokens)
-            _k.ScatterAddRows(input.Tokens.SubView(0, rows), allDGates, _parameters.Grad(InputWeights), rows, InputSize, GH);
+            _k.ScatterAddRows(input.Tokens.SubView(0, rows), allDGates, _parameters.Grad(InputWeights), rows, InputSize, GH, input.Sorted);
         else
             _k.Gemm(GemmShape.TN(InputSize, GH, rows), input.Dense.SubView(0, (long)rows * InputSize), allDGates, default,
                 _parameters.Grad(InputWeights));

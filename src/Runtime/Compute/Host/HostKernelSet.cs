@@ -99,8 +99,11 @@ internal sealed unsafe class HostKernelSet : IKernelSet
             HostMath.Add(o + (long)r * columns, t + (long)id[r] * columns, b, columns);
     }
 
+    public bool SortsTokenRows => false;
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void ScatterAddRows(ArrayView<int> ids, ArrayView<float> grads, ArrayView<float> tableGrad, int rows, int vocab, int columns)
+    public void ScatterAddRows(ArrayView<int> ids, ArrayView<float> grads, ArrayView<float> tableGrad, int rows, int vocab, int columns,
+        TokenRows sorted = default)
     {
         _calls++;
         int* id = P(ids);
