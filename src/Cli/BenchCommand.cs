@@ -19,6 +19,7 @@ internal static class BenchCommand
         var l = new Option<int?>("--L") { Description = "layers" };
         var t = new Option<int?>("--T") { Description = "window length" };
         var b = new Option<int?>("--B") { Description = "batch size" };
+        var e = new Option<int?>("--E") { Description = "embedding width (0: one-hot input, the default)" };
         var target = new Option<string>("--target") { Description = "all: loss at every position (char-rnn); last: only after the window (the notebook)", DefaultValueFactory = _ => "all" };
         target.AcceptOnlyFromAmong("all", "last");
         var device = new Option<string>("--device") { Description = "auto, cpu, ilgpu-cpu, cuda, cuda:N, opencl, opencl:N", DefaultValueFactory = _ => "auto" };
@@ -33,10 +34,16 @@ internal static class BenchCommand
             DefaultValueFactory = _ => "auto",
         };
         kernels.AcceptOnlyFromAmong("auto", "gpu", "cpu");
+        var dryRun = new Option<bool>("--dry-run")
+        {
+            Description = "with --kernels gpu --device ilgpu-cpu: list the GPU path's launches for one step without running them (fast at any size), " +
+                "with the GEMM tiles chosen for --multiprocessors; prints launches and syncs per step",
+        };
+        var multiprocessors = new Option<int>("--multiprocessors") { Description = "with --dry-run: the GPU's multiprocessor count the tiles are chosen for", DefaultValueFactory = _ => 132 };
         var profile = new Option<bool>("--profile") { Description = "after timing, profile a few steps op by op (each kernel call synchronized and timed)" };
         var command = new Command("bench", "Time training steps and sampling at the standard configurations (prints RESULT JSON lines for scripts).")
         {
-            config, v, h, l, t, b, target, device, kernels, warmup, steps, maxSeconds, sampleChars, sampleReps, profile,
+            config, v, h, l, t, b, e, target, device, kernels, dryRun, multiprocessors, warmup, steps, maxSeconds, sampleChars, sampleReps, profile,
         };
         command.SetAction(parse => CliRunner.Run(parse, () =>
         {
@@ -51,11 +58,14 @@ internal static class BenchCommand
             configs = configs.Select(c => c with
             {
                 V = parse.GetValue(v) ?? c.V, H = parse.GetValue(h) ?? c.H, L = parse.GetValue(l) ?? c.L,
-                T = parse.GetValue(t) ?? c.T, B = parse.GetValue(b) ?? c.B,
+                T = parse.GetValue(t) ?? c.T, B = parse.GetValue(b) ?? c.B, E = parse.GetValue(e) ?? c.E,
             }).ToArray();
             foreach (var c in configs)
+            {
                 foreach (var (value, option) in new[] { (c.V, "--V"), (c.H, "--H"), (c.L, "--L"), (c.T, "--T"), (c.B, "--B") })
                     CliRunner.RequirePositive(value, option);
+                if (c.E < 0) throw new GpuLstmException($"--E must be 0 (one-hot input) or positive, got {c.E}");
+            }
             int w = parse.GetValue(warmup), n = parse.GetValue(steps);
             if (w < 0) throw new GpuLstmException($"--warmup must be 0 or more, got {w}");
             CliRunner.RequirePositive(n, "--steps");
@@ -64,6 +74,28 @@ internal static class BenchCommand
             if (chars < 0 || chars > 10_000_000) throw new GpuLstmException($"--sample-chars must be from 0 (no sampling) to 10,000,000, got {chars}");
             if (!(parse.GetValue(maxSeconds) > 0)) throw new GpuLstmException(string.Create(CultureInfo.InvariantCulture, $"--max-seconds must be a positive number, got {parse.GetValue(maxSeconds)}"));
             var positions = parse.GetValue(target) == "last" ? LossPositions.Last : LossPositions.All;
+
+            if (parse.GetValue(dryRun))
+            {
+                if (parse.GetValue(device) != "ilgpu-cpu" || parse.GetValue(kernels) != "gpu")
+                    throw new GpuLstmException("--dry-run lists the GPU kernels' launches on the CPU accelerator: give it with --kernels gpu --device ilgpu-cpu");
+                CliRunner.RequirePositive(parse.GetValue(multiprocessors), "--multiprocessors");
+                foreach (var c in configs)
+                {
+                    StandardOutput.ThrowIfClosed();
+                    var log = StepBenchmark.RecordGpuStep(c, positions, parse.GetValue(multiprocessors), 32, assumeCuBlas: false);
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"{c} target={(positions == LossPositions.All ? "all" : "last")}: {log.Records.Count} launches/step, {log.Syncs} syncs/step (GPU kernels, dry run)"));
+                    foreach (var group in log.Records.GroupBy(r => r.Kernel).OrderByDescending(g => g.Count()))
+                        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {group.Key,-34} {group.Count(),5}"));
+                    Console.WriteLine("RESULT " + System.Text.Json.JsonSerializer.Serialize(new
+                    {
+                        impl = "gpulstm", label = c.Name, c.V, c.H, c.L, c.T, c.B, c.E, device = "ilgpu-cpu", kernels = "gpu", dry_run = true,
+                        launches_per_step = log.Records.Count, syncs_per_step = log.Syncs,
+                    }));
+                }
+                return 0;
+            }
 
             var profileChoice = parse.GetValue(kernels) switch { "gpu" => KernelProfile.Gpu, "cpu" => KernelProfile.Cpu, _ => KernelProfile.Auto };
             using var dev = ComputeDevice.Open(parse.GetValue(device)!, profileChoice);

@@ -9,8 +9,8 @@ using GpuLstm.Runtime.Training;
 
 namespace GpuLstm.Cli;
 
-/// <summary>A model shape to time: vocabulary V, hidden H, layers L, window T, batch B.</summary>
-internal sealed record BenchConfig(string Name, int V, int H, int L, int T, int B)
+/// <summary>A model shape to time: vocabulary V, hidden H, layers L, window T, batch B, and an embedding of width E (0: one-hot input).</summary>
+internal sealed record BenchConfig(string Name, int V, int H, int L, int T, int B, int E = 0)
 {
     /// <summary>The four configurations of the benchmark suite, the same as the TorchSharp peer's.</summary>
     public static IReadOnlyList<BenchConfig> Standard { get; } = new[]
@@ -21,7 +21,9 @@ internal sealed record BenchConfig(string Name, int V, int H, int L, int T, int 
         new BenchConfig("large", 65, 1024, 1, 128, 64),
     };
 
-    public override string ToString() => $"{Name} (V{V} H{H} L{L} T{T} B{B})";
+    public override string ToString() => $"{Name} (V{V} {(E > 0 ? $"E{E} " : "")}H{H} L{L} T{T} B{B})";
+
+    public LanguageModelConfig ModelConfig(LossPositions target) => new(V, H, T, target, L, E);
 }
 
 internal sealed record BenchResult(BenchConfig Config, string Device, string Kernels, string Target, int Steps, double StepMsMedian, double StepMsMin,
@@ -33,7 +35,7 @@ internal sealed record BenchResult(BenchConfig Config, string Device, string Ker
         var c = Config;
         return System.Text.Json.JsonSerializer.Serialize(new
         {
-            impl = "gpulstm", label = c.Name, c.V, c.H, c.L, c.T, c.B, target = Target, device = Device, kernels = Kernels,
+            impl = "gpulstm", label = c.Name, c.V, c.H, c.L, c.T, c.B, c.E, target = Target, device = Device, kernels = Kernels,
             steps = Steps, step_ms_median = StepMsMedian, step_ms_min = StepMsMin, step_ms_max = StepMsMax,
             train_chars_per_s = CharsPerSecond, gflops = Gflops, launches_per_step = LaunchesPerStep, syncs_per_step = SyncsPerStep,
             sample_mode = "state", sample_chars = SampleChars, sample_chars_per_s = SampleCharsPerSecond, vmhwm_kb = PeakRssKb,
@@ -50,7 +52,7 @@ internal static class StepBenchmark
     public static BenchResult Run(ComputeDevice device, BenchConfig config, LossPositions target, int warmup, int steps,
         double maxSeconds, int sampleChars, int sampleReps)
     {
-        var model = new LanguageModel(device, new LanguageModelConfig(config.V, config.H, config.T, target, config.L), config.B);
+        var model = new LanguageModel(device, config.ModelConfig(target), config.B);
         try
         {
             model.InitializeKerasDefaults(1234);
@@ -89,6 +91,29 @@ internal static class StepBenchmark
         {
             model.Dispose();
         }
+    }
+
+    /// <summary>
+    /// The GPU path's launches for one training step at <paramref name="config"/>, recorded without running them
+    /// (a dry run of the GPU kernel set on ILGPU's CPU accelerator): the same calls and shapes as on a GPU, with the
+    /// GEMM tiles chosen for <paramref name="multiprocessors"/> and cuBLAS assumed or not. A first step runs before
+    /// the recorded one, so one-time work is left out; the recorded step is pipelined as the trainer runs it.
+    /// </summary>
+    public static LaunchLog RecordGpuStep(BenchConfig config, LossPositions target, int multiprocessors, int warpSize, bool assumeCuBlas)
+    {
+        using var device = ComputeDevice.Open("ilgpu-cpu", KernelProfile.Gpu);
+        var kernels = (IlgpuKernelSet)device.Kernels;
+        var log = new LaunchLog { DryRun = true, Multiprocessors = multiprocessors, WarpSize = warpSize, AssumeCuBlas = assumeCuBlas };
+        kernels.Record(log);
+        using var model = new LanguageModel(device, config.ModelConfig(target), config.B);
+        using var adam = new AdamOptimizer(model, new AdamOptions(LearningRate: 2e-3));
+        var stepper = new PipelinedSteps(model, adam, RandomBatch(config));
+        stepper.Next();
+        log.Clear();
+        stepper.Next();
+        kernels.Record(null);
+        stepper.Drain();
+        return log;
     }
 
     private static TokenBatch RandomBatch(BenchConfig config)
@@ -137,7 +162,7 @@ internal static class StepBenchmark
     public static IReadOnlyList<ProfileRow> Profile(ComputeDevice device, BenchConfig config, LossPositions target, int steps)
     {
         var profiler = device.EnableProfiling();
-        using var model = new LanguageModel(device, new LanguageModelConfig(config.V, config.H, config.T, target, config.L), config.B);
+        using var model = new LanguageModel(device, config.ModelConfig(target), config.B);
         model.InitializeKerasDefaults(1234);
         using var adam = new AdamOptimizer(model, new AdamOptions(LearningRate: 2e-3));
         var stepper = new PipelinedSteps(model, adam, RandomBatch(config));

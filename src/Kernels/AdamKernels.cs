@@ -107,6 +107,43 @@ internal static class AdamKernels
     }
 
     /// <summary>
+    /// Stage 1 on a GPU: G groups of <see cref="GuardGroupSize"/> threads, so that enough threads stream the
+    /// gradients to use the memory system. Thread t of group g sums squares of grads[i] and the row losses over
+    /// i ≡ 256·g + t (mod 256·G), in increasing order; a shared-memory tree (fixed pairs) adds the group's 256 sums
+    /// into partials[g] and partials[G + g]. Deterministic, no atomics.
+    /// </summary>
+    public static void StepPartialsGrouped(
+        ArrayView<float> grads,     // (P)
+        ArrayView<float> rowLosses, // (R)
+        ArrayView<float> partials)  // (2G) out, G = the grid's groups
+    {
+        var squares = SharedMemory.Allocate<float>(GuardGroupSize);
+        var losses = SharedMemory.Allocate<float>(GuardGroupSize);
+        int t = Group.IdxX, groups = Grid.DimX;
+        long stride = (long)groups * GuardGroupSize, start = (long)Grid.IdxX * GuardGroupSize + t;
+        float sq = 0f, ls = 0f;
+        for (long i = start; i < grads.Length; i += stride) sq += grads[i] * grads[i];
+        for (long r = start; r < rowLosses.Length; r += stride) ls += rowLosses[r];
+        squares[t] = sq;
+        losses[t] = ls;
+        Group.Barrier();
+        for (int half = GuardGroupSize / 2; half > 0; half /= 2)
+        {
+            if (t < half)
+            {
+                squares[t] += squares[t + half];
+                losses[t] += losses[t + half];
+            }
+            Group.Barrier();
+        }
+        if (t == 0)
+        {
+            partials[Grid.IdxX] = squares[0];
+            partials[groups + Grid.IdxX] = losses[0];
+        }
+    }
+
+    /// <summary>
     /// One group of <see cref="GuardGroupSize"/> threads, stage 2 and the step's decision: thread t sums partials
     /// t, t+256, … of each kind, a shared-memory tree (fixed pairs) adds the 256 sums, and thread 0 writes the
     /// loss sum, the squared norm, the clip scale min(1, clip/norm) and the halt flags into status. A loss or norm

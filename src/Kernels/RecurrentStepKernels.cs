@@ -20,19 +20,34 @@ internal struct RecurrentStepShape
 
 /// <summary>
 /// One time step of a recurrent layer in one launch on a GPU, for any cell (<see cref="ICellMath"/>): the
-/// recurrent GEMM of a 16-row × 16-unit tile, staged through shared memory, then the cell's pointwise math on
-/// the tile's elements, whose gates are all in the tile because a thread owns unit j's G gate columns
-/// (j, H+j, …). Haste and cuDNN fuse the same way: a step costs one launch forward and one backward instead of
-/// a GEMM and a cell kernel each, and no (B,G·H) product makes a round trip through memory. Launch with
-/// <see cref="Config"/>: grid (⌈H/16⌉, ⌈B/16⌉), groups of (16,16); thread (x,y) of group (gx,gy) owns
-/// element (b,j) = (16·gy + y, 16·gx + x).
+/// recurrent product of a 16-row × 16-unit tile, staged through shared memory, then the cell's pointwise math on
+/// the tile's elements, whose gates are all in the tile because unit j's G gate columns (j, H+j, …) go together.
+/// Haste and cuDNN fuse the same way: a step costs one launch forward and one backward, and no (B,G·H) product
+/// makes a round trip through memory.
+///
+/// A step has few outputs (B·G·H forward, B·H backward: 131,072 and 32,768 at the medium shape), so a tile of
+/// one multiprocessor holds a few hundred; what limits the kernel is shared-memory traffic per multiply-add.
+/// Each thread therefore owns several outputs, held in registers, and the 256 threads of a group split the
+/// reduction over k between them (2 ways forward, 4 backward), adding their partial sums in a fixed order at
+/// the end. Forward, a thread owns 2 rows × the G gates of one unit: per k it reads h for both rows in one 8-byte
+/// load and one Wh value per gate, for 2·G multiply-adds. Backward, 2 rows × 2 units: one 8-byte load of dNext
+/// and one of Wh feed 4 multiply-adds. Launch with <see cref="Config"/>: grid (⌈H/16⌉, ⌈B/16⌉), 256 threads.
 /// </summary>
 internal static class RecurrentStepKernels
 {
     public const int Tile = 16;
+    public const int GroupSize = 256;
 
     public static KernelConfig Config(int batch, int hidden) =>
-        new(new Index2D((hidden + Tile - 1) / Tile, (batch + Tile - 1) / Tile), new Index2D(Tile, Tile));
+        new(new Index2D((hidden + Tile - 1) / Tile, (batch + Tile - 1) / Tile), new Index2D(GroupSize, 1));
+
+    // Forward: 2 k-halves × 128 threads; thread (unit u, row pair p) owns rows 2p, 2p+1 of the tile.
+    private const int ForwardSplit = 2, ForwardK = ForwardSplit * Tile; // k per staged tile (16 per half)
+    // Backward: 4 k-quarters × 64 threads; thread (unit pair q, row pair p) owns rows 2p, 2p+1 × units 2q, 2q+1.
+    private const int BackwardSplit = 4, BackwardK = BackwardSplit * Tile;
+    // Staged backward tiles are [k][16] padded to 18 floats a k: the transposing stores spread over banks, and an
+    // even stride keeps every pair 8-byte aligned for the paired loads.
+    private const int BackwardStride = Tile + 2;
 
     /// <summary>
     /// Forward: r_g(b,j) = Σ_k h_{t−1}(b,k)·Wh(k, g·H + j) for each gate g (+ b_hh where the cell keeps the
@@ -51,41 +66,95 @@ internal static class RecurrentStepKernels
         RecurrentStepShape s)
         where TCell : struct, ICellMath
     {
-        var hTile = SharedMemory.Allocate<float>(Tile * Tile);     // [row][k]
-        var wTile = SharedMemory.Allocate<float>(4 * Tile * Tile); // [gate][k][unit]
+        var hTile = SharedMemory.Allocate<float>(ForwardK * Tile);     // [k][row]: a thread's two rows side by side
+        var wTile = SharedMemory.Allocate<float>(4 * ForwardK * Tile); // [gate][k][unit]; then the halves' exchange
         var cell = default(TCell);
-        int gates4 = cell.Gates, hidden = s.Hidden, gh = gates4 * hidden;
-        int u = Group.IdxX, r = Group.IdxY;
-        int j = Grid.IdxX * Tile + u, b = Grid.IdxY * Tile + r;
-        var sum = new Gate4();
+        int gateCount = cell.Gates, hidden = s.Hidden, gh = gateCount * hidden;
+        int t = Group.IdxX;
+        int half = t / 128, lane = t % 128;
+        int u = lane % Tile, pair = lane / Tile;   // unit, row pair
+        int j = Grid.IdxX * Tile + u;
+        int b0 = Grid.IdxY * Tile;
+        var sum0 = new Gate4();                    // row 2·pair
+        var sum1 = new Gate4();                    // row 2·pair + 1
         if (s.PrevIsZero == 0)
         {
-            for (int k0 = 0; k0 < hidden; k0 += Tile)
+            for (int k0 = 0; k0 < hidden; k0 += ForwardK)
             {
-                // Adjacent threads load adjacent k of an h row and adjacent units of a Wh row: both coalesced.
-                int hb = Grid.IdxY * Tile + r, hk = k0 + u;
-                hTile[r * Tile + u] = hb < s.Batch && hk < hidden ? hPrev[hb * hidden + hk] : 0f;
-                int wk = k0 + r;
-                for (int g = 0; g < gates4; g++)
-                    wTile[(g * Tile + r) * Tile + u] = wk < hidden && j < hidden ? weights[(long)wk * gh + g * hidden + j] : 0f;
-                Group.Barrier();
-                for (int kk = 0; kk < Tile; kk++)
+                // h: 16 rows × 32 k, 2 per thread, read along k (coalesced), stored [k][row].
+                for (int e = t; e < ForwardK * Tile; e += GroupSize)
                 {
-                    // One shared load of h feeds G multiply-adds (4 for the LSTM).
-                    float hv = hTile[r * Tile + kk];
-                    sum.A += hv * wTile[kk * Tile + u];
-                    if (gates4 > 1) sum.B += hv * wTile[(Tile + kk) * Tile + u];
-                    if (gates4 > 2) sum.C += hv * wTile[(2 * Tile + kk) * Tile + u];
-                    if (gates4 > 3) sum.D += hv * wTile[(3 * Tile + kk) * Tile + u];
+                    int k = e % ForwardK, row = e / ForwardK;
+                    int gk = k0 + k, gb = b0 + row;
+                    hTile[k * Tile + row] = gk < hidden && gb < s.Batch ? hPrev[gb * hidden + gk] : 0f;
+                }
+                // Wh: G gates × 32 k × 16 units, read along the units (coalesced), stored [gate][k][unit].
+                for (int e = t; e < gateCount * ForwardK * Tile; e += GroupSize)
+                {
+                    int unit = e % Tile, k = (e / Tile) % ForwardK, g = e / (Tile * ForwardK);
+                    int gk = k0 + k, gj = Grid.IdxX * Tile + unit;
+                    wTile[(g * ForwardK + k) * Tile + unit] = gk < hidden && gj < hidden ? weights[(long)gk * gh + g * hidden + gj] : 0f;
+                }
+                Group.Barrier();
+                for (int kk = half * Tile; kk < half * Tile + Tile; kk++)
+                {
+                    var hv = hTile.Cast<FloatPair>()[kk * (Tile / 2) + pair]; // one 8-byte load for both rows
+                    float h0 = hv.First, h1 = hv.Second;
+                    float w = wTile[kk * Tile + u];
+                    sum0.A += h0 * w;
+                    sum1.A += h1 * w;
+                    if (gateCount > 1)
+                    {
+                        w = wTile[(ForwardK + kk) * Tile + u];
+                        sum0.B += h0 * w;
+                        sum1.B += h1 * w;
+                    }
+                    if (gateCount > 2)
+                    {
+                        w = wTile[(2 * ForwardK + kk) * Tile + u];
+                        sum0.C += h0 * w;
+                        sum1.C += h1 * w;
+                    }
+                    if (gateCount > 3)
+                    {
+                        w = wTile[(3 * ForwardK + kk) * Tile + u];
+                        sum0.D += h0 * w;
+                        sum1.D += h1 * w;
+                    }
                 }
                 Group.Barrier();
             }
+            // The second half hands its sums to the first (fixed order: first + second).
+            if (half == 1)
+                for (int g = 0; g < gateCount; g++)
+                {
+                    wTile[(g * 2) * 128 + lane] = sum0.Get(g);
+                    wTile[(g * 2 + 1) * 128 + lane] = sum1.Get(g);
+                }
+            Group.Barrier();
+            if (half == 0)
+                for (int g = 0; g < gateCount; g++)
+                {
+                    sum0.Set(g, sum0.Get(g) + wTile[(g * 2) * 128 + lane]);
+                    sum1.Set(g, sum1.Get(g) + wTile[(g * 2 + 1) * 128 + lane]);
+                }
         }
-        if (b >= s.Batch || j >= hidden) return;
+        if (half != 0 || j >= hidden) return;
+        ForwardElement(cell, b0 + 2 * pair, j, sum0, hPrev, cPrev, recurrentBias, gates, recurrent, h, c, s);
+        ForwardElement(cell, b0 + 2 * pair + 1, j, sum1, hPrev, cPrev, recurrentBias, gates, recurrent, h, c, s);
+    }
+
+    private static void ForwardElement<TCell>(TCell cell, int b, int j, Gate4 sum, ArrayView<float> hPrev, ArrayView<float> cPrev,
+        ArrayView<float> recurrentBias, ArrayView<float> gates, ArrayView<float> recurrent, ArrayView<float> h, ArrayView<float> c,
+        RecurrentStepShape s)
+        where TCell : struct, ICellMath
+    {
+        if (b >= s.Batch) return;
+        int gateCount = cell.Gates, hidden = s.Hidden;
         int e = b * hidden + j;
-        long row = (long)b * gh + j;
+        long row = (long)b * gateCount * hidden + j;
         var x = new Gate4();
-        for (int g = 0; g < gates4; g++)
+        for (int g = 0; g < gateCount; g++)
         {
             x.Set(g, gates[row + g * hidden]);
             if (cell.KeepsRecurrent)
@@ -107,7 +176,7 @@ internal static class RecurrentStepKernels
             if (cell.HasCellState) cp = cPrev[e];
         }
         cell.Forward(x, sum, hp, cp, out var act, out float hNew, out float cNew);
-        for (int g = 0; g < gates4; g++) gates[row + g * hidden] = act.Get(g);
+        for (int g = 0; g < gateCount; g++) gates[row + g * hidden] = act.Get(g);
         h[e] = hNew;
         if (cell.HasCellState) c[e] = cNew;
     }
@@ -134,37 +203,79 @@ internal static class RecurrentStepKernels
         RecurrentStepShape s)
         where TCell : struct, ICellMath
     {
-        var dTile = SharedMemory.Allocate<float>(Tile * Tile); // [row][k]
-        var wTile = SharedMemory.Allocate<float>(Tile * Tile); // [unit][k]
+        var dTile = SharedMemory.Allocate<float>(BackwardK * BackwardStride); // [k][row]; then the quarters' exchange
+        var wTile = SharedMemory.Allocate<float>(BackwardK * BackwardStride); // [k][unit]
         var cell = default(TCell);
-        int gates4 = cell.Gates, hidden = s.Hidden, gh = gates4 * hidden;
-        int u = Group.IdxX, r = Group.IdxY;
-        int j = Grid.IdxX * Tile + u, b = Grid.IdxY * Tile + r;
-        float product = 0f;
+        int hidden = s.Hidden, gh = cell.Gates * hidden;
+        int t = Group.IdxX;
+        int quarter = t / 64, lane = t % 64;
+        int unitPair = lane % 8, rowPair = lane / 8;
+        int j0 = Grid.IdxX * Tile, b0 = Grid.IdxY * Tile;
+        // Products of rows (2·rowPair, +1) × units (2·unitPair, +1).
+        float p00 = 0f, p01 = 0f, p10 = 0f, p11 = 0f;
         if (s.First == 0)
         {
-            for (int k0 = 0; k0 < gh; k0 += Tile)
+            for (int k0 = 0; k0 < gh; k0 += BackwardK)
             {
-                // Both loads walk k, the unit-stride dimension of dNext and of Wh's rows: coalesced.
-                int k = k0 + u;
-                int db = Grid.IdxY * Tile + r, wj = Grid.IdxX * Tile + r;
-                dTile[r * Tile + u] = db < s.Batch && k < gh ? dNext[(long)db * gh + k] : 0f;
-                wTile[r * Tile + u] = wj < hidden && k < gh ? weights[(long)wj * gh + k] : 0f;
+                // dNext: 16 rows × 64 k and Wh: 16 units × 64 k, read along k (coalesced), stored [k][row] and [k][unit].
+                for (int e = t; e < BackwardK * Tile; e += GroupSize)
+                {
+                    int k = e % BackwardK, i = e / BackwardK;
+                    int gk = k0 + k, gb = b0 + i, gj = j0 + i;
+                    dTile[k * BackwardStride + i] = gk < gh && gb < s.Batch ? dNext[(long)gb * gh + gk] : 0f;
+                    wTile[k * BackwardStride + i] = gk < gh && gj < hidden ? weights[(long)gj * gh + gk] : 0f;
+                }
                 Group.Barrier();
-                for (int kk = 0; kk < Tile; kk++) product += dTile[r * Tile + kk] * wTile[u * Tile + kk];
+                for (int kk = quarter * Tile; kk < quarter * Tile + Tile; kk++)
+                {
+                    var dv = dTile.Cast<FloatPair>()[kk * (BackwardStride / 2) + rowPair];  // one 8-byte load: both rows
+                    var wv = wTile.Cast<FloatPair>()[kk * (BackwardStride / 2) + unitPair]; // one 8-byte load: both units
+                    float d0 = dv.First, d1 = dv.Second, w0 = wv.First, w1 = wv.Second;
+                    p00 += d0 * w0;
+                    p01 += d0 * w1;
+                    p10 += d1 * w0;
+                    p11 += d1 * w1;
+                }
                 Group.Barrier();
             }
+            // Quarters 1–3 hand their products to quarter 0, which adds them in order 0 + 1 + 2 + 3.
+            if (quarter > 0)
+            {
+                int at = ((quarter - 1) * 64 + lane) * 4;
+                dTile[at] = p00; dTile[at + 1] = p01; dTile[at + 2] = p10; dTile[at + 3] = p11;
+            }
+            Group.Barrier();
+            if (quarter == 0)
+                for (int q = 1; q < BackwardSplit; q++)
+                {
+                    int at = ((q - 1) * 64 + lane) * 4;
+                    p00 += dTile[at]; p01 += dTile[at + 1]; p10 += dTile[at + 2]; p11 += dTile[at + 3];
+                }
         }
+        if (quarter != 0) return;
+        int r0 = b0 + 2 * rowPair, u0 = j0 + 2 * unitPair;
+        BackwardElement(cell, r0, u0, p00, gates, recurrent, hPrev, cPrev, c, dhOut, dhRec, dc, dGates, dRecurrent, s);
+        BackwardElement(cell, r0, u0 + 1, p01, gates, recurrent, hPrev, cPrev, c, dhOut, dhRec, dc, dGates, dRecurrent, s);
+        BackwardElement(cell, r0 + 1, u0, p10, gates, recurrent, hPrev, cPrev, c, dhOut, dhRec, dc, dGates, dRecurrent, s);
+        BackwardElement(cell, r0 + 1, u0 + 1, p11, gates, recurrent, hPrev, cPrev, c, dhOut, dhRec, dc, dGates, dRecurrent, s);
+    }
+
+    private static void BackwardElement<TCell>(TCell cell, int b, int j, float product, ArrayView<float> gates, ArrayView<float> recurrent,
+        ArrayView<float> hPrev, ArrayView<float> cPrev, ArrayView<float> c, ArrayView<float> dhOut, ArrayView<float> dhRec, ArrayView<float> dc,
+        ArrayView<float> dGates, ArrayView<float> dRecurrent, RecurrentStepShape s)
+        where TCell : struct, ICellMath
+    {
+        int gateCount = cell.Gates, hidden = s.Hidden;
         if (b >= s.Batch || j >= hidden) return;
         int e = b * hidden + j;
-        long row = (long)b * gh + j;
+        long row = (long)b * gateCount * hidden + j;
         float dh;
         if (s.First != 0) dh = s.DhRecIsZero != 0 ? 0f : dhRec[e];
         else dh = cell.KeepsRecurrent ? product + dhRec[e] : product;
         if (s.HasDhOut != 0) dh += dhOut[e];
         var act = new Gate4();
         var kept = new Gate4();
-        for (int g = 0; g < gates4; g++)
+        for (int g = 0; g < gateCount; g++)
         {
             act.Set(g, gates[row + g * hidden]);
             if (cell.KeepsRecurrent) kept.Set(g, recurrent[row + g * hidden]);
@@ -172,7 +283,7 @@ internal static class RecurrentStepKernels
         float cp = cell.HasCellState ? cPrev[e] : 0f, ct = cell.HasCellState ? c[e] : 0f;
         float dcIn = s.First == 0 && cell.HasCellState ? dc[e] : 0f;
         cell.Backward(act, kept, hPrev[e], cp, ct, dh, dcIn, out var dInput, out var dRec, out float direct, out float dcPrev);
-        for (int g = 0; g < gates4; g++)
+        for (int g = 0; g < gateCount; g++)
         {
             dGates[row + g * hidden] = dInput.Get(g);
             if (cell.KeepsRecurrent) dRecurrent[row + g * hidden] = dRec.Get(g);
@@ -181,3 +292,10 @@ internal static class RecurrentStepKernels
         if (cell.HasCellState) dc[e] = dcPrev;
     }
 }
+
+/// <summary>Two adjacent floats of shared memory, read as one 8-byte load.</summary>
+internal struct FloatPair
+{
+    public float First, Second;
+}
+

@@ -90,29 +90,31 @@ internal static class TensorKernels
         sum[column] = acc;
     }
 
-    /// <summary>Columns and row lanes of a <see cref="ColumnSumGrouped"/> group (32 × 8 = 256 threads).</summary>
-    public const int ColumnSumColumns = 32, ColumnSumLanes = 8;
+    /// <summary>Columns, row lanes and rows of a <see cref="ColumnPartials"/> group (32 × 8 = 256 threads over 256 rows).</summary>
+    public const int ColumnSumColumns = 32, ColumnSumLanes = 8, ColumnSumChunk = 256;
 
     /// <summary>
-    /// <see cref="ColumnSum"/> for GPUs, where one thread per column walking all R rows leaves the device idle
-    /// (2,048 threads for 6,400 dependent loads each at the medium shape). Grid ⌈N/32⌉ groups of 256 threads:
-    /// thread (lane l, column c) sums rows l, l+8, l+16, … of column 32·g + c (a warp reads 32 adjacent floats of
-    /// a row: coalesced), then a shared-memory tree adds the 8 lanes in fixed pairs. Deterministic, no atomics.
+    /// Stage 1 of <see cref="ColumnSum"/> on a GPU, where one thread per column walking all R rows leaves the
+    /// device idle (2,048 threads for 6,400 dependent loads each at the medium shape). Grid (⌈N/32⌉, ⌈R/256⌉)
+    /// groups of 256 threads: thread (lane l, column c) of group (gx, gy) sums rows 256·gy + l, + 8, … of its
+    /// chunk in column 32·gx + c (a warp reads 32 adjacent floats of a row: coalesced), and a shared-memory tree
+    /// adds the 8 lanes in fixed pairs into partials[gy, column]. <see cref="ColumnSum"/> over the ⌈R/256⌉ rows of
+    /// partials finishes the sum. Deterministic, no atomics.
     /// </summary>
-    public static void ColumnSumGrouped(
-        ArrayView<float> x,    // (R,N)
-        ArrayView<float> sum,  // (N) out
-        int rows,              // R
-        int columns,           // N
-        int accumulate)        // 1: add to sum
+    public static void ColumnPartials(
+        ArrayView<float> x,        // (R,N)
+        ArrayView<float> partials, // (⌈R/256⌉,N) out
+        int rows,                  // R
+        int columns)               // N
     {
         var lanes = SharedMemory.Allocate<float>(ColumnSumColumns * ColumnSumLanes);
         int c = Group.IdxX % ColumnSumColumns;
         int lane = Group.IdxX / ColumnSumColumns;
         int column = Grid.IdxX * ColumnSumColumns + c;
+        int first = Grid.IdxY * ColumnSumChunk, end = Math.Min(rows, first + ColumnSumChunk);
         float acc = 0f;
         if (column < columns)
-            for (int r = lane; r < rows; r += ColumnSumLanes) acc += x[(long)r * columns + column];
+            for (int r = first + lane; r < end; r += ColumnSumLanes) acc += x[(long)r * columns + column];
         lanes[lane * ColumnSumColumns + c] = acc;
         Group.Barrier();
         for (int half = ColumnSumLanes / 2; half > 0; half /= 2)
@@ -120,12 +122,7 @@ internal static class TensorKernels
             if (lane < half) lanes[lane * ColumnSumColumns + c] += lanes[(lane + half) * ColumnSumColumns + c];
             Group.Barrier();
         }
-        if (lane == 0 && column < columns)
-        {
-            float total = lanes[c];
-            if (accumulate != 0) total += sum[column];
-            sum[column] = total;
-        }
+        if (lane == 0 && column < columns) partials[(long)Grid.IdxY * columns + column] = lanes[c];
     }
 
     /// <summary>
