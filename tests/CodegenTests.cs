@@ -56,6 +56,11 @@ public sealed class CodegenTests
         Assert.DoesNotContain("brx.idx.uni", ptx);
     }
 
+    /// <summary>Cells compute tanh from exp (CellMath.Tanh), within 3e-7; PTX's tanh.approx.f32 would be off by up to 2^−11 relative.</summary>
+    [Theory]
+    [MemberData(nameof(Kernels))]
+    public void PtxUsesNoApproximateTanh(string name) => Assert.DoesNotContain("tanh.approx", Ptx(Kernel(name), CudaArchitecture.SM_80));
+
     /// <summary>The kernels that stage tiles in shared memory and loop over them: the GEMMs and the fused recurrent steps.</summary>
     public static TheoryData<string> TileLoopKernels() => new(KernelCatalog.All
         .Where(k => k.ExplicitlyGrouped && (k.Name.StartsWith("gemm_", StringComparison.Ordinal) || k.Name.Contains("_step_", StringComparison.Ordinal)))

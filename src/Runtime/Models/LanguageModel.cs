@@ -92,6 +92,12 @@ internal sealed class LanguageModel : ITrainableModel, IDisposable
     {
         config.Validate();
         if (maxBatch < 1) throw new SettingException("BatchSize", $"batch size must be positive, got {maxBatch}", "batch size");
+        long stepRows = (long)config.SeqLength * maxBatch;
+        KernelLimits.Check($"a sequence of {config.SeqLength:N0} × batch {maxBatch:N0}", stepRows,
+            ("a gate buffer (T·B·G·H)", stepRows * config.Gates * config.Hidden),
+            ("a logits buffer", (config.Loss == LossPositions.All ? stepRows : maxBatch) * config.VocabSize),
+            ("an embedding buffer (T·B·D)", stepRows * config.Embedding),
+            ("the input gradient table (V·G·H)", (long)config.InputWidth * config.Gates * config.Hidden));
         _device = device;
         _k = device.Kernels;
         Config = config;

@@ -81,9 +81,10 @@ internal sealed class SeriesModel : ITrainableModel, IDisposable
         config.Validate();
         if (maxBatch < 1) throw new SettingException("BatchSize", $"batch size must be positive, got {maxBatch}", "batch size");
         int d = config.Directions, h = config.Hidden, t = config.Window;
-        long widest = (long)t * maxBatch * Math.Max(config.Features, Math.Max(d * h, config.Cell.Gates * h));
-        if (widest > int.MaxValue)
-            throw new SettingException("BatchSize", $"a window of {t} steps × batch {maxBatch} is too large for one buffer (use a smaller batch or window)");
+        long stepRows = (long)t * maxBatch;
+        KernelLimits.Check($"a window of {t:N0} steps × batch {maxBatch:N0}", stepRows,
+            ("a gate buffer (T·B·G·H)", stepRows * config.Cell.Gates * h), ("a level's output (T·B·D·H)", stepRows * d * h),
+            ("the input (T·B·F)", stepRows * config.Features));
         _device = device;
         _k = device.Kernels;
         Config = config;
