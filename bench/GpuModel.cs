@@ -14,6 +14,7 @@ internal sealed record GpuSpec(string Id, string Name, int Multiprocessors, int 
     public static IReadOnlyList<GpuSpec> All { get; } =
     [
         new("h100", "H100 SXM5 (132 SMs, 66.9 TFLOP/s FP32, 3.35 TB/s)", 132, 32, 66.9, 3.35, 2.0),
+        new("h200", "H200 SXM (132 SMs, 66.9 TFLOP/s FP32, 4.8 TB/s)", 132, 32, 66.9, 4.8, 2.0),
         new("a100", "A100 SXM4 80 GB (108 SMs, 19.5 TFLOP/s FP32, 2.04 TB/s)", 108, 32, 19.5, 2.04, 2.0),
         // ILGPU's OpenCL sees each of an MI250's two dies as a device: 104 CUs, half the card's 45.3 TFLOP/s and 3.2 TB/s.
         new("mi250", "MI250, one GCD (104 CUs, 22.6 TFLOP/s FP32, 1.6 TB/s)", 104, 64, 22.6, 1.6, 4.0),

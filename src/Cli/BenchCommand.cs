@@ -34,6 +34,12 @@ internal static class BenchCommand
             DefaultValueFactory = _ => "auto",
         };
         kernels.AcceptOnlyFromAmong("auto", "gpu", "cpu");
+        var gemm = new Option<string>("--gemm")
+        {
+            Description = "on CUDA: cublas (where libcublas loads, the default) or own (GpuLstm's GEMM kernels), to compare them",
+            DefaultValueFactory = _ => "cublas",
+        };
+        gemm.AcceptOnlyFromAmong("cublas", "own");
         var dryRun = new Option<bool>("--dry-run")
         {
             Description = "with --kernels gpu --device ilgpu-cpu: list the GPU path's launches for one step without running them (fast at any size), " +
@@ -43,7 +49,7 @@ internal static class BenchCommand
         var profile = new Option<bool>("--profile") { Description = "after timing, profile a few steps op by op (each kernel call synchronized and timed)" };
         var command = new Command("bench", "Time training steps and sampling at the standard configurations (prints RESULT JSON lines for scripts).")
         {
-            config, v, h, l, t, b, e, target, device, kernels, dryRun, multiprocessors, warmup, steps, maxSeconds, sampleChars, sampleReps, profile,
+            config, v, h, l, t, b, e, target, device, kernels, gemm, dryRun, multiprocessors, warmup, steps, maxSeconds, sampleChars, sampleReps, profile,
         };
         command.SetAction(parse => CliRunner.Run(parse, () =>
         {
@@ -83,7 +89,7 @@ internal static class BenchCommand
                 foreach (var c in configs)
                 {
                     StandardOutput.ThrowIfClosed();
-                    var log = StepBenchmark.RecordGpuStep(c, positions, parse.GetValue(multiprocessors), 32, assumeCuBlas: false);
+                    var log = StepBenchmark.RecordGpuStep(c, positions, parse.GetValue(multiprocessors), 32, assumeCuBlas: parse.GetValue(gemm) == "cublas");
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $"{c} target={(positions == LossPositions.All ? "all" : "last")}: {log.Records.Count} launches/step, {log.Syncs} syncs/step (GPU kernels, dry run)"));
                     foreach (var group in log.Records.GroupBy(r => r.Kernel).OrderByDescending(g => g.Count()))
@@ -98,7 +104,7 @@ internal static class BenchCommand
             }
 
             var profileChoice = parse.GetValue(kernels) switch { "gpu" => KernelProfile.Gpu, "cpu" => KernelProfile.Cpu, _ => KernelProfile.Auto };
-            using var dev = ComputeDevice.Open(parse.GetValue(device)!, profileChoice);
+            using var dev = ComputeDevice.Open(parse.GetValue(device)!, profileChoice, useCuBlas: parse.GetValue(gemm) != "own");
             Console.WriteLine($"device: {dev.Description}");
             foreach (var c in configs)
             {

@@ -62,7 +62,7 @@ internal sealed class ComputeDevice : IDisposable
     /// Opens a device by name. <paramref name="kernels"/> picks the ILGPU kernels: <see cref="KernelProfile.Gpu"/>
     /// with <c>ilgpu-cpu</c> runs the GPU path on ILGPU's CPU accelerator (groups of 256 threads; slow, for checks).
     /// </summary>
-    public static ComputeDevice Open(string name, KernelProfile kernels = KernelProfile.Auto)
+    public static ComputeDevice Open(string name, KernelProfile kernels = KernelProfile.Auto, bool useCuBlas = true)
     {
         string spec = (name ?? "auto").Trim().ToLowerInvariant();
         var context = CreateContext();
@@ -98,7 +98,8 @@ internal sealed class ComputeDevice : IDisposable
                 throw new GpuLstmException($"unknown device '{name}'; {available}");
             }
             var accelerator = match.Device.CreateAccelerator(context);
-            return new ComputeDevice(context, accelerator, new IlgpuKernelSet(accelerator, kernels == KernelProfile.Cpu ? KernelProfile.Cpu : KernelProfile.Gpu), match.Id);
+            return new ComputeDevice(context, accelerator,
+                new IlgpuKernelSet(accelerator, kernels == KernelProfile.Cpu ? KernelProfile.Cpu : KernelProfile.Gpu, useCuBlas), match.Id);
         }
         catch
         {
@@ -117,13 +118,29 @@ internal sealed class ComputeDevice : IDisposable
         var list = new List<DeviceInfo>();
         foreach (var (id, device) in FindGpus(context))
             list.Add(new DeviceInfo(id, device.Name, device.AcceleratorType == AcceleratorType.Cuda ? DeviceKind.Cuda : DeviceKind.OpenCL, device.MemorySize,
-                device.WarpSize, device.MaxNumThreadsPerGroup));
+                device.WarpSize, device.MaxNumThreadsPerGroup, GemmOf(context, device)));
         var cpu = SizedCpuDevice();
         long memory = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-        list.Add(new DeviceInfo("cpu", $"host SIMD kernels, {Environment.ProcessorCount} threads", DeviceKind.Cpu, memory, 1, 1));
+        list.Add(new DeviceInfo("cpu", $"host SIMD kernels, {Environment.ProcessorCount} threads", DeviceKind.Cpu, memory, 1, 1, "host SIMD SGEMM"));
         list.Add(new DeviceInfo("ilgpu-cpu", $"ILGPU CPU accelerator running the GPU kernels ({Environment.ProcessorCount} cores)", DeviceKind.Cpu,
-            memory, cpu.WarpSize, cpu.MaxNumThreadsPerGroup));
+            memory, cpu.WarpSize, cpu.MaxNumThreadsPerGroup, "naive GEMM kernel (--kernels gpu: the GPU path's)"));
         return list;
+    }
+
+    /// <summary>The GEMM backend a GPU would get: cuBLAS where libcublas loads on it, else the blocked kernels (with why).</summary>
+    private static string GemmOf(Context context, Device device)
+    {
+        if (device is not CudaDevice) return "GpuLstm's blocked GEMM kernels";
+        try
+        {
+            using var accelerator = device.CreateAccelerator(context);
+            using var cuBlas = CuBlasGemm.TryCreate(accelerator, accelerator.DefaultStream, out string description);
+            return cuBlas is null ? $"GpuLstm's blocked GEMM kernels ({description})" : description;
+        }
+        catch (Exception e) when (e is AcceleratorException or InvalidOperationException or DllNotFoundException)
+        {
+            return $"unknown (the device did not open: {e.Message})";
+        }
     }
 
     private static IEnumerable<string> AvailableIds(Context context) =>

@@ -56,7 +56,8 @@ internal sealed class IlgpuKernelSet : IKernelSet
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int, int, int, int, int> _copyColumns;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>> _accumulate;
 
-    public IlgpuKernelSet(Accelerator accelerator, KernelProfile profile = KernelProfile.Auto)
+    /// <param name="useCuBlas">On CUDA, run GEMMs with cuBLAS where libcublas loads (false: GpuLstm's own kernels, to compare them).</param>
+    public IlgpuKernelSet(Accelerator accelerator, KernelProfile profile = KernelProfile.Auto, bool useCuBlas = true)
     {
         _accelerator = accelerator;
         _stream = accelerator.DefaultStream;
@@ -74,7 +75,8 @@ internal sealed class IlgpuKernelSet : IKernelSet
         if (_tiled)
         {
             // The GPU path: cuBLAS where libcublas loads (CUDA), else the register-blocked family, by shape.
-            _cuBlas = CuBlasGemm.TryCreate(accelerator, _stream, out string cuBlas);
+            string cuBlas = "cuBLAS not asked for";
+            if (useCuBlas) _cuBlas = CuBlasGemm.TryCreate(accelerator, _stream, out cuBlas);
             _gemmName = _cuBlas?.Description ?? $"blocked GEMM; {cuBlas}";
             _gemmTiled = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmKernels.Tiled);
             _gemmBlocked64 = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>(GemmKernels.Blocked64);
