@@ -105,8 +105,9 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "--epochs must be a positive integer, got 0", 1, ["train", "--epochs", "0"] },
         { "--layers must be a positive integer, got 0", 1, ["train", "--layers", "0"] },
         { "--hidden: the model would have 40,013,900,027 parameters; the limit is 268,435,455", 1, ["train", "--hidden", "100000"] },
-        // Buffers of T·B·4H = 2000·1000·8192 floats (65 GB): refused by the allocator, reported, nothing written.
-        { "ran out of memory", 1, ["train", "--mode", "last", "--corpus", "long.txt", "--hidden", "2048", "--seq-length", "2000", "--batch", "100000", "--device", "cpu"] },
+        // The batch (capped at long.txt's 1,360 windows) × 2,000 steps is more rows than the kernels' grids and
+        // 32-bit indices cover: refused before anything is allocated.
+        { "--batch: a sequence of 2,000 × batch 1,360 makes 2,720,000 rows a step; the GPU kernels' grids cover at most 1,048,560 (use a smaller batch or sequence length)", 1, ["train", "--mode", "last", "--corpus", "long.txt", "--hidden", "2048", "--seq-length", "2000", "--batch", "100000", "--device", "cpu"] },
         { "--lr must be a positive number, got 0", 1, ["train", "--lr", "0"] },
         { "--lr must be a finite number, got NaN", 1, ["train", "--lr", "NaN"] },
         { "--patience must be 0 or more, got -1", 1, ["train", "--patience", "-1"] },
