@@ -162,10 +162,9 @@ internal static class GpuModel
             foreach (var config in configs)
                 foreach (bool cuBlas in backends)
                 {
-                    var p = Predict(config, gpu, cuBlas);
-                    Print(p);
                     // On an AMD GPU (OpenCL) there is no cuBLAS: only the own GEMMs apply.
-                    if (gpu.Id == "mi250") break;
+                    if (cuBlas && gpu.Id == "mi250") continue;
+                    Print(Predict(config, gpu, cuBlas));
                 }
         }
         foreach (var (config, anchor) in Anchors)
