@@ -172,6 +172,7 @@ internal static class GpuModel
             var gpu = GpuSpec.All.Single(g => g.Id == anchor.Gpu);
             if (!gpus.Contains(gpu) || configName is not (null or "all" or "anchors")) continue;
             var p = Predict(config, gpu, cuBlas: true);
+            Print(p);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"anchor {anchor.Source}: {anchor.Config} on {gpu.Id}: GpuLstm predicted {p.TotalMs:F1} ms per training step; measured {anchor.What}: {anchor.MeasuredMs:F1} ms"));
             Console.WriteLine("RESULT " + Json(p, anchor.MeasuredMs));
