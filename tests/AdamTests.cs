@@ -1,3 +1,4 @@
+using GpuLstm.Runtime.Compute;
 using GpuLstm.Kernels;
 using GpuLstm.Runtime.Training;
 using Xunit;
@@ -83,4 +84,64 @@ public sealed class AdamTests(TestDevices devices)
         devices[set].Kernels.Synchronize();
         TestData.AssertClose(g.Select(x => 0.1 * 0.25 * x).ToArray(), m.GetAsArray1D(), 1e-6, 0, "m uses the scaled gradient");
     }
+
+    public static IEnumerable<object[]> EverySet => new[] { TestDevices.IlgpuName, TestDevices.HostName, TestDevices.TiledName }.Select(x => new object[] { x });
+
+    /// <summary>
+    /// A step's end on the device (IKernelSet.FinishStep), on every set including the GPU path's kernels: the loss
+    /// sum and the gradient norm against float64, Adam with the clip scale they imply, a NaN that halts this step
+    /// and the next (sticky) with the weights untouched, and a reset that lets steps update again.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(EverySet))]
+    public void FinishStepReducesDecidesAndHaltsOnTheDevice(string set)
+    {
+        int seed = TestData.FreshSeed();
+        var rng = new Random(seed);
+        var k = devices[set].Kernels;
+        var acc = devices[set].Accelerator;
+        const int n = 3001, rows = 37;
+        var p = TestData.Uniform(rng, n);
+        var g = TestData.Uniform(rng, n, 2);
+        var losses = TestData.Uniform(rng, rows).Select(x => Math.Abs(x) + 1f).ToArray();
+        using var pBuf = TestData.Upload(acc, p);
+        using var gBuf = TestData.Upload(acc, g);
+        using var lossBuf = TestData.Upload(acc, losses);
+        using var m = TestData.Upload(acc, new float[n]);
+        using var v = TestData.Upload(acc, new float[n]);
+        var o = new AdamOptions(LearningRate: 0.01, ClipNorm: 1);
+        var args = new AdamStepArgs((float)AdamOptimizer.StepSize(o, 1), (float)o.Beta1, (float)o.Beta2, (float)o.Epsilon, 1f);
+        StepFinish Finish(int slot) => new(lossBuf.View, pBuf.View, gBuf.View, m.View, v.View, args, o.ClipNorm, slot);
+        k.ResetStepGuard();
+        k.FinishStep(Finish(0));
+        var outcome = k.ReadStepOutcome(0);
+        double norm = Math.Sqrt(g.Sum(x => (double)x * x));
+        string what = $"{set} seed {seed}";
+        Assert.True(Math.Abs(outcome.LossSum - losses.Sum(x => (double)x)) < 1e-4, $"loss sum {outcome.LossSum} {what}");
+        Assert.True(Math.Abs(outcome.GradientNorm / norm - 1) < 1e-5, $"norm {outcome.GradientNorm} vs {norm} {what}");
+        Assert.False(outcome.Diverged || outcome.Halted);
+        // From zero moments one step moves p by lr·ĝ/(|ĝ| + ε/√(1−β2)), with ĝ = g·clip/norm (the norm is above the clip).
+        double scale = o.ClipNorm / norm;
+        var expected = p.Select((x, i) => x - o.LearningRate * g[i] * scale / (Math.Abs(g[i] * scale) + o.Epsilon / Math.Sqrt(1 - o.Beta2))).ToArray();
+        var after = pBuf.GetAsArray1D();
+        TestData.AssertClose(expected, after, 1e-5, 1e-7, "clipped Adam " + what);
+
+        // A NaN gradient: this step halts, so does the next, and nothing moves.
+        var poisoned = (float[])g.Clone();
+        poisoned[n / 2] = float.NaN;
+        gBuf.View.CopyFromCPU(poisoned);
+        k.FinishStep(Finish(1));
+        gBuf.View.CopyFromCPU(g);
+        k.FinishStep(Finish(0));
+        var diverged = k.ReadStepOutcome(1);
+        var next = k.ReadStepOutcome(0);
+        Assert.True(diverged.Diverged && diverged.Halted, what);
+        Assert.True(next.Halted && !next.Diverged, what);
+        Assert.Equal(after, pBuf.GetAsArray1D());
+        k.ResetStepGuard();
+        k.FinishStep(Finish(1));
+        Assert.False(k.ReadStepOutcome(1).Halted);
+        Assert.NotEqual(after, pBuf.GetAsArray1D());
+    }
 }
+

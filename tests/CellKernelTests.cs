@@ -128,67 +128,8 @@ public sealed class CellKernelTests(TestDevices devices)
     /// </summary>
     [Theory]
     [MemberData(nameof(BackwardCases))]
-    public void BackwardIsTheDerivativeOfTheReferenceStep(string cellName, string set, int batch, int hidden, bool hasDhOut)
-    {
-        var cell = RecurrentCell.Parse(cellName);
-        var reference = CellReference.For(cell);
-        int seed = TestData.FreshSeed();
-        var rng = new Random(seed);
-        var device = devices[set];
-        var acc = device.Accelerator;
-        int n = batch * hidden, gh = cell.Gates * hidden;
-        bool kept = cell.KeepsRecurrentProjection, hasC = cell.HasCellState;
-        var (pre, recurrent) = Inputs(cell, rng, batch, hidden);
-        var hPrev = TestData.Uniform(rng, n);
-        var cPrev = TestData.Uniform(rng, n, 2);
-        var dhOut = TestData.Uniform(rng, n);
-        var dhRec = TestData.Uniform(rng, n);
-        var dcIn = TestData.Uniform(rng, n);
-        using var gates = TestData.Upload(acc, pre);
-        using var recurrentBuf = TestData.Upload(acc, recurrent);
-        using var hPrevBuf = TestData.Upload(acc, hPrev);
-        using var cPrevBuf = TestData.Upload(acc, cPrev);
-        using var h = TestData.Poisoned(acc, n);
-        using var c = TestData.Poisoned(acc, n);
-        using var dhOutBuf = TestData.Upload(acc, dhOut);
-        using var dhRecBuf = TestData.Upload(acc, dhRec);
-        using var dcBuf = TestData.Upload(acc, dcIn);
-        using var dGates = TestData.Poisoned(acc, batch * gh);
-        using var dRecurrent = TestData.Poisoned(acc, batch * gh);
-        var step = new CellStep
-        {
-            Batch = batch, Hidden = hidden, Gates = gates.View, Recurrent = kept ? recurrentBuf.View : default,
-            PrevH = hPrevBuf.View, PrevC = hasC ? cPrevBuf.View : default, H = h.View, C = hasC ? c.View : default,
-            DhOut = hasDhOut ? dhOutBuf.View : default, HasDhOut = hasDhOut, DhRec = dhRecBuf.View, Dc = hasC ? dcBuf.View : default,
-            DGates = dGates.View, DRecurrent = kept ? dRecurrent.View : default,
-        };
-        device.Kernels.CellForward(cell, step);
-        device.Kernels.CellBackward(cell, step);
-        device.Kernels.Synchronize();
-        var dGatesDevice = dGates.GetAsArray1D();
-        var dRecurrentDevice = dRecurrent.GetAsArray1D();
-        var dhRecDevice = dhRecBuf.GetAsArray1D();
-        var dcDevice = dcBuf.GetAsArray1D();
-        for (int b = 0; b < batch; b++)
-        {
-            var dh = Enumerable.Range(0, hidden).Select(j => (double)dhRec[b * hidden + j] + (hasDhOut ? dhOut[b * hidden + j] : 0)).ToArray();
-            var dc = Row(dcIn, b, hidden);
-            double[] x = Row(pre, b, gh), r = kept ? Row(recurrent, b, gh) : new double[gh], hp = Row(hPrev, b, hidden), cp = Row(cPrev, b, hidden);
-            double L()
-            {
-                var (hn, cn) = reference.Step(x, r, hp, hasC ? cp : null, hidden);
-                double sum = 0;
-                for (int j = 0; j < hidden; j++) sum += dh[j] * hn[j] + (cn is null ? 0 : dc[j] * cn[j]);
-                return sum;
-            }
-            string what = $"{cellName} row {b} seed {seed}";
-            TestData.AssertClose(Numeric(x, L), dGatesDevice.AsSpan(b * gh, gh).ToArray(), 1e-4, 1e-5, "dGates " + what);
-            if (kept) TestData.AssertClose(Numeric(r, L), dRecurrentDevice.AsSpan(b * gh, gh).ToArray(), 1e-4, 1e-5, "dRecurrent " + what);
-            if (hasC) TestData.AssertClose(Numeric(cp, L), dcDevice.AsSpan(b * hidden, hidden).ToArray(), 1e-4, 1e-5, "dc_prev " + what);
-            var expectedDhRec = kept ? Numeric(hp, L) : Row(dhRec, b, hidden);
-            TestData.AssertClose(expectedDhRec, dhRecDevice.AsSpan(b * hidden, hidden).ToArray(), 1e-4, 1e-5, "dhRec " + what);
-        }
-    }
+    public void BackwardIsTheDerivativeOfTheReferenceStep(string cellName, string set, int batch, int hidden, bool hasDhOut) =>
+        CheckBackward(cellName, set, batch, hidden, hasDhOut, wholeStep: false, first: false, dhRecIsZero: false);
 
     /// <summary>A sequence's first step: the previous state is zero (and becomes zeros in its slot), whatever the slot held.</summary>
     [Theory]
@@ -238,7 +179,20 @@ public sealed class CellKernelTests(TestDevices devices)
     /// </summary>
     [Theory]
     [MemberData(nameof(StepBackwardCases))]
-    public void StepBackwardIsTheDerivativeOfTheReferenceStep(string cellName, string set, int batch, int hidden, bool first, bool dhRecIsZero)
+    public void StepBackwardIsTheDerivativeOfTheReferenceStep(string cellName, string set, int batch, int hidden, bool first, bool dhRecIsZero) =>
+        CheckBackward(cellName, set, batch, hidden, hasDhOut: true, wholeStep: true, first, dhRecIsZero);
+
+    public static IEnumerable<object[]> StepBackwardCases() =>
+        from c in StepCases()
+        from flags in new[] { (First: false, Zero: false), (First: true, Zero: true), (First: true, Zero: false) }
+        where !flags.First || (int)c[2] == 3
+        select c.Append(flags.First).Append(flags.Zero).ToArray();
+
+    /// <summary>
+    /// Runs the cell's backward (or, with <paramref name="wholeStep"/>, the whole step backward with its recurrent
+    /// product) after the device's forward and checks it against the numeric derivative of the reference step.
+    /// </summary>
+    private void CheckBackward(string cellName, string set, int batch, int hidden, bool hasDhOut, bool wholeStep, bool first, bool dhRecIsZero)
     {
         var cell = RecurrentCell.Parse(cellName);
         var reference = CellReference.For(cell);
@@ -276,11 +230,12 @@ public sealed class CellKernelTests(TestDevices devices)
         {
             Batch = batch, Hidden = hidden, Gates = gates.View, Recurrent = kept ? recurrentBuf.View : default,
             PrevH = hPrevBuf.View, PrevC = hasC ? cPrevBuf.View : default, H = h.View, C = hasC ? c.View : default,
-            DhOut = dhOutBuf.View, HasDhOut = true, DhRec = dhRecBuf.View, Dc = hasC ? dcBuf.View : default,
-            DGates = dGates.View, DRecurrent = kept ? dRecurrent.View : default, FirstBackward = first, DhRecIsZero = dhRecIsZero,
+            DhOut = hasDhOut ? dhOutBuf.View : default, HasDhOut = hasDhOut, DhRec = dhRecBuf.View, Dc = hasC ? dcBuf.View : default,
+            DGates = dGates.View, DRecurrent = kept ? dRecurrent.View : default, FirstBackward = wholeStep && first, DhRecIsZero = dhRecIsZero,
         };
         device.Kernels.CellForward(cell, step);
-        device.Kernels.CellStepBackward(cell, step, wBuf.View, wtBuf.View, first ? default : next.View);
+        if (wholeStep) device.Kernels.CellStepBackward(cell, step, wBuf.View, wtBuf.View, first ? default : next.View);
+        else device.Kernels.CellBackward(cell, step);
         device.Kernels.Synchronize();
         var product = Reference.Gemm(nextGrads, weightsT, null, null, batch, hidden, gh, transA: false, transB: false);
         var dGatesDevice = dGates.GetAsArray1D();
@@ -293,10 +248,12 @@ public sealed class CellKernelTests(TestDevices devices)
             for (int j = 0; j < hidden; j++)
             {
                 int e = b * hidden + j;
-                double incoming = first ? (dhRecIsZero ? 0 : dhRec[e]) : product[e] + (kept ? dhRec[e] : 0);
-                dh[j] = incoming + dhOut[e];
+                // What reaches the cell as dL/dh_t: the cell alone reads dhRec as it is; a whole step adds the
+                // recurrent product to a kept-projection cell's direct part, or starts from the caller's (or no) gradient.
+                double incoming = !wholeStep ? dhRec[e] : first ? (dhRecIsZero ? 0 : dhRec[e]) : product[e] + (kept ? dhRec[e] : 0);
+                dh[j] = incoming + (hasDhOut ? dhOut[e] : 0);
             }
-            var dc = first ? new double[hidden] : Row(dcIn, b, hidden);
+            var dc = wholeStep && first ? new double[hidden] : Row(dcIn, b, hidden);
             double[] x = Row(pre, b, gh), r = kept ? Row(recurrent, b, gh) : new double[gh], hp = Row(hPrev, b, hidden), cp = Row(cPrev, b, hidden);
             double L()
             {
@@ -307,20 +264,13 @@ public sealed class CellKernelTests(TestDevices devices)
             }
             string what = $"{cellName} {set} row {b} seed {seed}";
             TestData.AssertClose(Numeric(x, L), dGatesDevice.AsSpan(b * gh, gh).ToArray(), 1e-4, 1e-4, "dGates " + what);
-            if (kept)
-            {
-                TestData.AssertClose(Numeric(r, L), dRecurrentDevice.AsSpan(b * gh, gh).ToArray(), 1e-4, 1e-4, "dRecurrent " + what);
-                TestData.AssertClose(Numeric(hp, L), dhRecDevice.AsSpan(b * hidden, hidden).ToArray(), 1e-4, 1e-4, "dhRec " + what);
-            }
+            if (kept) TestData.AssertClose(Numeric(r, L), dRecurrentDevice.AsSpan(b * gh, gh).ToArray(), 1e-4, 1e-4, "dRecurrent " + what);
             if (hasC) TestData.AssertClose(Numeric(cp, L), dcDevice.AsSpan(b * hidden, hidden).ToArray(), 1e-4, 1e-4, "dc_prev " + what);
+            // A kept-projection cell leaves the direct part of dL/dh_prev in dhRec; the cell alone leaves any other's as it was.
+            if (kept) TestData.AssertClose(Numeric(hp, L), dhRecDevice.AsSpan(b * hidden, hidden).ToArray(), 1e-4, 1e-4, "dhRec " + what);
+            else if (!wholeStep) TestData.AssertClose(Row(dhRec, b, hidden), dhRecDevice.AsSpan(b * hidden, hidden).ToArray(), 0, 0, "dhRec " + what);
         }
     }
-
-    public static IEnumerable<object[]> StepBackwardCases() =>
-        from c in StepCases()
-        from flags in new[] { (First: false, Zero: false), (First: true, Zero: true), (First: true, Zero: false) }
-        where !flags.First || (int)c[2] == 3
-        select c.Append(flags.First).Append(flags.Zero).ToArray();
 
     /// <summary>Central differences of f at every element of point (restored after each).</summary>
     private static double[] Numeric(double[] point, Func<double> f)

@@ -124,18 +124,7 @@ internal static class AdamKernels
         float sq = 0f, ls = 0f;
         for (long i = start; i < grads.Length; i += stride) sq += grads[i] * grads[i];
         for (long r = start; r < rowLosses.Length; r += stride) ls += rowLosses[r];
-        squares[t] = sq;
-        losses[t] = ls;
-        Group.Barrier();
-        for (int half = GuardGroupSize / 2; half > 0; half /= 2)
-        {
-            if (t < half)
-            {
-                squares[t] += squares[t + half];
-                losses[t] += losses[t + half];
-            }
-            Group.Barrier();
-        }
+        SumOverGroup(squares, losses, t, sq, ls);
         if (t == 0)
         {
             partials[Grid.IdxX] = squares[0];
@@ -164,19 +153,28 @@ internal static class AdamKernels
             sq += partials[s];
             ls += partials[strideS + s];
         }
-        squares[t] = sq;
-        losses[t] = ls;
+        SumOverGroup(squares, losses, t, sq, ls);
+        if (t == 0) Decide(squares[0], losses[0], clipNorm, status);
+    }
+
+    /// <summary>
+    /// Thread t's two values into the group's shared arrays, then a tree over fixed pairs (t and t + half, half
+    /// = 128, 64, … 1) leaves the group's two sums in element 0 of each. Every thread of the group must call it.
+    /// </summary>
+    private static void SumOverGroup(ArrayView<float> first, ArrayView<float> second, int t, float firstValue, float secondValue)
+    {
+        first[t] = firstValue;
+        second[t] = secondValue;
         Group.Barrier();
         for (int half = GuardGroupSize / 2; half > 0; half /= 2)
         {
             if (t < half)
             {
-                squares[t] += squares[t + half];
-                losses[t] += losses[t + half];
+                first[t] += first[t + half];
+                second[t] += second[t + half];
             }
             Group.Barrier();
         }
-        if (t == 0) Decide(squares[0], losses[0], clipNorm, status);
     }
 
     /// <summary>index: 0..1, stage 2 for ILGPU's CPU accelerator, whose barriers are OS-thread barriers: one thread adds the 2S partials in order.</summary>

@@ -20,6 +20,7 @@ internal sealed class IlgpuKernelSet : IKernelSet
     // The step's end on the device (see FinishStep): stage-1 partials, the status the guard writes and Adam
     // reads, and per outcome slot a page-locked copy of that status and the fence after it.
     private const int OutcomeSlots = 2;
+    private const int GpuPartialGroups = 512;
     private readonly int _partialStride;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _stepPartials, _stepStatus;
     private readonly PageLockedArray1D<float>[] _outcomes = new PageLockedArray1D<float>[OutcomeSlots];
@@ -102,7 +103,9 @@ internal sealed class IlgpuKernelSet : IKernelSet
         // GPUs: 512 groups of 256 threads stream the gradients (about 25 coalesced loads each at the medium shape)
         // and reduce in shared memory; one group adds the 512 partials. The CPU accelerator: 256 partials and one
         // thread to add them (no barriers).
-        _partialStride = _tiled ? 512 : 256;
+        // (The GPU path on the CPU accelerator, where every barrier is an OS-thread barrier, uses 4 groups: the
+        // same kernels, a test-sized grid.)
+        _partialStride = !_tiled ? 256 : accelerator.AcceleratorType == AcceleratorType.CPU ? 4 : GpuPartialGroups;
         _stepPartials = accelerator.Allocate1D<float>(2L * _partialStride);
         _stepStatus = accelerator.Allocate1D<float>(StepStatus.Length);
         _stepStatus.MemSetToZero();
@@ -188,7 +191,9 @@ internal sealed class IlgpuKernelSet : IKernelSet
         double partialBytes = 4.0 * (p + step.RowLosses.Length + 2 * _partialStride);
         if (_stepPartialsGrouped is not null)
         {
-            if (Launch("step_partials_grouped", LaunchKind.MemoryBound, _partialStride, AdamKernels.GuardGroupSize, 2.0 * p, partialBytes))
+            // A dry run lists what a GPU launches: 512 groups, whatever this accelerator's test-sized grid.
+            int groups = _log is { DryRun: true } ? GpuPartialGroups : _partialStride;
+            if (Launch("step_partials_grouped", LaunchKind.MemoryBound, groups, AdamKernels.GuardGroupSize, 2.0 * p, partialBytes))
                 _stepPartialsGrouped(_stream, new KernelConfig(_partialStride, AdamKernels.GuardGroupSize), step.Grads, step.RowLosses, _stepPartials.View);
         }
         else if (Launch("step_partials", LaunchKind.MemoryBound, Groups(_partialStride, AutoGroup), AutoGroup, 2.0 * p, partialBytes))
