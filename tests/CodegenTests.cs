@@ -61,6 +61,19 @@ public sealed class CodegenTests
     [MemberData(nameof(Kernels))]
     public void PtxUsesNoApproximateTanh(string name) => Assert.DoesNotContain("tanh.approx", Ptx(Kernel(name), CudaArchitecture.SM_80));
 
+    /// <summary>
+    /// No load goes through the read-only (non-coherent) cache, and no OpenCL pointer is declared restrict:
+    /// backward writes each step's gate gradients over its activations in place (RecurrentLayer), so a view a
+    /// kernel reads may alias one it writes, and ld.global.nc or restrict would make that undefined.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Kernels))]
+    public void NoKernelAssumesItsViewsDoNotAlias(string name)
+    {
+        Assert.DoesNotContain("ld.global.nc", Ptx(Kernel(name), CudaArchitecture.SM_80));
+        Assert.DoesNotContain("restrict", KernelCodegen.OpenCl(Kernel(name)));
+    }
+
     /// <summary>The kernels that stage tiles in shared memory and loop over them: the GEMMs and the fused recurrent steps.</summary>
     public static TheoryData<string> TileLoopKernels() => new(KernelCatalog.All
         .Where(k => k.ExplicitlyGrouped && (k.Name.StartsWith("gemm_", StringComparison.Ordinal) || k.Name.Contains("_step_", StringComparison.Ordinal)))

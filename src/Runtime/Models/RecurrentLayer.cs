@@ -20,10 +20,11 @@ internal sealed class RecurrentLayer : IDisposable
 {
     private readonly IKernelSet _k;
     private readonly ParameterSet _parameters;
-    private readonly MemoryBuffer1D<float, Stride1D.Dense> _gates;       // (T,B,G·H) input pre-activations, then the activations
-    private readonly MemoryBuffer1D<float, Stride1D.Dense> _dGates;      // (T,B,G·H) dL/d(input-side pre-activations)
-    private readonly MemoryBuffer1D<float, Stride1D.Dense>? _recurrent;  // (T,B,G·H) h_prev·Wh + b_hh, when the cell keeps it
-    private readonly MemoryBuffer1D<float, Stride1D.Dense>? _dRecurrent; // (T,B,G·H) its gradient
+    // Backward overwrites each step's activations with their gradients in place: every cell kernel reads an
+    // element's gates before it writes that element's gate gradients, and nothing reads the activations of a
+    // step after its backward. One (T,B,G·H) buffer instead of two is a third of a layer's training memory.
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> _gates;       // (T,B,G·H) input pre-activations, then the activations, then dL/d(input-side pre-activations)
+    private readonly MemoryBuffer1D<float, Stride1D.Dense>? _recurrent;  // (T,B,G·H) h_prev·Wh + b_hh, when the cell keeps it, then its gradient
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _h;           // (T+1,B,H) state slots
     private readonly MemoryBuffer1D<float, Stride1D.Dense>? _c;          // (T+1,B,H) cell-state slots, when the cell has one
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _dhRec;       // (B,H) dL/dh arriving from the step that read it
@@ -69,9 +70,7 @@ internal sealed class RecurrentLayer : IDisposable
         if (cell.KeepsRecurrentProjection)
         {
             _recurrent = accelerator.Allocate1D<float>(rows * gh);
-            _dRecurrent = accelerator.Allocate1D<float>(rows * gh);
         }
-        _dGates = accelerator.Allocate1D<float>(rows * gh);
         _h = accelerator.Allocate1D<float>(slots);
         if (cell.HasCellState) _c = accelerator.Allocate1D<float>(slots);
         _dhRec = accelerator.Allocate1D<float>((long)maxBatch * hidden);
@@ -180,6 +179,7 @@ internal sealed class RecurrentLayer : IDisposable
     /// outputGradients: (T,B,H) dL/d(output at t) for every t when hasOutputGradients; otherwise the caller has
     /// written dL/d(final state) into <see cref="LastOutputGradient"/>. dx: (T,B,X), written when
     /// computeInputGradient (dense inputs only). The initial state is a constant: no gradient flows into it.
+    /// It consumes the forward's saved activations (their gradients take their place): each Backward needs its own Forward.
     /// </summary>
     public void Backward(LayerInput input, int steps, int batch, ArrayView<float> outputGradients, bool hasOutputGradients,
         ArrayView<float> dx, bool computeInputGradient)
@@ -192,7 +192,9 @@ internal sealed class RecurrentLayer : IDisposable
         var dc = _dc is null ? default : _dc.Flat().SubView(0, bh); // (B,H)
         var whT = _recurrentT.Flat();
         _k.BeginRecurrentBackward(_parameters.Value(RecurrentWeights), whT, Hidden, GH);
-        var recurrentGrads = _dRecurrent ?? _dGates; // one gradient serves both projections unless the cell keeps them apart
+        var dGates = _gates;                        // in place: see the buffers' comment
+        var dRecurrent = _recurrent;
+        var recurrentGrads = dRecurrent ?? dGates; // one gradient serves both projections unless the cell keeps them apart
         for (int i = 0; i < steps; i++)
         {
             int t = Slots.BackwardStep(i, steps);
@@ -204,12 +206,12 @@ internal sealed class RecurrentLayer : IDisposable
                 Batch = batch, Hidden = Hidden, Gates = RowsAt(_gates, t, batch), Recurrent = RowsAt(_recurrent, t, batch),
                 PrevH = HiddenAt(Slots.Prev(t), batch), PrevC = CellAt(Slots.Prev(t), batch), C = CellAt(Slots.Out(t), batch),
                 DhOut = hasOutputGradients ? outputGradients.SubView((long)t * bh, bh) : default, HasDhOut = hasOutputGradients,
-                DhRec = dhRec, Dc = dc, DGates = RowsAt(_dGates, t, batch), DRecurrent = RowsAt(_dRecurrent, t, batch),
+                DhRec = dhRec, Dc = dc, DGates = RowsAt(dGates, t, batch), DRecurrent = RowsAt(dRecurrent, t, batch),
                 FirstBackward = i == 0, DhRecIsZero = hasOutputGradients,
             };
             _k.CellStepBackward(Cell, step, _parameters.Value(RecurrentWeights), whT, next);
         }
-        var allDGates = AllRows(_dGates, rows);
+        var allDGates = AllRows(dGates, rows);
         if (input.IsTokens)
             _k.ScatterAddRows(input.Tokens.SubView(0, rows), allDGates, _parameters.Grad(InputWeights), rows, InputSize, GH, input.Sorted);
         else
@@ -219,7 +221,7 @@ internal sealed class RecurrentLayer : IDisposable
         _k.Gemm(GemmShape.TN(Hidden, GH, rows), _h.Flat().SubView((long)Slots.Prev(0) * bh, (long)rows * Hidden), AllRows(recurrentGrads, rows), default,
             _parameters.Grad(RecurrentWeights));
         _k.ColumnSum(rows, GH, allDGates, _parameters.Grad(InputBias), accumulate: false);
-        if (RecurrentBias is not null) _k.ColumnSum(rows, GH, AllRows(_dRecurrent!, rows), _parameters.Grad(RecurrentBias), accumulate: false);
+        if (RecurrentBias is not null) _k.ColumnSum(rows, GH, AllRows(dRecurrent!, rows), _parameters.Grad(RecurrentBias), accumulate: false);
         if (computeInputGradient)
             _k.Gemm(GemmShape.NT(rows, InputSize, GH), allDGates, _parameters.Value(InputWeights), default, dx.SubView(0, (long)rows * InputSize));
     }
@@ -232,7 +234,7 @@ internal sealed class RecurrentLayer : IDisposable
 
     public void Dispose()
     {
-        _gates.Dispose(); _dGates.Dispose(); _recurrent?.Dispose(); _dRecurrent?.Dispose();
+        _gates.Dispose(); _recurrent?.Dispose();
         _h.Dispose(); _c?.Dispose(); _dhRec.Dispose(); _dc?.Dispose(); _recurrentT.Dispose();
     }
 }
