@@ -94,6 +94,24 @@ internal interface IKernelSet : IDisposable
     void CellStepBackward(RecurrentCell cell, in CellStep step, ArrayView<float> recurrentWeights, ArrayView<float> recurrentWeightsT,
         ArrayView<float> nextGrads);
 
+    /// <summary>
+    /// A layer's whole recurrence forward (haste's Run): <see cref="CellStepForward"/> for each step of
+    /// <paramref name="run"/> in order, recurrentWeights (H,G·H) and recurrentBias (G·H, a kept projection's b_hh, or
+    /// empty). A set may run the sequence as one call; the results are those of the step-by-step loop.
+    /// </summary>
+    void RecurrentForward(RecurrentCell cell, in RecurrentRun run, ArrayView<float> recurrentWeights, ArrayView<float> recurrentBias) =>
+        RecurrentStepParts.ForwardSteps(this, cell, run, recurrentWeights, recurrentBias);
+
+    /// <summary>
+    /// A layer's whole recurrence backward: <see cref="BeginRecurrentBackward"/> into recurrentWeightsT (G·H,H), then
+    /// <see cref="CellStepBackward"/> for each step of <paramref name="run"/> in backward order. A set may run it as one call.
+    /// </summary>
+    void RecurrentBackward(RecurrentCell cell, in RecurrentRun run, ArrayView<float> recurrentWeights, ArrayView<float> recurrentWeightsT) =>
+        RecurrentStepParts.BackwardSteps(this, cell, run, recurrentWeights, recurrentWeightsT);
+
+    /// <summary>True when <see cref="RecurrentForward"/> and <see cref="RecurrentBackward"/> run a sequence as one call (the host set), not step by step.</summary>
+    bool RunsWholeRecurrence => false;
+
     /// <summary>loss (R) and dLogits (R,V) = gradScale·(softmax − onehot); dLogits may alias logits.</summary>
     void SoftmaxCrossEntropy(int rows, int vocab, ArrayView<float> logits, ArrayView<int> targets,
         ArrayView<float> dLogits, ArrayView<float> loss, float gradScale);

@@ -110,6 +110,35 @@ internal sealed class ProfilingKernelSet : IKernelSet
             () => _inner.CellStepBackward(cell, s, recurrentWeights, recurrentWeightsT, nextGrads));
     }
 
+    public bool RunsWholeRecurrence => _inner.RunsWholeRecurrence;
+
+    /// <summary>A recurrence the inner set runs as one call is timed as one op; otherwise step by step, through this set.</summary>
+    public void RecurrentForward(RecurrentCell cell, in RecurrentRun run, ArrayView<float> recurrentWeights, ArrayView<float> recurrentBias)
+    {
+        if (!_inner.RunsWholeRecurrence)
+        {
+            RecurrentStepParts.ForwardSteps(this, cell, run, recurrentWeights, recurrentBias);
+            return;
+        }
+        var r = run;
+        int gh = cell.Gates * r.Hidden;
+        Time($"{cell.Name}_recurrence_forward {r.Steps}x({r.Batch}x{gh}x{r.Hidden})", 2.0 * r.Steps * r.Batch * gh * r.Hidden,
+            () => _inner.RecurrentForward(cell, r, recurrentWeights, recurrentBias));
+    }
+
+    public void RecurrentBackward(RecurrentCell cell, in RecurrentRun run, ArrayView<float> recurrentWeights, ArrayView<float> recurrentWeightsT)
+    {
+        if (!_inner.RunsWholeRecurrence)
+        {
+            RecurrentStepParts.BackwardSteps(this, cell, run, recurrentWeights, recurrentWeightsT);
+            return;
+        }
+        var r = run;
+        int gh = cell.Gates * r.Hidden;
+        Time($"{cell.Name}_recurrence_backward {r.Steps}x({r.Batch}x{r.Hidden}x{gh})", 2.0 * (r.Steps - 1) * r.Batch * gh * r.Hidden,
+            () => _inner.RecurrentBackward(cell, r, recurrentWeights, recurrentWeightsT));
+    }
+
     public void SoftmaxCrossEntropy(int rows, int vocab, ArrayView<float> logits, ArrayView<int> targets, ArrayView<float> dLogits,
         ArrayView<float> loss, float gradScale) =>
         Time("softmax_cross_entropy", 0, () => _inner.SoftmaxCrossEntropy(rows, vocab, logits, targets, dLogits, loss, gradScale));

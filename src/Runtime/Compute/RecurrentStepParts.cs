@@ -35,4 +35,20 @@ internal static class RecurrentStepParts
         }
         kernels.CellBackward(cell, step);
     }
+
+    /// <summary>A whole recurrence forward as one <see cref="IKernelSet.CellStepForward"/> per step, in order.</summary>
+    public static void ForwardSteps(IKernelSet kernels, RecurrentCell cell, in RecurrentRun run, ArrayView<float> recurrentWeights,
+        ArrayView<float> recurrentBias)
+    {
+        for (int i = 0; i < run.Steps; i++) kernels.CellStepForward(cell, run.ForwardStep(i), recurrentWeights, recurrentBias);
+    }
+
+    /// <summary>A whole recurrence backward: <see cref="IKernelSet.BeginRecurrentBackward"/>, then one <see cref="IKernelSet.CellStepBackward"/> per step.</summary>
+    public static void BackwardSteps(IKernelSet kernels, RecurrentCell cell, in RecurrentRun run, ArrayView<float> recurrentWeights,
+        ArrayView<float> recurrentWeightsT)
+    {
+        kernels.BeginRecurrentBackward(recurrentWeights, recurrentWeightsT, run.Hidden, run.Gates * run.Hidden);
+        for (int i = 0; i < run.Steps; i++)
+            kernels.CellStepBackward(cell, run.BackwardStep(i), recurrentWeights, recurrentWeightsT, run.NextGradients(i));
+    }
 }

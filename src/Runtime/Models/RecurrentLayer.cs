@@ -8,10 +8,11 @@ namespace GpuLstm.Runtime.Models;
 
 /// <summary>
 /// One recurrent layer over a whole sequence, for any <see cref="RecurrentCell"/>, haste's way: the input GEMM
-/// runs once over all T·B rows before the time loop (<see cref="Forward"/>, the whole sequence); each step
-/// (<see cref="Iterate"/>) is one recurrent GEMM onto its slice and the cell's fused pointwise kernel.
-/// Backward runs the cell's pointwise gradient and one recurrent GEMM per step in reverse, then dWx, dWh, the
-/// bias gradients and dx as large ops over all T·B rows. Sequences are time-major: row t·B + b.
+/// runs once over all T·B rows before the time loop (<see cref="Forward"/>); the recurrence is one
+/// <see cref="IKernelSet.RecurrentForward"/> over a <see cref="RecurrentRun"/> (Run), which a kernel set runs as
+/// one call or step by step (<see cref="IKernelSet.CellStepForward"/>, Iterate: the recurrent GEMM onto the
+/// step's slice and the cell's pointwise kernel). Backward runs the recurrence in reverse the same way, then
+/// dWx, dWh, the bias gradients and dx as large ops over all T·B rows. Sequences are time-major: row t·B + b.
 /// A layer with <see cref="Reverse"/> runs its recurrence from t = T−1 down to 0 (the backward half of a
 /// bidirectional level); its outputs are still indexed by input time t (see <see cref="StateSlots"/>).
 /// Buffers are sized for (maxSteps, maxBatch) once and reused for every call with T ≤ maxSteps, B ≤ maxBatch.
@@ -100,8 +101,6 @@ internal sealed class RecurrentLayer : IDisposable
 
     private ArrayView<float> HiddenAt(int slot, int batch) => _h.Flat().SubView((long)slot * batch * Hidden, (long)batch * Hidden);                     // (B,H)
     private ArrayView<float> CellAt(int slot, int batch) => _c is null ? default : _c.Flat().SubView((long)slot * batch * Hidden, (long)batch * Hidden); // (B,H)
-    private ArrayView<float> RowsAt(MemoryBuffer1D<float, Stride1D.Dense>? buffer, int t, int batch) =>
-        buffer is null ? default : buffer.Flat().SubView((long)t * batch * GH, (long)batch * GH);                                                    // (B,G·H)
     private ArrayView<float> AllRows(MemoryBuffer1D<float, Stride1D.Dense> buffer, int rows) => buffer.Flat().SubView(0, (long)rows * GH);          // (T·B,G·H)
 
     /// <summary>Sets the initial state (h, and c) of the first <paramref name="batch"/> sequences to zero (forward direction).</summary>
@@ -141,7 +140,7 @@ internal sealed class RecurrentLayer : IDisposable
     }
 
     /// <summary>
-    /// The whole sequence: the input GEMM over all T·B rows of (T,B) inputs, then <see cref="Iterate"/> per step.
+    /// The whole sequence: the input GEMM over all T·B rows of (T,B) inputs, then the recurrence (<see cref="IKernelSet.RecurrentForward"/>).
     /// Starts from a zero state, or, with <paramref name="fromCarriedState"/>, from the state <see cref="CarryState"/> left.
     /// </summary>
     public void Forward(LayerInput input, int steps, int batch, bool fromCarriedState = false)
@@ -156,22 +155,20 @@ internal sealed class RecurrentLayer : IDisposable
             _k.Gemm(GemmShape.NN(rows, GH, InputSize, addBias: true),
                 input.Dense.SubView(0, (long)rows * InputSize), _parameters.Value(InputWeights), _parameters.Value(InputBias), gates);
         // The first step zeroes the initial state itself (or reads the carried one): no separate launch.
-        for (int i = 0; i < steps; i++) Iterate(Slots.ForwardStep(i, steps), batch, startsFromZero: i == 0 && !fromCarriedState);
+        _k.RecurrentForward(Cell, Run(steps, batch) with { StartsFromZero = !fromCarriedState }, _parameters.Value(RecurrentWeights),
+            RecurrentBias is null ? default : _parameters.Value(RecurrentBias));
     }
 
-    /// <summary>
-    /// One step at input time t: the recurrent GEMM from the previous state (a zero one, written into its slot,
-    /// when <paramref name="startsFromZero"/>), then the cell writes the next. The gates of step t must hold x_t·Wx + b.
-    /// </summary>
-    public void Iterate(int t, int batch, bool startsFromZero = false)
+    /// <summary>The sequence's buffers for (steps, batch); backward's gradients go over the forward's activations.</summary>
+    private RecurrentRun Run(int steps, int batch)
     {
-        var step = new CellStep
+        long rows = (long)steps * batch, slots = (steps + 1L) * batch * Hidden;
+        return new RecurrentRun
         {
-            Batch = batch, Hidden = Hidden, Gates = RowsAt(_gates, t, batch), Recurrent = RowsAt(_recurrent, t, batch),
-            PrevH = HiddenAt(Slots.Prev(t), batch), PrevC = CellAt(Slots.Prev(t), batch),
-            H = HiddenAt(Slots.Out(t), batch), C = CellAt(Slots.Out(t), batch), StartsFromZero = startsFromZero,
+            Steps = steps, Batch = batch, Hidden = Hidden, Gates = Cell.Gates, Reverse = Reverse,
+            GateRows = _gates.Flat().SubView(0, rows * GH), RecurrentRows = _recurrent is null ? default : _recurrent.Flat().SubView(0, rows * GH),
+            HiddenSlots = _h.Flat().SubView(0, slots), CellSlots = _c is null ? default : _c.Flat().SubView(0, slots),
         };
-        _k.CellStepForward(Cell, step, _parameters.Value(RecurrentWeights), RecurrentBias is null ? default : _parameters.Value(RecurrentBias));
     }
 
     /// <summary>
@@ -188,29 +185,15 @@ internal sealed class RecurrentLayer : IDisposable
         if (computeInputGradient && input.IsTokens) throw new ArgumentException("token inputs have no input gradient");
         int rows = steps * batch;
         int bh = batch * Hidden;
-        var dhRec = _dhRec.Flat().SubView(0, bh);                  // (B,H)
-        var dc = _dc is null ? default : _dc.Flat().SubView(0, bh); // (B,H)
-        var whT = _recurrentT.Flat();
-        _k.BeginRecurrentBackward(_parameters.Value(RecurrentWeights), whT, Hidden, GH);
+        var run = Run(steps, batch) with
+        {
+            OutputGradients = hasOutputGradients ? outputGradients : default, HasOutputGradients = hasOutputGradients,
+            DhRec = _dhRec.Flat().SubView(0, bh), Dc = _dc is null ? default : _dc.Flat().SubView(0, bh),
+        };
+        _k.RecurrentBackward(Cell, run, _parameters.Value(RecurrentWeights), _recurrentT.Flat());
         var dGates = _gates;                        // in place: see the buffers' comment
         var dRecurrent = _recurrent;
         var recurrentGrads = dRecurrent ?? dGates; // one gradient serves both projections unless the cell keeps them apart
-        for (int i = 0; i < steps; i++)
-        {
-            int t = Slots.BackwardStep(i, steps);
-            // dL/dh_t gets the recurrent gradient of the step processed just before (t+1 in time); nothing flows
-            // past the step forward ran first.
-            var next = i == 0 ? default : RowsAt(recurrentGrads, Slots.BackwardStep(i - 1, steps), batch);
-            var step = new CellStep
-            {
-                Batch = batch, Hidden = Hidden, Gates = RowsAt(_gates, t, batch), Recurrent = RowsAt(_recurrent, t, batch),
-                PrevH = HiddenAt(Slots.Prev(t), batch), PrevC = CellAt(Slots.Prev(t), batch), C = CellAt(Slots.Out(t), batch),
-                DhOut = hasOutputGradients ? outputGradients.SubView((long)t * bh, bh) : default, HasDhOut = hasOutputGradients,
-                DhRec = dhRec, Dc = dc, DGates = RowsAt(dGates, t, batch), DRecurrent = RowsAt(dRecurrent, t, batch),
-                FirstBackward = i == 0, DhRecIsZero = hasOutputGradients,
-            };
-            _k.CellStepBackward(Cell, step, _parameters.Value(RecurrentWeights), whT, next);
-        }
         var allDGates = AllRows(dGates, rows);
         if (input.IsTokens)
             _k.ScatterAddRows(input.Tokens.SubView(0, rows), allDGates, _parameters.Grad(InputWeights), rows, InputSize, GH, input.Sorted);
@@ -218,7 +201,7 @@ internal sealed class RecurrentLayer : IDisposable
             _k.Gemm(GemmShape.TN(InputSize, GH, rows), input.Dense.SubView(0, (long)rows * InputSize), allDGates, default,
                 _parameters.Grad(InputWeights));
         // Row t of the previous-state view (T·B,H) is the h that step t read.
-        _k.Gemm(GemmShape.TN(Hidden, GH, rows), _h.Flat().SubView((long)Slots.Prev(0) * bh, (long)rows * Hidden), AllRows(recurrentGrads, rows), default,
+        _k.Gemm(GemmShape.TN(Hidden, GH, rows), run.PreviousStates, AllRows(recurrentGrads, rows), default,
             _parameters.Grad(RecurrentWeights));
         _k.ColumnSum(rows, GH, allDGates, _parameters.Grad(InputBias), accumulate: false);
         if (RecurrentBias is not null) _k.ColumnSum(rows, GH, AllRows(dRecurrent!, rows), _parameters.Grad(RecurrentBias), accumulate: false);

@@ -34,7 +34,7 @@ internal sealed class GruCell : RecurrentCell
     /// [r z n] over Gates and H (B,H) = (1 − z) ⊙ n + z ⊙ PrevH.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal override unsafe void HostForward(in CellStep s)
+    internal override unsafe void HostForward(in CellStep s, int firstUnit, int endUnit)
     {
         int batch = s.Batch, hidden = s.Hidden;
         float* x = Host(s.Gates), hp = Host(s.Recurrent), hpr = Host(s.PrevH), hn = Host(s.H);
@@ -45,9 +45,9 @@ internal sealed class GruCell : RecurrentCell
             float* xr = x + rowOffset, xz = xr + hidden, xn = xz + hidden;     // (3H) row: x-side [r z n], activated in place
             float* hr = hp + rowOffset, hz = hr + hidden, hnn = hz + hidden;   // (3H) row: h-side [r z n]
             float* prev = hpr + e0, next = hn + e0;                            // (H) h_{t-1}, h_t
-            int j = 0;
+            int j = firstUnit;
             if (Vector256.IsHardwareAccelerated)
-                for (; j + 8 <= hidden; j += 8)
+                for (; j + 8 <= endUnit; j += 8)
                 {
                     var r = HostMath.Sigmoid(Vector256.Load(xr + j) + Vector256.Load(hr + j));
                     var z = HostMath.Sigmoid(Vector256.Load(xz + j) + Vector256.Load(hz + j));
@@ -55,7 +55,7 @@ internal sealed class GruCell : RecurrentCell
                     r.Store(xr + j); z.Store(xz + j); n.Store(xn + j);
                     ((one - z) * n + z * Vector256.Load(prev + j)).Store(next + j);
                 }
-            for (; j < hidden; j++)
+            for (; j < endUnit; j++)
             {
                 float r = GruCellKernels.Sigmoid(xr[j] + hr[j]);
                 float z = GruCellKernels.Sigmoid(xz[j] + hz[j]);
@@ -73,7 +73,7 @@ internal sealed class GruCell : RecurrentCell
     /// the direct part of dL/dh_{t-1} (the layer adds DRecurrent·Whᵀ).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal override unsafe void HostBackward(in CellStep s)
+    internal override unsafe void HostBackward(in CellStep s, int firstUnit, int endUnit)
     {
         int batch = s.Batch, hidden = s.Hidden;
         float* g = Host(s.Gates), hp = Host(s.Recurrent), hpr = Host(s.PrevH), dho = s.HasDhOut ? Host(s.DhOut) : null, dhr = Host(s.DhRec);
@@ -87,9 +87,9 @@ internal sealed class GruCell : RecurrentCell
             float* ir = dgi + rowOffset, iz = ir + hidden, inn = iz + hidden;     // (3H) row of DGates
             float* hr = dgh + rowOffset, hz = hr + hidden, hnn = hz + hidden;     // (3H) row of DRecurrent
             float* prev = hpr + e0, rec = dhr + e0, outg = dho == null ? null : dho + e0; // (H) rows
-            int j = 0;
+            int j = firstUnit;
             if (Vector256.IsHardwareAccelerated)
-                for (; j + 8 <= hidden; j += 8)
+                for (; j + 8 <= endUnit; j += 8)
                 {
                     var r = Vector256.Load(gr + j); var z = Vector256.Load(gz + j); var n = Vector256.Load(gn + j);
                     var dh = Vector256.Load(rec + j);
@@ -101,7 +101,7 @@ internal sealed class GruCell : RecurrentCell
                     dr.Store(hr + j); dz.Store(hz + j); (dn * r).Store(hnn + j);
                     (dh * z).Store(rec + j);
                 }
-            for (; j < hidden; j++)
+            for (; j < endUnit; j++)
             {
                 float r = gr[j], z = gz[j], n = gn[j];
                 float dh = rec[j] + (outg != null ? outg[j] : 0f);

@@ -36,7 +36,7 @@ internal sealed class LstmCell : RecurrentCell
 
     /// <summary>Activates gates (B,4H) in place and writes c (B,H), h (B,H) from PrevC (B,H).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal override unsafe void HostForward(in CellStep s)
+    internal override unsafe void HostForward(in CellStep s, int firstUnit, int endUnit)
     {
         int batch = s.Batch, hidden = s.Hidden;
         float* g = Host(s.Gates), cp = Host(s.PrevC), cn = Host(s.C), hn = Host(s.H);
@@ -44,9 +44,9 @@ internal sealed class LstmCell : RecurrentCell
         {
             float* gi = g + (long)b * 4 * hidden, gf = gi + hidden, gg = gf + hidden, go = gg + hidden;
             float* cpb = cp + (long)b * hidden, cb = cn + (long)b * hidden, hb = hn + (long)b * hidden;
-            int j = 0;
+            int j = firstUnit;
             if (Vector256.IsHardwareAccelerated)
-                for (; j + 8 <= hidden; j += 8)
+                for (; j + 8 <= endUnit; j += 8)
                 {
                     var i = HostMath.Sigmoid(Vector256.Load(gi + j));
                     var f = HostMath.Sigmoid(Vector256.Load(gf + j));
@@ -57,7 +57,7 @@ internal sealed class LstmCell : RecurrentCell
                     cNew.Store(cb + j);
                     (o * HostMath.Tanh(cNew)).Store(hb + j);
                 }
-            for (; j < hidden; j++)
+            for (; j < endUnit; j++)
             {
                 float i = LstmCellKernels.Sigmoid(gi[j]), f = LstmCellKernels.Sigmoid(gf[j]);
                 float gt = MathF.Tanh(gg[j]), o = LstmCellKernels.Sigmoid(go[j]);
@@ -71,7 +71,7 @@ internal sealed class LstmCell : RecurrentCell
 
     /// <summary>DGates (B,4H) from dh = DhRec (+ DhOut); Dc (B,H) goes from dL/dc_t to dL/dc_{t-1} in place.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal override unsafe void HostBackward(in CellStep s)
+    internal override unsafe void HostBackward(in CellStep s, int firstUnit, int endUnit)
     {
         int batch = s.Batch, hidden = s.Hidden;
         float* g = Host(s.Gates), cp = Host(s.PrevC), cn = Host(s.C), dho = s.HasDhOut ? Host(s.DhOut) : null, dhr = Host(s.DhRec);
@@ -82,9 +82,9 @@ internal sealed class LstmCell : RecurrentCell
             long rowOffset = (long)b * 4 * hidden, e0 = (long)b * hidden;
             float* gi = g + rowOffset, gf = gi + hidden, gg = gf + hidden, go = gg + hidden;
             float* di = dg + rowOffset, df = di + hidden, dgg = df + hidden, dgo = dgg + hidden;
-            int j = 0;
+            int j = firstUnit;
             if (Vector256.IsHardwareAccelerated)
-                for (; j + 8 <= hidden; j += 8)
+                for (; j + 8 <= endUnit; j += 8)
                 {
                     long e = e0 + j;
                     var i = Vector256.Load(gi + j); var f = Vector256.Load(gf + j);
@@ -99,7 +99,7 @@ internal sealed class LstmCell : RecurrentCell
                     (dh * tanhC * o * (one - o)).Store(dgo + j);
                     (dcTotal * f).Store(dcp + e);
                 }
-            for (; j < hidden; j++)
+            for (; j < endUnit; j++)
             {
                 long e = e0 + j;
                 float i = gi[j], f = gf[j], gt = gg[j], o = go[j];

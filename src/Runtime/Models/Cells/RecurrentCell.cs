@@ -62,8 +62,12 @@ public abstract class RecurrentCell
     // The pointwise kernels, called by the kernel sets (never directly): host code on the CPU accelerator's
     // memory, and ILGPU kernels loaded once per accelerator.
 
-    internal abstract unsafe void HostForward(in CellStep step);
-    internal abstract unsafe void HostBackward(in CellStep step);
+    internal void HostForward(in CellStep step) => HostForward(step, 0, step.Hidden);
+    internal void HostBackward(in CellStep step) => HostBackward(step, 0, step.Hidden);
+    /// <summary>The pointwise forward for units [firstUnit, endUnit) of every row: it reads and writes those units' gates and states only, so threads may split the units.</summary>
+    internal abstract unsafe void HostForward(in CellStep step, int firstUnit, int endUnit);
+    /// <summary>The pointwise backward for units [firstUnit, endUnit) of every row (see <see cref="HostForward(in CellStep, int, int)"/>).</summary>
+    internal abstract unsafe void HostBackward(in CellStep step, int firstUnit, int endUnit);
     internal abstract void IlgpuForward(IlgpuKernelSet kernels, in CellStep step);
     internal abstract void IlgpuBackward(IlgpuKernelSet kernels, in CellStep step);
 

@@ -25,41 +25,49 @@ internal sealed class RnnCell : RecurrentCell
 
     internal override FusedRecurrentStep FusedStep { get; } = FusedRecurrentStep.For<RnnMath>();
 
-    /// <summary>Gates (B,H) = tanh(pre-activations), in place, and H (B,H) a copy.</summary>
+    /// <summary>Gates (B,H) = tanh(pre-activations), in place, and H (B,H) a copy, for units [firstUnit, endUnit).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal override unsafe void HostForward(in CellStep s)
+    internal override unsafe void HostForward(in CellStep s, int firstUnit, int endUnit)
     {
-        float* g = Host(s.Gates), h = Host(s.H);
-        long n = (long)s.Batch * s.Hidden, i = 0;
-        if (Vector256.IsHardwareAccelerated)
-            for (; i + 8 <= n; i += 8)
-            {
-                var a = HostMath.Tanh(Vector256.Load(g + i));
-                a.Store(g + i);
-                a.Store(h + i);
-            }
-        for (; i < n; i++) h[i] = g[i] = MathF.Tanh(g[i]);
+        for (int b = 0; b < s.Batch; b++)
+        {
+            long e0 = (long)b * s.Hidden;
+            float* g = Host(s.Gates) + e0, h = Host(s.H) + e0;
+            int j = firstUnit;
+            if (Vector256.IsHardwareAccelerated)
+                for (; j + 8 <= endUnit; j += 8)
+                {
+                    var a = HostMath.Tanh(Vector256.Load(g + j));
+                    a.Store(g + j);
+                    a.Store(h + j);
+                }
+            for (; j < endUnit; j++) h[j] = g[j] = MathF.Tanh(g[j]);
+        }
     }
 
-    /// <summary>DGates (B,H) = (DhRec + DhOut)·(1 − h²).</summary>
+    /// <summary>DGates (B,H) = (DhRec + DhOut)·(1 − h²), for units [firstUnit, endUnit).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal override unsafe void HostBackward(in CellStep s)
+    internal override unsafe void HostBackward(in CellStep s, int firstUnit, int endUnit)
     {
-        float* g = Host(s.Gates), dho = s.HasDhOut ? Host(s.DhOut) : null, dhr = Host(s.DhRec), dg = Host(s.DGates);
-        long n = (long)s.Batch * s.Hidden, i = 0;
         var one = Vector256<float>.One;
-        if (Vector256.IsHardwareAccelerated)
-            for (; i + 8 <= n; i += 8)
-            {
-                var a = Vector256.Load(g + i);
-                var dh = Vector256.Load(dhr + i);
-                if (dho != null) dh += Vector256.Load(dho + i);
-                (dh * (one - a * a)).Store(dg + i);
-            }
-        for (; i < n; i++)
+        for (int b = 0; b < s.Batch; b++)
         {
-            float dh = dhr[i] + (dho != null ? dho[i] : 0f);
-            dg[i] = dh * (1f - g[i] * g[i]);
+            long e0 = (long)b * s.Hidden;
+            float* g = Host(s.Gates) + e0, dho = s.HasDhOut ? Host(s.DhOut) + e0 : null, dhr = Host(s.DhRec) + e0, dg = Host(s.DGates) + e0;
+            int j = firstUnit;
+            if (Vector256.IsHardwareAccelerated)
+                for (; j + 8 <= endUnit; j += 8)
+                {
+                    var a = Vector256.Load(g + j);
+                    var dh = Vector256.Load(dhr + j);
+                    if (dho != null) dh += Vector256.Load(dho + j);
+                    (dh * (one - a * a)).Store(dg + j);
+                }
+            for (; j < endUnit; j++)
+            {
+                float dh = dhr[j] + (dho != null ? dho[j] : 0f);
+                dg[j] = dh * (1f - g[j] * g[j]);
+            }
         }
     }
 
