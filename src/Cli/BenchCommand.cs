@@ -120,10 +120,10 @@ internal static class BenchCommand
                 foreach (var c in configs)
                 {
                     Console.WriteLine($"profile of {c} target={parse.GetValue(target)}, per training step:");
-                    Console.WriteLine($"  {"op",-34} {"calls",6} {"ms",8} {"share",6} {"GFLOP/s",8}");
+                    Console.WriteLine($"  {"op",-44} {"calls",6} {"ms",8} {"share",6} {"GFLOP/s",8}");
                     foreach (var row in StepBenchmark.Profile(dev, c, positions, Math.Max(3, Math.Min(n, 10))))
                         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                            $"  {row.Op,-34} {row.CallsPerStep,6:F0} {row.MsPerStep,8:F3} {row.Share,6:P0} {(row.Gflops > 0 ? row.Gflops.ToString("F1", CultureInfo.InvariantCulture) : ""),8}"));
+                            $"  {row.Op,-44} {row.CallsPerStep,6:F0} {row.MsPerStep,8:F3} {row.Share,6:P0} {(row.Gflops > 0 ? row.Gflops.ToString("F1", CultureInfo.InvariantCulture) : ""),8}"));
                 }
             return 0;
         }));

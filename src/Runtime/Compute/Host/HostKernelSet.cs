@@ -17,6 +17,7 @@ internal sealed unsafe class HostKernelSet : IKernelSet
 {
     private readonly WorkerPool _pool;
     private readonly HostGemm _gemm;
+    private readonly HostRecurrence _recurrence;
     private long _calls;
 
     public HostKernelSet(Accelerator accelerator, int threads = 0)
@@ -25,6 +26,7 @@ internal sealed unsafe class HostKernelSet : IKernelSet
             throw new ArgumentException("the host kernel set works on the CPU accelerator's host-memory buffers");
         _pool = new WorkerPool(threads > 0 ? threads : Environment.ProcessorCount);
         _gemm = new HostGemm(_pool);
+        _recurrence = new HostRecurrence(_pool, wide: Vector512.IsHardwareAccelerated);
     }
 
     public string Name => $"host-simd ({(Vector256.IsHardwareAccelerated ? "AVX2" : "scalar")}, {_pool.Threads} threads)";
@@ -148,6 +150,37 @@ internal sealed unsafe class HostKernelSet : IKernelSet
         _calls++;
         cell.HostBackward(step);
     }
+
+    public bool RunsWholeRecurrence => true;
+
+    /// <summary>
+    /// The whole time loop in one parallel region (<see cref="HostRecurrence"/>). A single step of a few rows
+    /// (sampling: T = 1, B = 1) goes step by step instead, where streaming Wh once beats packing it first.
+    /// </summary>
+    public void RecurrentForward(RecurrentCell cell, in RecurrentRun run, ArrayView<float> recurrentWeights, ArrayView<float> recurrentBias)
+    {
+        if (!FusesRun(run))
+        {
+            RecurrentStepParts.ForwardSteps(this, cell, run, recurrentWeights, recurrentBias);
+            return;
+        }
+        _calls++;
+        _recurrence.Forward(cell, run, P(recurrentWeights), P(recurrentBias));
+    }
+
+    /// <summary>The whole backward time loop in one parallel region; Whᵀ is packed from Wh inside it, so recurrentWeightsT goes unused.</summary>
+    public void RecurrentBackward(RecurrentCell cell, in RecurrentRun run, ArrayView<float> recurrentWeights, ArrayView<float> recurrentWeightsT)
+    {
+        if (!FusesRun(run))
+        {
+            RecurrentStepParts.BackwardSteps(this, cell, run, recurrentWeights, recurrentWeightsT);
+            return;
+        }
+        _calls++;
+        _recurrence.Backward(cell, run, P(recurrentWeights));
+    }
+
+    private static bool FusesRun(in RecurrentRun run) => Vector256.IsHardwareAccelerated && (run.Steps > 1 || run.Batch >= 4);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void SoftmaxCrossEntropy(int rows, int vocab, ArrayView<float> logits, ArrayView<int> targets,
@@ -329,6 +362,7 @@ internal sealed unsafe class HostKernelSet : IKernelSet
     public void Dispose()
     {
         _gemm.Dispose();
+        _recurrence.Dispose();
         _pool.Dispose();
     }
 }
