@@ -18,6 +18,7 @@ internal sealed unsafe class HostKernelSet : IKernelSet
     private readonly WorkerPool _pool;
     private readonly HostGemm _gemm;
     private readonly HostRecurrence _recurrence;
+    private readonly HostGemv _gemv;
     private long _calls;
 
     public HostKernelSet(Accelerator accelerator, int threads = 0)
@@ -27,6 +28,7 @@ internal sealed unsafe class HostKernelSet : IKernelSet
         _pool = new WorkerPool(threads > 0 ? threads : Environment.ProcessorCount);
         _gemm = new HostGemm(_pool);
         _recurrence = new HostRecurrence(_pool, wide: Vector512.IsHardwareAccelerated);
+        _gemv = new HostGemv(_pool, wide: Vector512.IsHardwareAccelerated);
     }
 
     public string Name => $"host-simd ({(Vector256.IsHardwareAccelerated ? "AVX2" : "scalar")}, {_pool.Threads} threads)";
@@ -88,7 +90,14 @@ internal sealed unsafe class HostKernelSet : IKernelSet
     public void Gemm(in GemmShape shape, ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, ArrayView<float> c)
     {
         _calls++;
-        _gemm.Run(shape, P(a), P(b), P(bias), P(c));
+        Product(shape, P(a), P(b), P(bias), P(c));
+    }
+
+    /// <summary>A few rows (sampling) stream B at memory speed (<see cref="HostGemv"/>); the rest go to the blocked GEMM.</summary>
+    private void Product(in GemmShape shape, float* a, float* b, float* bias, float* c)
+    {
+        if (HostGemv.Takes(shape) && Vector256.IsHardwareAccelerated) _gemv.Run(shape, a, b, bias, c);
+        else _gemm.Run(shape, a, b, bias, c);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -131,9 +140,9 @@ internal sealed unsafe class HostKernelSet : IKernelSet
         if (step.StartsFromZero) RecurrentStepParts.ZeroPreviousState(this, cell, step);
         int gh = cell.Gates * step.Hidden;
         if (cell.KeepsRecurrentProjection)
-            _gemm.Run(GemmShape.NN(step.Batch, gh, step.Hidden, addBias: true), P(step.PrevH), P(recurrentWeights), P(recurrentBias), P(step.Recurrent));
+            Product(GemmShape.NN(step.Batch, gh, step.Hidden, addBias: true), P(step.PrevH), P(recurrentWeights), P(recurrentBias), P(step.Recurrent));
         else
-            _gemm.Run(GemmShape.NN(step.Batch, gh, step.Hidden, accumulate: true), P(step.PrevH), P(recurrentWeights), null, P(step.Gates));
+            Product(GemmShape.NN(step.Batch, gh, step.Hidden, accumulate: true), P(step.PrevH), P(recurrentWeights), null, P(step.Gates));
         CellForward(cell, step);
     }
 
