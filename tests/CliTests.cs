@@ -14,7 +14,10 @@ public sealed class CliTests : IDisposable
     public sealed record Result(int ExitCode, string Stdout, string Stderr);
 
     /// <summary>Starts the real executable (built beside the tests) with its output redirected.</summary>
-    public static Process Start(string workingDirectory, params string[] args)
+    public static Process Start(string workingDirectory, params string[] args) => Start(workingDirectory, null, args);
+
+    /// <summary>As <see cref="Start(string, string[])"/>, with environment variables set for the child.</summary>
+    public static Process Start(string workingDirectory, IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
         var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
         {
@@ -24,12 +27,15 @@ public sealed class CliTests : IDisposable
         };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "gpulstm.dll"));
         foreach (var a in args) psi.ArgumentList.Add(a);
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) psi.Environment[name] = value;
         return Process.Start(psi)!;
     }
 
-    public static Result Run(string workingDirectory, params string[] args)
+    public static Result Run(string workingDirectory, params string[] args) => Run(workingDirectory, null, args);
+
+    public static Result Run(string workingDirectory, IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
-        using var p = Start(workingDirectory, args);
+        using var p = Start(workingDirectory, environment, args);
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         if (!p.WaitForExit(TimeSpan.FromMinutes(3))) { p.Kill(true); Assert.Fail("gpulstm timed out: " + string.Join(' ', args)); }
@@ -130,5 +136,29 @@ public sealed class CliTests : IDisposable
         Assert.Equal(0, r.ExitCode);
         Assert.Contains("cpu", r.Stdout);
         Assert.Contains("warp", r.Stdout);
+    }
+
+    /// <summary>
+    /// The host set's ISA is picked once at start-up and named in the device list and in bench's RESULT JSON:
+    /// GPULSTM_ISA asks for a lower one, and .NET's own switch (DOTNET_EnableAVX512=0) turns AVX-512 off for the
+    /// whole runtime; either gives the AVX2 kernels on a machine that has AVX2, and the scalar request the scalar ones.
+    /// </summary>
+    [Theory]
+    [InlineData("GPULSTM_ISA", "avx2", "avx2")]
+    [InlineData("DOTNET_EnableAVX512", "0", "avx2")]
+    [InlineData("GPULSTM_ISA", "scalar", "scalar")]
+    public void TheIsaCanBeForcedAndIsNamed(string variable, string value, string expected)
+    {
+        var best = GpuLstm.Runtime.Compute.Host.HostGemm.BestIsa;
+        if (expected == "avx2" && best < GpuLstm.Runtime.Compute.Host.HostIsa.Avx2) expected = "scalar";
+        var environment = new Dictionary<string, string> { [variable] = value };
+        var devices = Run(_dir, environment, "devices");
+        Assert.Equal(0, devices.ExitCode);
+        Assert.Contains($"host SIMD kernels ({(expected == "avx2" ? "AVX2" : "scalar")})", devices.Stdout);
+        var bench = Run(_dir, environment, "bench", "--config", "custom", "--V", "5", "--H", "8", "--L", "1", "--T", "4", "--B", "2",
+            "--device", "cpu", "--warmup", "0", "--steps", "1", "--sample-chars", "10", "--sample-reps", "1");
+        Assert.True(bench.ExitCode == 0, bench.Stderr);
+        Assert.Contains($"\"isa\":\"{expected}\"", bench.Stdout);
+        Assert.Contains("GB/s", bench.Stdout);
     }
 }

@@ -4,6 +4,7 @@ using System.Text;
 using GpuLstm.Runtime.Compute;
 using GpuLstm.Runtime.Data;
 using GpuLstm.Runtime.Models;
+using GpuLstm.Runtime.Compute.Host;
 using GpuLstm.Runtime.Sampling;
 using GpuLstm.Runtime.Training;
 
@@ -26,19 +27,23 @@ internal sealed record BenchConfig(string Name, int V, int H, int L, int T, int 
     public LanguageModelConfig ModelConfig(LossPositions target) => new(V, H, T, target, L, E);
 }
 
-internal sealed record BenchResult(BenchConfig Config, string Device, string Kernels, string Target, int Steps, double StepMsMedian, double StepMsMin,
+/// <param name="Isa">The host set's ISA ("avx512", "avx2", "scalar"); null on ILGPU sets.</param>
+/// <param name="SampleGBPerSecond">Weights read per sampled token (<see cref="LanguageModelConfig.SamplingBytesPerToken"/>) × tokens/s.</param>
+/// <param name="CopyGBPerSecond">The machine's copy bandwidth over a buffer of the weights' size on every core (bytes read + written, as STREAM counts them).</param>
+internal sealed record BenchResult(BenchConfig Config, string Device, string Kernels, string? Isa, string Target, int Steps, double StepMsMedian, double StepMsMin,
     double StepMsMax, double CharsPerSecond, double Gflops, double LaunchesPerStep, double SyncsPerStep, double SampleCharsPerSecond, int SampleChars,
-    long PeakRssKb)
+    double SampleGBPerSecond, double CopyGBPerSecond, long PeakRssKb)
 {
     public string ToJson()
     {
         var c = Config;
         return System.Text.Json.JsonSerializer.Serialize(new
         {
-            impl = "gpulstm", label = c.Name, c.V, c.H, c.L, c.T, c.B, c.E, target = Target, device = Device, kernels = Kernels,
+            impl = "gpulstm", label = c.Name, c.V, c.H, c.L, c.T, c.B, c.E, target = Target, device = Device, kernels = Kernels, isa = Isa,
             steps = Steps, step_ms_median = StepMsMedian, step_ms_min = StepMsMin, step_ms_max = StepMsMax,
             train_chars_per_s = CharsPerSecond, gflops = Gflops, launches_per_step = LaunchesPerStep, syncs_per_step = SyncsPerStep,
-            sample_mode = "state", sample_chars = SampleChars, sample_chars_per_s = SampleCharsPerSecond, vmhwm_kb = PeakRssKb,
+            sample_mode = "state", sample_chars = SampleChars, sample_chars_per_s = SampleCharsPerSecond,
+            sample_gb_per_s = SampleGBPerSecond, copy_gb_per_s = CopyGBPerSecond, vmhwm_kb = PeakRssKb,
         });
     }
 }
@@ -83,9 +88,13 @@ internal static class StepBenchmark
             double flops = model.Config.TrainingFlops(config.T, config.B);
 
             double samplePerSecond = SampleSpeed(model, sampleChars, sampleReps);
+            long bytesPerToken = model.Config.SamplingBytesPerToken;
+            double copy = sampleChars > 0 ? MemoryBandwidth.CopyGBPerSecond(bytesPerToken) : 0;
             string kernels = device.Kernels is IlgpuKernelSet ilgpu ? ilgpu.Profile.ToString().ToLowerInvariant() : "host";
-            return new BenchResult(config, device.Id, kernels, target == LossPositions.All ? "all" : "last", times.Count, median, times[0], times[^1],
-                config.B * config.T / (median / 1000), flops / (median / 1000) / 1e9, launchesPerStep, syncsPerStep, samplePerSecond, sampleChars, PeakRssKb());
+            string? isa = (device.Kernels as HostKernelSet)?.Isa;
+            return new BenchResult(config, device.Id, kernels, isa, target == LossPositions.All ? "all" : "last", times.Count, median, times[0], times[^1],
+                config.B * config.T / (median / 1000), flops / (median / 1000) / 1e9, launchesPerStep, syncsPerStep, samplePerSecond, sampleChars,
+                samplePerSecond * bytesPerToken / 1e9, copy, PeakRssKb());
         }
         finally
         {

@@ -121,7 +121,7 @@ internal sealed class ComputeDevice : IDisposable
                 device.WarpSize, device.MaxNumThreadsPerGroup, GemmOf(context, device)));
         var cpu = SizedCpuDevice();
         long memory = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-        list.Add(new DeviceInfo("cpu", $"host SIMD kernels, {Environment.ProcessorCount} threads", DeviceKind.Cpu, memory, 1, 1, "host SIMD SGEMM"));
+        list.Add(new DeviceInfo("cpu", $"host SIMD kernels ({Host.HostGemm.IsaDisplayName(Host.HostGemm.StartupIsa)}), {Environment.ProcessorCount} threads", DeviceKind.Cpu, memory, 1, 1, "host SIMD SGEMM"));
         list.Add(new DeviceInfo("ilgpu-cpu", $"ILGPU CPU accelerator running the GPU kernels ({Environment.ProcessorCount} cores)", DeviceKind.Cpu,
             memory, cpu.WarpSize, cpu.MaxNumThreadsPerGroup, "naive GEMM kernel (--kernels gpu: the GPU path's)"));
         return list;

@@ -29,6 +29,20 @@ internal sealed record LanguageModelConfig(int VocabSize, int Hidden, int SeqLen
     /// <summary>Every parameter: the embedding, the stack, the output layer.</summary>
     public long ParameterCount => (long)VocabSize * Embedding + Stack.ParameterCount(InputWidth) + (long)Hidden * VocabSize + VocabSize;
 
+    /// <summary>
+    /// Bytes of weights one batch-1 sampling step reads: every parameter once, except that the input layer reads
+    /// one row for the token (an embedding row, or level 0's input weights' row for a one-hot input).
+    /// </summary>
+    public long SamplingBytesPerToken
+    {
+        get
+        {
+            long inputRows = Embedding > 0 ? (long)VocabSize * Embedding : (long)VocabSize * Cell.Gates * Hidden;
+            long inputRow = Embedding > 0 ? Embedding : (long)Cell.Gates * Hidden;
+            return sizeof(float) * (ParameterCount - inputRows + inputRow);
+        }
+    }
+
     public void Validate()
     {
         if (Embedding < 0) throw new SettingException(nameof(Embedding), $"embedding size must be 0 (one-hot input) or positive, got {Embedding}", "embedding size");

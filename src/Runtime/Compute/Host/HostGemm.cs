@@ -1,404 +1,133 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using GpuLstm.Kernels;
 
 namespace GpuLstm.Runtime.Compute.Host;
 
-/// <summary>
-/// SGEMM for the host, C (M,N) = [C +] op(A)·op(B) [+ bias], in the layouts the LSTM uses:
-/// <list type="bullet">
-/// <item>B rows contiguous (NN and TN: the forward GEMMs and every weight gradient): register-blocked
-/// 6×16 and 4×16 micro-kernels broadcast elements of A and stream rows of B, so any A strides work without
-/// packing A; column tails use 8-wide masked strips. K is blocked so a B panel stays in L1.</item>
-/// <item>NT (dh = dgates·Whᵀ, dx, the output layer's dh): with many rows, Bᵀ is packed once per call into a
-/// reused scratch buffer and the row-panel path runs; with few rows (the per-step recurrent GEMM) packing
-/// would cost as much as the product, so 2×4 blocks of contiguous dot products run instead.</item>
-/// </list>
-/// Large GEMMs split their columns (or rows) over the worker pool in fixed chunks, so results are bitwise
-/// independent of thread timing.
-/// </summary>
-internal sealed unsafe class HostGemm : IParallelWork, IDisposable
+/// <summary>The instruction set the host GEMM's kernels use.</summary>
+internal enum HostIsa
 {
-    private const int NR = 16, KC = 256;
-    /// <summary>Products with fewer rows than this skip packing (see <see cref="RowVector"/>).</summary>
-    private const int SmallM = 4;
+    /// <summary>Scalar FMAs, no packing: machines without accelerated 256-bit vectors.</summary>
+    Scalar,
+    /// <summary>Vector256 + FMA: the 6×16 packed micro-kernel.</summary>
+    Avx2,
+    /// <summary>Vector512: the 12×32 packed micro-kernel, using the 32 vector registers.</summary>
+    Avx512,
+}
+
+/// <summary>
+/// SGEMM for the host, C (M,N) = [C +] op(A)·op(B) [+ bias], in every layout <see cref="GemmShape"/> describes.
+/// <list type="bullet">
+/// <item>Big products (HostGemm.Packed.cs): GotoBLAS/BLIS blocking. B is packed KC×NC into NR-wide k-major
+/// micro-panels, A MC×KC into MR-row ones, and a register-blocked micro-kernel (HostGemmKernels.cs: 6×16 with
+/// AVX2, 12×32 with AVX-512) runs over each MR×NR tile of C, reading and writing C once per KC block.</item>
+/// <item>Small products (HostGemm.Small.cs): the per-step recurrent GEMMs, sampling's GEMV rows and few-row NT
+/// products, where packing A would cost more than it saves.</item>
+/// </list>
+/// Every path computes each element of C as one FMA chain in k order starting from the old C (when accumulating)
+/// plus the bias, except the few-row NT dot products, which sum 8 lanes apart; so the packed path's results do not
+/// depend on the ISA, the blocking, or the threads. Work is split over the worker pool in fixed parts, so results
+/// are bitwise independent of thread timing.
+/// </summary>
+internal sealed unsafe partial class HostGemm : IParallelWork, IDisposable
+{
     /// <summary>
-    /// Below this many FLOPs a GEMM runs on the calling thread. Waking a worker costs ~10–30 µs, and on
-    /// 2-vCPU machines whose vCPUs share a core (measured here: two threads of FMAs run no faster than one)
-    /// splitting small products only adds that cost.
+    /// The ISA picked once at start-up: AVX-512 where <see cref="Vector512.IsHardwareAccelerated"/> (so
+    /// <c>DOTNET_EnableAVX512=0</c>, or on older runtimes <c>DOTNET_EnableAVX512F=0</c>, turns it off), else AVX2
+    /// where Vector256 and FMA are, else scalar. <c>GPULSTM_ISA=avx2|avx512|scalar</c> asks for one; a request for
+    /// more than the hardware accelerates gets the best it does (running Vector512 in software would be slower
+    /// than AVX2), and an unknown value is ignored.
+    /// </summary>
+    public static HostIsa StartupIsa { get; } = ChooseIsa(Environment.GetEnvironmentVariable("GPULSTM_ISA"));
+
+    /// <summary>The best ISA this process accelerates.</summary>
+    public static HostIsa BestIsa =>
+        Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? HostIsa.Avx512
+        : Vector256.IsHardwareAccelerated && Fma.IsSupported ? HostIsa.Avx2
+        : HostIsa.Scalar;
+
+    internal static HostIsa ChooseIsa(string? request)
+    {
+        var best = BestIsa;
+        HostIsa? wanted = request?.Trim().ToLowerInvariant() switch
+        {
+            "avx512" or "avx-512" => HostIsa.Avx512,
+            "avx2" => HostIsa.Avx2,
+            "scalar" => HostIsa.Scalar,
+            _ => null,
+        };
+        return wanted is { } w && w < best ? w : best;
+    }
+
+    /// <summary>"avx512", "avx2" or "scalar".</summary>
+    public static string IsaName(HostIsa isa) => isa switch { HostIsa.Avx512 => "avx512", HostIsa.Avx2 => "avx2", _ => "scalar" };
+
+    /// <summary>"AVX-512", "AVX2" or "scalar", for display.</summary>
+    public static string IsaDisplayName(HostIsa isa) => isa switch { HostIsa.Avx512 => "AVX-512", HostIsa.Avx2 => "AVX2", _ => "scalar" };
+
+    /// <summary>The ISA this instance's kernels use.</summary>
+    public HostIsa Isa { get; }
+
+    /// <summary>
+    /// Below this many FLOPs a GEMM runs on the calling thread: waking a worker costs ~10–30 µs, more than
+    /// splitting a small product saves.
     /// </summary>
     private const long ParallelFlops = 1L << 22;
-    /// <summary>NT products with at least this many rows pack Bᵀ first.</summary>
-    private const int PackMinRows = 64;
+
+    private enum Path { Packed, RowVector, RowPanels, DotBlocks, Scalar }
 
     private readonly WorkerPool _pool;
     private GemmShape _s;
     private float* _a, _b, _bias, _c;
-    private float* _packed;
-    private long _packedCapacity;
-    /// <summary>One KC×16 panel of B per worker, 64-byte aligned.</summary>
+    private Path _path;
+    /// <summary>One KC×16 panel of B per worker for the small path, 64-byte aligned.</summary>
     private readonly float*[] _panels;
 
-    public HostGemm(WorkerPool pool)
+    /// <param name="isa">The kernels to use; <see cref="StartupIsa"/> when null. Tests force each one: Vector512 and
+    /// Vector256 code runs (slowly, in software) where the hardware lacks them.</param>
+    /// <param name="blocking">Cache blocks other than the ISA's (tests shrink them so small shapes cross every block).</param>
+    public HostGemm(WorkerPool pool, HostIsa? isa = null, Blocking? blocking = null)
     {
         _pool = pool;
+        Isa = isa ?? StartupIsa;
         _panels = new float*[pool.Threads];
         for (int i = 0; i < _panels.Length; i++)
-            _panels[i] = (float*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc(KC * NR * sizeof(float), 64);
+            _panels[i] = (float*)NativeMemory.AlignedAlloc(KC * NR * sizeof(float), 64);
+        _blocking = blocking ?? Blocking.For(Isa);
+        _packs = new Pack[pool.Threads];
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Run(in GemmShape s, float* a, float* b, float* bias, float* c)
     {
         _s = s; _a = a; _b = b; _bias = bias; _c = c;
-        bool nt = s.BRowStride == 1 && s.BColStride == s.K && s.BColStride != 1;
-        if (nt && s.M >= PackMinRows && Vector256.IsHardwareAccelerated)
-        {
-            PackTransposed(b, s.N, s.K);
-            _b = _packed;
-            _s = new GemmShape(s.M, s.N, s.K, s.ARowStride, s.AColStride, s.N, 1, s.Accumulate != 0, s.AddBias != 0);
-        }
-        _pool.Run(this, s.Flops < ParallelFlops ? 1 : _pool.Threads);
+        _path = ChoosePath(s);
+        int parts = s.Flops < ParallelFlops ? 1 : _pool.Threads;
+        if (_path == Path.Packed) parts = PrepareSplit(parts);
+        _pool.Run(this, parts);
     }
 
-    /// <summary>(N,K) row-major → (K,N) row-major in the scratch buffer, grown only when a larger shape arrives.</summary>
-    private void PackTransposed(float* b, int n, int k)
+    private Path ChoosePath(in GemmShape s)
     {
-        long size = (long)n * k;
-        if (size > _packedCapacity)
-        {
-            NativeMemoryFree();
-            _packed = (float*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)(size * sizeof(float)), 64);
-            _packedCapacity = size;
-        }
-        HostMath.Transpose(b, _packed, n, k);
+        if (Isa == HostIsa.Scalar) return Path.Scalar;
+        // The small paths use AVX's masked loads; forced vector ISAs on other hardware take the packed path.
+        if (s.M >= PackedMinRows || !Vector256.IsHardwareAccelerated || !Avx.IsSupported) return Path.Packed;
+        if (s.BColStride == 1) return s.M < SmallM ? Path.RowVector : Path.RowPanels;
+        if (s.AColStride == 1 && s.BRowStride == 1) return Path.DotBlocks;
+        return Path.Packed;
     }
 
     void IParallelWork.Run(int part, int parts)
     {
-        ref readonly var s = ref _s;
-        if (s.BColStride == 1 && Vector256.IsHardwareAccelerated && s.M < SmallM && Avx.IsSupported)
-        {
-            // A few rows (sampling's batch of 1): each element of B is used M times, so packing B would
-            // cost as much as the product. Stream B's rows once with 32-column strips instead.
-            int chunks = (s.N + 31) / 32;
-            int from = (int)((long)chunks * part / parts) * 32, to = Math.Min(s.N, (int)((long)chunks * (part + 1) / parts) * 32);
-            for (int m = 0; m < s.M; m++) RowVector(m, from, to);
-        }
-        else if (s.BColStride == 1 && Vector256.IsHardwareAccelerated)
-        {
-            int panels = (s.N + NR - 1) / NR;
-            int from = (int)((long)panels * part / parts) * NR, to = Math.Min(s.N, (int)((long)panels * (part + 1) / parts) * NR);
-            RowPanels(from, to, _panels[part]);
-        }
-        else
-        {
-            int from = (int)((long)s.M * part / parts), to = (int)((long)s.M * (part + 1) / parts);
-            if (s.AColStride == 1 && s.BRowStride == 1 && Vector256.IsHardwareAccelerated) DotBlocks(from, to);
-            else Scalar(from, to);
-        }
-    }
-
-    /// <summary>
-    /// Columns [n0, n1) of C, for B with contiguous rows, K in blocks of <see cref="KC"/>. Each KC×16 block
-    /// of B is first copied into a contiguous panel: B's rows are often a power of two apart (512 floats for
-    /// 4H = 512), which maps a whole strided panel onto two L1 sets and made every load an L2 load.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void RowPanels(int n0, int n1, float* panel)
-    {
-        int m = _s.M;
-        int n16 = n0 + (n1 - n0) / NR * NR;
-        for (int k0 = 0; k0 < _s.K; k0 += KC)
-        {
-            int kc = Math.Min(KC, _s.K - k0);
-            bool first = k0 == 0;
-            for (int n = n0; n < n16; n += NR)
-            {
-                float* src = _b + (long)k0 * _s.BRowStride + n;
-                for (int k = 0; k < kc; k++)
-                {
-                    Vector256.Load(src).Store(panel + k * NR);
-                    Vector256.Load(src + 8).Store(panel + k * NR + 8);
-                    src += _s.BRowStride;
-                }
-                int r = 0;
-                for (; r + 6 <= m; r += 6) Block6x16(r, n, k0, kc, first, panel);
-                for (; r + 4 <= m; r += 4) Block4x16(r, n, k0, kc, first, panel);
-                for (; r < m; r++) { Strip(r, 1, n, 8, k0, kc, first, panel, NR); Strip(r, 1, n + 8, 8, k0, kc, first, panel + 8, NR); }
-            }
-            for (int n = n16; n < n1; n += 8)
-            {
-                int width = Math.Min(8, n1 - n);
-                if (width < 8 && !Avx.IsSupported)
-                {
-                    if (k0 + kc == _s.K) for (int j = n; j < n1; j++) for (int row = 0; row < m; row++) Element(row, j);
-                    continue;
-                }
-                float* b = _b + (long)k0 * _s.BRowStride + n;
-                int r = 0;
-                for (; r + 4 <= m; r += 4) Strip(r, 4, n, width, k0, kc, first, b, _s.BRowStride);
-                for (; r < m; r++) Strip(r, 1, n, width, k0, kc, first, b, _s.BRowStride);
-            }
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Mask(int width) =>
-        Vector256.LessThan(Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7), Vector256.Create(width)).AsSingle();
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Load(float* p, int width) => width == 8 ? Vector256.Load(p) : Avx.MaskLoad(p, Mask(width));
-
-    /// <summary>
-    /// What a K block's accumulators start from: C's epilogue (bias, the old C) on the first block, the
-    /// partial sums already in C on later ones, so C is read and written once per block.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private Vector256<float> Start(int m, int n, bool first, int width = 8)
-    {
-        float* c = _c + (long)m * _s.N + n;
-        if (!first) return Load(c, width);
-        var acc = _s.Accumulate != 0 ? Load(c, width) : Vector256<float>.Zero;
-        if (_s.AddBias != 0) acc += Load(_bias + n, width);
-        return acc;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Store(int m, int n, Vector256<float> acc, int width = 8)
-    {
-        float* c = _c + (long)m * _s.N + n;
-        if (width == 8) acc.Store(c);
-        else Avx.MaskStore(c, Mask(width), acc);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Block6x16(int m, int n, int k0, int kc, bool first, float* panel)
-    {
-        var c00 = Start(m, n, first); var c01 = Start(m, n + 8, first);
-        var c10 = Start(m + 1, n, first); var c11 = Start(m + 1, n + 8, first);
-        var c20 = Start(m + 2, n, first); var c21 = Start(m + 2, n + 8, first);
-        var c30 = Start(m + 3, n, first); var c31 = Start(m + 3, n + 8, first);
-        var c40 = Start(m + 4, n, first); var c41 = Start(m + 4, n + 8, first);
-        var c50 = Start(m + 5, n, first); var c51 = Start(m + 5, n + 8, first);
-        long ars = _s.ARowStride, acs = _s.AColStride;
-        float* a = _a + m * ars + k0 * acs;
-        float* b = panel;
-        for (int k = 0; k < kc; k++)
-        {
-            var b0 = Vector256.Load(b);
-            var b1 = Vector256.Load(b + 8);
-            var x = Vector256.Create(a[0]);
-            c00 = Vector256.FusedMultiplyAdd(x, b0, c00); c01 = Vector256.FusedMultiplyAdd(x, b1, c01);
-            x = Vector256.Create(a[ars]);
-            c10 = Vector256.FusedMultiplyAdd(x, b0, c10); c11 = Vector256.FusedMultiplyAdd(x, b1, c11);
-            x = Vector256.Create(a[2 * ars]);
-            c20 = Vector256.FusedMultiplyAdd(x, b0, c20); c21 = Vector256.FusedMultiplyAdd(x, b1, c21);
-            x = Vector256.Create(a[3 * ars]);
-            c30 = Vector256.FusedMultiplyAdd(x, b0, c30); c31 = Vector256.FusedMultiplyAdd(x, b1, c31);
-            x = Vector256.Create(a[4 * ars]);
-            c40 = Vector256.FusedMultiplyAdd(x, b0, c40); c41 = Vector256.FusedMultiplyAdd(x, b1, c41);
-            x = Vector256.Create(a[5 * ars]);
-            c50 = Vector256.FusedMultiplyAdd(x, b0, c50); c51 = Vector256.FusedMultiplyAdd(x, b1, c51);
-            a += acs;
-            b += NR;
-        }
-        Store(m, n, c00); Store(m, n + 8, c01);
-        Store(m + 1, n, c10); Store(m + 1, n + 8, c11);
-        Store(m + 2, n, c20); Store(m + 2, n + 8, c21);
-        Store(m + 3, n, c30); Store(m + 3, n + 8, c31);
-        Store(m + 4, n, c40); Store(m + 4, n + 8, c41);
-        Store(m + 5, n, c50); Store(m + 5, n + 8, c51);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Block4x16(int m, int n, int k0, int kc, bool first, float* panel)
-    {
-        var c00 = Start(m, n, first); var c01 = Start(m, n + 8, first);
-        var c10 = Start(m + 1, n, first); var c11 = Start(m + 1, n + 8, first);
-        var c20 = Start(m + 2, n, first); var c21 = Start(m + 2, n + 8, first);
-        var c30 = Start(m + 3, n, first); var c31 = Start(m + 3, n + 8, first);
-        long ars = _s.ARowStride, acs = _s.AColStride;
-        float* a = _a + m * ars + k0 * acs;
-        float* b = panel;
-        for (int k = 0; k < kc; k++)
-        {
-            var b0 = Vector256.Load(b);
-            var b1 = Vector256.Load(b + 8);
-            var x = Vector256.Create(a[0]);
-            c00 = Vector256.FusedMultiplyAdd(x, b0, c00); c01 = Vector256.FusedMultiplyAdd(x, b1, c01);
-            x = Vector256.Create(a[ars]);
-            c10 = Vector256.FusedMultiplyAdd(x, b0, c10); c11 = Vector256.FusedMultiplyAdd(x, b1, c11);
-            x = Vector256.Create(a[2 * ars]);
-            c20 = Vector256.FusedMultiplyAdd(x, b0, c20); c21 = Vector256.FusedMultiplyAdd(x, b1, c21);
-            x = Vector256.Create(a[3 * ars]);
-            c30 = Vector256.FusedMultiplyAdd(x, b0, c30); c31 = Vector256.FusedMultiplyAdd(x, b1, c31);
-            a += acs;
-            b += NR;
-        }
-        Store(m, n, c00); Store(m, n + 8, c01);
-        Store(m + 1, n, c10); Store(m + 1, n + 8, c11);
-        Store(m + 2, n, c20); Store(m + 2, n + 8, c21);
-        Store(m + 3, n, c30); Store(m + 3, n + 8, c31);
-    }
-
-    /// <summary>
-    /// rows (1 or 4) × one column strip of <paramref name="width"/> ≤ 8, masked below 8: row tails of a panel
-    /// and the columns past the last whole panel.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Strip(int m, int rows, int n, int width, int k0, int kc, bool first, float* b, long brs)
-    {
-        long ars = _s.ARowStride, acs = _s.AColStride;
-        float* a = _a + m * ars + k0 * acs;
-        var mask = Mask(width);
-        if (rows == 4)
-        {
-            var c0 = Start(m, n, first, width); var c1 = Start(m + 1, n, first, width);
-            var c2 = Start(m + 2, n, first, width); var c3 = Start(m + 3, n, first, width);
-            for (int k = 0; k < kc; k++)
-            {
-                var y = width == 8 ? Vector256.Load(b) : Avx.MaskLoad(b, mask);
-                c0 = Vector256.FusedMultiplyAdd(Vector256.Create(a[0]), y, c0);
-                c1 = Vector256.FusedMultiplyAdd(Vector256.Create(a[ars]), y, c1);
-                c2 = Vector256.FusedMultiplyAdd(Vector256.Create(a[2 * ars]), y, c2);
-                c3 = Vector256.FusedMultiplyAdd(Vector256.Create(a[3 * ars]), y, c3);
-                a += acs;
-                b += brs;
-            }
-            Store(m, n, c0, width); Store(m + 1, n, c1, width); Store(m + 2, n, c2, width); Store(m + 3, n, c3, width);
-        }
-        else
-        {
-            var c0 = Start(m, n, first, width);
-            for (int k = 0; k < kc; k++)
-            {
-                var y = width == 8 ? Vector256.Load(b) : Avx.MaskLoad(b, mask);
-                c0 = Vector256.FusedMultiplyAdd(Vector256.Create(a[0]), y, c0);
-                a += acs;
-                b += brs;
-            }
-            Store(m, n, c0, width);
-        }
-    }
-
-    /// <summary>
-    /// Row m of C, columns [n0, n1): four 8-wide accumulators (32 columns) per pass over K, so four FMA chains
-    /// are in flight; the last columns in masked 8-wide strips.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void RowVector(int m, int n0, int n1)
-    {
-        long acs = _s.AColStride, brs = _s.BRowStride;
-        float* aRow = _a + (long)m * _s.ARowStride;
-        int n = n0;
-        for (; n + 32 <= n1; n += 32)
-        {
-            var c0 = Start(m, n, true); var c1 = Start(m, n + 8, true); var c2 = Start(m, n + 16, true); var c3 = Start(m, n + 24, true);
-            float* a = aRow;
-            float* b = _b + n;
-            for (int k = 0; k < _s.K; k++)
-            {
-                var x = Vector256.Create(*a);
-                c0 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b), c0);
-                c1 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b + 8), c1);
-                c2 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b + 16), c2);
-                c3 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b + 24), c3);
-                a += acs;
-                b += brs;
-            }
-            Store(m, n, c0); Store(m, n + 8, c1); Store(m, n + 16, c2); Store(m, n + 24, c3);
-        }
-        for (; n < n1; n += 8) Strip(m, 1, n, Math.Min(8, n1 - n), 0, _s.K, true, _b + n, brs);
-    }
-
-    /// <summary>Rows [m0, m1) of C as dot products of contiguous A rows and contiguous B columns.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void DotBlocks(int m0, int m1)
-    {
-        int n4 = _s.N / 4 * 4;
-        int m = m0;
-        for (; m + 2 <= m1; m += 2)
-        {
-            for (int n = 0; n < n4; n += 4) Dot2x4(m, n);
-            for (int n = n4; n < _s.N; n++) { Element(m, n); Element(m + 1, n); }
-        }
-        for (; m < m1; m++)
-            for (int n = 0; n < _s.N; n++) Element(m, n);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Dot2x4(int m, int n)
-    {
-        int kEnd = _s.K;
-        float* a0 = _a + (long)m * _s.ARowStride, a1 = a0 + _s.ARowStride;
-        float* b0 = _b + (long)n * _s.BColStride, b1 = b0 + _s.BColStride, b2 = b1 + _s.BColStride, b3 = b2 + _s.BColStride;
-        Vector256<float> c00 = default, c01 = default, c02 = default, c03 = default;
-        Vector256<float> c10 = default, c11 = default, c12 = default, c13 = default;
-        int k = 0;
-        for (; k + 8 <= kEnd; k += 8)
-        {
-            var x0 = Vector256.Load(a0 + k); var x1 = Vector256.Load(a1 + k);
-            var y = Vector256.Load(b0 + k); c00 = Vector256.FusedMultiplyAdd(x0, y, c00); c10 = Vector256.FusedMultiplyAdd(x1, y, c10);
-            y = Vector256.Load(b1 + k); c01 = Vector256.FusedMultiplyAdd(x0, y, c01); c11 = Vector256.FusedMultiplyAdd(x1, y, c11);
-            y = Vector256.Load(b2 + k); c02 = Vector256.FusedMultiplyAdd(x0, y, c02); c12 = Vector256.FusedMultiplyAdd(x1, y, c12);
-            y = Vector256.Load(b3 + k); c03 = Vector256.FusedMultiplyAdd(x0, y, c03); c13 = Vector256.FusedMultiplyAdd(x1, y, c13);
-        }
-        float s00 = Vector256.Sum(c00), s01 = Vector256.Sum(c01), s02 = Vector256.Sum(c02), s03 = Vector256.Sum(c03);
-        float s10 = Vector256.Sum(c10), s11 = Vector256.Sum(c11), s12 = Vector256.Sum(c12), s13 = Vector256.Sum(c13);
-        for (; k < kEnd; k++)
-        {
-            float x0 = a0[k], x1 = a1[k];
-            s00 += x0 * b0[k]; s01 += x0 * b1[k]; s02 += x0 * b2[k]; s03 += x0 * b3[k];
-            s10 += x1 * b0[k]; s11 += x1 * b1[k]; s12 += x1 * b2[k]; s13 += x1 * b3[k];
-        }
-        Finish(m, n, s00); Finish(m, n + 1, s01); Finish(m, n + 2, s02); Finish(m, n + 3, s03);
-        Finish(m + 1, n, s10); Finish(m + 1, n + 1, s11); Finish(m + 1, n + 2, s12); Finish(m + 1, n + 3, s13);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Scalar(int m0, int m1)
-    {
-        for (int m = m0; m < m1; m++)
-            for (int n = 0; n < _s.N; n++) Element(m, n);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Element(int m, int n)
-    {
-        long acs = _s.AColStride, brs = _s.BRowStride;
-        float acc = 0;
-        float* a = _a + (long)m * _s.ARowStride;
-        float* b = _b + (long)n * _s.BColStride;
-        for (int k = 0; k < _s.K; k++)
-        {
-            acc = MathF.FusedMultiplyAdd(*a, *b, acc);
-            a += acs;
-            b += brs;
-        }
-        Finish(m, n, acc);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Finish(int m, int n, float acc)
-    {
-        long i = (long)m * _s.N + n;
-        if (_s.AddBias != 0) acc += _bias[n];
-        if (_s.Accumulate != 0) acc += _c[i];
-        _c[i] = acc;
-    }
-
-    private void NativeMemoryFree()
-    {
-        if (_packed != null) System.Runtime.InteropServices.NativeMemory.AlignedFree(_packed);
-        _packed = null;
-        _packedCapacity = 0;
+        if (_path == Path.Packed) RunPacked(part, parts);
+        else RunSmall(part, parts);
     }
 
     public void Dispose()
     {
-        NativeMemoryFree();
-        foreach (var p in _panels) System.Runtime.InteropServices.NativeMemory.AlignedFree(p);
+        foreach (var p in _panels) NativeMemory.AlignedFree(p);
+        foreach (var p in _packs) p?.Dispose();
     }
 }

@@ -8,9 +8,10 @@ using ILGPU.Runtime;
 namespace GpuLstm.Runtime.Compute.Host;
 
 /// <summary>
-/// The kernel set for CPUs: the same contracts as <see cref="IlgpuKernelSet"/>, computed by host code with
-/// AVX2 (Vector256 + FMA, picked when hardware-accelerated, with scalar fallbacks) directly on the CPU
-/// accelerator's buffers, whose memory is host memory: no copies. GEMMs run on a persistent worker pool;
+/// The kernel set for CPUs: the same contracts as <see cref="IlgpuKernelSet"/>, computed by host code directly on
+/// the CPU accelerator's buffers, whose memory is host memory: no copies. The GEMMs, the fused recurrence and
+/// sampling's GEMVs use the ISA picked at start-up (<see cref="HostGemm.StartupIsa"/>: AVX-512 where the CPU has
+/// it, else AVX2, else scalar; <c>GPULSTM_ISA</c> asks for a lower one) and run on a persistent worker pool;
 /// pointwise ops are memory-bound at LSTM sizes and run on the calling thread.
 /// </summary>
 internal sealed unsafe class HostKernelSet : IKernelSet
@@ -21,17 +22,22 @@ internal sealed unsafe class HostKernelSet : IKernelSet
     private readonly HostGemv _gemv;
     private long _calls;
 
-    public HostKernelSet(Accelerator accelerator, int threads = 0)
+    /// <param name="isa">The kernels' ISA; <see cref="HostGemm.StartupIsa"/> when null. Tests force each one: Vector512
+    /// code runs (slowly, in software) where the hardware lacks it.</param>
+    public HostKernelSet(Accelerator accelerator, int threads = 0, HostIsa? isa = null)
     {
         if (accelerator.AcceleratorType != AcceleratorType.CPU)
             throw new ArgumentException("the host kernel set works on the CPU accelerator's host-memory buffers");
         _pool = new WorkerPool(threads > 0 ? threads : Environment.ProcessorCount);
-        _gemm = new HostGemm(_pool);
-        _recurrence = new HostRecurrence(_pool, wide: Vector512.IsHardwareAccelerated);
-        _gemv = new HostGemv(_pool, wide: Vector512.IsHardwareAccelerated);
+        _gemm = new HostGemm(_pool, isa);
+        _recurrence = new HostRecurrence(_pool, wide: _gemm.Isa == HostIsa.Avx512);
+        _gemv = new HostGemv(_pool, wide: _gemm.Isa == HostIsa.Avx512);
     }
 
-    public string Name => $"host-simd ({(Vector256.IsHardwareAccelerated ? "AVX2" : "scalar")}, {_pool.Threads} threads)";
+    public string Name => $"host-simd ({HostGemm.IsaDisplayName(_gemm.Isa)}, {_pool.Threads} threads)";
+
+    /// <summary>The kernels' ISA: "avx512", "avx2" or "scalar".</summary>
+    public string Isa => HostGemm.IsaName(_gemm.Isa);
     public long LaunchCount => _calls;
     public long SyncCount => _syncs;
     private long _syncs;
@@ -96,7 +102,7 @@ internal sealed unsafe class HostKernelSet : IKernelSet
     /// <summary>A few rows (sampling) stream B at memory speed (<see cref="HostGemv"/>); the rest go to the blocked GEMM.</summary>
     private void Product(in GemmShape shape, float* a, float* b, float* bias, float* c)
     {
-        if (HostGemv.Takes(shape) && Vector256.IsHardwareAccelerated) _gemv.Run(shape, a, b, bias, c);
+        if (HostGemv.Takes(shape) && _gemm.Isa != HostIsa.Scalar) _gemv.Run(shape, a, b, bias, c);
         else _gemm.Run(shape, a, b, bias, c);
     }
 
@@ -189,7 +195,7 @@ internal sealed unsafe class HostKernelSet : IKernelSet
         _recurrence.Backward(cell, run, P(recurrentWeights));
     }
 
-    private static bool FusesRun(in RecurrentRun run) => Vector256.IsHardwareAccelerated && (run.Steps > 1 || run.Batch >= 4);
+    private bool FusesRun(in RecurrentRun run) => _gemm.Isa != HostIsa.Scalar && (run.Steps > 1 || run.Batch >= 4);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void SoftmaxCrossEntropy(int rows, int vocab, ArrayView<float> logits, ArrayView<int> targets,
