@@ -36,14 +36,14 @@ internal sealed unsafe partial class HostGemm
                 var steps = new[] { 4, 8, 12, mr }.Where(r => r <= mr).Distinct().ToArray();
                 return new Blocking
                 {
-                    MR = mr, NR = 32, MC = 192, KC = 512, NC = 3072,
+                    MR = mr, NR = 32, MC = 192, KC = 512, NC = 2048,
                     RowSteps = steps, Widths = [8, 16, 32],
                     Kernels = steps.SelectMany(r => new[] { Tile256(r, 1), Tile512(r, 1), Tile512(r, 2) }).ToArray(),
                 };
             }
             return new Blocking
             {
-                MR = 6, NR = 16, MC = 144, KC = 256, NC = 4080,
+                MR = 6, NR = 16, MC = 144, KC = 256, NC = 2048,
                 RowSteps = [2, 4, 6], Widths = [8, 16],
                 Kernels = new[] { 2, 4, 6 }.SelectMany(r => new[] { Tile256(r, 1), Tile256(r, 2) }).ToArray(),
             };
