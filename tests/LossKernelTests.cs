@@ -6,7 +6,10 @@ namespace GpuLstm.Tests;
 [Collection(DeviceCollection.Name)]
 public sealed class LossKernelTests(TestDevices devices)
 {
-    public static IEnumerable<object[]> Cases => TestDevices.WithKernelSets([5, 27, false], [1, 3, false], [7, 65, true]);
+    // V not a multiple of 8 or 32 (the host's vector and block widths) and below one vector; the last two split
+    // their rows over the host's threads (≥ 32 K logits), at a word vocabulary's width.
+    public static IEnumerable<object[]> Cases => TestDevices.WithKernelSets([5, 27, false], [1, 3, false], [7, 65, true],
+        [3, 101, false], [9, 10007, true], [40, 1003, false]);
 
     [Theory]
     [MemberData(nameof(Cases))]
@@ -100,6 +103,58 @@ public sealed class LossKernelTests(TestDevices devices)
         var expected = Reference.SoftmaxCrossEntropy(logits, targets, rows, vocab, scale);
         TestData.AssertClose(expected.Loss, loss, 1e-5, 1e-5, $"loss seed {seed}");
         TestData.AssertClose(expected.DLogits, d, 1e-5, 1e-6, $"dlogits seed {seed}");
+    }
+
+    /// <summary>
+    /// The host's online softmax (HostSoftmax): rows whose maximum arrives late, in a block after many smaller
+    /// values (the lanes' sums are rescaled), at ±80 and far beyond exp's range (±1e30), all in one lane or
+    /// spread, stay finite and match float64; one and three threads give the same bits.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void HostOnlineSoftmaxStaysFiniteAndIsIndependentOfThreads(bool inPlace)
+    {
+        int seed = TestData.FreshSeed();
+        var rng = new Random(seed);
+        const int rows = 6, vocab = 4099;
+        var logits = TestData.Uniform(rng, rows * vocab, 5);
+        for (int i = 0; i < vocab; i++)
+        {
+            logits[i] = i < vocab - 40 ? -80f : 80f;                       // the maximum in the last block and the tail
+            logits[vocab + i] = rng.Next(2) == 0 ? -1e30f : 1e30f;
+            logits[2 * vocab + i] = -1e30f;
+        }
+        logits[2 * vocab + 17] = 3f;                                          // one finite value among −1e30s
+        logits[3 * vocab + vocab - 1] = 200f;                                 // a maximum only in the scalar tail
+        var targets = Enumerable.Range(0, rows).Select(_ => rng.Next(vocab)).ToArray();
+        targets[2] = 17;
+        var expected = Reference.SoftmaxCrossEntropy(logits, targets, rows, vocab, 0.25f);
+        float[]? firstLoss = null, firstD = null;
+        foreach (int threads in new[] { 1, 3 })
+        {
+            using var pool = new GpuLstm.Runtime.Compute.Host.WorkerPool(threads);
+            var softmax = new GpuLstm.Runtime.Compute.Host.HostSoftmax(pool);
+            var x = (float[])logits.Clone();
+            var d = inPlace ? x : new float[x.Length];
+            var loss = new float[rows];
+            unsafe
+            {
+                fixed (float* px = x, pd = d, pl = loss)
+                fixed (int* pt = targets)
+                    softmax.Run(rows, vocab, px, pt, pd, pl, 0.25f);
+            }
+            Assert.All(loss, v => Assert.True(float.IsFinite(v), $"loss {v}, seed {seed}"));
+            Assert.All(d, v => Assert.True(float.IsFinite(v), $"dlogit {v}, seed {seed}"));
+            TestData.AssertClose(expected.Loss, loss, 1e-5, 1e-5, $"loss, {threads} threads, seed {seed}");
+            TestData.AssertClose(expected.DLogits, d, 1e-5, 1e-6, $"dlogits, {threads} threads, seed {seed}");
+            if (firstLoss is null) { firstLoss = loss; firstD = d; }
+            else
+            {
+                Assert.True(firstLoss.SequenceEqual(loss), $"loss differs between 1 and 3 threads, seed {seed}");
+                Assert.True(firstD!.SequenceEqual(d), $"dlogits differ between 1 and 3 threads, seed {seed}");
+            }
+        }
     }
 
     /// <summary>The tree adds in a fixed order: two runs on the same logits agree to the bit.</summary>

@@ -20,6 +20,7 @@ internal sealed unsafe class HostKernelSet : IKernelSet
     private readonly HostGemm _gemm;
     private readonly HostRecurrence _recurrence;
     private readonly HostGemv _gemv;
+    private readonly HostSoftmax _softmax;
     private long _calls;
 
     /// <param name="isa">The kernels' ISA; <see cref="HostGemm.StartupIsa"/> when null. Tests force each one: Vector512
@@ -32,6 +33,7 @@ internal sealed unsafe class HostKernelSet : IKernelSet
         _gemm = new HostGemm(_pool, isa);
         _recurrence = new HostRecurrence(_pool, wide: _gemm.Isa == HostIsa.Avx512);
         _gemv = new HostGemv(_pool, wide: _gemm.Isa == HostIsa.Avx512);
+        _softmax = new HostSoftmax(_pool);
     }
 
     public string Name => $"host-simd ({HostGemm.IsaDisplayName(_gemm.Isa)}, {_pool.Threads} threads)";
@@ -202,24 +204,7 @@ internal sealed unsafe class HostKernelSet : IKernelSet
         ArrayView<float> dLogits, ArrayView<float> loss, float gradScale)
     {
         _calls++;
-        float* x = P(logits), d = P(dLogits), l = P(loss);
-        int* t = P(targets);
-        for (int r = 0; r < rows; r++)
-        {
-            float* row = x + (long)r * vocab, drow = d + (long)r * vocab;
-            float max = row[0];
-            for (int v = 1; v < vocab; v++) max = MathF.Max(max, row[v]);
-            float sum = 0f;
-            for (int v = 0; v < vocab; v++) sum += MathF.Exp(row[v] - max);
-            int target = t[r];
-            l[r] = MathF.Log(sum) - (row[target] - max);
-            float invSum = 1f / sum;
-            for (int v = 0; v < vocab; v++)
-            {
-                float p = MathF.Exp(row[v] - max) * invSum;
-                drow[v] = gradScale * (v == target ? p - 1f : p);
-            }
-        }
+        _softmax.Run(rows, vocab, P(logits), P(targets), P(dLogits), P(loss), gradScale);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
