@@ -11,8 +11,8 @@ internal sealed class Sampler
 {
     private readonly LanguageModel _model;
     private readonly ITokenizer _vocab;
-    private readonly double[] _weights;
-    private readonly double[] _sorted;
+    private readonly float[] _weights;
+    private readonly float[] _selection;
 
     /// <summary>Top-k: draw only among the k most likely tokens (0: all). Greedy: always the most likely (temperature ignored).</summary>
     public int TopK { get; init; }
@@ -23,36 +23,15 @@ internal sealed class Sampler
         if (topK < 0) throw new SettingException(nameof(TopK), $"top-k must be 0 (off) or positive, got {topK}", "top-k");
         _model = model;
         _vocab = vocab;
-        _weights = new double[vocab.Count];
-        _sorted = new double[vocab.Count];
+        _weights = new float[vocab.Count];
+        _selection = new float[vocab.Count];
         TopK = topK;
         Greedy = greedy;
     }
 
-    /// <summary>The next token from the model's logits, by the configured rule.</summary>
-    private int Next(ReadOnlySpan<float> logits, double temperature, Rng rng)
-    {
-        var p = Softmax(logits, _weights);
-        if (Greedy) return ArgMax(p);
-        if (TopK > 0 && TopK < p.Length) KeepTopK(p, TopK, _sorted);
-        return Draw(p, temperature, rng, p);
-    }
-
-    public static int ArgMax(ReadOnlySpan<double> p)
-    {
-        int best = 0;
-        for (int i = 1; i < p.Length; i++) if (p[i] > p[best]) best = i;
-        return best;
-    }
-
-    /// <summary>Zeroes every probability below the k-th largest (ties at the k-th all stay).</summary>
-    public static void KeepTopK(double[] p, int k, double[] scratch)
-    {
-        p.CopyTo(scratch, 0);
-        Array.Sort(scratch);
-        double kth = scratch[p.Length - k];
-        for (int i = 0; i < p.Length; i++) if (p[i] < kth) p[i] = 0;
-    }
+    /// <summary>The next token from the model's logits, by the configured rule (<see cref="TokenDraw"/>).</summary>
+    private int Next(ReadOnlySpan<float> logits, double temperature, Rng rng) =>
+        Greedy ? TokenDraw.ArgMax(logits) : TokenDraw.Draw(logits, temperature, TopK, rng, _weights, _selection);
 
     public static void ValidateTemperature(double temperature)
     {
@@ -148,42 +127,5 @@ internal sealed class Sampler
         var primeIds = _vocab.Encode(prime, "the prime text");
         if (primeIds.Length == 0) throw new SettingException("Prime", "the prime text is empty; give at least one token");
         return primeIds;
-    }
-
-    /// <summary>The model's probabilities in float64 (the notebook casts predict's output to float64 first).</summary>
-    public static double[] Softmax(ReadOnlySpan<float> logits, double[] p)
-    {
-        double max = double.NegativeInfinity;
-        foreach (float l in logits) max = Math.Max(max, l);
-        double sum = 0;
-        for (int i = 0; i < logits.Length; i++) sum += p[i] = Math.Exp(logits[i] - max);
-        for (int i = 0; i < logits.Length; i++) p[i] /= sum;
-        return p;
-    }
-
-    /// <summary>
-    /// The notebook's sample(): log(p + 1e-8)/T, exp, normalize, one multinomial draw. <paramref name="scratch"/>
-    /// may be <paramref name="probabilities"/> itself.
-    /// </summary>
-    public static int Draw(double[] probabilities, double temperature, Rng rng, double[] scratch)
-    {
-        double max = double.NegativeInfinity;
-        for (int i = 0; i < probabilities.Length; i++)
-        {
-            scratch[i] = Math.Log(probabilities[i] + 1e-8) / temperature;
-            max = Math.Max(max, scratch[i]);
-        }
-        double sum = 0;
-        for (int i = 0; i < probabilities.Length; i++) sum += scratch[i] = Math.Exp(scratch[i] - max);
-        double u = rng.NextDouble() * sum;
-        double cumulative = 0;
-        for (int i = 0; i < probabilities.Length; i++)
-        {
-            cumulative += scratch[i];
-            if (u < cumulative) return i;
-        }
-        // u landed in the rounding gap at the top: the last token with any weight.
-        for (int i = probabilities.Length - 1; i >= 0; i--) if (scratch[i] > 0) return i;
-        return probabilities.Length - 1;
     }
 }

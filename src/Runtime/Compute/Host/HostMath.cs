@@ -29,6 +29,36 @@ internal static class HostMath
         return y * pow2n;
     }
 
+    /// <summary>
+    /// Natural log of positive x (Cephes's logf: x = m·2^e with m in [√½, √2), a degree-9 polynomial in m − 1),
+    /// about 1 ulp; x ≤ 0 gives the log of the smallest normal float (−87.3), not NaN or −∞.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Log(Vector256<float> x)
+    {
+        x = Vector256.Max(x, Vector256.Create(1.17549435e-38f));
+        var bits = x.AsInt32();
+        var e = Vector256.ConvertToSingle(Vector256.ShiftRightArithmetic(bits, 23) - Vector256.Create(126));
+        var m = ((bits & Vector256.Create(0x007FFFFF)) | Vector256.Create(0x3F000000)).AsSingle();   // [0.5, 1)
+        var small = Vector256.LessThan(m, Vector256.Create(0.707106781186547524f));
+        e -= Vector256.ConditionalSelect(small, Vector256<float>.One, Vector256<float>.Zero);
+        m = Vector256.ConditionalSelect(small, m + m, m) - Vector256<float>.One;
+        var z = m * m;
+        var y = Vector256.Create(7.0376836292e-2f);
+        y = y * m + Vector256.Create(-1.1514610310e-1f);
+        y = y * m + Vector256.Create(1.1676998740e-1f);
+        y = y * m + Vector256.Create(-1.2420140846e-1f);
+        y = y * m + Vector256.Create(1.4249322787e-1f);
+        y = y * m + Vector256.Create(-1.6668057665e-1f);
+        y = y * m + Vector256.Create(2.0000714765e-1f);
+        y = y * m + Vector256.Create(-2.4999993993e-1f);
+        y = y * m + Vector256.Create(3.3333331174e-1f);
+        y = y * m * z;
+        y += e * Vector256.Create(-2.12194440e-4f);
+        y -= Vector256.Create(0.5f) * z;
+        return m + y + e * Vector256.Create(0.693359375f);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Sigmoid(Vector256<float> x) => Vector256<float>.One / (Vector256<float>.One + Exp(-x));
 
