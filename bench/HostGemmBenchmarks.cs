@@ -38,20 +38,19 @@ public unsafe class HostGemmBenchmarks : IWorkPerCall
 
     private WorkerPool _pool = null!;
     private HostGemm _gemm = null!;
-    private PeakLoop _peak = null!;
+    
     private float* _a, _b, _bias, _c;
 
     public string WorkUnit => "GFLOP/s";
 
-    public double WorkPerCall(string method) => method == nameof(FmaPeak) ? PeakLoop.FlopsPerCall(Environment.ProcessorCount) : ShapeOf(Shape).Flops;
+    public double WorkPerCall(string method) => method == nameof(FmaPeak) ? GpuLstm.Runtime.Compute.Host.FmaPeak.FlopsPerCall(_pool?.Threads ?? Environment.ProcessorCount) : ShapeOf(Shape).Flops;
 
     [GlobalSetup]
     public void Setup()
     {
         _pool = new WorkerPool(Environment.ProcessorCount);
         _gemm = new HostGemm(_pool, Isa == PanelIsa.Avx512 ? HostIsa.Avx512 : HostIsa.Avx2);
-        _peak = new PeakLoop(Isa == PanelIsa.Avx512);
-        var s = ShapeOf(Shape);
+                var s = ShapeOf(Shape);
         float* Random(long n)
         {
             var p = (float*)NativeMemory.AlignedAlloc((nuint)(n * sizeof(float)), 64);
@@ -66,7 +65,7 @@ public unsafe class HostGemmBenchmarks : IWorkPerCall
     public void Gemm() => _gemm.Run(ShapeOf(Shape), _a, _b, _bias, _c);
 
     [Benchmark(Description = "FMA peak (all cores, registers only)")]
-    public void FmaPeak() => _pool.Run(_peak, _pool.Threads);
+    public void FmaPeak() => GpuLstm.Runtime.Compute.Host.FmaPeak.Run(_pool, Isa == PanelIsa.Avx512);
 
     [GlobalCleanup]
     public void Cleanup()
@@ -74,49 +73,5 @@ public unsafe class HostGemmBenchmarks : IWorkPerCall
         _gemm.Dispose();
         _pool.Dispose();
         NativeMemory.AlignedFree(_a); NativeMemory.AlignedFree(_b); NativeMemory.AlignedFree(_bias); NativeMemory.AlignedFree(_c);
-    }
-
-    /// <summary>Per part, 12 independent FMA chains (more than latency × throughput needs) of <see cref="Iterations"/> links.</summary>
-    private sealed class PeakLoop(bool wide) : IParallelWork
-    {
-        private const int Iterations = 1 << 20, Chains = 12;
-        public float Sink;
-
-        /// <summary>Vector512 FLOPs; the AVX2 loop does the same count in twice the links of half the width.</summary>
-        public static double FlopsPerCall(int parts) => 2.0 * 16 * Chains * Iterations * parts;
-
-        public void Run(int part, int parts)
-        {
-            float sum = wide ? Chains512() : Chains256();
-            if (sum == 12345.678f) Sink = sum;   // keeps the loop from being removed
-        }
-
-        private static float Chains512()
-        {
-            var m = Vector512.Create(0.999999f); var a = Vector512.Create(1e-7f);
-            Vector512<float> x0 = m, x1 = m, x2 = m, x3 = m, x4 = m, x5 = m, x6 = m, x7 = m, x8 = m, x9 = m, xa = m, xb = m;
-            for (int i = 0; i < Iterations; i++)
-            {
-                x0 = Vector512.FusedMultiplyAdd(x0, m, a); x1 = Vector512.FusedMultiplyAdd(x1, m, a); x2 = Vector512.FusedMultiplyAdd(x2, m, a);
-                x3 = Vector512.FusedMultiplyAdd(x3, m, a); x4 = Vector512.FusedMultiplyAdd(x4, m, a); x5 = Vector512.FusedMultiplyAdd(x5, m, a);
-                x6 = Vector512.FusedMultiplyAdd(x6, m, a); x7 = Vector512.FusedMultiplyAdd(x7, m, a); x8 = Vector512.FusedMultiplyAdd(x8, m, a);
-                x9 = Vector512.FusedMultiplyAdd(x9, m, a); xa = Vector512.FusedMultiplyAdd(xa, m, a); xb = Vector512.FusedMultiplyAdd(xb, m, a);
-            }
-            return Vector512.Sum(x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7 + x8 + x9 + xa + xb);
-        }
-
-        private static float Chains256()
-        {
-            var m = Vector256.Create(0.999999f); var a = Vector256.Create(1e-7f);
-            Vector256<float> x0 = m, x1 = m, x2 = m, x3 = m, x4 = m, x5 = m, x6 = m, x7 = m, x8 = m, x9 = m, xa = m, xb = m;
-            for (int i = 0; i < 2 * Iterations; i++)
-            {
-                x0 = Vector256.FusedMultiplyAdd(x0, m, a); x1 = Vector256.FusedMultiplyAdd(x1, m, a); x2 = Vector256.FusedMultiplyAdd(x2, m, a);
-                x3 = Vector256.FusedMultiplyAdd(x3, m, a); x4 = Vector256.FusedMultiplyAdd(x4, m, a); x5 = Vector256.FusedMultiplyAdd(x5, m, a);
-                x6 = Vector256.FusedMultiplyAdd(x6, m, a); x7 = Vector256.FusedMultiplyAdd(x7, m, a); x8 = Vector256.FusedMultiplyAdd(x8, m, a);
-                x9 = Vector256.FusedMultiplyAdd(x9, m, a); xa = Vector256.FusedMultiplyAdd(xa, m, a); xb = Vector256.FusedMultiplyAdd(xb, m, a);
-            }
-            return Vector256.Sum(x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7 + x8 + x9 + xa + xb);
-        }
     }
 }

@@ -112,7 +112,7 @@ internal static class BenchCommand
                 var r = StepBenchmark.Run(dev, c, positions, w, n, parse.GetValue(maxSeconds), parse.GetValue(sampleChars), parse.GetValue(sampleReps));
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{c} target={r.Target}: {r.StepMsMedian:F2} ms/step (median of {r.Steps}; min {r.StepMsMin:F2}, max {r.StepMsMax:F2}), " +
-                    $"{r.CharsPerSecond:F0} chars/s, {r.Gflops:F1} GFLOP/s, {r.LaunchesPerStep:F0} launches/step, {r.SyncsPerStep:F0} syncs/step; " +
+                    $"{r.CharsPerSecond:F0} chars/s, {r.Gflops:F1} GFLOP/s{(r.PeakGflops is { } peak ? $" (measured peak {peak:F0})" : "")}, {r.LaunchesPerStep:F0} launches/step, {r.SyncsPerStep:F0} syncs/step; " +
                     $"sampling {r.SampleCharsPerSecond:F0} chars/s (batch 1, carried state; weights read at {r.SampleGBPerSecond:F1} GB/s, " +
                     $"copy bandwidth {r.CopyGBPerSecond:F1} GB/s); peak RSS {r.PeakRssKb / 1024} MiB"));
                 Console.WriteLine("RESULT " + r.ToJson());

@@ -29,10 +29,11 @@ internal sealed record BenchConfig(string Name, int V, int H, int L, int T, int 
 
 /// <param name="Isa">The host set's ISA ("avx512", "avx2", "scalar"); null on ILGPU sets.</param>
 /// <param name="SampleGBPerSecond">Weights read per sampled token (<see cref="LanguageModelConfig.SamplingBytesPerToken"/>) × tokens/s.</param>
+/// <param name="PeakGflops">The machine's FP32 peak measured by <see cref="FmaPeak"/> on every core (host sets only; null elsewhere).</param>
 /// <param name="CopyGBPerSecond">The machine's copy bandwidth over a buffer of the weights' size on every core (bytes read + written, as STREAM counts them).</param>
 internal sealed record BenchResult(BenchConfig Config, string Device, string Kernels, string? Isa, string Target, int Steps, double StepMsMedian, double StepMsMin,
     double StepMsMax, double CharsPerSecond, double Gflops, double LaunchesPerStep, double SyncsPerStep, double SampleCharsPerSecond, int SampleChars,
-    double SampleGBPerSecond, double CopyGBPerSecond, long PeakRssKb)
+    double SampleGBPerSecond, double CopyGBPerSecond, double? PeakGflops, long PeakRssKb)
 {
     public string ToJson()
     {
@@ -41,7 +42,7 @@ internal sealed record BenchResult(BenchConfig Config, string Device, string Ker
         {
             impl = "gpulstm", label = c.Name, c.V, c.H, c.L, c.T, c.B, c.E, target = Target, device = Device, kernels = Kernels, isa = Isa,
             steps = Steps, step_ms_median = StepMsMedian, step_ms_min = StepMsMin, step_ms_max = StepMsMax,
-            train_chars_per_s = CharsPerSecond, gflops = Gflops, launches_per_step = LaunchesPerStep, syncs_per_step = SyncsPerStep,
+            train_chars_per_s = CharsPerSecond, gflops = Gflops, peak_gflops = PeakGflops, launches_per_step = LaunchesPerStep, syncs_per_step = SyncsPerStep,
             sample_mode = "state", sample_chars = SampleChars, sample_chars_per_s = SampleCharsPerSecond,
             sample_gb_per_s = SampleGBPerSecond, copy_gb_per_s = CopyGBPerSecond, vmhwm_kb = PeakRssKb,
         });
@@ -94,7 +95,7 @@ internal static class StepBenchmark
             string? isa = (device.Kernels as HostKernelSet)?.Isa;
             return new BenchResult(config, device.Id, kernels, isa, target == LossPositions.All ? "all" : "last", times.Count, median, times[0], times[^1],
                 config.B * config.T / (median / 1000), flops / (median / 1000) / 1e9, launchesPerStep, syncsPerStep, samplePerSecond, sampleChars,
-                samplePerSecond * bytesPerToken / 1e9, copy, PeakRssKb());
+                samplePerSecond * bytesPerToken / 1e9, copy, MeasuredPeak(device), PeakRssKb());
         }
         finally
         {
@@ -162,7 +163,8 @@ internal static class StepBenchmark
     }
 
     /// <summary>One row of a step profile: an op (GEMMs by layout and shape), its calls and time per step.</summary>
-    public sealed record ProfileRow(string Op, double CallsPerStep, double MsPerStep, double Share, double Gflops);
+    /// <param name="FlopsPerStep">The op's FLOPs per step, from the shapes it was launched with.</param>
+    public sealed record ProfileRow(string Op, double CallsPerStep, double MsPerStep, double Share, double Gflops, double FlopsPerStep);
 
     /// <summary>
     /// Where a training step's time goes: runs <paramref name="steps"/> steps on a profiled kernel set (each
@@ -184,8 +186,17 @@ internal static class StepBenchmark
         return profiler.Ops
             .Select(kv => new ProfileRow(kv.Key, kv.Value.Calls / (double)steps,
                 kv.Value.Ticks * 1000.0 / System.Diagnostics.Stopwatch.Frequency / steps, kv.Value.Ticks / total,
-                kv.Value.Flops == 0 ? 0 : kv.Value.Flops / (kv.Value.Ticks / (double)System.Diagnostics.Stopwatch.Frequency) / 1e9))
+                kv.Value.Flops == 0 ? 0 : kv.Value.Flops / (kv.Value.Ticks / (double)System.Diagnostics.Stopwatch.Frequency) / 1e9,
+                kv.Value.Flops / steps))
             .OrderByDescending(r => r.MsPerStep).ToArray();
+    }
+
+    /// <summary>The FP32 peak of the cores the host set runs on (its ISA's register width), or null for a GPU set.</summary>
+    public static double? MeasuredPeak(ComputeDevice device)
+    {
+        if (device.Kernels is not HostKernelSet host) return null;
+        using var pool = new WorkerPool(Environment.ProcessorCount);
+        return FmaPeak.MeasureGflops(pool, wide: host.Isa == "avx512");
     }
 
     /// <summary>chars/s of batch-1 generation carrying (h, c), median over reps, after one short warm-up.</summary>

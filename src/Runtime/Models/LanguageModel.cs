@@ -58,12 +58,15 @@ internal sealed record LanguageModelConfig(int VocabSize, int Hidden, int SeqLen
     public const long MaxParameters = int.MaxValue / 8;
 
     /// <summary>
-    /// FLOPs of one training step at (T, B), counted as the TorchSharp peer counts them: 3 × the forward
-    /// GEMMs (forward, input gradient, weight gradient), each level 2·B·T·G·H·(H + X), the output layer
-    /// 2·B·R·H·V with R = T (all positions) or 1 (last).
+    /// FLOPs of one training step at (T, B), as the kernels do them (<see cref="StackShape.TrainingGemmFlops"/>:
+    /// no FLOPs for the one-hot input's gather, the embedding's width for its input products), plus the output
+    /// layer's three products, 3 × 2·B·R·H·V with R = T (all positions) or 1 (last). bench, its profile and
+    /// BenchmarkDotNet use this count; a test holds it to the sum over a profiled step's launches. (The TorchSharp
+    /// peer counts 3 × 2·B·T·G·H·(H + X) per level, X = V for a one-hot input: more than it computes.)
     /// </summary>
     public double TrainingFlops(int steps, int batch) =>
-        3.0 * Stack.ForwardGemmFlops((long)batch * steps, InputWidth) + 3.0 * 2 * batch * (Loss == LossPositions.All ? steps : 1) * Hidden * VocabSize;
+        Stack.TrainingGemmFlops(steps, batch, InputWidth, oneHotInput: Embedding == 0)
+        + 3.0 * 2 * batch * (Loss == LossPositions.All ? steps : 1) * Hidden * VocabSize;
 }
 
 /// <summary>

@@ -22,12 +22,25 @@ internal sealed record StackShape(RecurrentCell Cell, int Hidden, int Levels, bo
         return total;
     }
 
-    /// <summary>Forward FLOPs of the stack's GEMMs over T·B rows (2 per multiply-add) for an input of width X.</summary>
-    public double ForwardGemmFlops(long rows, long inputSize)
+    /// <summary>
+    /// FLOPs (2 per multiply-add) of the products one training step of T steps × B rows launches, from their
+    /// shapes, R = T·B, G·H gate columns, X a level's input width:
+    /// <list type="bullet">
+    /// <item>the input projection x·Wx (2·R·GH·X), its weight gradient xᵀ·dgates (the same) and its input gradient
+    /// dgates·Wxᵀ (the same), except for a level 0 whose input is one-hot: a gather and a scatter-add, no FLOPs;</item>
+    /// <item>the recurrence forward (2·T·B·GH·H), backward (2·(T−1)·B·GH·H: the first step's dh is not needed) and
+    /// its weight gradient hᵀ·dgates (2·R·GH·H).</item>
+    /// </list>
+    /// Pointwise work (cells, biases, dropout) is not counted.
+    /// </summary>
+    public double TrainingGemmFlops(int steps, int batch, long inputSize, bool oneHotInput)
     {
-        double flops = 0;
+        double rows = (double)steps * batch, gh = Cell.Gates * Hidden, flops = 0;
         for (int l = 0; l < Levels; l++)
-            flops += Directions * 2.0 * rows * Cell.Gates * Hidden * (Hidden + (l == 0 ? inputSize : OutputWidth));
+        {
+            long x = l == 0 ? (oneHotInput ? 0 : inputSize) : OutputWidth;
+            flops += Directions * (3 * 2.0 * rows * gh * x + 2.0 * rows * gh * Hidden * 2 + 2.0 * (steps - 1) * batch * gh * Hidden);
+        }
         return flops;
     }
 
