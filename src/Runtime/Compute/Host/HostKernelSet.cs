@@ -21,6 +21,7 @@ internal sealed unsafe class HostKernelSet : IKernelSet
     private readonly HostRecurrence _recurrence;
     private readonly HostGemv _gemv;
     private readonly HostSoftmax _softmax;
+    private readonly HostAdam _adam;
     private long _calls;
 
     /// <param name="isa">The kernels' ISA; <see cref="HostGemm.StartupIsa"/> when null. Tests force each one: Vector512
@@ -34,6 +35,7 @@ internal sealed unsafe class HostKernelSet : IKernelSet
         _recurrence = new HostRecurrence(_pool, wide: _gemm.Isa == HostIsa.Avx512);
         _gemv = new HostGemv(_pool, wide: _gemm.Isa == HostIsa.Avx512);
         _softmax = new HostSoftmax(_pool);
+        _adam = new HostAdam(_pool);
     }
 
     public string Name => $"host-simd ({HostGemm.IsaDisplayName(_gemm.Isa)}, {_pool.Threads} threads)";
@@ -247,31 +249,7 @@ internal sealed unsafe class HostKernelSet : IKernelSet
     public void AdamStep(ArrayView<float> parameters, ArrayView<float> grads, ArrayView<float> m, ArrayView<float> v, in AdamStepArgs args)
     {
         _calls++;
-        float* p = P(parameters), g = P(grads), mp = P(m), vp = P(v);
-        long n = parameters.Length, i = 0;
-        if (Vector256.IsHardwareAccelerated)
-        {
-            var b1 = Vector256.Create(args.Beta1); var b1c = Vector256.Create(1f - args.Beta1);
-            var b2 = Vector256.Create(args.Beta2); var b2c = Vector256.Create(1f - args.Beta2);
-            var step = Vector256.Create(args.StepSize); var eps = Vector256.Create(args.Epsilon); var scale = Vector256.Create(args.GradScale);
-            for (; i + 8 <= n; i += 8)
-            {
-                var gi = Vector256.Load(g + i) * scale;
-                var mi = b1 * Vector256.Load(mp + i) + b1c * gi;
-                var vi = b2 * Vector256.Load(vp + i) + b2c * gi * gi;
-                mi.Store(mp + i);
-                vi.Store(vp + i);
-                (Vector256.Load(p + i) - step * mi / (Vector256.Sqrt(vi) + eps)).Store(p + i);
-            }
-        }
-        for (; i < n; i++)
-        {
-            float gi = g[i] * args.GradScale;
-            float mi = args.Beta1 * mp[i] + (1f - args.Beta1) * gi;
-            float vi = args.Beta2 * vp[i] + (1f - args.Beta2) * gi * gi;
-            mp[i] = mi; vp[i] = vi;
-            p[i] -= args.StepSize * mi / (MathF.Sqrt(vi) + args.Epsilon);
-        }
+        _adam.Run(P(parameters), P(grads), P(m), P(v), parameters.Length, args);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -281,15 +259,30 @@ internal sealed unsafe class HostKernelSet : IKernelSet
         SumOfSquares(P(x), x.Length, P(partials), (int)partials.Length);
     }
 
-    // Same strided partials as the GPU kernel, so the host reduces the same numbers either way.
+    /// <summary>
+    /// partials[s] = Σ src[i]² over i ≡ s (mod stride), i ascending: the GPU kernel's strided partials, so the
+    /// host reduces the same numbers either way. One sequential pass, a block of <paramref name="stride"/>
+    /// elements at a time into the partials (which stay in L1), adding in each partial's order: the bits of a
+    /// partial-by-partial loop without its <paramref name="stride"/> passes over memory.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void SumOfSquares(float* src, long n, float* dst, int stride)
     {
-        for (int s = 0; s < stride; s++)
+        new Span<float>(dst, stride).Clear();
+        long i = 0;
+        for (; i + stride <= n; i += stride)
         {
-            float acc = 0f;
-            for (long i = s; i < n; i += stride) acc += src[i] * src[i];
-            dst[s] = acc;
+            float* block = src + i;
+            int s = 0;
+            if (Vector256.IsHardwareAccelerated)
+                for (; s + 8 <= stride; s += 8)
+                {
+                    var x = Vector256.Load(block + s);
+                    (Vector256.Load(dst + s) + x * x).Store(dst + s);
+                }
+            for (; s < stride; s++) dst[s] += block[s] * block[s];
         }
+        for (int s = 0; i < n; i++, s++) dst[s] += src[i] * src[i];
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
