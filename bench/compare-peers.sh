@@ -2,7 +2,7 @@
 # GpuLstm against the TorchSharp peer (libtorch + oneDNN), side by side in one run, one process per
 # measurement, alternating the two so that machine noise hits both alike.
 #
-#   bash bench/compare-peers.sh                # cpu device, all four configurations + the notebook run
+#   bash bench/compare-peers.sh                # cpu device, the four char configurations, word level + the notebook run
 #   DEVICE=ilgpu-cpu CONFIGS="seed" bash bench/compare-peers.sh
 #
 # Needs ../shared/peers/torchsharp (or SHARED=/path/to/shared) and python3 for the table. The peer is an
@@ -13,7 +13,7 @@ repo=$(dirname "$here")
 shared=${SHARED:-$(dirname "$repo")/shared}
 peer_dir=$shared/peers/torchsharp
 device=${DEVICE:-cpu}
-configs=${CONFIGS:-"seed small medium large"}
+configs=${CONFIGS:-"seed small medium large word"}
 out=${OUT_DIR:-$(mktemp -d)}
 
 [ -d "$peer_dir" ] || { echo "no TorchSharp peer at $peer_dir (set SHARED)" >&2; exit 2; }
@@ -23,8 +23,10 @@ dotnet build "$repo/src/Cli" -c Release -v q -nologo >/dev/null
 G=(dotnet "$repo/src/Cli/bin/Release/net10.0/gpulstm.dll")
 P=(dotnet "$peer_dir/bin/Release/net10.0/CharLstmBench.dll")
 
-declare -A shape=( [seed]="27 128 1 50 16" [small]="65 256 2 100 32" [medium]="65 512 2 100 64" [large]="65 1024 1 128 64" )
-declare -A budget=( [seed]="5 50" [small]="3 20" [medium]="2 10" [large]="2 10" )
+declare -A shape=( [seed]="27 128 1 50 16" [small]="65 256 2 100 32" [medium]="65 512 2 100 64" [large]="65 1024 1 128 64" [word]="10000 256 2 50 32" )
+declare -A budget=( [seed]="5 50" [small]="3 20" [medium]="2 10" [large]="2 10" [word]="2 10" )
+# Word level: both read a 256-wide embedding (GpuLstm's word config has --E 256 built in).
+declare -A peer_input=( [word]="--input embed --embed 256" )
 
 : > "$out/results.jsonl"
 for name in $configs; do
@@ -32,7 +34,8 @@ for name in $configs; do
   read -r warm steps <<< "${budget[$name]}"
   echo "== $name (V$V H$H L$L T$T B$B)" >&2
   "${G[@]}" bench --config "$name" --device "$device" --warmup "$warm" --steps "$steps" | tee "$out/$name.gpulstm.log" >&2
-  "${P[@]}" --V "$V" --H "$H" --L "$L" --T "$T" --B "$B" --warmup "$warm" --steps "$steps" --label "$name" | tee "$out/$name.peer.log" >&2
+  # shellcheck disable=SC2086
+  "${P[@]}" --V "$V" --H "$H" --L "$L" --T "$T" --B "$B" ${peer_input[$name]:-} --warmup "$warm" --steps "$steps" --label "$name" | tee "$out/$name.peer.log" >&2
   grep -h '^RESULT ' "$out/$name.gpulstm.log" "$out/$name.peer.log" | sed 's/^RESULT //' >> "$out/results.jsonl"
 done
 

@@ -9,7 +9,7 @@ peer = {r["label"]: r for r in rows if r["impl"] == "torchsharp"}
 print("| config (V,H,L,T,B) | GpuLstm ms/step | TorchSharp ms/step | time ratio | GpuLstm GFLOP/s | TorchSharp GFLOP/s "
       "| GpuLstm sample chars/s | TorchSharp sample chars/s | sampling ratio | GpuLstm peak RSS | TorchSharp peak RSS | RSS ratio |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-for label in ["seed", "small", "medium", "large"]:
+for label in ["seed", "small", "medium", "large", "word"]:
     if label not in ours or label not in peer:
         continue
     g, p = ours[label], peer[label]

@@ -13,7 +13,7 @@ internal static class BenchCommand
 {
     public static Command Create()
     {
-        var config = new Option<string>("--config") { Description = "seed, small, medium, large, all, or custom (with --V --H --L --T --B)", DefaultValueFactory = _ => "all" };
+        var config = new Option<string>("--config") { Description = "seed, small, medium, large, all (those four), word (V 10,000, E 256, H 256, L 2, T 50, B 32), or custom (with --V --H --L --T --B)", DefaultValueFactory = _ => "all" };
         var v = new Option<int?>("--V") { Description = "vocabulary size (custom config, or override)" };
         var h = new Option<int?>("--H") { Description = "hidden size" };
         var l = new Option<int?>("--L") { Description = "layers" };
@@ -58,8 +58,9 @@ internal static class BenchCommand
             {
                 "all" => BenchConfig.Standard,
                 "custom" => new[] { new BenchConfig("custom", 65, 128, 1, 100, 32) },
+                "word" => new[] { BenchConfig.Word },
                 _ => BenchConfig.Standard.Where(c => c.Name == name).ToArray() is { Length: 1 } one ? one
-                    : throw new GpuLstmException($"unknown config '{name}'; choose seed, small, medium, large, all or custom"),
+                    : throw new GpuLstmException($"unknown config '{name}'; choose seed, small, medium, large, all, word or custom"),
             };
             configs = configs.Select(c => c with
             {

@@ -22,6 +22,9 @@ internal sealed record BenchConfig(string Name, int V, int H, int L, int T, int 
         new BenchConfig("large", 65, 1024, 1, 128, 64),
     };
 
+    /// <summary>Word level: a 10,000-word vocabulary through a 256-wide embedding (not in "all": its step is another kind of work).</summary>
+    public static BenchConfig Word { get; } = new("word", 10_000, 256, 2, 50, 32, 256);
+
     public override string ToString() => $"{Name} (V{V} {(E > 0 ? $"E{E} " : "")}H{H} L{L} T{T} B{B})";
 
     public LanguageModelConfig ModelConfig(LossPositions target) => new(V, H, T, target, L, E);
