@@ -51,7 +51,7 @@ public unsafe class SoftmaxBenchmarks : IWorkPerCall
     [Benchmark(Baseline = true, Description = "host softmax CE: max, exp+sum, scale (shipped)")]
     public void ThreeSweeps() => _softmax.Run(Rows, V, _x, _targets, _x, _loss, 1f / Rows);
 
-    [Benchmark(Description = "host softmax CE: online max+sum, gradient (2 sweeps, 2.25 exp/logit)")]
+    [Benchmark(Description = "host softmax CE: online max+sum, gradient (2 sweeps, 2.25 exp/logit, one thread)")]
     public void Online()
     {
         for (int r = 0; r < Rows; r++) OnlineRow(_x + (long)r * V, V, _targets[r], 1f / Rows, out _loss[r]);
