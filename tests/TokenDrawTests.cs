@@ -59,11 +59,14 @@ public sealed class TokenDrawTests
 
     /// <summary>20,000 draws from a fixed seed land in proportion to the reference probabilities (within 4 standard deviations).</summary>
     [Theory]
-    [InlineData(0.8, 0)]
-    [InlineData(1.0, 3)]
-    public void DrawsFollowTheWeights(double temperature, int topK)
+    [InlineData(7, 0.8, 0)]
+    [InlineData(7, 1.0, 3)]
+    [InlineData(37, 1.0, 0)]      // blocks of 8 and a tail of 5
+    [InlineData(37, 1.4, 10)]
+    public void DrawsFollowTheWeights(int vocab, double temperature, int topK)
     {
-        float[] logits = [0.5f, 2f, -1f, 1.2f, 0f, 1.9f, -3f];
+        float[] logits = vocab == 7 ? [0.5f, 2f, -1f, 1.2f, 0f, 1.9f, -3f]
+            : Enumerable.Range(0, vocab).Select(i => (float)(2 * Math.Sin(1.7 * i))).ToArray();
         var expected = Reference(logits, temperature, topK);
         var counts = new int[logits.Length];
         var rng = new GpuLstm.Runtime.Rng(11);
