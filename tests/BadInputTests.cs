@@ -185,7 +185,17 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         // bench and the command line itself
         { "unknown config 'huge'", 1, ["bench", "--config", "huge"] },
         { "--steps must be a positive integer, got 0", 1, ["bench", "--config", "seed", "--steps", "0"] },
-        { "unknown command 'trian'; the commands are train, sample, eval, forecast, devices, bench", 2, ["trian"] },
+        // export
+        { "--output 'good.safetensors' is the same file as --checkpoint, which this command reads", 1, ["export", "--checkpoint", "good.safetensors", "--output", "good.safetensors"] },
+        { "checkpoint 'missing.safetensors' not found", 1, ["export", "--checkpoint", "missing.safetensors"] },
+        { "checkpoint 'garbage.safetensors' declares a", 1, ["export", "--checkpoint", "garbage.safetensors"] },
+        { $"holds a 'peephole' model; this build reads {RecurrentCell.NameList} models", 1, ["export", "--checkpoint", "peephole.safetensors"] },
+        { "--format: 'tflite' is not one of 'onnx'", 2, ["export", "--checkpoint", "good.safetensors", "--format", "tflite"] },
+        { "--output 'adir' is a directory", 1, ["export", "--checkpoint", "good.safetensors", "--output", "adir"] },
+        { "--output 'nodir/m.onnx': the directory 'nodir' does not exist", 1, ["export", "--checkpoint", "good.safetensors", "--output", "nodir/m.onnx"] },
+        { "--checkpoint is an empty path", 1, ["export", "--checkpoint", ""] },
+        { "--checkpoint is required", 2, ["export"] },
+        { "unknown command 'trian'; the commands are train, sample, eval, forecast, export, devices, bench", 2, ["trian"] },
     };
 
     [Theory]

@@ -7,6 +7,7 @@ root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(SampleCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(ForecastCommand.Create());
+root.Subcommands.Add(ExportCommand.Create());
 root.Subcommands.Add(DevicesCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 var parse = root.Parse(args);
