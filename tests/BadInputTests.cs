@@ -195,6 +195,7 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "--output 'nodir/m.onnx': the directory 'nodir' does not exist", 1, ["export", "--checkpoint", "good.safetensors", "--output", "nodir/m.onnx"] },
         { "--checkpoint is an empty path", 1, ["export", "--checkpoint", ""] },
         { "--checkpoint is required", 2, ["export"] },
+        { "--output is required when --checkpoint is standard input ('-')", 1, ["export", "--checkpoint", "-"] },
         { "unknown command 'trian'; the commands are train, sample, eval, forecast, export, devices, bench", 2, ["trian"] },
     };
 

@@ -60,6 +60,32 @@ public sealed class ExportCliTests(TestDevices devices) : IDisposable
     }
 
     [Fact]
+    public async Task ReadsTheCheckpointFromStandardInput()
+    {
+        SaveTextCheckpoint("piped.safetensors");
+        var psi = new System.Diagnostics.ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        {
+            WorkingDirectory = _dir,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (string a in new[] { Path.Combine(AppContext.BaseDirectory, "gpulstm.dll"), "export", "--checkpoint", "-", "--output", "from-stdin.onnx" })
+            psi.ArgumentList.Add(a);
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        p.StandardInput.BaseStream.Write(File.ReadAllBytes(Path.Combine(_dir, "piped.safetensors")));
+        p.StandardInput.Close();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        await p.WaitForExitAsync(timeout.Token);
+        Assert.True(p.ExitCode == 0, await stderr);
+        Assert.StartsWith("wrote from-stdin.onnx: text model", await stdout);
+        using var session = new InferenceSession(Path.Combine(_dir, "from-stdin.onnx"));
+        Assert.Equal("gru", session.ModelMetadata.CustomMetadataMap["cell"]);
+    }
+
+    [Fact]
     public void ReplacesAnExistingFileWhole()
     {
         SaveTextCheckpoint("m.safetensors");

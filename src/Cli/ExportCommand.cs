@@ -1,4 +1,5 @@
 using System.CommandLine;
+using GpuLstm.Runtime;
 using GpuLstm.Runtime.Export;
 using GpuLstm.Runtime.Files;
 
@@ -9,7 +10,7 @@ internal static class ExportCommand
 {
     public static Command Create()
     {
-        var checkpoint = new Option<string>("--checkpoint") { Description = "a checkpoint written by `gpulstm train` or `gpulstm forecast train`", Required = true };
+        var checkpoint = new Option<string>("--checkpoint") { Description = "a checkpoint written by `gpulstm train` or `gpulstm forecast train` ('-': standard input)", Required = true };
         var format = new Option<string>("--format") { Description = "onnx: an ONNX graph (opset 17) with the state as explicit inputs and outputs", DefaultValueFactory = _ => "onnx" };
         format.AcceptOnlyFromAmong("onnx");
         var output = new Option<string?>("--output") { Description = "the file to write (default: the checkpoint's path with the extension .onnx)" };
@@ -20,7 +21,10 @@ internal static class ExportCommand
         command.SetAction(parse => CliRunner.Run(parse, () =>
         {
             string checkpointPath = parse.GetValue(checkpoint)!;
-            string outputPath = parse.GetValue(output) ?? Path.ChangeExtension(checkpointPath, ".onnx");
+            string? outputPath = parse.GetValue(output);
+            if (outputPath is null && checkpointPath == InputSource.StandardInput)
+                throw new GpuLstmException("--output is required when --checkpoint is standard input ('-'): there is no checkpoint path to put the .onnx file beside");
+            outputPath ??= Path.ChangeExtension(checkpointPath, ".onnx");
             new FilePlan().Input("--checkpoint", checkpointPath).Output("--output", outputPath).Check();
             var model = OnnxExport.FromCheckpointFile(checkpointPath);
             OnnxExport.Write(outputPath, model);

@@ -44,15 +44,18 @@ internal static class OnnxExport
     private const TensorProto.Types.DataType Int64 = TensorProto.Types.DataType.Int64;
 
     /// <summary>
-    /// Reads the checkpoint at <paramref name="path"/> (text or series, told apart by its "format" metadata)
-    /// and builds its graph; a bad checkpoint is the loaders' one-line <see cref="GpuLstmException"/>.
+    /// Reads the checkpoint at <paramref name="path"/> (a file, a pipe, or standard input as "-"; text or
+    /// series, told apart by its "format" metadata) and builds its graph; a bad checkpoint is the loaders'
+    /// one-line <see cref="GpuLstmException"/>.
     /// </summary>
     public static ModelProto FromCheckpointFile(string path)
     {
-        var reader = new CheckpointReader(path, "gpulstm train or gpulstm forecast train", () => SafeTensors.Read(path));
+        // Read once: standard input and pipes cannot be read again for the loader of the kind found.
+        byte[] bytes = InputSource.Open(path, "checkpoint").ReadAllBytes();
+        var reader = new CheckpointReader(path, "gpulstm train or gpulstm forecast train", () => SafeTensors.Read(bytes, path));
         return reader.Get("format") == SeriesCheckpoint.FormatTag
-            ? SeriesGraph(SeriesCheckpoint.Load(path))
-            : TextGraph(Checkpoint.Load(path));
+            ? SeriesGraph(SeriesCheckpoint.Parse(bytes, path))
+            : TextGraph(Checkpoint.Parse(bytes, path));
     }
 
     /// <summary>Writes <paramref name="model"/> to <paramref name="path"/> atomically (a temporary file renamed into place).</summary>
