@@ -176,13 +176,13 @@ internal static class OnnxExport
         int inputWidth = 0;
         foreach (string suffix in directions == 2 ? new[] { "", "_reverse" } : new[] { "" })
         {
-            string name = $"{cell.Name}.{{0}}_l{level}{suffix}";
-            var wih = tensors[string.Format(CultureInfo.InvariantCulture, name, "weight_ih")];
+            TensorEntry Tensor(string kind) => tensors[$"{cell.Name}.{kind}_l{level}{suffix}"];
+            var wih = Tensor("weight_ih");
             inputWidth = wih.Shape[1];
             w.AddRange(ReorderGateBlocks(wih.Data, h, inputWidth, order));
-            r.AddRange(ReorderGateBlocks(tensors[string.Format(CultureInfo.InvariantCulture, name, "weight_hh")].Data, h, h, order));
-            b.AddRange(ReorderGateBlocks(tensors[string.Format(CultureInfo.InvariantCulture, name, "bias_ih")].Data, h, 1, order));
-            b.AddRange(ReorderGateBlocks(tensors[string.Format(CultureInfo.InvariantCulture, name, "bias_hh")].Data, h, 1, order));
+            r.AddRange(ReorderGateBlocks(Tensor("weight_hh").Data, h, h, order));
+            b.AddRange(ReorderGateBlocks(Tensor("bias_ih").Data, h, 1, order));
+            b.AddRange(ReorderGateBlocks(Tensor("bias_hh").Data, h, 1, order));
         }
         string prefix = $"l{level}";
         g.Initializer($"{prefix}.W", w.ToArray(), directions, gh, inputWidth);
