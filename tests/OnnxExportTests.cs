@@ -207,6 +207,30 @@ public sealed class OnnxExportTests(TestDevices devices) : IDisposable
     }
 
     [Fact]
+    public void StreamsOfABatchAreIndependent()
+    {
+        // The README says B is free: two streams in one call give what each gives alone.
+        var (model, vocab, session, _) = Exported("lstm", 2, 3, "char", 9);
+        using var _m = model;
+        using var _s = session;
+        int v = vocab.Count, h = model.Config.Hidden;
+        int[] first = [1, 5, 2, 7], second = [3, 0, 4, 4];
+        var inputs = new List<NamedOnnxValue>
+        {
+            // (T,B): step t holds the two streams' tokens side by side.
+            NamedOnnxValue.CreateFromTensor("tokens", new DenseTensor<long>(first.Zip(second, (a, b) => new long[] { a, b }).SelectMany(p => p).ToArray(), [4, 2])),
+        };
+        foreach (string name in new[] { "h0_l0", "c0_l0", "h0_l1", "c0_l1" })
+            inputs.Add(NamedOnnxValue.CreateFromTensor(name, new DenseTensor<float>(new float[2 * h], [1, 2, h])));
+        using var results = session.Run(inputs);
+        var both = results.First(r => r.Name == "logits").AsTensor<float>().ToArray(); // (T,2,V)
+        var alone = new[] { Run(session, first, ZeroState(model.Config)), Run(session, second, ZeroState(model.Config)) };
+        for (int t = 0; t < 4; t++)
+            for (int b = 0; b < 2; b++)
+                AssertClose(alone[b].AsSpan(t * v, v), both.AsSpan((t * 2 + b) * v, v), $"step {t}, stream {b}");
+    }
+
+    [Fact]
     public void ProbabilitiesAreTheSoftmaxOfTheLogits()
     {
         var (model, vocab, session, _) = Exported("gru", 1, 0, "char", 3);
