@@ -136,6 +136,18 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "--length must be 0 or more, got -1", 1, ["sample", "--checkpoint", "good.safetensors", "--length", "-1"] },
         { "--mode: 'bogus' is not one of 'window', 'state'", 2, ["sample", "--checkpoint", "good.safetensors", "--mode", "bogus"] },
         { "unknown device 'tpu'", 1, ["sample", "--checkpoint", "good.safetensors", "--device", "tpu"] },
+        // sample: samples to keep (--count, --prime-file, --output)
+        { "--count must be a positive integer, got 0", 1, ["sample", "--checkpoint", "good.safetensors", "--count", "0"] },
+        { "--count expects a whole number, got 'abc'", 2, ["sample", "--checkpoint", "good.safetensors", "--count", "abc"] },
+        { "give the prime once: --prime or --prime-file, not both", 1, ["sample", "--checkpoint", "good.safetensors", "--prime", "the", "--prime-file", "tiny.txt"] },
+        { "prime file 'missing.txt' not found", 1, ["sample", "--checkpoint", "good.safetensors", "--prime-file", "missing.txt"] },
+        { "the prime text is empty", 1, ["sample", "--checkpoint", "good.safetensors", "--prime-file", "empty.txt"] },
+        { "prime file 'latin1.txt' is not valid UTF-8 (bad byte at offset 3)", 1, ["sample", "--checkpoint", "good.safetensors", "--prime-file", "latin1.txt"] },
+        { "--output 'good.safetensors' is the same file as --checkpoint, which this command reads", 1, ["sample", "--checkpoint", "good.safetensors", "--output", "good.safetensors"] },
+        { "--output 'tiny.txt' is the same file as --prime-file, which this command reads", 1, ["sample", "--checkpoint", "good.safetensors", "--prime-file", "tiny.txt", "--output", "tiny.txt"] },
+        { "--output 'adir' is a directory", 1, ["sample", "--checkpoint", "good.safetensors", "--output", "adir"] },
+        { "--output is an empty path", 1, ["sample", "--checkpoint", "good.safetensors", "--output", ""] },
+        { "'z' (U+007A), which is not in the model's vocabulary", 1, ["sample", "--checkpoint", "good.safetensors", "--prime", "zebra", "--output", "s.txt"] },
         // an output that is the same file as an input, or as another output (every spelling: FilePlanCliTests)
         { "--checkpoint 'tiny.txt' is the same file as --corpus, which this command reads", 1, ["train", "--corpus", "tiny.txt", "--checkpoint", "tiny.txt"] },
         { "--metrics 'tiny.txt' is the same file as --corpus", 1, ["train", "--corpus", "tiny.txt", "--metrics", "tiny.txt"] },
