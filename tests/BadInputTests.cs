@@ -136,6 +136,16 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "--length must be 0 or more, got -1", 1, ["sample", "--checkpoint", "good.safetensors", "--length", "-1"] },
         { "--mode: 'bogus' is not one of 'window', 'state'", 2, ["sample", "--checkpoint", "good.safetensors", "--mode", "bogus"] },
         { "unknown device 'tpu'", 1, ["sample", "--checkpoint", "good.safetensors", "--device", "tpu"] },
+        // train --init-from: fine-tuning
+        { "the vocabulary of checkpoint 'good.safetensors': 'I' (U+0049), 'Q' (U+0051), 'U' (U+0055), 'Z' (U+005A); --extend-vocab adds them", 1, ["train", "--init-from", "good.safetensors", "--corpus", "other.txt", "--mode", "last", "--seq-length", "4"] },
+        { "--hidden 8 contradicts checkpoint 'good.safetensors' to fine-tune from, whose model has the hidden size 4", 1, ["train", "--init-from", "good.safetensors", "--hidden", "8"] },
+        { "--cell gru contradicts checkpoint 'good.safetensors' to fine-tune from, whose model has the cell lstm", 1, ["train", "--init-from", "good.safetensors", "--cell", "gru"] },
+        { "--init-from starts a new run, and --resume continues the saved one; give one or the other", 1, ["train", "--init-from", "good.safetensors", "--resume"] },
+        { "--extend-vocab applies only with a checkpoint to fine-tune from", 1, ["train", "--extend-vocab"] },
+        { "--init-from: checkpoint 'missing.safetensors' not found", 1, ["train", "--init-from", "missing.safetensors"] },
+        { "--init-from: checkpoint 'garbage.safetensors'", 1, ["train", "--init-from", "garbage.safetensors"] },
+        { "--init-from is empty", 1, ["train", "--init-from", ""] },
+        { "--checkpoint 'good.safetensors' is the same file as --init-from, which this command reads", 1, ["train", "--init-from", "good.safetensors", "--checkpoint", "good.safetensors"] },
         // sample: samples to keep (--count, --prime-file, --output)
         { "--count must be a positive integer, got 0", 1, ["sample", "--checkpoint", "good.safetensors", "--count", "0"] },
         { "--count expects a whole number, got 'abc'", 2, ["sample", "--checkpoint", "good.safetensors", "--count", "abc"] },

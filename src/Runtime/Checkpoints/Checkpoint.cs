@@ -54,15 +54,8 @@ internal static class Checkpoint
     /// <summary>The checkpoint's bytes, taken from the model now and written to a stream later (see <see cref="FileTransaction"/>).</summary>
     public static Action<Stream> Serializer(LanguageModel model, ITokenizer vocabulary, IReadOnlyDictionary<string, string>? extraMetadata = null)
     {
-        var p = model.Parameters;
-        var dense = model.Dense;
         int v = model.Config.VocabSize, h = model.Config.Hidden;
-        var tensors = new List<TensorEntry>();
-        if (model.Embedding is not null)
-            tensors.Add(new("embedding.weight", new[] { v, model.Config.Embedding }, p.GetValue(model.Embedding)));
-        StackTensors.Add(tensors, p, model.Stack);
-        tensors.Add(new("fc.weight", new[] { v, h }, Transpose(p.GetValue(dense.Weights), h, v)));
-        tensors.Add(new("fc.bias", new[] { v }, p.GetValue(dense.Bias)));
+        var tensors = Tensors(model);
         var metadata = new Dictionary<string, string>
         {
             ["format"] = FormatTag,
@@ -81,6 +74,21 @@ internal static class Checkpoint
         if (extraMetadata is not null)
             foreach (var (key, value) in extraMetadata) metadata.TryAdd(key, value);
         return SafeTensors.Serializer(metadata, tensors);
+    }
+
+    /// <summary>The model's weights as PyTorch's state dict holds them (names, shapes, layouts).</summary>
+    public static List<TensorEntry> Tensors(LanguageModel model)
+    {
+        var p = model.Parameters;
+        var dense = model.Dense;
+        int v = model.Config.VocabSize, h = model.Config.Hidden;
+        var tensors = new List<TensorEntry>();
+        if (model.Embedding is not null)
+            tensors.Add(new("embedding.weight", new[] { v, model.Config.Embedding }, p.GetValue(model.Embedding)));
+        StackTensors.Add(tensors, p, model.Stack);
+        tensors.Add(new("fc.weight", new[] { v, h }, Transpose(p.GetValue(dense.Weights), h, v)));
+        tensors.Add(new("fc.bias", new[] { v }, p.GetValue(dense.Bias)));
+        return tensors;
     }
 
     /// <summary>Reads and validates a checkpoint; every problem is a one-line <see cref="GpuLstmException"/>.</summary>
