@@ -39,6 +39,7 @@ public sealed class BadInputFiles : IDisposable
         var (meta, tensors) = SafeTensors.Read(good);
         var otherVocab = new Dictionary<string, string>(meta) { ["vocab_size"] = "3", ["vocab"] = "[\"a\",\"b\",\"c\"]" };
         SafeTensors.Write(Path.Combine(Dir, "vocab.safetensors"), otherVocab, tensors.Values.ToArray());
+        File.WriteAllText(Path.Combine(Dir, "vocab3.json"), "[\"a\",\"b\",\"c\"]");
         File.WriteAllText(Path.Combine(Dir, "gpulstm-model.safetensors"), "a file the failing commands must not touch");
         // Finished runs, with their training states: one that ran all its epochs, one that early stopping ended
         // (no later evaluation can beat the first by more than a min delta of 1000).
@@ -146,6 +147,17 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "--init-from: checkpoint 'garbage.safetensors'", 1, ["train", "--init-from", "garbage.safetensors"] },
         { "--init-from is empty", 1, ["train", "--init-from", ""] },
         { "--checkpoint 'good.safetensors' is the same file as --init-from, which this command reads", 1, ["train", "--init-from", "good.safetensors", "--checkpoint", "good.safetensors"] },
+        // import: a PyTorch state dict
+        { "state dict 'good.safetensors' has a head of 15 outputs ('fc.weight' [15,4]), but the vocabulary has 3 symbols", 1, ["import", "--state-dict", "good.safetensors", "--vocab", "vocab3.json", "--out", "m.safetensors"] },
+        { "vocabulary file 'tiny.txt' is not a JSON array of strings", 1, ["import", "--state-dict", "good.safetensors", "--vocab", "tiny.txt", "--out", "m.safetensors"] },
+        { "vocabulary file 'missing.json' not found", 1, ["import", "--state-dict", "good.safetensors", "--vocab", "missing.json", "--out", "m.safetensors"] },
+        { "state dict 'missing.safetensors' not found", 1, ["import", "--state-dict", "missing.safetensors", "--vocab", "vocab3.json", "--out", "m.safetensors"] },
+        { "state dict 'garbage.safetensors' declares a", 1, ["import", "--state-dict", "garbage.safetensors", "--vocab", "vocab3.json", "--out", "m.safetensors"] },
+        { "state dict 'peephole.safetensors' has no recurrent layer", 1, ["import", "--state-dict", "peephole.safetensors", "--vocab", "vocab3.json", "--out", "m.safetensors"] },
+        { "--out 'good.safetensors' is the same file as --state-dict, which this command reads", 1, ["import", "--state-dict", "good.safetensors", "--vocab", "vocab3.json", "--out", "good.safetensors"] },
+        { "--out is empty", 1, ["import", "--state-dict", "good.safetensors", "--vocab", "vocab3.json", "--out", ""] },
+        { "--out is required", 2, ["import", "--state-dict", "good.safetensors", "--vocab", "vocab3.json"] },
+        { "--seq-length must be a positive integer, got 0", 1, ["import", "--state-dict", "good.safetensors", "--vocab", "vocab3.json", "--out", "m.safetensors", "--seq-length", "0"] },
         // sample: samples to keep (--count, --prime-file, --output)
         { "--count must be a positive integer, got 0", 1, ["sample", "--checkpoint", "good.safetensors", "--count", "0"] },
         { "--count expects a whole number, got 'abc'", 2, ["sample", "--checkpoint", "good.safetensors", "--count", "abc"] },
@@ -207,7 +219,7 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         // bench and the command line itself
         { "unknown config 'huge'", 1, ["bench", "--config", "huge"] },
         { "--steps must be a positive integer, got 0", 1, ["bench", "--config", "seed", "--steps", "0"] },
-        { "unknown command 'trian'; the commands are train, sample, eval, forecast, devices, bench", 2, ["trian"] },
+        { "unknown command 'trian'; the commands are train, sample, eval, import, forecast, devices, bench", 2, ["trian"] },
     };
 
     [Theory]
