@@ -48,6 +48,14 @@ internal static class Checkpoint
 {
     public const string FormatTag = "gpulstm-char-lstm/1";
 
+    /// <summary>
+    /// The tokenizer, named and versioned so that a reimplementation (README: "The word tokenizer's rules") can
+    /// check it reads the same version: a change to the rules gets a new version, never the same name.
+    /// </summary>
+    public const string CharTokenizerSpec = "gpulstm-char/1: one token per Unicode scalar value; ids in code-point order";
+    public const string WordTokenizerSpec = "gpulstm-word/1: words of letters, digits and marks (Unicode) with inner apostrophes (U+0027, U+2019) or hyphens; " +
+        "newlines (LF, CRLF or CR) as one token; any other non-space character alone; other whitespace separates; ids: <unk>, then by frequency, ties in ordinal order";
+
     public static void Save(string path, LanguageModel model, ITokenizer vocabulary, IReadOnlyDictionary<string, string>? extraMetadata = null) =>
         AtomicFile.Write(path, "checkpoint", Serializer(model, vocabulary, extraMetadata));
 
@@ -70,6 +78,7 @@ internal static class Checkpoint
             ["seq_length"] = model.Config.SeqLength.ToString(CultureInfo.InvariantCulture),
             ["loss_positions"] = model.Config.Loss == LossPositions.All ? "all" : "last",
             ["vocab"] = JsonSerializer.Serialize(vocabulary.SymbolStrings),
+            ["tokenizer"] = vocabulary.Kind == "word" ? WordTokenizerSpec : CharTokenizerSpec,
         };
         if (extraMetadata is not null)
             foreach (var (key, value) in extraMetadata) metadata.TryAdd(key, value);

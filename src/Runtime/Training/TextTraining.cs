@@ -220,6 +220,8 @@ internal sealed class TextTraining : TrainingRun
             InputSource.StandardInput => "<stdin>",
             _ => Path.GetFileName(_setup.Corpus),
         };
+        // The validation fraction (the held-out tail whose loss is final_loss's companion), so a user can re-score it.
+        metadata["val_fraction"] = Settings.ValFraction!.Value.ToString("R", CultureInfo.InvariantCulture);
         if (_setup.InitFrom is not null) metadata["init_from"] = Path.GetFileName(_setup.InitFrom);
         if (double.IsFinite(finalLoss)) metadata["final_loss"] = finalLoss.ToString("R", CultureInfo.InvariantCulture);
         return Checkpoint.Serializer(Model, Vocabulary, metadata);
