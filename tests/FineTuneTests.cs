@@ -136,4 +136,29 @@ public sealed class FineTuneTests : IDisposable
         Assert.Equal(System.IO.Path.GetFileName(notebook), resumed.Metadata["init_from"]);
         foreach (var (name, tensor) in straight.Tensors) Assert.Equal(tensor.Data, resumed.Tensors[name].Data);
     }
+
+    [Fact]
+    public void ExtendingAWordVocabularyAppendsTheNewWordsAndKeepsEveryTrainedId()
+    {
+        string checkpoint = Path("words.safetensors");
+        using (TextModel.Train(new TextTrainingSettings
+        {
+            Tokens = TokenKind.Words, Embedding = 4, Hidden = 8, SeqLength = 4, MaxSteps = 5, Epochs = 1000, Device = "cpu",
+            Checkpoint = checkpoint, Metrics = OutputFile.None,
+        })) { }
+        var trained = Checkpoint.Load(checkpoint);
+        using var run = new TextTraining(OnTheOtherPoem("words-extended") with
+        {
+            Tokens = TokenKind.Words, Embedding = 4, Hidden = 8, SeqLength = 4, InitFrom = checkpoint, ExtendVocab = true,
+        });
+        var oldWords = trained.Vocabulary.SymbolStrings;
+        var newWords = run.Vocabulary.SymbolStrings;
+        Assert.Equal(oldWords, newWords.Take(oldWords.Count));
+        Assert.Contains("Nothing", newWords.Skip(oldWords.Count));
+        var tuned = Checkpoint.Tensors(run.Model).ToDictionary(t => t.Name);
+        int known = oldWords.Count;
+        Assert.Equal(trained.Tensors["embedding.weight"].Data, tuned["embedding.weight"].Data.AsSpan(0, known * 4).ToArray());
+        Assert.Equal(trained.Tensors["fc.weight"].Data, tuned["fc.weight"].Data.AsSpan(0, known * 8).ToArray());
+        Assert.Equal(trained.Tensors["fc.bias"].Data, tuned["fc.bias"].Data.AsSpan(0, known).ToArray());
+    }
 }

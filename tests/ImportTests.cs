@@ -24,10 +24,10 @@ public sealed class ImportTests : IDisposable
         public double[] D(string name) => T[name].Select(x => (double)x).ToArray();
     }
 
-    private static Torch MakeStateDict(string cell, int layers, int hidden, int embedding, int seed)
+    private static Torch MakeStateDict(string cell, int layers, int hidden, int embedding, int seed, int v = 15)
     {
         var rng = new Random(seed);
-        int gates = cell == "lstm" ? 4 : 3, v = Vocab.Length, x0 = embedding > 0 ? embedding : v;
+        int gates = cell == "lstm" ? 4 : 3, x0 = embedding > 0 ? embedding : v;
         var t = new Dictionary<string, float[]>();
         var shapes = new Dictionary<string, int[]>();
         void Add(string name, params int[] shape)
@@ -67,10 +67,11 @@ public sealed class ImportTests : IDisposable
     /// The mean next-token cross-entropy over the text read as one stream, in float64, with PyTorch's
     /// nn.LSTM (gates i, f, g, o) or nn.GRU (r, z, n; n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))).
     /// </summary>
-    private static double ReferenceLoss(Torch m, string cell, int layers, int hidden, int embedding)
+    private static double ReferenceLoss(Torch m, string cell, int layers, int hidden, int embedding) =>
+        ReferenceLoss(m, cell, layers, hidden, embedding, Text.Select(c => Array.IndexOf(Vocab, c.ToString())).ToArray(), Vocab.Length);
+
+    private static double ReferenceLoss(Torch m, string cell, int layers, int hidden, int embedding, int[] ids, int v)
     {
-        int v = Vocab.Length;
-        var ids = Text.Select(c => Array.IndexOf(Vocab, c.ToString())).ToArray();
         var h = new double[layers][];
         var c = new double[layers][];
         for (int l = 0; l < layers; l++) { h[l] = new double[hidden]; c[l] = new double[hidden]; }
@@ -164,5 +165,26 @@ public sealed class ImportTests : IDisposable
         Assert.Equal(trained.Vocabulary.SymbolStrings, back.Vocabulary.SymbolStrings);
         foreach (var (name, tensor) in trained.Tensors) Assert.Equal(tensor.Data, back.Tensors[name].Data);
         Assert.Equal("trained.safetensors", back.Metadata["imported_from"]);
+    }
+
+    [Fact]
+    public void AWordModelsUnkMovesToIdZeroWithItsRows()
+    {
+        // The user's ids: <unk> in the middle. GpuLstm needs it at 0; the rows move with it, so the scores do not change.
+        string[] words = ["the", "cat", "sat", "<unk>", "on", "mat", ".", "\n", "dog", "log"];
+        const string text = "the cat sat on the mat.\nthe dog sat on the log.\nthe hat sat.\n"; // "hat" is unknown
+        var m = MakeStateDict("lstm", 1, 5, 4, seed: 11, v: words.Length);
+        SafeTensors.Write(Path.Combine(_dir, "words.safetensors"), new Dictionary<string, string> { ["format"] = "pt" },
+            m.T.Select(kv => new TensorEntry(kv.Key, m.Shapes[kv.Key], kv.Value)).ToArray());
+        File.WriteAllText(Path.Combine(_dir, "words.json"), System.Text.Json.JsonSerializer.Serialize(words));
+        var r = CliTests.Run(_dir, "import", "--state-dict", "words.safetensors", "--vocab", "words.json", "--out", "w.safetensors", "--tokens", "word");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        using var model = TextModel.Load(Path.Combine(_dir, "w.safetensors"));
+        Assert.Equal(TokenKind.Words, model.Tokens);
+        Assert.Equal(["<unk>", "the", "cat", "sat", "on", "mat", ".", "\n", "dog", "log"], model.Vocabulary);
+        var ids = Runtime.Data.WordTokenizer.Tokenize(text).Select(t => Array.IndexOf(words, t) is var i && i >= 0 ? i : 3).ToArray();
+        Assert.Contains(3, ids);
+        double reference = ReferenceLoss(m, "lstm", 1, 5, 4, ids, words.Length);
+        Assert.True(Math.Abs(model.Evaluate(text, EvalState.Carry, batch: 1).Loss - reference) < 1e-5);
     }
 }
