@@ -118,4 +118,25 @@ public sealed class SampleOutputTests : IDisposable
         Assert.Equal("an earlier sample", File.ReadAllText(kept));
         Assert.Empty(Directory.GetFiles(_dir, "*.tmp-*"));
     }
+
+    [Theory]
+    [InlineData("INT", 130)]
+    [InlineData("TERM", 143)]
+    public async Task ASignalStopsTheSampleAndLeavesTheOutputAsItWas(string signal, int exitCode)
+    {
+        string checkpoint = Checkpoint();
+        string kept = Path.Combine(_dir, "kept.txt");
+        File.WriteAllText(kept, "an earlier sample");
+        using var p = CliTests.Start(_dir, "sample", "--checkpoint", checkpoint, "--length", "100000000", "--output", "kept.txt");
+        var stderr = p.StandardError.ReadToEndAsync();
+        // The sample streams: its first character means the signal handlers are in place and sampling is under way.
+        Assert.True(p.StandardOutput.Read() >= 0);
+        using (var kill = System.Diagnostics.Process.Start("kill", $"-{signal} {p.Id}")!) await kill.WaitForExitAsync();
+        await p.StandardOutput.ReadToEndAsync();
+        Assert.True(p.WaitForExit(TimeSpan.FromSeconds(60)), "the process did not stop");
+        Assert.Equal(exitCode, p.ExitCode);
+        Assert.Equal($"gpulstm: interrupted by SIG{signal}; nothing was written to --output", (await stderr).Trim());
+        Assert.Equal("an earlier sample", File.ReadAllText(kept));
+        Assert.Empty(Directory.GetFiles(_dir, "*.tmp-*"));
+    }
 }

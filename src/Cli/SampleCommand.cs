@@ -57,11 +57,20 @@ internal static class SampleCommand
             var options = new SamplingOptions(temp, k, parse.GetValue(greedy), parse.GetValue(seed), carry);
             var settings = new SampleSettings(checkpointPath, text, n, options, carry ?? model.TrainedOnStreams ? "state" : "window");
             using var files = new FileTransaction();
+            // Ctrl-C or SIGTERM stops at the next token: the transaction is disposed uncommitted, so --output is left as it was.
+            using var signals = new CliRunner.StopSignals();
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(signals.Token, StandardOutput.Closed);
+            int Interrupted()
+            {
+                Console.Out.Flush();
+                Console.Error.WriteLine($"gpulstm: interrupted by {signals.SignalName}" + (outputPath is not null ? "; nothing was written to --output" : ""));
+                return signals.ExitCode;
+            }
             if (samples == 1 && !parse.GetValue(json))
             {
                 // The settings and the prime are checked before anything is written; then tokens are written as they are
                 // drawn, in constant memory: a long sample streams, and stops as soon as the reader of the output goes away (exit 141).
-                var tokens = model.SampleTokens(text, n, options, StandardOutput.Closed);
+                var tokens = model.SampleTokens(text, n, options, stop.Token);
                 void Stream(Stream file)
                 {
                     using var copy = new StreamWriter(file, new UTF8Encoding(false), 1 << 16, leaveOpen: true);
@@ -70,17 +79,22 @@ internal static class SampleCommand
                     {
                         foreach (var piece in tokens) Write(copy, piece);
                     }
-                    catch (OperationCanceledException) { throw new OutputClosedException(); }
+                    catch (OperationCanceledException) when (!signals.Token.IsCancellationRequested) { throw new OutputClosedException(); }
                     Write(copy, "\n");
                 }
-                if (outputPath is not null) files.Stage(outputPath, "sample", Stream);
-                else Stream(System.IO.Stream.Null);
+                try
+                {
+                    if (outputPath is not null) files.Stage(outputPath, "sample", Stream);
+                    else Stream(System.IO.Stream.Null);
+                }
+                catch (OperationCanceledException) when (signals.Token.IsCancellationRequested) { return Interrupted(); }
             }
             else
             {
                 // N samples are drawn together (one batched forward a token), so each is printed whole when all are done.
                 IReadOnlyList<string> texts;
-                try { texts = model.SampleMany(samples, text, n, options, StandardOutput.Closed); }
+                try { texts = model.SampleMany(samples, text, n, options, stop.Token); }
+                catch (OperationCanceledException) when (signals.Token.IsCancellationRequested) { return Interrupted(); }
                 catch (OperationCanceledException) { throw new OutputClosedException(); }
                 string all = parse.GetValue(json) ? string.Concat(texts.Select((t, i) => settings.Json(i, t) + "\n"))
                     : string.Join("\n", texts.Select(t => text + t + "\n"));
