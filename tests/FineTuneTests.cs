@@ -161,4 +161,17 @@ public sealed class FineTuneTests : IDisposable
         Assert.Equal(trained.Tensors["fc.weight"].Data, tuned["fc.weight"].Data.AsSpan(0, known * 8).ToArray());
         Assert.Equal(trained.Tensors["fc.bias"].Data, tuned["fc.bias"].Data.AsSpan(0, known).ToArray());
     }
+
+    [Fact]
+    public void InitializedFromTakesTheCheckpointsShapeAndAContradictingShapeIsRefused()
+    {
+        string notebook = TrainNotebookModel(embedding: 6);
+        var settings = TextTrainingSettings.InitializedFrom(notebook);
+        Assert.Equal((32, 6, 1, "lstm", TokenKind.Characters, notebook), (settings.Hidden, settings.Embedding, settings.Layers, settings.Cell.Name, settings.Tokens, settings.InitFrom));
+        using (TextModel.Train(settings with { Text = "Two roads diverged in a yellow wood,\n" + Runtime.Data.Corpus.Default(), Mode = TrainingMode.Windows, SeqLength = 10,
+            MaxSteps = 2, Device = "cpu", Checkpoint = Path("initialized.safetensors"), Metrics = OutputFile.None })) { }
+        var e = Assert.Throws<SettingException>(() => new TextTraining(settings with { Hidden = 16, Text = Runtime.Data.Corpus.Default(), Device = "cpu" }));
+        Assert.Equal("Hidden", e.Setting);
+        Assert.Contains("the hidden size 16 contradicts checkpoint", e.Message);
+    }
 }
