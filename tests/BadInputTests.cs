@@ -147,6 +147,8 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "--init-from: checkpoint 'garbage.safetensors'", 1, ["train", "--init-from", "garbage.safetensors"] },
         { "--init-from is empty", 1, ["train", "--init-from", ""] },
         { "--checkpoint 'good.safetensors' is the same file as --init-from, which this command reads", 1, ["train", "--init-from", "good.safetensors", "--checkpoint", "good.safetensors"] },
+        { "--tokens word contradicts checkpoint 'good.safetensors' to fine-tune from, whose model has the tokens char", 1, ["train", "--init-from", "good.safetensors", "--tokens", "word"] },
+        { "--embedding 8 contradicts checkpoint 'good.safetensors' to fine-tune from, whose model has the embedding size 0", 1, ["train", "--init-from", "good.safetensors", "--embedding", "8"] },
         // import: a PyTorch state dict
         { "state dict 'good.safetensors' has a head of 15 outputs ('fc.weight' [15,4]), but the vocabulary has 3 symbols", 1, ["import", "--state-dict", "good.safetensors", "--vocab", "vocab3.json", "--out", "m.safetensors"] },
         { "vocabulary file 'tiny.txt' is not a JSON array of strings", 1, ["import", "--state-dict", "good.safetensors", "--vocab", "tiny.txt", "--out", "m.safetensors"] },

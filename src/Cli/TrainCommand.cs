@@ -21,9 +21,9 @@ internal static class TrainCommand
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>The shape of the checkpoint to fine-tune from; its problems name the option.</summary>
-    private static TextTrainingSettings ShapeOf(string initPath)
+    private static Runtime.Checkpoints.LoadedCheckpoint LoadInitFrom(string initPath)
     {
-        try { return TextTraining.ShapeOf(initPath); }
+        try { return Runtime.Checkpoints.Checkpoint.Load(initPath); }
         catch (GpuLstmException e) { throw new GpuLstmException($"--init-from: {e.Message}", e); }
     }
 
@@ -95,7 +95,8 @@ internal static class TrainCommand
             if (initPath is not null && resuming) throw new GpuLstmException("--init-from starts a new run, and --resume continues the saved one; give one or the other");
             if (initPath is not null) new FilePlan().Input("--init-from", initPath).Check();
             // A fine-tuning run's defaults are the checkpoint's shape: only a shape option given on the command line can contradict it.
-            var basis = resuming ? TextTraining.SavedSettings(checkpointPath) : initPath is not null ? ShapeOf(initPath) : Defaults;
+            var initModel = initPath is null ? null : LoadInitFrom(initPath);
+            var basis = resuming ? TextTraining.SavedSettings(checkpointPath) : initModel is not null ? TextTraining.ShapeOf(initModel) : Defaults;
             var settings = basis with
             {
                 Corpus = given.Get(corpus, basis.Corpus),
@@ -131,6 +132,9 @@ internal static class TrainCommand
                 InitFrom = initPath,
                 ExtendVocab = parse.GetValue(extendVocab),
             };
+            // A shape option that contradicts the checkpoint is named as such, before the settings' own checks
+            // (--tokens word against a one-hot char model would otherwise read as a missing embedding).
+            if (initModel is not null) TextTraining.CheckShape(settings.Resolved(), initModel);
             var labels = new FileLabels("--corpus", "--checkpoint", "the training state file (written beside --checkpoint)",
                 parse.GetValue(metrics) is null ? "the metrics file (the default for --metrics, beside --checkpoint)" : "--metrics",
                 parse.GetValue(plot) is null ? "the loss plot (the default for --plot, beside --checkpoint)" : "--plot") { InitFrom = "--init-from" };

@@ -175,9 +175,10 @@ internal sealed class TextTraining : TrainingRun
     }
 
     /// <summary>Default settings with the shape of the model at <paramref name="checkpoint"/> (for fine-tuning it).</summary>
-    public static TextTrainingSettings ShapeOf(string checkpoint)
+    public static TextTrainingSettings ShapeOf(string checkpoint) => ShapeOf(Checkpoint.Load(checkpoint));
+
+    internal static TextTrainingSettings ShapeOf(LoadedCheckpoint c)
     {
-        var c = Checkpoint.Load(checkpoint);
         return new TextTrainingSettings
         {
             Cell = c.Config.Cell, Hidden = c.Config.Hidden, Layers = c.Config.Layers, Embedding = c.Config.Embedding,
@@ -186,7 +187,7 @@ internal sealed class TextTraining : TrainingRun
     }
 
     /// <summary>A fine-tuning run's shape settings must be the checkpoint's: one line naming the first that is not.</summary>
-    private static void CheckShape(TextTrainingSettings s, LoadedCheckpoint from)
+    internal static void CheckShape(TextTrainingSettings s, LoadedCheckpoint from)
     {
         var c = from.Config;
         void Same(string setting, string words, string given, string theirs)
