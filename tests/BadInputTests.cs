@@ -162,6 +162,7 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "--seq-length must be a positive integer, got 0", 1, ["import", "--state-dict", "good.safetensors", "--vocab", "vocab3.json", "--out", "m.safetensors", "--seq-length", "0"] },
         // sample: samples to keep (--count, --prime-file, --output)
         { "--count must be a positive integer, got 0", 1, ["sample", "--checkpoint", "good.safetensors", "--count", "0"] },
+        { "--count draws at most 100,000 samples at once, got 2,000,000", 1, ["sample", "--checkpoint", "good.safetensors", "--count", "2000000"] },
         { "--count expects a whole number, got 'abc'", 2, ["sample", "--checkpoint", "good.safetensors", "--count", "abc"] },
         { "give the prime once: --prime or --prime-file, not both", 1, ["sample", "--checkpoint", "good.safetensors", "--prime", "the", "--prime-file", "tiny.txt"] },
         { "prime file 'missing.txt' not found", 1, ["sample", "--checkpoint", "good.safetensors", "--prime-file", "missing.txt"] },

@@ -45,6 +45,9 @@ internal static class SampleCommand
             if (k < 0) throw new GpuLstmException($"--top-k must be 0 (off) or positive, got {k}");
             if (n < 0) throw new GpuLstmException($"--length must be 0 or more, got {n}");
             if (samples < 1) throw new GpuLstmException($"--count must be a positive integer, got {samples}");
+            // N samples are kept in memory until all are drawn: a runaway count fails here, not after filling memory.
+            if (samples > MaxCount) throw new GpuLstmException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"--count draws at most {MaxCount:N0} samples at once, got {samples:N0}; run sample again with --seed moved on by {MaxCount:N0}"));
             string? primeText = parse.GetValue(prime), primePath = parse.GetValue(primeFile);
             if (primeText is not null && primePath is not null) throw new GpuLstmException("give the prime once: --prime or --prime-file, not both");
             string checkpointPath = parse.GetValue(checkpoint)!;
@@ -106,6 +109,9 @@ internal static class SampleCommand
         }));
         return command;
     }
+
+    /// <summary>The most samples one command draws (they are held in memory until the last token).</summary>
+    public const int MaxCount = 100_000;
 
     /// <summary>Writes to standard output and to the copy for --output (<see cref="System.IO.Stream.Null"/> without one).</summary>
     private static void Write(StreamWriter copy, string piece)
