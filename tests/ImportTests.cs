@@ -187,4 +187,20 @@ public sealed class ImportTests : IDisposable
         double reference = ReferenceLoss(m, "lstm", 1, 5, 4, ids, words.Length);
         Assert.True(Math.Abs(model.Evaluate(text, EvalState.Carry, batch: 1).Loss - reference) < 1e-5);
     }
+
+    [Fact]
+    public void ATensorTheCellHasNoPlaceForIsRefusedNotDropped()
+    {
+        // nn.LSTM(proj_size=3) adds weight_hr_l0 and makes weight_hh_l0 (4H, 3): importing it without the projection would be another model.
+        var m = MakeStateDict("lstm", 1, 6, 5, seed: 3);
+        m.T["rnn.weight_hr_l0"] = new float[6 * 3];
+        m.Shapes["rnn.weight_hr_l0"] = [3, 6];
+        SafeTensors.Write(Path.Combine(_dir, "proj.safetensors"), new Dictionary<string, string>(),
+            m.T.Select(kv => new TensorEntry(kv.Key, m.Shapes[kv.Key], kv.Value)).ToArray());
+        File.WriteAllText(Path.Combine(_dir, "vocab.json"), System.Text.Json.JsonSerializer.Serialize(Vocab));
+        var r = CliTests.Run(_dir, "import", "--state-dict", "proj.safetensors", "--vocab", "vocab.json", "--out", "p.safetensors");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("has recurrent tensors GpuLstm's lstm has no place for: 'rnn.weight_hr_l0'", r.Stderr);
+        Assert.False(File.Exists(Path.Combine(_dir, "p.safetensors")));
+    }
 }

@@ -74,7 +74,13 @@ internal static class StateDictImport
         var config = new LanguageModelConfig(v, h, seqLength, loss, layers, embedding is null ? 0 : x0) { Cell = cell };
         config.Validate();
         var renamed = new Dictionary<string, TensorEntry>(StringComparer.Ordinal);
-        foreach (var (name, shape) in StackTensors.Expected(config.Stack, config.InputWidth))
+        var expected = StackTensors.Expected(config.Stack, config.InputWidth).ToList();
+        // A tensor of the recurrent module that GpuLstm's cells lack (an LSTM's proj_size weight_hr_l0) would be dropped silently: refuse it.
+        var theirNames = expected.Select(e => rnn + e.Name[(cell.Name.Length + 1)..]).ToHashSet(StringComparer.Ordinal);
+        var extra = tensors.Keys.Where(k => !others.Contains(k) && !theirNames.Contains(k)).ToList();
+        if (extra.Count > 0)
+            throw new GpuLstmException(Bad($"has recurrent tensors GpuLstm's {cell.Name} has no place for: {string.Join(", ", extra.Take(4).Select(k => $"'{k}'"))} (an LSTM with proj_size, or a missing layer?)"));
+        foreach (var (name, shape) in expected)
         {
             string theirs = rnn + name[(cell.Name.Length + 1)..];
             var t = Need(theirs);
