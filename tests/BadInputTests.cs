@@ -39,6 +39,7 @@ public sealed class BadInputFiles : IDisposable
         var (meta, tensors) = SafeTensors.Read(good);
         var otherVocab = new Dictionary<string, string>(meta) { ["vocab_size"] = "3", ["vocab"] = "[\"a\",\"b\",\"c\"]" };
         SafeTensors.Write(Path.Combine(Dir, "vocab.safetensors"), otherVocab, tensors.Values.ToArray());
+        File.WriteAllText(Path.Combine(Dir, "vocab3.json"), "[\"a\",\"b\",\"c\"]");
         File.WriteAllText(Path.Combine(Dir, "gpulstm-model.safetensors"), "a file the failing commands must not touch");
         // Finished runs, with their training states: one that ran all its epochs, one that early stopping ended
         // (no later evaluation can beat the first by more than a min delta of 1000).
@@ -136,6 +137,42 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "--length must be 0 or more, got -1", 1, ["sample", "--checkpoint", "good.safetensors", "--length", "-1"] },
         { "--mode: 'bogus' is not one of 'window', 'state'", 2, ["sample", "--checkpoint", "good.safetensors", "--mode", "bogus"] },
         { "unknown device 'tpu'", 1, ["sample", "--checkpoint", "good.safetensors", "--device", "tpu"] },
+        // train --init-from: fine-tuning
+        { "the vocabulary of checkpoint 'good.safetensors': 'I' (U+0049), 'Q' (U+0051), 'U' (U+0055), 'Z' (U+005A); --extend-vocab adds them", 1, ["train", "--init-from", "good.safetensors", "--corpus", "other.txt", "--mode", "last", "--seq-length", "4"] },
+        { "--hidden 8 contradicts checkpoint 'good.safetensors' to fine-tune from, whose model has the hidden size 4", 1, ["train", "--init-from", "good.safetensors", "--hidden", "8"] },
+        { "--cell gru contradicts checkpoint 'good.safetensors' to fine-tune from, whose model has the cell lstm", 1, ["train", "--init-from", "good.safetensors", "--cell", "gru"] },
+        { "--init-from starts a new run, and --resume continues the saved one; give one or the other", 1, ["train", "--init-from", "good.safetensors", "--resume"] },
+        { "--extend-vocab applies only with a checkpoint to fine-tune from", 1, ["train", "--extend-vocab"] },
+        { "--init-from: checkpoint 'missing.safetensors' not found", 1, ["train", "--init-from", "missing.safetensors"] },
+        { "--init-from: checkpoint 'garbage.safetensors'", 1, ["train", "--init-from", "garbage.safetensors"] },
+        { "--init-from is empty", 1, ["train", "--init-from", ""] },
+        { "--checkpoint 'good.safetensors' is the same file as --init-from, which this command reads", 1, ["train", "--init-from", "good.safetensors", "--checkpoint", "good.safetensors"] },
+        { "--tokens word contradicts checkpoint 'good.safetensors' to fine-tune from, whose model has the tokens char", 1, ["train", "--init-from", "good.safetensors", "--tokens", "word"] },
+        { "--embedding 8 contradicts checkpoint 'good.safetensors' to fine-tune from, whose model has the embedding size 0", 1, ["train", "--init-from", "good.safetensors", "--embedding", "8"] },
+        // import: a PyTorch state dict
+        { "state dict 'good.safetensors' has a head of 15 outputs ('fc.weight' [15,4]), but the vocabulary has 3 symbols", 1, ["import", "--state-dict", "good.safetensors", "--vocab", "vocab3.json", "--out", "m.safetensors"] },
+        { "vocabulary file 'tiny.txt' is not a JSON array of strings", 1, ["import", "--state-dict", "good.safetensors", "--vocab", "tiny.txt", "--out", "m.safetensors"] },
+        { "vocabulary file 'missing.json' not found", 1, ["import", "--state-dict", "good.safetensors", "--vocab", "missing.json", "--out", "m.safetensors"] },
+        { "state dict 'missing.safetensors' not found", 1, ["import", "--state-dict", "missing.safetensors", "--vocab", "vocab3.json", "--out", "m.safetensors"] },
+        { "state dict 'garbage.safetensors' declares a", 1, ["import", "--state-dict", "garbage.safetensors", "--vocab", "vocab3.json", "--out", "m.safetensors"] },
+        { "state dict 'peephole.safetensors' has no recurrent layer", 1, ["import", "--state-dict", "peephole.safetensors", "--vocab", "vocab3.json", "--out", "m.safetensors"] },
+        { "--out 'good.safetensors' is the same file as --state-dict, which this command reads", 1, ["import", "--state-dict", "good.safetensors", "--vocab", "vocab3.json", "--out", "good.safetensors"] },
+        { "--out is empty", 1, ["import", "--state-dict", "good.safetensors", "--vocab", "vocab3.json", "--out", ""] },
+        { "--out is required", 2, ["import", "--state-dict", "good.safetensors", "--vocab", "vocab3.json"] },
+        { "--seq-length must be a positive integer, got 0", 1, ["import", "--state-dict", "good.safetensors", "--vocab", "vocab3.json", "--out", "m.safetensors", "--seq-length", "0"] },
+        // sample: samples to keep (--count, --prime-file, --output)
+        { "--count must be a positive integer, got 0", 1, ["sample", "--checkpoint", "good.safetensors", "--count", "0"] },
+        { "--count draws at most 100,000 samples at once, got 2,000,000", 1, ["sample", "--checkpoint", "good.safetensors", "--count", "2000000"] },
+        { "--count expects a whole number, got 'abc'", 2, ["sample", "--checkpoint", "good.safetensors", "--count", "abc"] },
+        { "give the prime once: --prime or --prime-file, not both", 1, ["sample", "--checkpoint", "good.safetensors", "--prime", "the", "--prime-file", "tiny.txt"] },
+        { "prime file 'missing.txt' not found", 1, ["sample", "--checkpoint", "good.safetensors", "--prime-file", "missing.txt"] },
+        { "the prime text is empty", 1, ["sample", "--checkpoint", "good.safetensors", "--prime-file", "empty.txt"] },
+        { "prime file 'latin1.txt' is not valid UTF-8 (bad byte at offset 3)", 1, ["sample", "--checkpoint", "good.safetensors", "--prime-file", "latin1.txt"] },
+        { "--output 'good.safetensors' is the same file as --checkpoint, which this command reads", 1, ["sample", "--checkpoint", "good.safetensors", "--output", "good.safetensors"] },
+        { "--output 'tiny.txt' is the same file as --prime-file, which this command reads", 1, ["sample", "--checkpoint", "good.safetensors", "--prime-file", "tiny.txt", "--output", "tiny.txt"] },
+        { "--output 'adir' is a directory", 1, ["sample", "--checkpoint", "good.safetensors", "--output", "adir"] },
+        { "--output is an empty path", 1, ["sample", "--checkpoint", "good.safetensors", "--output", ""] },
+        { "'z' (U+007A), which is not in the model's vocabulary", 1, ["sample", "--checkpoint", "good.safetensors", "--prime", "zebra", "--output", "s.txt"] },
         // an output that is the same file as an input, or as another output (every spelling: FilePlanCliTests)
         { "--checkpoint 'tiny.txt' is the same file as --corpus, which this command reads", 1, ["train", "--corpus", "tiny.txt", "--checkpoint", "tiny.txt"] },
         { "--metrics 'tiny.txt' is the same file as --corpus", 1, ["train", "--corpus", "tiny.txt", "--metrics", "tiny.txt"] },
@@ -196,7 +233,7 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "--checkpoint is an empty path", 1, ["export", "--checkpoint", ""] },
         { "--checkpoint is required", 2, ["export"] },
         { "--output is required when --checkpoint is standard input ('-')", 1, ["export", "--checkpoint", "-"] },
-        { "unknown command 'trian'; the commands are train, sample, eval, forecast, export, devices, bench", 2, ["trian"] },
+        { "unknown command 'trian'; the commands are train, sample, eval, import, forecast, export, devices, bench", 2, ["trian"] },
     };
 
     [Theory]

@@ -65,7 +65,7 @@ internal static class CliRunner
         ["RestoreBest"] = ["--restore-best"], ["Seed"] = ["--seed"], ["Device"] = ["--device"], ["Checkpoint"] = ["--checkpoint"],
         ["Csv"] = ["--csv"], ["Column"] = ["--column"], ["DateColumn"] = ["--date-column"], ["Scale"] = ["--scale"], ["Difference"] = ["--difference"],
         ["Window"] = ["--window"], ["Horizon"] = ["--horizon"], ["TestFraction"] = ["--test-fraction"], ["Season"] = ["--season"],
-        ["Bidirectional"] = ["--bidirectional"],
+        ["Bidirectional"] = ["--bidirectional"], ["InitFrom"] = ["--init-from"], ["ExtendVocab"] = ["--extend-vocab"],
     };
 
     private static string? OptionFor(ParseResult parse, string setting) =>

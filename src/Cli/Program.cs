@@ -6,6 +6,7 @@ var root = new RootCommand("GpuLstm: train char- or word-level LSTM, GRU or RNN 
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(SampleCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
+root.Subcommands.Add(ImportCommand.Create());
 root.Subcommands.Add(ForecastCommand.Create());
 root.Subcommands.Add(ExportCommand.Create());
 root.Subcommands.Add(DevicesCommand.Create());

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using GpuLstm.Runtime;
+using GpuLstm.Runtime.Files;
 using GpuLstm.Runtime.Models.Cells;
 using GpuLstm.Runtime.Sampling;
 using GpuLstm.Runtime.Training;
@@ -18,6 +19,13 @@ internal static class TrainCommand
     private static readonly TextTrainingSettings Defaults = new();
 
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>The shape of the checkpoint to fine-tune from; its problems name the option.</summary>
+    private static Runtime.Checkpoints.LoadedCheckpoint LoadInitFrom(string initPath)
+    {
+        try { return Runtime.Checkpoints.Checkpoint.Load(initPath); }
+        catch (GpuLstmException e) { throw new GpuLstmException($"--init-from: {e.Message}", e); }
+    }
 
     public static Command Create()
     {
@@ -52,6 +60,8 @@ internal static class TrainCommand
         var checkpoint = new Option<string>("--checkpoint") { Description = "where to save the trained model (safetensors; its directory must exist)", DefaultValueFactory = _ => Defaults.Checkpoint };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "also save a resumable checkpoint every N steps (0: only at the end)", DefaultValueFactory = _ => Defaults.CheckpointEvery };
         var resume = new Option<bool>("--resume") { Description = "continue the run saved at --checkpoint exactly where it stopped (weights, Adam, step, data position, carried state)" };
+        var initFrom = new Option<string?>("--init-from") { Description = "fine-tune: a new run (fresh Adam, new corpus and settings) from this checkpoint's weights; the model's shape comes from it" };
+        var extendVocab = new Option<bool>("--extend-vocab") { Description = "with --init-from: add the corpus's characters or words the checkpoint lacks (new rows initialized fresh, trained rows kept)" };
         var metrics = new Option<string?>("--metrics") { Description = "metrics CSV (default: beside the checkpoint, *.metrics.csv; 'none': off)" };
         var plot = new Option<string?>("--plot") { Description = "loss plot PNG (default: beside the checkpoint, *.loss.png; 'none': off)" };
         var progress = new Option<string>("--progress") { Description = "auto (a live bar on a terminal, plain lines otherwise), bar, plain", DefaultValueFactory = _ => "auto" };
@@ -67,7 +77,7 @@ internal static class TrainCommand
         var command = new Command("train", "Train a char- or word-level language model (LSTM, GRU or RNN) with Adam and early stopping, save it, and print samples.")
         {
             corpus, mode, cell, tokens, vocabSize, hidden, layers, embedding, dropout, seqLength, batch, epochs, maxSteps, lr, lrDecay, lrDecayAfter, clip,
-            valFraction, evalEvery, monitor, patience, minDelta, restoreBest, seed, device, checkpoint, checkpointEvery, resume, metrics, plot, progress,
+            valFraction, evalEvery, monitor, patience, minDelta, restoreBest, seed, device, checkpoint, checkpointEvery, resume, initFrom, extendVocab, metrics, plot, progress,
             sampleLength, temperatures,
         };
         command.SetAction(parse => CliRunner.Run(parse, () =>
@@ -81,7 +91,12 @@ internal static class TrainCommand
             string checkpointPath = parse.GetValue(checkpoint)!;
             bool resuming = parse.GetValue(resume);
             var given = new GivenOptions(parse);
-            var basis = resuming ? TextTraining.SavedSettings(checkpointPath) : Defaults;
+            string? initPath = parse.GetValue(initFrom);
+            if (initPath is not null && resuming) throw new GpuLstmException("--init-from starts a new run, and --resume continues the saved one; give one or the other");
+            if (initPath is not null) new FilePlan().Input("--init-from", initPath).Check();
+            // A fine-tuning run's defaults are the checkpoint's shape: only a shape option given on the command line can contradict it.
+            var initModel = initPath is null ? null : LoadInitFrom(initPath);
+            var basis = resuming ? TextTraining.SavedSettings(checkpointPath) : initModel is not null ? TextTraining.ShapeOf(initModel) : Defaults;
             var settings = basis with
             {
                 Corpus = given.Get(corpus, basis.Corpus),
@@ -114,10 +129,15 @@ internal static class TrainCommand
                 Metrics = CliOptions.OutputFile(parse.GetValue(metrics)),
                 Plot = CliOptions.OutputFile(parse.GetValue(plot)),
                 Resume = resuming,
+                InitFrom = initPath,
+                ExtendVocab = parse.GetValue(extendVocab),
             };
+            // A shape option that contradicts the checkpoint is named as such, before the settings' own checks
+            // (--tokens word against a one-hot char model would otherwise read as a missing embedding).
+            if (initModel is not null) TextTraining.CheckShape(settings.Resolved(), initModel);
             var labels = new FileLabels("--corpus", "--checkpoint", "the training state file (written beside --checkpoint)",
                 parse.GetValue(metrics) is null ? "the metrics file (the default for --metrics, beside --checkpoint)" : "--metrics",
-                parse.GetValue(plot) is null ? "the loss plot (the default for --plot, beside --checkpoint)" : "--plot");
+                parse.GetValue(plot) is null ? "the loss plot (the default for --plot, beside --checkpoint)" : "--plot") { InitFrom = "--init-from" };
             if (resuming && !given.Has(corpus)) labels = labels with { Input = "the run's corpus" };
 
             using var run = CliRunner.ResumeErrors(() => new TextTraining(settings, labels));

@@ -48,21 +48,22 @@ internal static class Checkpoint
 {
     public const string FormatTag = "gpulstm-char-lstm/1";
 
+    /// <summary>
+    /// The tokenizer, named and versioned so that a reimplementation (README: "The word tokenizer's rules") can
+    /// check it reads the same version: a change to the rules gets a new version, never the same name.
+    /// </summary>
+    public const string CharTokenizerSpec = "gpulstm-char/1: one token per Unicode scalar value; ids in code-point order";
+    public const string WordTokenizerSpec = "gpulstm-word/1: words of letters, digits and marks (Unicode) with inner apostrophes (U+0027, U+2019) or hyphens; " +
+        "newlines (LF, CRLF or CR) as one token; any other non-space character alone; other whitespace separates; ids: <unk>, then by frequency, ties in ordinal order";
+
     public static void Save(string path, LanguageModel model, ITokenizer vocabulary, IReadOnlyDictionary<string, string>? extraMetadata = null) =>
         AtomicFile.Write(path, "checkpoint", Serializer(model, vocabulary, extraMetadata));
 
     /// <summary>The checkpoint's bytes, taken from the model now and written to a stream later (see <see cref="FileTransaction"/>).</summary>
     public static Action<Stream> Serializer(LanguageModel model, ITokenizer vocabulary, IReadOnlyDictionary<string, string>? extraMetadata = null)
     {
-        var p = model.Parameters;
-        var dense = model.Dense;
         int v = model.Config.VocabSize, h = model.Config.Hidden;
-        var tensors = new List<TensorEntry>();
-        if (model.Embedding is not null)
-            tensors.Add(new("embedding.weight", new[] { v, model.Config.Embedding }, p.GetValue(model.Embedding)));
-        StackTensors.Add(tensors, p, model.Stack);
-        tensors.Add(new("fc.weight", new[] { v, h }, Transpose(p.GetValue(dense.Weights), h, v)));
-        tensors.Add(new("fc.bias", new[] { v }, p.GetValue(dense.Bias)));
+        var tensors = Tensors(model);
         var metadata = new Dictionary<string, string>
         {
             ["format"] = FormatTag,
@@ -77,10 +78,26 @@ internal static class Checkpoint
             ["seq_length"] = model.Config.SeqLength.ToString(CultureInfo.InvariantCulture),
             ["loss_positions"] = model.Config.Loss == LossPositions.All ? "all" : "last",
             ["vocab"] = JsonSerializer.Serialize(vocabulary.SymbolStrings),
+            ["tokenizer"] = vocabulary.Kind == "word" ? WordTokenizerSpec : CharTokenizerSpec,
         };
         if (extraMetadata is not null)
             foreach (var (key, value) in extraMetadata) metadata.TryAdd(key, value);
         return SafeTensors.Serializer(metadata, tensors);
+    }
+
+    /// <summary>The model's weights as PyTorch's state dict holds them (names, shapes, layouts).</summary>
+    public static List<TensorEntry> Tensors(LanguageModel model)
+    {
+        var p = model.Parameters;
+        var dense = model.Dense;
+        int v = model.Config.VocabSize, h = model.Config.Hidden;
+        var tensors = new List<TensorEntry>();
+        if (model.Embedding is not null)
+            tensors.Add(new("embedding.weight", new[] { v, model.Config.Embedding }, p.GetValue(model.Embedding)));
+        StackTensors.Add(tensors, p, model.Stack);
+        tensors.Add(new("fc.weight", new[] { v, h }, Transpose(p.GetValue(dense.Weights), h, v)));
+        tensors.Add(new("fc.bias", new[] { v }, p.GetValue(dense.Bias)));
+        return tensors;
     }
 
     /// <summary>Reads and validates a checkpoint; every problem is a one-line <see cref="GpuLstmException"/>.</summary>

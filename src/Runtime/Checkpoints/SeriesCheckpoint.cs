@@ -128,6 +128,13 @@ internal static class SeriesCheckpoint
         if (info.Dates is not null)
             metadata["dates"] = JsonSerializer.Serialize(info.Dates.Select(t => t.ToString("yyyy-MM-ddTHH:mm:ss.fffffffZ", CultureInfo.InvariantCulture)).ToArray());
         foreach (var (key, value) in info.Scaler.ToDictionary(ScalerPrefix)) metadata[key] = value;
+        // What a PyTorch user would otherwise read the source for: the scaler's formula and the head's input.
+        metadata[ScalerPrefix + "formula"] = info.Scaler.Kind == SeriesScalerKind.MinMax
+            ? "scaled = (x - a) / b, x = scaled * b + a; minmax: a = min, b = max - min of the training part (b = 1 if 0)"
+            : "scaled = (x - a) / b, x = scaled * b + a; zscore: a = mean, b = population standard deviation (divide by n) of the training part (b = 1 if 0)";
+        metadata["head_input"] = c.Bidirectional
+            ? "h_n: the top layer's final hidden state of both directions, concat(forward h after the last step, reverse h after step 0); not output[:, -1]"
+            : "h_n: the top layer's final hidden state (equal to output[:, -1] for one direction)";
         if (extraMetadata is not null)
             foreach (var (key, value) in extraMetadata) metadata.TryAdd(key, value);
         return SafeTensors.Serializer(metadata, tensors);

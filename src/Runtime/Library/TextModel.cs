@@ -57,7 +57,7 @@ public sealed class TextModel : IDisposable
     /// <summary>The device it runs on ("cpu: …").</summary>
     public string Device => _device.Description;
 
-    private bool TrainedOnStreams => _model.Config.Loss == LossPositions.All;
+    internal bool TrainedOnStreams => _model.Config.Loss == LossPositions.All;
 
     internal TextModel(ComputeDevice device, LanguageModel model, ITokenizer vocabulary, string? prime)
     {
@@ -127,6 +127,31 @@ public sealed class TextModel : IDisposable
         if (o.TopK > _vocabulary.Count) throw new SettingException(nameof(SamplingOptions.TopK), $"top-k {o.TopK} exceeds the vocabulary of {_vocabulary.Count}", "top-k");
         var sampler = new Sampler(_model, _vocabulary, o.TopK, o.Greedy);
         return sampler.Tokens(start, length, o.Temperature, Rng.ForPurpose(o.Seed, "sample"), o.CarryState ?? TrainedOnStreams, cancel);
+    }
+
+    /// <summary>
+    /// <paramref name="count"/> independent samples after the same prime, sample i drawn from seed
+    /// <c>options.Seed + i</c>: the text <see cref="Sample"/> gives with that seed. They are batched through the
+    /// model (up to its batch of 32 streams a pass), not run one after another. Returns only the generated texts.
+    /// </summary>
+    public IReadOnlyList<string> SampleMany(int count, string? prime = null, int length = 200, SamplingOptions? options = null, CancellationToken cancel = default)
+    {
+        if (count < 1) throw new SettingException("Count", $"the count must be a positive integer, got {count}", "the count");
+        var o = options ?? new SamplingOptions();
+        string start = prime ?? DefaultPrime ?? throw new GpuLstmException("the model records no prime text; give one");
+        if (o.TopK > _vocabulary.Count) throw new SettingException(nameof(SamplingOptions.TopK), $"top-k {o.TopK} exceeds the vocabulary of {_vocabulary.Count}", "top-k");
+        var sampler = new Sampler(_model, _vocabulary, o.TopK, o.Greedy);
+        var texts = new StringBuilder[count];
+        for (int first = 0; first < count; first += _model.MaxBatch)
+        {
+            int batch = Math.Min(_model.MaxBatch, count - first);
+            // Seeds wrap around at 2^64 as ulong arithmetic does: seed 2^64 − 1 is followed by 0.
+            var rngs = Enumerable.Range(first, batch).Select(i => Rng.ForPurpose(unchecked(o.Seed + (ulong)i), "sample")).ToArray();
+            for (int b = 0; b < batch; b++) texts[first + b] = new StringBuilder();
+            foreach (var pieces in sampler.BatchTokens(start, length, o.Temperature, rngs, o.CarryState ?? TrainedOnStreams, cancel))
+                for (int b = 0; b < batch; b++) texts[first + b].Append(pieces[b]);
+        }
+        return texts.Select(t => t.ToString()).ToArray();
     }
 
     /// <summary>

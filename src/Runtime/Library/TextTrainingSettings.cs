@@ -72,6 +72,18 @@ public sealed record TextTrainingSettings
     public OutputFile Plot { get; init; } = OutputFile.Default;
     /// <summary>Continue the run saved at <see cref="Checkpoint"/>; its saved settings must equal these.</summary>
     public bool Resume { get; init; }
+    /// <summary>
+    /// Fine-tuning: start a new run (fresh Adam, step 0, new corpus and settings) from the weights of this
+    /// checkpoint. The model's shape (Cell, Hidden, Layers, Embedding, Tokens) must be the checkpoint's; see
+    /// <see cref="InitializedFrom"/>, which copies it. Tokens of the corpus outside the checkpoint's vocabulary
+    /// are refused unless <see cref="ExtendVocab"/>.
+    /// </summary>
+    public string? InitFrom { get; init; }
+    /// <summary>With <see cref="InitFrom"/>: add the corpus's new tokens to the vocabulary (new rows initialized as a new model's, trained rows kept).</summary>
+    public bool ExtendVocab { get; init; }
+
+    /// <summary>Settings that fine-tune the model at <paramref name="checkpoint"/>: its shape, every other setting the default.</summary>
+    public static TextTrainingSettings InitializedFrom(string checkpoint) => Runtime.Training.TextTraining.ShapeOf(checkpoint) with { InitFrom = checkpoint };
 
     public TrainingMode ResolvedMode => Mode ?? (Corpus is null && Text is null ? TrainingMode.Windows : TrainingMode.Streams);
     private bool Streams => ResolvedMode == TrainingMode.Streams;
@@ -102,6 +114,10 @@ public sealed record TextTrainingSettings
         }
         if (s.Corpus is not null && string.IsNullOrWhiteSpace(s.Corpus)) throw new SettingException(nameof(Corpus), "the corpus path is empty");
         if (s.Corpus is not null && s.Text is not null) throw new SettingException(nameof(Text), "give the training text as a corpus file or as text, not both");
+        if (s.InitFrom is not null && s.Resume)
+            throw new SettingException(nameof(InitFrom), "fine-tuning from a checkpoint starts a new run, and resuming continues the saved one; give one or the other", "fine-tuning from a checkpoint");
+        if (s.ExtendVocab && s.InitFrom is null)
+            throw new SettingException(nameof(ExtendVocab), "extending the vocabulary applies only with a checkpoint to fine-tune from", "extending the vocabulary");
         if (string.IsNullOrWhiteSpace(s.Checkpoint)) throw new SettingException(nameof(Checkpoint), "the checkpoint path is empty");
         Positive(s.Hidden, nameof(Hidden), "the hidden size");
         Positive(s.Layers, nameof(Layers), "the number of layers");

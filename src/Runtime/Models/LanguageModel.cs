@@ -89,6 +89,7 @@ internal sealed class LanguageModel : ITrainableModel, IDisposable
     private readonly MemoryBuffer1D<float, Stride1D.Dense>? _zeroBias;   // (D) the lookup adds no bias
     private readonly float[] _lossHost;
     private readonly float[] _logitsHost;
+    private float[]? _batchLogitsHost; // (B,V) for batched sampling, made on first use
     private readonly int[] _tokenHost = new int[1];
     // The batch's ids grouped by id, for a kernel set that scatter-adds by segments (see IKernelSet.SortsTokenRows).
     private readonly MemoryBuffer1D<int, Stride1D.Dense>? _tokenOrder, _tokenOffsets; // (T·B), (V+1)
@@ -274,7 +275,7 @@ internal sealed class LanguageModel : ITrainableModel, IDisposable
         return NextLogits(steps);
     }
 
-    /// <summary>The logits the last <see cref="StreamNextLogits"/> or <see cref="PredictNextLogits"/> returned (reused by the next call).</summary>
+    /// <summary>The logits the last <see cref="StreamNextLogits(int)"/> or <see cref="PredictNextLogits(ReadOnlySpan{int})"/> returned (reused by the next call).</summary>
     public ReadOnlySpan<float> LastStreamLogits => _logitsHost;
 
     /// <summary>The output layer on the last forward's final state (batch 1), copied into the reused host span.</summary>
@@ -300,6 +301,57 @@ internal sealed class LanguageModel : ITrainableModel, IDisposable
         ForwardStack(1, 1, fromCarriedState: true);
         Stack.CarryState(1, 1);
         return NextLogits(1);
+    }
+
+    /// <summary>
+    /// <see cref="PredictNextLogits(ReadOnlySpan{int})"/> for <paramref name="batch"/> windows of the same length at once, from a zero
+    /// state: <paramref name="windows"/> is (T,B), time-major (token t of window b at t·B + b). Returns the (B,V)
+    /// logits, reused by the next call. Batched sampling draws N samples in one pass per token.
+    /// </summary>
+    public ReadOnlySpan<float> PredictNextLogits(ReadOnlySpan<int> windows, int batch)
+    {
+        if (batch < 1 || batch > MaxBatch) throw new ArgumentOutOfRangeException(nameof(batch), $"batch {batch}; the model takes 1 to {MaxBatch}");
+        int steps = windows.Length / batch;
+        if (steps * batch != windows.Length || steps < 1 || steps > Config.SeqLength)
+            throw new ArgumentOutOfRangeException(nameof(windows), $"{windows.Length} tokens for batch {batch}; the model takes 1 to {Config.SeqLength} steps");
+        _k.Upload(windows, _tokens.Flat().SubView(0, windows.Length));
+        ForwardStack(steps, batch);
+        return BatchLogits(steps, batch);
+    }
+
+    /// <summary>Starts <paramref name="batch"/> streams of single-token steps from a zero state.</summary>
+    public void ResetStreams(int batch)
+    {
+        if (batch < 1 || batch > MaxBatch) throw new ArgumentOutOfRangeException(nameof(batch), $"batch {batch}; the model takes 1 to {MaxBatch}");
+        Stack.ResetState(batch);
+    }
+
+    /// <summary>
+    /// <see cref="StreamNextLogits(int)"/> for B streams at once (started by <see cref="ResetStreams"/>): feeds
+    /// token b to stream b, carries each stream's state, and returns the (B,V) logits, reused by the next call.
+    /// </summary>
+    public ReadOnlySpan<float> StreamNextLogits(ReadOnlySpan<int> tokens)
+    {
+        int batch = tokens.Length;
+        if (batch < 1 || batch > MaxBatch) throw new ArgumentOutOfRangeException(nameof(tokens), $"batch {batch}; the model takes 1 to {MaxBatch}");
+        _k.Upload(tokens, _tokens.Flat().SubView(0, batch));
+        ForwardStack(1, batch, fromCarriedState: true);
+        Stack.CarryState(1, batch);
+        return BatchLogits(1, batch);
+    }
+
+    /// <summary>The (B,V) logits the last batched call returned (reused by the next call).</summary>
+    public ReadOnlySpan<float> LastBatchLogits(int batch) => _batchLogitsHost.AsSpan(0, batch * Config.VocabSize);
+
+    private ReadOnlySpan<float> BatchLogits(int steps, int batch)
+    {
+        int v = Config.VocabSize;
+        var logits = _logits.Flat().SubView(0, (long)batch * v);
+        Dense.Forward(Stack.FinalState(steps, batch), logits, batch);
+        _batchLogitsHost ??= new float[(long)MaxBatch * v];
+        var host = _batchLogitsHost.AsSpan(0, batch * v);
+        _k.Download(logits, host);
+        return host;
     }
 
     /// <summary>Makes every level's final state the next forward's initial state (truncated BPTT across batches).</summary>

@@ -119,6 +119,81 @@ internal sealed class Sampler
         }
     }
 
+    /// <summary>
+    /// <see cref="Tokens"/> for several samples at once, one per generator in <paramref name="rngs"/> (at most the
+    /// model's batch), batched through the model: each step runs every stream in one forward and yields the
+    /// text of each stream's new token. Stream b draws from rngs[b] exactly as a single sample would.
+    /// </summary>
+    public IEnumerable<string[]> BatchTokens(string prime, int length, double temperature, IReadOnlyList<Rng> rngs, bool carryState, CancellationToken cancel = default)
+    {
+        ArgumentNullException.ThrowIfNull(rngs);
+        if (rngs.Count < 1 || rngs.Count > _model.MaxBatch)
+            throw new ArgumentOutOfRangeException(nameof(rngs), $"{rngs.Count} streams; the model takes 1 to {_model.MaxBatch}");
+        var primeIds = Start(prime, length, temperature);
+        return carryState ? BatchCarryingState(primeIds, length, temperature, rngs, cancel) : BatchWindows(primeIds, length, temperature, rngs, cancel);
+    }
+
+    private IEnumerable<string[]> BatchWindows(int[] primeIds, int length, double temperature, IReadOnlyList<Rng> rngs, CancellationToken cancel)
+    {
+        int window = _model.Config.SeqLength, batch = rngs.Count, v = _vocab.Count;
+        // Every stream has the same length at every step, so the last `window` tokens of all streams form one
+        // (T,B) time-major block: history[t·B + b] is token t of stream b, compacted when full as in Windows.
+        int capacity = Math.Max(2 * window, primeIds.Length);
+        var history = new int[capacity * batch];
+        for (int t = 0; t < primeIds.Length; t++) history.AsSpan(t * batch, batch).Fill(primeIds[t]);
+        int count = primeIds.Length;
+        for (int i = 0; i < length; i++)
+        {
+            cancel.ThrowIfCancellationRequested();
+            if (count == capacity)
+            {
+                Array.Copy(history, (count - window) * batch, history, 0, window * batch);
+                count = window;
+            }
+            int from = Math.Max(0, count - window);
+            var logits = _model.PredictNextLogits(history.AsSpan(from * batch, (count - from) * batch), batch);
+            var pieces = new string[batch];
+            for (int b = 0; b < batch; b++)
+            {
+                int next = Next(logits.Slice(b * v, v), temperature, rngs[b]);
+                pieces[b] = _vocab.Append(history[(count - 1) * batch + b], next);
+                history[count * batch + b] = next;
+            }
+            count++;
+            yield return pieces;
+        }
+    }
+
+    private IEnumerable<string[]> BatchCarryingState(int[] primeIds, int length, double temperature, IReadOnlyList<Rng> rngs, CancellationToken cancel)
+    {
+        int batch = rngs.Count, v = _vocab.Count;
+        var fed = new int[batch];
+        _model.ResetStreams(batch);
+        foreach (int id in primeIds)
+        {
+            cancel.ThrowIfCancellationRequested();
+            Array.Fill(fed, id);
+            _model.StreamNextLogits(fed);
+        }
+        var previous = new int[batch];
+        Array.Fill(previous, primeIds[^1]);
+        var next = new int[batch];
+        for (int i = 0; i < length; i++)
+        {
+            cancel.ThrowIfCancellationRequested();
+            var logits = _model.LastBatchLogits(batch);
+            var pieces = new string[batch];
+            for (int b = 0; b < batch; b++)
+            {
+                next[b] = Next(logits.Slice(b * v, v), temperature, rngs[b]);
+                pieces[b] = _vocab.Append(previous[b], next[b]);
+            }
+            (previous, next) = (next, previous);
+            if (i + 1 < length) _model.StreamNextLogits(previous);
+            yield return pieces;
+        }
+    }
+
     /// <summary>Checks the settings and encodes the prime.</summary>
     private int[] Start(string prime, int length, double temperature)
     {

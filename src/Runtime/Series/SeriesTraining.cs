@@ -142,6 +142,9 @@ internal sealed class SeriesTraining : TrainingRun
             ["epochs_trained"] = epochs.ToString(CultureInfo.InvariantCulture),
             ["source"] = s.Csv == Files.InputSource.StandardInput ? "<stdin>" : Path.GetFileName(s.Csv),
             ["step"] = step.ToString(CultureInfo.InvariantCulture),
+            // The chronological split the stored scores were measured on: train | validation | test.
+            ["val_fraction"] = s.ValFraction.ToString("R", CultureInfo.InvariantCulture),
+            ["test_fraction"] = s.TestFraction.ToString("R", CultureInfo.InvariantCulture),
         };
         SeriesCheckpoint.WriteScores(Scores, metadata);
         return SeriesCheckpoint.Serializer(Model, ModelInfo, metadata);

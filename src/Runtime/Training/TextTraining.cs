@@ -78,7 +78,14 @@ internal sealed class TextTraining : TrainingRun
                 savedModel = Checkpoint.Load(s.Checkpoint);
             }
             string? corpusPath = s.Text is not null ? null : s.Corpus ?? saved?.Corpus;
-            CheckFiles(labels, corpusPath == InputSource.StandardInput ? null : corpusPath, CheckpointPath, MetricsPath, PlotPath, s.Resume);
+            CheckFiles(labels, corpusPath == InputSource.StandardInput ? null : corpusPath, CheckpointPath, MetricsPath, PlotPath, s.Resume, s.InitFrom);
+            // Fine-tuning: the weights (and the vocabulary they index) come from another run's checkpoint.
+            LoadedCheckpoint? initFrom = null;
+            if (s.InitFrom is not null)
+            {
+                initFrom = Checkpoint.Load(s.InitFrom);
+                CheckShape(s, initFrom);
+            }
 
             // The data.
             InputSource? source = null;
@@ -101,9 +108,15 @@ internal sealed class TextTraining : TrainingRun
             }
             bool words = s.Tokens == TokenKind.Words;
             string? text = s.Text ?? (source is null ? Corpus.Default() : null);
-            var corpus = text is not null
+            EncodedCorpus corpus = text is not null
                 ? (words ? EncodedCorpus.FromWords(text, s.VocabSize, s.Text is null ? "the corpus" : "the text") : EncodedCorpus.FromText(text))
                 : words ? EncodedCorpus.LoadWords(source!, s.VocabSize) : EncodedCorpus.Load(source!);
+            // A fine-tuning run reads its corpus in the checkpoint's vocabulary (extended, or refused, where the
+            // corpus goes outside it); resuming one reads it in the vocabulary its own checkpoint holds.
+            var vocabularyFrom = initFrom ?? (saved?.InitFrom is not null ? savedModel : null);
+            if (vocabularyFrom is not null)
+                corpus = VocabularyMerge.Recode(corpus, vocabularyFrom.Vocabulary, extend: s.ExtendVocab && initFrom is not null,
+                    s.Text is not null ? "the text" : source?.Describe() ?? "the corpus", $"checkpoint '{vocabularyFrom.Path}'");
             Vocabulary = corpus.Vocabulary;
             if (Vocabulary.Count < 2) throw new GpuLstmException($"the corpus has {Vocabulary.Count} distinct {(words ? "word" : "character")}; it needs at least 2");
             var split = CorpusSplit.Create(corpus.Tokens.Length, s.ValFraction!.Value);
@@ -134,9 +147,13 @@ internal sealed class TextTraining : TrainingRun
             Model = new LanguageModel(device, config, batches.MaxBatch);
             Model.InitializeKerasDefaults(s.Seed);
             savedModel?.CopyInto(Model);
+            if (initFrom is not null) VocabularyMerge.CopyTrainedRows(initFrom, Model, Vocabulary);
             Prime = corpus.Prefix(t);
             // A text given in memory is, like a pipe, gone after the run: resuming needs it again.
-            _setup = SavedTextSetup.From(s, corpusPath, digest, source?.IsSpooled ?? s.Text is not null);
+            _setup = SavedTextSetup.From(s, corpusPath, digest, source?.IsSpooled ?? s.Text is not null) with
+            {
+                InitFrom = s.InitFrom is null ? saved?.InitFrom : System.IO.Path.GetFullPath(s.InitFrom),
+            };
             var evaluator = new Evaluator(Model);
             Func<double>? validate = split.HasValidation
                 ? () => evaluator.Evaluate(corpus.Tokens, split.ValStart, split.ValLength, EvalState.Carry, s.BatchSize, t, preserveTrainingState: streams).Loss
@@ -157,6 +174,35 @@ internal sealed class TextTraining : TrainingRun
         }
     }
 
+    /// <summary>Default settings with the shape of the model at <paramref name="checkpoint"/> (for fine-tuning it).</summary>
+    public static TextTrainingSettings ShapeOf(string checkpoint) => ShapeOf(Checkpoint.Load(checkpoint));
+
+    internal static TextTrainingSettings ShapeOf(LoadedCheckpoint c)
+    {
+        return new TextTrainingSettings
+        {
+            Cell = c.Config.Cell, Hidden = c.Config.Hidden, Layers = c.Config.Layers, Embedding = c.Config.Embedding,
+            Tokens = c.Vocabulary.Kind == "word" ? TokenKind.Words : TokenKind.Characters,
+        };
+    }
+
+    /// <summary>A fine-tuning run's shape settings must be the checkpoint's: one line naming the first that is not.</summary>
+    internal static void CheckShape(TextTrainingSettings s, LoadedCheckpoint from)
+    {
+        var c = from.Config;
+        void Same(string setting, string words, string given, string theirs)
+        {
+            if (given != theirs)
+                throw new SettingException(setting, $"{words} {given} contradicts checkpoint '{from.Path}' to fine-tune from, whose model has {words} {theirs}; " +
+                    "the model's shape comes from that checkpoint, so leave it out or give the same", words);
+        }
+        Same(nameof(s.Tokens), "the tokens", s.Tokens == TokenKind.Words ? "word" : "char", from.Vocabulary.Kind);
+        Same(nameof(s.Cell), "the cell", s.Cell.Name, c.Cell.Name);
+        Same(nameof(s.Hidden), "the hidden size", s.Hidden.ToString(CultureInfo.InvariantCulture), c.Hidden.ToString(CultureInfo.InvariantCulture));
+        Same(nameof(s.Layers), "the layers", s.Layers.ToString(CultureInfo.InvariantCulture), c.Layers.ToString(CultureInfo.InvariantCulture));
+        Same(nameof(s.Embedding), "the embedding size", s.Embedding!.Value.ToString(CultureInfo.InvariantCulture), c.Embedding.ToString(CultureInfo.InvariantCulture));
+    }
+
     private protected override string SetupJson => _setup.ToJson();
 
     private protected override Action<Stream> CheckpointWriter(long step, int epochs, double finalLoss)
@@ -175,6 +221,9 @@ internal sealed class TextTraining : TrainingRun
             InputSource.StandardInput => "<stdin>",
             _ => Path.GetFileName(_setup.Corpus),
         };
+        // The validation fraction (the held-out tail whose loss is final_loss's companion), so a user can re-score it.
+        metadata["val_fraction"] = Settings.ValFraction!.Value.ToString("R", CultureInfo.InvariantCulture);
+        if (_setup.InitFrom is not null) metadata["init_from"] = Path.GetFileName(_setup.InitFrom);
         if (double.IsFinite(finalLoss)) metadata["final_loss"] = finalLoss.ToString("R", CultureInfo.InvariantCulture);
         return Checkpoint.Serializer(Model, Vocabulary, metadata);
     }
@@ -235,6 +284,9 @@ internal sealed record SavedTextSetup(string Mode, string Cell, string Tokens, s
     int Embedding, float Dropout, int SeqLength, int Batch, double Lr, double Clip, double LrDecay, int LrDecayAfter, ulong Seed,
     double ValFraction, string Monitor, int Patience, double MinDelta, bool RestoreBest, int EvalEvery, bool CorpusIsStream = false)
 {
+    /// <summary>The checkpoint a fine-tuning run started from (full path), or null: a resumed fine-tuning run reads its corpus in its checkpoint's vocabulary.</summary>
+    public string? InitFrom { get; init; }
+
     public string ToJson() => JsonSerializer.Serialize(this);
 
     public static SavedTextSetup? FromJson(string json)

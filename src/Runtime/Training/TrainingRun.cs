@@ -8,7 +8,11 @@ namespace GpuLstm.Runtime.Training;
 
 /// <summary>How a front end names a run's files in messages (the CLI passes its options).</summary>
 internal sealed record FileLabels(string Input = "the input", string Checkpoint = "the checkpoint",
-    string State = "the training state file (written beside the checkpoint)", string Metrics = "the metrics file", string Plot = "the loss plot");
+    string State = "the training state file (written beside the checkpoint)", string Metrics = "the metrics file", string Plot = "the loss plot")
+{
+    /// <summary>The checkpoint a fine-tuning run reads its weights from.</summary>
+    public string InitFrom { get; init; } = "the checkpoint to fine-tune from";
+}
 
 /// <summary>Where a run stands between two steps: steps done, and the epoch and batch (0-based) it runs next.</summary>
 internal readonly record struct RunPosition(long Step, int Epoch, int BatchInEpoch);
@@ -78,9 +82,9 @@ internal abstract class TrainingRun : IDisposable
     /// Checks every file the run reads and writes before any work (see <see cref="FilePlan"/>): the input, and
     /// the checkpoint, state, metrics and plot as outputs, or as files to update when resuming.
     /// </summary>
-    private protected static void CheckFiles(FileLabels labels, string? input, string checkpoint, string? metrics, string? plot, bool resuming)
+    private protected static void CheckFiles(FileLabels labels, string? input, string checkpoint, string? metrics, string? plot, bool resuming, string? initFrom = null)
     {
-        var plan = new FilePlan().Input(labels.Input, input);
+        var plan = new FilePlan().Input(labels.Input, input).Input(labels.InitFrom, initFrom);
         string state = TrainingStateFile.PathFor(checkpoint);
         if (resuming) plan.Update(labels.Checkpoint, checkpoint).Update(labels.State, state).Update(labels.Metrics, metrics);
         else plan.Output(labels.Checkpoint, checkpoint).Output(labels.State, state).Output(labels.Metrics, metrics);
