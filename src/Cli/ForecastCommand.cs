@@ -25,49 +25,96 @@ internal static class ForecastCommand
         var command = new Command("forecast", "Forecast a numeric CSV column with a recurrent model (LSTM, GRU or RNN): train it, then predict past the end of the series.");
         command.Subcommands.Add(CreateTrain());
         command.Subcommands.Add(CreatePredict());
+        command.Subcommands.Add(CreateBacktest());
         return command;
     }
 
     private static readonly SeriesTrainingSettings Defaults = new() { Csv = "-", Column = "-" };
 
+    /// <summary>
+    /// The options that say what a forecaster trains on and how, shared by `forecast train` and `forecast backtest`
+    /// so both parse them the same way. The horizon and the test fraction are not here: they mean different
+    /// things to the two commands.
+    /// </summary>
+    private sealed class TrainingOptions
+    {
+        public readonly Option<string> Csv = new("--csv") { Description = "CSV file with a header row ('-': standard input)", Required = true };
+        public readonly Option<string> Column = new("--column") { Description = "the numeric column to forecast", Required = true };
+        public readonly Option<string?> DateColumn = new("--date-column") { Description = "a date column that orders the rows and labels the forecast" };
+        public readonly Option<string> Scale = new("--scale") { Description = "scaling fitted on the train part: minmax or zscore", DefaultValueFactory = _ => "minmax" };
+        public readonly Option<bool> Difference = new("--difference") { Description = "model first differences y[t+1] − y[t] (for trending series) and integrate them back" };
+        public readonly Option<int> Window = new("--window") { Description = "input steps per sample (N)", DefaultValueFactory = _ => Defaults.Window };
+        public readonly Option<double> ValFraction = new("--val-fraction") { Description = "the fraction before the test part held out for validation (early stopping)", DefaultValueFactory = _ => Defaults.ValFraction };
+        public readonly Option<int> Season = new("--season") { Description = "season length for the seasonal-naive baseline (0: none; 12 for monthly data with a yearly cycle)", DefaultValueFactory = _ => Defaults.Season };
+        public readonly Option<int> Hidden = new("--hidden") { Description = "hidden size", DefaultValueFactory = _ => Defaults.Hidden };
+        public readonly Option<int> Layers = new("--layers") { Description = "stacked recurrent levels", DefaultValueFactory = _ => Defaults.Layers };
+        public readonly Option<bool> Bidirectional = new("--bidirectional") { Description = "each level reads the window forwards and backwards" };
+        public readonly Option<float> Dropout = new("--dropout") { Description = "dropout between stacked levels while training", DefaultValueFactory = _ => Defaults.Dropout };
+        public readonly Option<string> Cell = CliOptions.Cell();
+        public readonly Option<int> Epochs = new("--epochs") { Description = "maximum number of epochs", DefaultValueFactory = _ => Defaults.Epochs };
+        public readonly Option<long> MaxSteps = new("--max-steps") { Description = "stop after this many training steps in all (0: no limit)", DefaultValueFactory = _ => Defaults.MaxSteps };
+        public readonly Option<int> Batch = new("--batch") { Description = "batch size", DefaultValueFactory = _ => Defaults.BatchSize };
+        public readonly Option<double> Lr = new("--lr") { Description = "Adam learning rate", DefaultValueFactory = _ => Defaults.LearningRate };
+        public readonly Option<double> Clip = new("--clip") { Description = "clip gradients to this global L2 norm (0: off)", DefaultValueFactory = _ => Defaults.ClipNorm };
+        public readonly Option<int> Patience = new("--patience") { Description = "early stopping: epochs without a better validation loss before stopping", DefaultValueFactory = _ => Defaults.Patience };
+        public readonly Option<bool> RestoreBest = CliOptions.RestoreBest(Defaults.RestoreBest);
+        public readonly Option<ulong> Seed = new("--seed") { Description = "seed for initialization, shuffling and dropout", DefaultValueFactory = _ => Defaults.Seed };
+        public readonly Option<string> Device = CliOptions.Device(Defaults.Device);
+
+        public TrainingOptions() => Scale.AcceptOnlyFromAmong("minmax", "zscore");
+
+        public Option[] All =>
+        [
+            Csv, Column, DateColumn, Scale, Difference, Window, ValFraction, Season, Hidden, Layers, Bidirectional, Dropout, Cell,
+            Epochs, MaxSteps, Batch, Lr, Clip, Patience, RestoreBest, Seed, Device,
+        ];
+
+        /// <summary><paramref name="basis"/> (the defaults, or a resumed run's saved settings) with the options given on the command line.</summary>
+        public SeriesTrainingSettings Read(ParseResult parse, SeriesTrainingSettings basis)
+        {
+            var given = new GivenOptions(parse);
+            return basis with
+            {
+                Csv = parse.GetValue(Csv)!,
+                Column = given.Get(Column, basis.Column),
+                DateColumn = given.Get(DateColumn, basis.DateColumn),
+                Scale = given.Get(Scale, basis.Scale, v => v == "zscore" ? SeriesScalerKind.ZScore : SeriesScalerKind.MinMax),
+                Difference = given.Get(Difference, basis.Difference),
+                Window = given.Get(Window, basis.Window),
+                ValFraction = given.Get(ValFraction, basis.ValFraction),
+                Season = given.Get(Season, basis.Season),
+                Cell = given.Get(Cell, basis.Cell, RecurrentCell.Parse),
+                Hidden = given.Get(Hidden, basis.Hidden),
+                Layers = given.Get(Layers, basis.Layers),
+                Bidirectional = given.Get(Bidirectional, basis.Bidirectional),
+                Dropout = given.Get(Dropout, basis.Dropout),
+                Epochs = parse.GetValue(Epochs),
+                MaxSteps = parse.GetValue(MaxSteps),
+                BatchSize = given.Get(Batch, basis.BatchSize),
+                LearningRate = given.Get(Lr, basis.LearningRate),
+                ClipNorm = given.Get(Clip, basis.ClipNorm),
+                Patience = given.Get(Patience, basis.Patience),
+                RestoreBest = given.Get(RestoreBest, basis.RestoreBest),
+                Seed = given.Get(Seed, basis.Seed),
+                Device = parse.GetValue(Device)!,
+            };
+        }
+    }
+
     private static Command CreateTrain()
     {
-        var csv = new Option<string>("--csv") { Description = "CSV file with a header row ('-': standard input)", Required = true };
-        var column = new Option<string>("--column") { Description = "the numeric column to forecast", Required = true };
-        var dateColumn = new Option<string?>("--date-column") { Description = "a date column that orders the rows and labels the forecast" };
-        var scale = new Option<string>("--scale") { Description = "scaling fitted on the train part: minmax or zscore", DefaultValueFactory = _ => "minmax" };
-        scale.AcceptOnlyFromAmong("minmax", "zscore");
-        var difference = new Option<bool>("--difference") { Description = "model first differences y[t+1] − y[t] (for trending series) and integrate them back" };
-        var window = new Option<int>("--window") { Description = "input steps per sample (N)", DefaultValueFactory = _ => Defaults.Window };
+        var shared = new TrainingOptions();
         var horizon = new Option<int>("--horizon") { Description = "values forecast per sample (k)", DefaultValueFactory = _ => Defaults.Horizon };
-        var valFraction = new Option<double>("--val-fraction") { Description = "the fraction before the test part held out for validation (early stopping)", DefaultValueFactory = _ => Defaults.ValFraction };
         var testFraction = new Option<double>("--test-fraction") { Description = "the last fraction of the series held out for the test metrics", DefaultValueFactory = _ => Defaults.TestFraction };
-        var season = new Option<int>("--season") { Description = "season length for the seasonal-naive baseline (0: none; 12 for monthly data with a yearly cycle)", DefaultValueFactory = _ => Defaults.Season };
-        var hidden = new Option<int>("--hidden") { Description = "hidden size", DefaultValueFactory = _ => Defaults.Hidden };
-        var layers = new Option<int>("--layers") { Description = "stacked recurrent levels", DefaultValueFactory = _ => Defaults.Layers };
-        var bidirectional = new Option<bool>("--bidirectional") { Description = "each level reads the window forwards and backwards" };
-        var dropout = new Option<float>("--dropout") { Description = "dropout between stacked levels while training", DefaultValueFactory = _ => Defaults.Dropout };
-        var cell = CliOptions.Cell();
-        var epochs = new Option<int>("--epochs") { Description = "maximum number of epochs", DefaultValueFactory = _ => Defaults.Epochs };
-        var maxSteps = new Option<long>("--max-steps") { Description = "stop after this many training steps in all (0: no limit)", DefaultValueFactory = _ => Defaults.MaxSteps };
-        var batch = new Option<int>("--batch") { Description = "batch size", DefaultValueFactory = _ => Defaults.BatchSize };
-        var lr = new Option<double>("--lr") { Description = "Adam learning rate", DefaultValueFactory = _ => Defaults.LearningRate };
-        var clip = new Option<double>("--clip") { Description = "clip gradients to this global L2 norm (0: off)", DefaultValueFactory = _ => Defaults.ClipNorm };
-        var patience = new Option<int>("--patience") { Description = "early stopping: epochs without a better validation loss before stopping", DefaultValueFactory = _ => Defaults.Patience };
-        var restoreBest = CliOptions.RestoreBest(Defaults.RestoreBest);
-        var seed = new Option<ulong>("--seed") { Description = "seed for initialization, shuffling and dropout", DefaultValueFactory = _ => Defaults.Seed };
-        var device = CliOptions.Device(Defaults.Device);
         var checkpoint = new Option<string>("--checkpoint") { Description = "where to save the trained model (safetensors; its directory must exist)", DefaultValueFactory = _ => DefaultCheckpoint };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "also save a resumable checkpoint every N steps (0: only at the end)", DefaultValueFactory = _ => Defaults.CheckpointEvery };
         var resume = new Option<bool>("--resume") { Description = "continue the run saved at --checkpoint exactly where it stopped" };
         var metrics = new Option<string?>("--metrics") { Description = "metrics CSV of every step (default: none)" };
         var every = new Option<int>("--print-every") { Description = "print an epoch line every N epochs (and at every improvement)", DefaultValueFactory = _ => 10 };
 
-        var command = new Command("train", "Train a recurrent forecaster on one CSV column; print test metrics beside naive baselines and save the model.")
-        {
-            csv, column, dateColumn, scale, difference, window, horizon, valFraction, testFraction, season, hidden, layers, bidirectional, dropout, cell,
-            epochs, maxSteps, batch, lr, clip, patience, restoreBest, seed, device, checkpoint, checkpointEvery, resume, metrics, every,
-        };
+        var command = new Command("train", "Train a recurrent forecaster on one CSV column; print test metrics beside naive baselines and save the model.");
+        foreach (var option in shared.All) command.Options.Add(option);
+        foreach (var option in new Option[] { horizon, testFraction, checkpoint, checkpointEvery, resume, metrics, every }) command.Options.Add(option);
         command.SetAction(parse => CliRunner.Run(parse, () =>
         {
             int pe = parse.GetValue(every);
@@ -76,32 +123,10 @@ internal static class ForecastCommand
             bool resuming = parse.GetValue(resume);
             var given = new GivenOptions(parse);
             var basis = resuming ? SeriesTraining.SavedSettings(checkpointPath) : Defaults;
-            var settings = basis with
+            var settings = shared.Read(parse, basis) with
             {
-                Csv = parse.GetValue(csv)!,
-                Column = given.Get(column, basis.Column),
-                DateColumn = given.Get(dateColumn, basis.DateColumn),
-                Scale = given.Get(scale, basis.Scale, v => v == "zscore" ? SeriesScalerKind.ZScore : SeriesScalerKind.MinMax),
-                Difference = given.Get(difference, basis.Difference),
-                Window = given.Get(window, basis.Window),
                 Horizon = given.Get(horizon, basis.Horizon),
-                ValFraction = given.Get(valFraction, basis.ValFraction),
                 TestFraction = given.Get(testFraction, basis.TestFraction),
-                Season = given.Get(season, basis.Season),
-                Cell = given.Get(cell, basis.Cell, RecurrentCell.Parse),
-                Hidden = given.Get(hidden, basis.Hidden),
-                Layers = given.Get(layers, basis.Layers),
-                Bidirectional = given.Get(bidirectional, basis.Bidirectional),
-                Dropout = given.Get(dropout, basis.Dropout),
-                Epochs = parse.GetValue(epochs),
-                MaxSteps = parse.GetValue(maxSteps),
-                BatchSize = given.Get(batch, basis.BatchSize),
-                LearningRate = given.Get(lr, basis.LearningRate),
-                ClipNorm = given.Get(clip, basis.ClipNorm),
-                Patience = given.Get(patience, basis.Patience),
-                RestoreBest = given.Get(restoreBest, basis.RestoreBest),
-                Seed = given.Get(seed, basis.Seed),
-                Device = parse.GetValue(device)!,
                 Checkpoint = checkpointPath,
                 CheckpointEvery = parse.GetValue(checkpointEvery),
                 Metrics = parse.GetValue(metrics) is { } metricsPath ? CliOptions.OutputFile(metricsPath) : OutputFile.None,
@@ -217,6 +242,111 @@ internal static class ForecastCommand
             return 0;
         }));
         return command;
+    }
+
+    private static Command CreateBacktest()
+    {
+        var shared = new TrainingOptions();
+        var origins = new Option<int>("--origins") { Description = "forecast from each of the last K origins (K)", DefaultValueFactory = _ => 12 };
+        var stride = new Option<int>("--stride") { Description = "steps between consecutive origins (s)", DefaultValueFactory = _ => 1 };
+        var horizon = new Option<int>("--horizon") { Description = "values forecast from each origin (h), recursively past the model's own horizon", DefaultValueFactory = _ => 6 };
+        var modelHorizon = new Option<int>("--model-horizon") { Description = "values the model outputs per sample (k, as `forecast train --horizon`); each block is fed back until h values are forecast", DefaultValueFactory = _ => Defaults.Horizon };
+        var refit = new Option<bool>("--refit") { Description = "train again at every origin on all values before it (expanding window); default: train once on the values before the first origin" };
+        var arOrder = new Option<int?>("--ar-order") { Description = "p of the AR(p) baseline, fitted by least squares on the same training values (default: the model's --window)" };
+        var output = new Option<string?>("--output") { Description = "also write every origin's forecasts to this CSV (origin,step,[date,]actual,model,persistence,[seasonal_naive,]ar)" };
+        var command = new Command("backtest", "Rolling-origin evaluation: forecast h steps from each of the last K origins with the model and with persistence, seasonal naive and AR(p); print RMSE, MAE, sMAPE and MASE per step and overall.");
+        foreach (var option in shared.All) command.Options.Add(option);
+        foreach (var option in new Option[] { origins, stride, horizon, modelHorizon, refit, arOrder, output }) command.Options.Add(option);
+        command.SetAction(parse => CliRunner.Run(parse, () =>
+        {
+            int k = parse.GetValue(origins), s = parse.GetValue(stride), h = parse.GetValue(horizon);
+            CliRunner.RequirePositive(k, "--origins");
+            CliRunner.RequirePositive(s, "--stride");
+            CliRunner.RequirePositive(h, "--horizon");
+            var settings = shared.Read(parse, Defaults) with { Horizon = parse.GetValue(modelHorizon) };
+            int p = parse.GetValue(arOrder) ?? settings.Window;
+            CliRunner.RequirePositive(p, "--ar-order");
+            string? outputPath = parse.GetValue(output);
+            new FilePlan().Input("--csv", settings.Csv == InputSource.StandardInput ? null : settings.Csv).Output("--output", outputPath).Check();
+            settings.Validate();
+            var data = SeriesCsv.Load(settings.Csv, settings.Column, settings.DateColumn);
+            var plan = new BacktestPlan(data.Count, k, s, h);
+            plan.Check();
+            var training = parse.GetValue(refit) ? BacktestTraining.Refit : BacktestTraining.Once;
+            Console.WriteLine(Inv($"{data.Column}: {data.Count} values; {k} origins every {s} steps from index {data.Count - h - (k - 1) * s}, horizon {h}; ") +
+                (training == BacktestTraining.Refit ? "the model is trained again at every origin on all values before it" : "the model is trained once on the values before the first origin"));
+            using var signals = new CliRunner.StopSignals();
+            BacktestResult result;
+            try
+            {
+                result = SeriesBacktest.Run(data, settings, plan, training, p,
+                    (origin, r) => Console.WriteLine(Inv($"trained on the {origin} values before origin {origin}: {r.EpochsRun} epochs in {r.Elapsed.TotalSeconds:F1}s")),
+                    signals.Token);
+            }
+            catch (OperationCanceledException) when (signals.Token.IsCancellationRequested)
+            {
+                Console.Out.Flush();
+                Console.Error.WriteLine($"gpulstm: interrupted by {signals.SignalName}; the backtest did not finish{(outputPath is null ? "" : " and nothing was written to --output")}");
+                return signals.ExitCode;
+            }
+            PrintBacktest(result);
+            if (outputPath is not null) AtomicFile.Write(outputPath, "backtest CSV", file => WriteBacktestCsv(file, result, data));
+            return 0;
+        }));
+        return command;
+    }
+
+    private static void PrintBacktest(BacktestResult result)
+    {
+        int h = result.Plan.Horizon;
+        Console.WriteLine();
+        Console.WriteLine(Inv($"backtest over {result.Origins.Length} origins × horizon {h}, in original units (sMAPE in %; MASE scaled by each origin's in-sample ") +
+            (result.MaseScales.Any(x => x is null) ? "naive error; n/a where a history never changes or is shorter than the season):" : "naive error):"));
+        int width = Math.Max(6, result.Forecasts.Max(f => f.Name.Length));
+        Console.WriteLine(Inv($"{"".PadRight(width)}  {"step",4}  {"RMSE",10}  {"MAE",10}  {"sMAPE",7}  {"MASE",7}"));
+        foreach (var f in result.Forecasts)
+        {
+            var perStep = result.PerStep(f);
+            for (int j = 0; j < h; j++) Console.WriteLine(Row(j == 0 ? f.Name : "", (j + 1).ToString(CultureInfo.InvariantCulture), perStep[j]));
+            Console.WriteLine(Row("", "all", result.Overall(f)));
+        }
+        var model = result.Forecasts[0];
+        var ar = result.Forecasts[^1];
+        var (m, a) = (result.Overall(model), result.Overall(ar));
+        bool byMase = double.IsFinite(m.Mase) && double.IsFinite(a.Mase);
+        double mScore = byMase ? m.Mase : m.Rmse, aScore = byMase ? a.Mase : a.Rmse;
+        string metric = byMase ? "MASE" : "RMSE";
+        Console.WriteLine();
+        if (mScore > aScore)
+            Console.WriteLine(Inv($"the {model.Name} loses to the linear {ar.Name} ({metric} {mScore:F3} vs {aScore:F3}): a least-squares autoregression forecasts this series better than the neural model"));
+        else
+            Console.WriteLine(Inv($"the {model.Name} beats the linear {ar.Name} ({metric} {mScore:F3} vs {aScore:F3})"));
+        Console.WriteLine(Inv($"backtest took {result.Elapsed.TotalSeconds:F1}s"));
+
+        string Row(string name, string step, BacktestMetrics x) =>
+            Inv($"{name.PadRight(width)}  {step,4}  {x.Rmse,10:F3}  {x.Mae,10:F3}  {x.Smape,7:F2}  {(double.IsFinite(x.Mase) ? x.Mase.ToString("F3", CultureInfo.InvariantCulture) : "n/a"),7}");
+    }
+
+    /// <summary>One row per origin and step: the origin (the 0-based index of its first forecast value, i.e. the number of values before it), the step (1..h), the target's date when the series has dates, the actual value and every forecast.</summary>
+    private static void WriteBacktestCsv(Stream file, BacktestResult result, SeriesData data)
+    {
+        using var csv = new StreamWriter(file, new UTF8Encoding(false), 1 << 16, leaveOpen: true);
+        bool dated = data.DateColumn is not null;
+        csv.Write("origin,step" + (dated ? ",date" : "") + ",actual," + string.Join(',', result.Forecasts.Select(f => f.CsvColumn)) + "\n");
+        int h = result.Plan.Horizon;
+        for (int i = 0; i < result.Origins.Length; i++)
+        {
+            int o = result.Origins[i];
+            for (int j = 0; j < h; j++)
+            {
+                var row = new StringBuilder();
+                row.Append(Inv($"{o},{j + 1}"));
+                if (dated) row.Append(',').Append(CsvCell(data.Labels[o + j]));
+                row.Append(',').Append(result.Actual[i * h + j].ToString("R", CultureInfo.InvariantCulture));
+                foreach (var f in result.Forecasts) row.Append(',').Append(f.Values[i * h + j].ToString("R", CultureInfo.InvariantCulture));
+                csv.Write(row.Append('\n').ToString());
+            }
+        }
     }
 
     /// <summary>The most forecast steps a plot draws (a plot keeps every value in memory, and more points than pixels show nothing).</summary>

@@ -45,7 +45,13 @@ internal sealed class SeriesTraining : TrainingRun
             with { Checkpoint = checkpoint, Resume = true };
     }
 
-    public SeriesTraining(SeriesTrainingSettings settings, FileLabels? labels = null) : this(settings, labels ?? new FileLabels("the CSV"), Open(settings)) { }
+    public SeriesTraining(SeriesTrainingSettings settings, FileLabels? labels = null) : this(settings, labels ?? new FileLabels("the CSV"), Open(settings), null) { }
+
+    /// <summary>
+    /// A run on a series already in memory (a backtest trains on the part before an origin): <paramref name="data"/>
+    /// replaces reading <see cref="SeriesTrainingSettings.Csv"/>, which only names the source.
+    /// </summary>
+    internal SeriesTraining(SeriesTrainingSettings settings, SeriesData data) : this(settings, new FileLabels("the CSV"), Open(settings), data) { }
 
     private static ComputeDevice Open(SeriesTrainingSettings settings)
     {
@@ -53,7 +59,7 @@ internal sealed class SeriesTraining : TrainingRun
         return ComputeDevice.Open(settings.Device);
     }
 
-    private SeriesTraining(SeriesTrainingSettings s, FileLabels labels, ComputeDevice device)
+    private SeriesTraining(SeriesTrainingSettings s, FileLabels labels, ComputeDevice device, SeriesData? preloaded)
         : base(device, s.Checkpoint, s.Metrics.Resolve(s.Checkpoint, ".metrics.csv"), s.Plot.Resolve(s.Checkpoint, ".loss.png"))
     {
         try
@@ -71,8 +77,8 @@ internal sealed class SeriesTraining : TrainingRun
                 CheckResumable(position, s.TrainOptions);
                 saved = SeriesCheckpoint.Load(s.Checkpoint);
             }
-            CheckFiles(labels, s.Csv == Files.InputSource.StandardInput ? null : s.Csv, CheckpointPath, MetricsPath, PlotPath, s.Resume);
-            _data = SeriesCsv.Load(s.Csv, s.Column, s.DateColumn);
+            CheckFiles(labels, s.Csv == Files.InputSource.StandardInput || preloaded is not null ? null : s.Csv, CheckpointPath, MetricsPath, PlotPath, s.Resume);
+            _data = preloaded ?? SeriesCsv.Load(s.Csv, s.Column, s.DateColumn);
             try
             {
                 _problem = new SeriesProblem(_data.Values, s.Difference, s.Scale, s.Window, s.Horizon, s.ValFraction, s.TestFraction);

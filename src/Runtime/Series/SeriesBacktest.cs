@@ -1,0 +1,186 @@
+using System.Diagnostics;
+using GpuLstm.Runtime.Training;
+
+namespace GpuLstm.Runtime.Series;
+
+/// <summary>How a backtest trains its model.</summary>
+internal enum BacktestTraining
+{
+    /// <summary>Train once on the values before the first origin; every origin then forecasts from its observed history.</summary>
+    Once,
+    /// <summary>Train again for every origin on all the values before it (an expanding window).</summary>
+    Refit,
+}
+
+/// <summary>
+/// Where a rolling-origin backtest forecasts, as Darts' historical_forecasts: the last <see cref="Origins"/>
+/// origins, <see cref="Stride"/> steps apart, each forecasting <see cref="Horizon"/> values. Origin o
+/// forecasts y[o..o+h) from y[0..o) only; the last origin's forecast ends at the series' last value.
+/// </summary>
+internal sealed record BacktestPlan(int SeriesLength, int Origins, int Stride, int Horizon)
+{
+    /// <summary>The origins (K) in increasing order: o_i = n − h − (K − 1 − i) · s.</summary>
+    public int[] OriginIndices()
+    {
+        Check();
+        var result = new int[Origins];
+        for (int i = 0; i < Origins; i++) result[i] = SeriesLength - Horizon - (Origins - 1 - i) * Stride;
+        return result;
+    }
+
+    /// <summary>Refuses a plan with a non-positive count, or one that needs more values than the series has.</summary>
+    public void Check()
+    {
+        if (Origins < 1) throw new GpuLstmException($"--origins must be a positive integer, got {Origins}");
+        if (Stride < 1) throw new GpuLstmException($"--stride must be a positive integer, got {Stride}");
+        if (Horizon < 1) throw new GpuLstmException($"--horizon must be a positive integer, got {Horizon}");
+        long after = (long)(Origins - 1) * Stride + Horizon;
+        if (after >= SeriesLength)
+            throw new GpuLstmException($"{Origins} origins every {Stride} steps with horizon {Horizon} need (origins − 1) × stride + horizon = {after} values after the first origin and some before it, but the series has only {SeriesLength}; give fewer --origins, a smaller --stride or --horizon");
+    }
+}
+
+/// <summary>One forecaster's forecasts over a backtest: (origins, h) row-major, in original units; <paramref name="CsvColumn"/> heads its column in the forecasts CSV.</summary>
+internal sealed record BacktestForecasts(string Name, string CsvColumn, double[] Values);
+
+/// <summary>
+/// What a backtest measured: the origins, the actual values (origins, h) and every forecaster's forecasts on
+/// them (the model first, then persistence, seasonal naive when there is a season, and AR(p)), with each
+/// origin's MASE scale.
+/// </summary>
+internal sealed record BacktestResult(BacktestPlan Plan, int[] Origins, double[] Actual, IReadOnlyList<BacktestForecasts> Forecasts,
+    double?[] MaseScales, int ArOrder, TimeSpan Elapsed)
+{
+    public BacktestMetrics Overall(BacktestForecasts f) => BacktestMetrics.Overall(Actual, f.Values, MaseScales, Plan.Horizon);
+
+    public BacktestMetrics[] PerStep(BacktestForecasts f) => BacktestMetrics.PerStep(Actual, f.Values, MaseScales, Plan.Horizon);
+}
+
+/// <summary>
+/// Runs a rolling-origin backtest of the single-series forecaster: trains the model (once before the first
+/// origin, or at every origin), forecasts each origin h steps ahead recursively from the values before it, and
+/// puts persistence, seasonal naive and a least-squares AR(p) on exactly the same origins.
+/// </summary>
+internal static class SeriesBacktest
+{
+    /// <param name="data">the whole series (n values).</param>
+    /// <param name="settings">the model and training settings (as for `forecast train`); its test fraction is
+    /// ignored (the origins are the test) and its checkpoint is replaced by a temporary file.</param>
+    /// <param name="arOrder">p of the AR(p) baseline, fitted on the modeled values (differences with
+    /// <see cref="SeriesTrainingSettings.Difference"/>) of the same training part as the model.</param>
+    /// <param name="trained">told, after each training, how many values it used and its result.</param>
+    public static BacktestResult Run(SeriesData data, SeriesTrainingSettings settings, BacktestPlan plan, BacktestTraining training, int arOrder,
+        Action<int, TrainResult>? trained = null, CancellationToken cancel = default)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(settings);
+        if (plan.SeriesLength != data.Count) throw new ArgumentException($"the plan is for {plan.SeriesLength} values, the series has {data.Count}");
+        if (arOrder < 1) throw new GpuLstmException($"--ar-order must be a positive integer, got {arOrder}");
+        var origins = plan.OriginIndices();
+        int h = plan.Horizon, k = origins.Length;
+        var y = data.Values;
+        var clock = Stopwatch.StartNew();
+
+        var actual = new double[k * h];
+        for (int i = 0; i < k; i++) Array.Copy(y, origins[i], actual, i * h, h);
+        var scales = new double?[k];
+        for (int i = 0; i < k; i++) scales[i] = BacktestMetrics.MaseScale(y.AsSpan(0, origins[i]), settings.Season);
+
+        var model = new double[k * h];
+        var ar = new double[k * h];
+        var work = Directory.CreateTempSubdirectory("gpulstm-backtest-");
+        try
+        {
+            var runSettings = settings with
+            {
+                TestFraction = 0,
+                Checkpoint = Path.Combine(work.FullName, "backtest.safetensors"),
+                CheckpointEvery = 0,
+                Metrics = OutputFile.None,
+                Plot = OutputFile.None,
+                Resume = false,
+            };
+            SeriesTraining? run = null;
+            AutoRegression? autoRegression = null;
+            try
+            {
+                for (int i = 0; i < k; i++)
+                {
+                    int o = origins[i];
+                    if (run is null || training == BacktestTraining.Refit)
+                    {
+                        run?.Dispose();
+                        run = null;
+                        run = Train(data, runSettings, o, trained, cancel);
+                        autoRegression = FitAutoRegression(y.AsSpan(0, o), settings.Difference, arOrder);
+                    }
+                    var history = y[..o];
+                    SeriesForecast.ForecastAhead(run.Model, history, settings.Difference, run.ModelInfo.Scaler, h).CopyTo(model, i * h);
+                    ForecastAutoRegression(autoRegression!, history, settings.Difference, h).CopyTo(ar, i * h);
+                }
+            }
+            finally { run?.Dispose(); }
+        }
+        finally
+        {
+            try { work.Delete(recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+
+        string name = (settings.Bidirectional ? "bidirectional " : "") + settings.Cell.Name.ToUpperInvariant();
+        var forecasts = new List<BacktestForecasts>
+        {
+            new(name, "model", model),
+            new("persistence", "persistence", SeriesBaselines.Persistence(y, origins, h)),
+        };
+        if (settings.Season > 0)
+            forecasts.Add(new($"seasonal naive ({settings.Season})", "seasonal_naive", SeriesBaselines.SeasonalNaive(y, origins, h, settings.Season)));
+        forecasts.Add(new($"AR({arOrder})", "ar", ar));
+        return new BacktestResult(plan, origins, actual, forecasts, scales, arOrder, clock.Elapsed);
+    }
+
+    private static SeriesTraining Train(SeriesData data, SeriesTrainingSettings settings, int origin, Action<int, TrainResult>? trained, CancellationToken cancel)
+    {
+        var before = data with
+        {
+            Values = data.Values[..origin],
+            Labels = data.Labels[..origin],
+            Dates = data.Dates?[..origin],
+        };
+        SeriesTraining run;
+        try { run = new SeriesTraining(settings, before); }
+        catch (GpuLstmException x) { throw new GpuLstmException($"training on the {origin} values before origin {origin}: {x.Message}"); }
+        try
+        {
+            var result = run.Run(cancel).Training;
+            if (result.End == TrainEnd.Interrupted) throw new OperationCanceledException(cancel);
+            if (result.End == TrainEnd.Diverged)
+                throw new GpuLstmException($"training on the {origin} values before origin {origin} diverged at {result.DivergedWhat} (try a smaller --lr, or --clip 1)");
+            trained?.Invoke(origin, result);
+            return run;
+        }
+        catch
+        {
+            run.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>AR(p) on the modeled values of <paramref name="history"/>: the values, or their first differences.</summary>
+    internal static AutoRegression FitAutoRegression(ReadOnlySpan<double> history, bool difference, int order)
+    {
+        var modeled = difference ? SeriesProblem.Differences(history) : history.ToArray();
+        if (modeled.Length < AutoRegression.MinimumValues(order))
+            throw new GpuLstmException($"the AR({order}) baseline needs at least {AutoRegression.MinimumValues(order)} {(difference ? "differences" : "values")} before the first origin, and there are {modeled.Length}; give a smaller --ar-order or fewer --origins");
+        return AutoRegression.Fit(modeled, order);
+    }
+
+    /// <summary>The AR forecast of the h values after <paramref name="history"/>, integrated from its last value when differenced.</summary>
+    internal static double[] ForecastAutoRegression(AutoRegression ar, double[] history, bool difference, int horizon)
+    {
+        if (!difference) return ar.Forecast(history, horizon);
+        var steps = ar.Forecast(SeriesProblem.Differences(history), horizon);
+        double level = history[^1];
+        for (int j = 0; j < horizon; j++) steps[j] = level += steps[j];
+        return steps;
+    }
+}
