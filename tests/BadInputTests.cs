@@ -210,6 +210,12 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "--lr must be a finite number, got Infinity", 1, ["forecast", "train", "--csv", "series.csv", "--column", "value", "--lr", "Infinity"] },
         { "--clip must be a finite number, got NaN", 1, ["forecast", "train", "--csv", "series.csv", "--column", "value", "--clip", "NaN"] },
         { "--test-fraction must be a finite number, got NaN", 1, ["forecast", "train", "--csv", "series.csv", "--column", "value", "--test-fraction", "NaN"] },
+        // forecast backtest: the plan must fit the series (40 values), and --output must not be the input
+        { "need (origins − 1) × stride + horizon = 41 values after the first origin and some before it, but the series has only 40", 1, ["forecast", "backtest", "--csv", "series.csv", "--column", "value", "--origins", "20", "--stride", "2", "--horizon", "3"] },
+        { "--origins must be a positive integer, got 0", 1, ["forecast", "backtest", "--csv", "series.csv", "--column", "value", "--origins", "0"] },
+        { "--stride must be a positive integer, got 0", 1, ["forecast", "backtest", "--csv", "series.csv", "--column", "value", "--stride", "0"] },
+        { "--horizon must be a positive integer, got 0", 1, ["forecast", "backtest", "--csv", "series.csv", "--column", "value", "--horizon", "0"] },
+        { "--output 'series.csv' is the same file as --csv", 1, ["forecast", "backtest", "--csv", "series.csv", "--column", "value", "--output", "series.csv"] },
         { "--max-seconds must be a finite number, got NaN", 1, ["bench", "--max-seconds", "NaN"] },
         // runs that have finished
         { "cannot resume: the run finished at step 3 after 1 epoch; to train on, give --epochs above 1", 1, ["train", "--resume", "--checkpoint", "done.safetensors", "--epochs", "1"] },

@@ -216,4 +216,43 @@ public sealed class ForecastCliTests : IDisposable
             .Split(' ', StringSplitOptions.RemoveEmptyEntries)[row.Split(' ').Length], CultureInfo.InvariantCulture);
         Assert.True(Rmse("LSTM") < Rmse("persistence"), r.Stdout);
     }
+
+    /// <summary>
+    /// `forecast backtest --refit` on 48 months, 3 origins every 2 steps, horizon 4: the CSV has one row per origin
+    /// and step with the target's date, the actual value and every forecaster, and the table reports each of them.
+    /// </summary>
+    [Fact]
+    public void BacktestWithRefitWritesEveryOriginsForecastsAndTheTable()
+    {
+        string csv = SeasonalCsv(rows: 48);
+        string output = Path.Combine(_dir, "backtest.csv");
+        var r = CliTests.Run(_dir, ["forecast", "backtest", "--csv", csv, "--column", "Value", "--date-column", "Month", "--season", "12",
+            "--origins", "3", "--stride", "2", "--horizon", "4", "--refit", "--ar-order", "3", "--output", output, .. Fast]);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Equal(3, r.Stdout.Split('\n').Count(line => line.StartsWith("trained on the ", StringComparison.Ordinal)));
+        foreach (string name in new[] { "LSTM", "persistence", "seasonal naive (12)", "AR(3)" })
+            Assert.Contains(r.Stdout.Split('\n'), line => line.StartsWith(name + " ", StringComparison.Ordinal));
+        Assert.Matches(@"the LSTM (loses to|beats) the linear AR\(3\)", r.Stdout);
+
+        var values = File.ReadAllLines(csv).Skip(1).Select(l => l.Split(',')[2]).ToArray();
+        var rows = File.ReadAllLines(output);
+        Assert.Equal("origin,step,date,actual,model,persistence,seasonal_naive,ar", rows[0]);
+        Assert.Equal(1 + 3 * 4, rows.Length);
+        int[] origins = [40, 42, 44];   // 48 − 4 − (3 − 1 − i) · 2; the last ends at the 48th value
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 4; j++)
+            {
+                var cells = rows[1 + i * 4 + j].Split(',');
+                int target = origins[i] + j;
+                Assert.Equal(origins[i].ToString(CultureInfo.InvariantCulture), cells[0]);
+                Assert.Equal((j + 1).ToString(CultureInfo.InvariantCulture), cells[1]);
+                Assert.Equal($"{2000 + target / 12}-{target % 12 + 1:00}", cells[2]);
+                Assert.Equal(double.Parse(values[target], CultureInfo.InvariantCulture), double.Parse(cells[3], CultureInfo.InvariantCulture), 9);
+                Assert.Equal(double.Parse(values[origins[i] - 1], CultureInfo.InvariantCulture), double.Parse(cells[5], CultureInfo.InvariantCulture), 9);
+                Assert.Equal(double.Parse(values[target - 12], CultureInfo.InvariantCulture), double.Parse(cells[6], CultureInfo.InvariantCulture), 9);
+                Assert.True(double.IsFinite(double.Parse(cells[4], CultureInfo.InvariantCulture)));
+                Assert.True(double.IsFinite(double.Parse(cells[7], CultureInfo.InvariantCulture)));
+            }
+        Assert.Empty(Directory.GetFiles(_dir, "*.safetensors"));   // the backtest's models live in a temporary directory
+    }
 }
