@@ -263,6 +263,8 @@ internal static class ForecastCommand
             CliRunner.RequirePositive(k, "--origins");
             CliRunner.RequirePositive(s, "--stride");
             CliRunner.RequirePositive(h, "--horizon");
+            // Checked here so the message names --model-horizon, not the settings' Horizon (which train calls --horizon).
+            CliRunner.RequirePositive(parse.GetValue(modelHorizon), "--model-horizon");
             var settings = shared.Read(parse, Defaults) with { Horizon = parse.GetValue(modelHorizon) };
             int p = parse.GetValue(arOrder) ?? settings.Window;
             CliRunner.RequirePositive(p, "--ar-order");
