@@ -93,7 +93,10 @@ internal static class ForecastCommand
                 Season = given.Get(season, basis.Season),
                 Cell = given.Get(cell, basis.Cell, RecurrentCell.Parse),
                 Likelihood = given.Get(likelihood, basis.Likelihood, SeriesHead.ParseName),
-                Quantiles = given.Get(quantiles, basis.Quantiles, ParseLevels),
+                // A resumed quantile run's levels do not carry over to another likelihood given now: the conflict
+                // to report is the likelihood's, not levels without a quantile head.
+                Quantiles = given.Has(quantiles) ? ParseLevels(parse.GetValue(quantiles))
+                    : given.Has(likelihood) && parse.GetValue(likelihood) != "quantile" ? [] : basis.Quantiles,
                 Hidden = given.Get(hidden, basis.Hidden),
                 Layers = given.Get(layers, basis.Layers),
                 Bidirectional = given.Get(bidirectional, basis.Bidirectional),
