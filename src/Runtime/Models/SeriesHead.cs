@@ -37,21 +37,23 @@ internal sealed record SeriesHead
     {
         ArgumentNullException.ThrowIfNull(levels);
         if (levels.Count == 0) throw new SettingException("Quantiles", "a quantile head needs at least one quantile level", "the quantile levels");
-        for (int i = 0; i < levels.Count; i++)
+        // Kept as the float the kernel reads, and checked as that: two levels one float apart would be one level
+        // there, and a level must survive a checkpoint's round trip to compare equal.
+        var rounded = levels.Select(q => (double)(float)q).ToArray();
+        for (int i = 0; i < rounded.Length; i++)
         {
-            double q = levels[i];
+            double q = rounded[i];
             if (!double.IsFinite(q) || q <= 0 || q >= 1)
                 throw new SettingException("Quantiles", string.Create(CultureInfo.InvariantCulture, $"quantile levels must lie strictly between 0 and 1, got {q}"), "the quantile levels");
-            if (i > 0 && q <= levels[i - 1])
+            if (i > 0 && q <= rounded[i - 1])
                 throw new SettingException("Quantiles", string.Create(CultureInfo.InvariantCulture,
-                    $"quantile levels must be in ascending order without repeats, got {levels[i - 1]} then {q}"), "the quantile levels");
+                    $"quantile levels must be in ascending order without repeats, got {(float)rounded[i - 1]} then {(float)q}"), "the quantile levels");
         }
         // The median is the point forecast the test metrics, the baselines and a plot's line compare; a set
         // without it would be scored on some other quantile, which is not a forecast of the value.
-        if (!levels.Contains(MedianLevel))
+        if (!rounded.Contains(MedianLevel))
             throw new SettingException("Quantiles", "the quantile levels must include 0.5: the median is the point forecast the test metrics use", "the quantile levels");
-        // Stored as float, as the kernel reads them: a level must survive the round trip to compare equal after a checkpoint.
-        return new(SeriesLikelihood.Quantile, levels.Select(q => (double)(float)q).ToArray());
+        return new(SeriesLikelihood.Quantile, rounded);
     }
 
     /// <summary>The head for <paramref name="likelihood"/> (and levels when Quantile; none otherwise).</summary>
@@ -104,11 +106,11 @@ internal sealed record SeriesHead
     /// <summary>Levels as the CLI and checkpoint write them: "0.1,0.5,0.9" (shortest round-trip of the float level).</summary>
     public string QuantilesText => string.Join(",", _quantiles.Select(q => ((float)q).ToString("R", CultureInfo.InvariantCulture)));
 
-    /// <summary>One line for the model description: "Dense(K)", "Gaussian(K)", "Quantile(K×3: 0.1,0.5,0.9)".</summary>
+    /// <summary>The head in the model description: "Dense(K)", or its outputs and loss for a probabilistic head.</summary>
     public string Describe(int horizon) => Likelihood switch
     {
-        SeriesLikelihood.Gaussian => $"Dense({2 * horizon}: mean and scale of {horizon} steps, Gaussian NLL)",
-        SeriesLikelihood.Quantile => $"Dense({_quantiles.Length * horizon}: quantiles {QuantilesText} of {horizon} steps, pinball loss)",
+        SeriesLikelihood.Gaussian => $"Dense({2 * horizon}): a Gaussian's mean and scale per step, NLL loss",
+        SeriesLikelihood.Quantile => $"Dense({_quantiles.Length * horizon}): quantiles {QuantilesText} per step, pinball loss",
         _ => $"Dense({horizon})",
     };
 
