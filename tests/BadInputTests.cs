@@ -199,6 +199,18 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "--metrics 'adir' is a directory", 1, ["train", "--metrics", "adir"] },
         { "--output '/dev/null' is a character device, not a regular file", 1, ["forecast", "predict", "--checkpoint", "series.safetensors", "--steps", "3", "--output", "/dev/null"] },
         { "--plot draws at most 1,000,000 forecast steps", 1, ["forecast", "predict", "--checkpoint", "series.safetensors", "--steps", "2000000000", "--plot", "p.png"] },
+        // prediction intervals: quantile levels, a likelihood's needs, sample paths
+        { "--quantiles: quantile levels must lie strictly between 0 and 1, got 1.5", 1, ["forecast", "train", "--csv", "series.csv", "--column", "value", "--likelihood", "quantile", "--quantiles", "0.1,0.5,1.5"] },
+        { "--quantiles: quantile levels must lie strictly between 0 and 1, got 0", 1, ["forecast", "train", "--csv", "series.csv", "--column", "value", "--likelihood", "quantile", "--quantiles", "0,0.5"] },
+        { "--quantiles: quantile levels must be in ascending order without repeats, got 0.9 then 0.5", 1, ["forecast", "train", "--csv", "series.csv", "--column", "value", "--likelihood", "quantile", "--quantiles", "0.9,0.5,0.1"] },
+        { "--quantiles: quantile levels must be in ascending order without repeats, got 0.5 then 0.5", 1, ["forecast", "train", "--csv", "series.csv", "--column", "value", "--likelihood", "quantile", "--quantiles", "0.1,0.5,0.5,0.9"] },
+        { "--quantiles must include 0.5: the median is the point forecast the test metrics use", 1, ["forecast", "train", "--csv", "series.csv", "--column", "value", "--likelihood", "quantile", "--quantiles", "0.1,0.9"] },
+        { "--quantiles must be comma-separated numbers such as 0.1,0.5,0.9; 'x' is not a number", 1, ["forecast", "train", "--csv", "series.csv", "--column", "value", "--likelihood", "quantile", "--quantiles", "0.1,x,0.9"] },
+        { "--quantiles: quantile levels need the quantile likelihood (--likelihood quantile)", 1, ["forecast", "train", "--csv", "series.csv", "--column", "value", "--quantiles", "0.1,0.5,0.9"] },
+        { "--likelihood: a gaussian head with differencing needs horizon 1", 1, ["forecast", "train", "--csv", "series.csv", "--column", "value", "--likelihood", "gaussian", "--difference", "--horizon", "3"] },
+        { "--samples must be a positive integer up to 100,000, got 0", 1, ["forecast", "predict", "--checkpoint", "series.safetensors", "--steps", "3", "--samples", "0"] },
+        { "--samples must be a positive integer up to 100,000, got -3", 1, ["forecast", "predict", "--checkpoint", "series.safetensors", "--steps", "3", "--samples", "-3"] },
+        { "--samples needs a checkpoint trained with --likelihood gaussian or quantile; this one forecasts points", 1, ["forecast", "predict", "--checkpoint", "series.safetensors", "--steps", "3", "--samples", "5"] },
         // numbers that are not finite, in every command
         { "--clip must be a finite number, got Infinity", 1, ["train", "--clip", "Infinity"] },
         { "--min-delta must be a finite number, got Infinity", 1, ["train", "--min-delta", "Infinity"] },

@@ -288,7 +288,7 @@ public sealed class CudaTests(CudaDevices devices) : IClassFixture<CudaDevices>
         foreach (var op in new[]
                  {
                      "gemm_nn_bias", "gemm_nn_accumulate", "gemm_nn_bias_accumulate", "gemm_nt", "gemm_tn", "gather_rows", "scatter_add_rows",
-                     "softmax_cross_entropy", "mean_squared_error", "column_sum", "column_sum_accumulate", "adam_step", "sum_of_squares_partials",
+                     "softmax_cross_entropy", "mean_squared_error", "gaussian_nll", "pinball", "column_sum", "column_sum_accumulate", "adam_step", "sum_of_squares_partials",
                      "transpose", "dropout_forward", "dropout_backward", "copy_columns", "accumulate", "zero", "copy",
                  })
             data.Add(op);
@@ -351,6 +351,10 @@ public sealed class CudaTests(CudaDevices devices) : IClassFixture<CudaDevices>
                 (set, b) => set.SoftmaxCrossEntropy(m, 67, b["logits"], b.Ints("targets"), b["dLogits"], b["loss"], 1f / m), 1e-5),
             "mean_squared_error" => new(new() { ["p"] = U(m * 3), ["y"] = U(m * 3), ["dPred"] = U(m * 3), ["loss"] = U(m) }, noInts,
                 (set, b) => set.MeanSquaredError(m, 3, b["p"], b["y"], b["dPred"], b["loss"], 0.5f), pointwise),
+            "gaussian_nll" => new(new() { ["p"] = U(m * 6, 3), ["y"] = U(m * 3), ["dPred"] = U(m * 6), ["loss"] = U(m) }, noInts,
+                (set, b) => set.GaussianNll(m, 3, b["p"], b["y"], b["dPred"], b["loss"], 0.5f), 1e-5),
+            "pinball" => new(new() { ["p"] = U(m * 15), ["y"] = U(m * 3), ["tau"] = [0.1f, 0.25f, 0.5f, 0.75f, 0.9f], ["dPred"] = U(m * 15), ["loss"] = U(m) }, noInts,
+                (set, b) => set.Pinball(m, 3, 5, b["p"], b["y"], b["tau"], b["dPred"], b["loss"], 0.5f), pointwise),
             "column_sum" or "column_sum_accumulate" => new(new() { ["x"] = U(k * n), ["sum"] = U(n) }, noInts,
                 (set, b) => set.ColumnSum(k, n, b["x"], b["sum"], op == "column_sum_accumulate"), 1e-5),
             "adam_step" => new(new() { ["p"] = U(1001), ["g"] = U(1001), ["m"] = U(1001, 0.1), ["v"] = U(1001, 0.01).Select(MathF.Abs).ToArray() }, noInts,

@@ -218,7 +218,7 @@ public sealed class LibraryTests : IDisposable
             "GpuLstm.BiasLayout", "GpuLstm.DeviceInfo", "GpuLstm.DeviceKind", "GpuLstm.Devices", "GpuLstm.EvalResult", "GpuLstm.EvalState",
             "GpuLstm.ForecastMetrics", "GpuLstm.ForecastPoint", "GpuLstm.ForecastScore", "GpuLstm.Forecaster", "GpuLstm.GpuLstmException",
             "GpuLstm.MonitoredLoss", "GpuLstm.OutputFile", "GpuLstm.RecurrentCell", "GpuLstm.RunFinishedException", "GpuLstm.SamplingOptions",
-            "GpuLstm.SeriesScalerKind", "GpuLstm.SeriesTrainingSettings", "GpuLstm.SettingException", "GpuLstm.TextModel",
+            "GpuLstm.SeriesLikelihood", "GpuLstm.SeriesScalerKind", "GpuLstm.SeriesTrainingSettings", "GpuLstm.SettingException", "GpuLstm.TextModel",
             "GpuLstm.TextTrainingSettings", "GpuLstm.TokenKind", "GpuLstm.TrainEnd", "GpuLstm.TrainingMode", "GpuLstm.TrainingProgress",
         ], runtime);
         Assert.Empty(typeof(Kernels.KernelCatalog).Assembly.GetExportedTypes());

@@ -159,14 +159,18 @@ public sealed class OnnxExportTests(TestDevices devices) : IDisposable
     }
 
     [Theory]
-    [InlineData("lstm", 2, true)]
-    [InlineData("gru", 1, true)]
-    [InlineData("rnn", 2, false)]
-    public void SeriesForecastsMatch(string cell, int layers, bool bidirectional)
+    [InlineData("lstm", 2, true, "point")]
+    [InlineData("gru", 1, true, "point")]
+    [InlineData("rnn", 2, false, "point")]
+    [InlineData("lstm", 1, false, "gaussian")]
+    [InlineData("gru", 1, true, "quantile")]
+    public void SeriesForecastsMatch(string cell, int layers, bool bidirectional, string likelihood)
     {
         int seed = TestData.FreshSeed();
         var rng = new Random(seed);
-        var config = new SeriesModelConfig(Hidden: 5, Window: 6, Horizon: 3, Layers: layers, Bidirectional: bidirectional) { Cell = RecurrentCell.Parse(cell) };
+        // A probabilistic head's y is its K·M outputs (the checkpoint's head_output says what they are).
+        var head = SeriesHead.For(SeriesHead.ParseName(likelihood), likelihood == "quantile" ? [0.1, 0.5, 0.9] : null);
+        var config = new SeriesModelConfig(Hidden: 5, Window: 6, Horizon: 3, Layers: layers, Bidirectional: bidirectional) { Cell = RecurrentCell.Parse(cell), Head = head };
         const int batch = 4;
         using var model = new SeriesModel(devices.Host, config, batch);
         model.Parameters.SetValues(TestData.Uniform(rng, model.Parameters.Count, 0.5));
@@ -177,12 +181,12 @@ public sealed class OnnxExportTests(TestDevices devices) : IDisposable
         OnnxExport.Write(onnx, OnnxExport.FromCheckpointFile(checkpoint));
 
         var x = TestData.Uniform(rng, config.Window * batch, 1.5); // (T,B,1)
-        var expected = new float[batch * config.Horizon];
-        model.Predict(x, batch, expected);
+        var expected = new float[batch * config.HeadOutputs];
+        model.PredictHead(x, batch, expected);
         using var session = new InferenceSession(onnx);
         using var results = session.Run([NamedOnnxValue.CreateFromTensor("x", new DenseTensor<float>(x, [config.Window, batch, 1]))]);
         var y = results.First(r => r.Name == "y").AsTensor<float>();
-        Assert.Equal(new[] { batch, config.Horizon }, y.Dimensions.ToArray());
+        Assert.Equal(new[] { batch, config.HeadOutputs }, y.Dimensions.ToArray());
         AssertClose(expected, y.ToArray(), $"seed {seed}, forecast");
     }
 

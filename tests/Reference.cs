@@ -60,4 +60,57 @@ public static class Reference
         }
         return (loss, d);
     }
+
+    /// <summary>σ = softplus(raw) + floor, as the Gaussian head maps its raw scale.</summary>
+    public static double GaussianScale(double raw) => Math.Log(1 + Math.Exp(raw)) + GpuLstm.Kernels.LossKernels.GaussianScaleFloor;
+
+    /// <summary>
+    /// Gaussian NLL of predictions (R,2K) = [μ (K) | raw scale (K)] per row against targets (R,K): loss (R) =
+    /// Σ_k (log σ + ½((y − μ)/σ)² + ½ log 2π)/K, written from the density's definition; dPred (R,2K) = scale·its
+    /// derivatives, from calculus independent of the kernel's rearrangement.
+    /// </summary>
+    public static (double[] Loss, double[] DPred) GaussianNll(float[] predictions, float[] targets, int rows, int horizon, double scale)
+    {
+        var loss = new double[rows];
+        var d = new double[rows * 2 * horizon];
+        for (int r = 0; r < rows; r++)
+        {
+            double sum = 0;
+            for (int k = 0; k < horizon; k++)
+            {
+                double mu = predictions[r * 2 * horizon + k], raw = predictions[r * 2 * horizon + horizon + k];
+                double sigma = GaussianScale(raw), y = targets[r * horizon + k];
+                sum += -Math.Log(Math.Exp(-(y - mu) * (y - mu) / (2 * sigma * sigma)) / (sigma * Math.Sqrt(2 * Math.PI)));
+                d[r * 2 * horizon + k] = scale * (mu - y) / (sigma * sigma) / horizon;
+                double dSigma = 1 / sigma - (y - mu) * (y - mu) / (sigma * sigma * sigma);
+                d[r * 2 * horizon + horizon + k] = scale * dSigma * Sigmoid(raw) / horizon;
+            }
+            loss[r] = sum / horizon;
+        }
+        return (loss, d);
+    }
+
+    /// <summary>
+    /// Pinball loss of predictions (R,Q·K) = Q blocks of K per row, block q at level τ_q, against targets (R,K):
+    /// loss (R) = mean over Q·K of τ·(y − p) if y ≥ p else (1 − τ)·(p − y); dPred = scale·(p ≥ y ? 1 − τ : −τ)/(Q·K).
+    /// </summary>
+    public static (double[] Loss, double[] DPred) Pinball(float[] predictions, float[] targets, float[] quantiles, int rows, int horizon, double scale)
+    {
+        int q = quantiles.Length, n = q * horizon;
+        var loss = new double[rows];
+        var d = new double[rows * n];
+        for (int r = 0; r < rows; r++)
+        {
+            double sum = 0;
+            for (int j = 0; j < q; j++)
+                for (int k = 0; k < horizon; k++)
+                {
+                    double p = predictions[r * n + j * horizon + k], y = targets[r * horizon + k], tau = quantiles[j];
+                    sum += y >= p ? tau * (y - p) : (1 - tau) * (p - y);
+                    d[r * n + j * horizon + k] = scale * (p >= y ? 1 - tau : -tau) / n;
+                }
+            loss[r] = sum / n;
+        }
+        return (loss, d);
+    }
 }

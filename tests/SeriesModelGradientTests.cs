@@ -77,4 +77,49 @@ public sealed class SeriesModelGradientTests(TestDevices devices)
             Assert.True(Math.Abs(refEval - eval) <= 1e-5 * Math.Abs(refEval), $"seed {seed}: eval loss {eval} vs {refEval}");
         }
     }
+
+    /// <summary>
+    /// The Gaussian and quantile heads (K·M outputs, their own losses) backpropagate through the head and the
+    /// stack as the MSE head does: every parameter's gradient against finite differences of the reference.
+    /// </summary>
+    [Theory]
+    [InlineData("gaussian", TestDevices.IlgpuName)]
+    [InlineData("gaussian", TestDevices.HostName)]
+    [InlineData("quantile", TestDevices.IlgpuName)]
+    [InlineData("quantile", TestDevices.HostName)]
+    public void ProbabilisticHeadGradientsMatchFiniteDifferences(string likelihood, string set)
+    {
+        int seed = TestData.FreshSeed();
+        var rng = new Random(seed);
+        const int horizon = 3;
+        var head = likelihood == "gaussian" ? SeriesHead.Gaussian : SeriesHead.Quantile([0.1, 0.5, 0.75, 0.9]);
+        var config = new SeriesModelConfig(Hidden, Steps, horizon, 1, 2) { Head = head };
+        using var model = new SeriesModel(devices[set], config, Batch + 1);
+        var p = model.Parameters;
+        var values = TestData.Uniform(rng, p.Count, 0.6);
+        p.SetValues(values);
+        var x = TestData.Uniform(rng, Steps * Batch);
+        var targets = TestData.Uniform(rng, Batch * horizon, 2);
+        var theta = values.Select(v => (double)v).ToArray();
+        if (head.Likelihood == SeriesLikelihood.Quantile)
+        {
+            // Keep every target clear of its quantile forecasts: a central difference across the pinball's kink
+            // at p = y measures neither side's slope.
+            var y = StackReference.SeriesPredictions(model, theta, x, Batch);
+            int m = head.OutputsPerStep;
+            for (int b = 0; b < Batch; b++)
+                for (int j = 0; j < horizon; j++)
+                    while (Enumerable.Range(0, m).Any(q => Math.Abs(y[(b * m + q) * horizon + j] - targets[b * horizon + j]) < 0.05))
+                        targets[b * horizon + j] += 0.05f;
+        }
+        Assert.Equal(head.OutputsPerStep * horizon, model.Head.OutputSize);
+
+        double deviceLoss = model.LossAndGradients(x, targets, Batch);
+        var grads = p.GetGrads();
+        double RefLoss(double[] th) => StackReference.SeriesLoss(model, th, x, targets, Batch);
+        double refLoss = RefLoss(theta);
+        Assert.True(Math.Abs(refLoss - deviceLoss) <= 1e-5 * Math.Abs(refLoss), $"seed {seed}: loss {deviceLoss} vs reference {refLoss}");
+        RecurrentLayerCheck.AssertParameterGradients(seed, p, theta, grads, RefLoss);
+        Assert.Equal(refLoss, model.Loss(x, targets, Batch), 5);
+    }
 }

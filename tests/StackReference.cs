@@ -137,15 +137,45 @@ internal static class StackReference
         var (_, final) = Stack(cell, model.ForwardLayers.Select(l => LayerWeights.Of(l, theta)).ToArray(),
             c.Bidirectional ? model.ReverseLayers.Select(l => LayerWeights.Of(l, theta)).ToArray() : null,
             x.Select(v => (double)v).ToArray(), c.Window, batch, c.Hidden, dropMask);
-        return Dense(final, LayerWeights.Slice(theta, model.Head.Weights), LayerWeights.Slice(theta, model.Head.Bias), batch, c.Directions * c.Hidden, c.Horizon);
+        return Dense(final, LayerWeights.Slice(theta, model.Head.Weights), LayerWeights.Slice(theta, model.Head.Bias), batch, c.Directions * c.Hidden, c.HeadOutputs);
     }
 
-    /// <summary>Mean squared error over the B·K forecasts.</summary>
+    /// <summary>
+    /// The head's loss averaged over every output: mean squared error over the B·K forecasts, the Gaussian NLL
+    /// over the B·K steps (outputs (B,2K): means, then raw scales), or the pinball loss over the B·Q·K quantile
+    /// forecasts (outputs (B,Q·K): one block of K per level).
+    /// </summary>
     public static double SeriesLoss(SeriesModel model, double[] theta, float[] x, float[] targets, int batch, Func<int, int, double>? dropMask = null)
     {
         var y = SeriesPredictions(model, theta, x, batch, dropMask);
+        var head = model.Config.Head;
+        int k = model.Config.Horizon, m = head.OutputsPerStep;
         double sum = 0;
-        for (int i = 0; i < y.Length; i++) sum += (y[i] - targets[i]) * (y[i] - targets[i]);
-        return sum / y.Length;
+        for (int b = 0; b < batch; b++)
+            for (int j = 0; j < k; j++)
+            {
+                double target = targets[b * k + j];
+                switch (head.Likelihood)
+                {
+                    case SeriesLikelihood.Gaussian:
+                    {
+                        double mu = y[b * 2 * k + j], sigma = Reference.GaussianScale(y[b * 2 * k + k + j]);
+                        double z = (target - mu) / sigma;
+                        sum += Math.Log(sigma) + 0.5 * z * z + 0.5 * Math.Log(2 * Math.PI);
+                        break;
+                    }
+                    case SeriesLikelihood.Quantile:
+                        for (int q = 0; q < m; q++)
+                        {
+                            double u = target - y[(b * m + q) * k + j], tau = (float)head.Quantiles[q];
+                            sum += Math.Max(tau * u, (tau - 1) * u) / m;
+                        }
+                        break;
+                    default:
+                        sum += (y[b * k + j] - target) * (y[b * k + j] - target);
+                        break;
+                }
+            }
+        return sum / (batch * k);
     }
 }

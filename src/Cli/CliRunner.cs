@@ -66,6 +66,7 @@ internal static class CliRunner
         ["Csv"] = ["--csv"], ["Column"] = ["--column"], ["DateColumn"] = ["--date-column"], ["Scale"] = ["--scale"], ["Difference"] = ["--difference"],
         ["Window"] = ["--window"], ["Horizon"] = ["--horizon"], ["TestFraction"] = ["--test-fraction"], ["Season"] = ["--season"],
         ["Bidirectional"] = ["--bidirectional"], ["InitFrom"] = ["--init-from"], ["ExtendVocab"] = ["--extend-vocab"],
+        ["Likelihood"] = ["--likelihood"], ["Quantiles"] = ["--quantiles"], ["Samples"] = ["--samples"],
     };
 
     private static string? OptionFor(ParseResult parse, string setting) =>

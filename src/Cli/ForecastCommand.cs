@@ -106,6 +106,9 @@ internal static class ForecastCommand
         var shared = new TrainingOptions();
         var horizon = new Option<int>("--horizon") { Description = "values forecast per sample (k)", DefaultValueFactory = _ => Defaults.Horizon };
         var testFraction = new Option<double>("--test-fraction") { Description = "the last fraction of the series held out for the test metrics", DefaultValueFactory = _ => Defaults.TestFraction };
+        var likelihood = new Option<string>("--likelihood") { Description = "what the model predicts per step: point (one value, MSE loss), gaussian (mean and scale, negative log-likelihood) or quantile (one value per --quantiles level, pinball loss)", DefaultValueFactory = _ => "point" };
+        likelihood.AcceptOnlyFromAmong("point", "gaussian", "quantile");
+        var quantiles = new Option<string?>("--quantiles") { Description = "with --likelihood quantile: ascending levels in (0,1) that include 0.5, the point forecast (default 0.1,0.5,0.9)" };
         var checkpoint = new Option<string>("--checkpoint") { Description = "where to save the trained model (safetensors; its directory must exist)", DefaultValueFactory = _ => DefaultCheckpoint };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "also save a resumable checkpoint every N steps (0: only at the end)", DefaultValueFactory = _ => Defaults.CheckpointEvery };
         var resume = new Option<bool>("--resume") { Description = "continue the run saved at --checkpoint exactly where it stopped" };
@@ -114,7 +117,7 @@ internal static class ForecastCommand
 
         var command = new Command("train", "Train a recurrent forecaster on one CSV column; print test metrics beside naive baselines and save the model.");
         foreach (var option in shared.All) command.Options.Add(option);
-        foreach (var option in new Option[] { horizon, testFraction, checkpoint, checkpointEvery, resume, metrics, every }) command.Options.Add(option);
+        foreach (var option in new Option[] { horizon, testFraction, likelihood, quantiles, checkpoint, checkpointEvery, resume, metrics, every }) command.Options.Add(option);
         command.SetAction(parse => CliRunner.Run(parse, () =>
         {
             int pe = parse.GetValue(every);
@@ -127,6 +130,11 @@ internal static class ForecastCommand
             {
                 Horizon = given.Get(horizon, basis.Horizon),
                 TestFraction = given.Get(testFraction, basis.TestFraction),
+                Likelihood = given.Get(likelihood, basis.Likelihood, SeriesHead.ParseName),
+                // A resumed quantile run's levels do not carry over to another likelihood given now: the conflict
+                // to report is the likelihood's, not levels without a quantile head.
+                Quantiles = given.Has(quantiles) ? ParseLevels(parse.GetValue(quantiles))
+                    : given.Has(likelihood) && parse.GetValue(likelihood) != "quantile" ? [] : basis.Quantiles,
                 Checkpoint = checkpointPath,
                 CheckpointEvery = parse.GetValue(checkpointEvery),
                 Metrics = parse.GetValue(metrics) is { } metricsPath ? CliOptions.OutputFile(metricsPath) : OutputFile.None,
@@ -165,6 +173,7 @@ internal static class ForecastCommand
                 Console.WriteLine(Inv($"{"".PadRight(width)}  {"RMSE",10}  {"MAE",10}  {"MAPE %",8}"));
                 foreach (var (name, m) in run.Scores)
                     Console.WriteLine(Inv($"{name.PadRight(width)}  {m.Rmse,10:F3}  {m.Mae,10:F3}  {m.Mape,8:F2}"));
+                if (run.Coverage is { } coverage) Console.WriteLine($"test {coverage.Describe()}");
             }
             else if (result.End != TrainEnd.Interrupted) Console.WriteLine("no test part (--test-fraction 0): no test metrics");
             Console.WriteLine($"saved checkpoint: {run.CheckpointPath}");
@@ -186,9 +195,11 @@ internal static class ForecastCommand
         var plot = new Option<string?>("--plot") { Description = "also draw the history and the forecast to this PNG" };
         var output = new Option<string?>("--output") { Description = "also write the forecast CSV to this file" };
         var device = new Option<string>("--device") { Description = "cpu, ilgpu-cpu, cuda, cuda:N, opencl, opencl:N, auto", DefaultValueFactory = _ => "cpu" };
-        var command = new Command("predict", "Forecast N values past the end of the training series, feeding each forecast back as input; print CSV (step,label,value).")
+        var samples = new Option<int>("--samples") { Description = "for a gaussian or quantile model: sample paths the intervals are taken over", DefaultValueFactory = _ => DefaultSamples };
+        var seed = new Option<ulong>("--seed") { Description = "seed of the sample paths (the same seed gives the same forecast)", DefaultValueFactory = _ => 42 };
+        var command = new Command("predict", "Forecast N values past the end of the training series, feeding each forecast back as input; print CSV (step,label,value, and a gaussian or quantile model's quantiles).")
         {
-            checkpoint, steps, plot, output, device,
+            checkpoint, steps, plot, output, device, samples, seed,
         };
         command.SetAction(parse => CliRunner.Run(parse, () =>
         {
@@ -199,10 +210,22 @@ internal static class ForecastCommand
             // The rows stream out as they are computed, in constant memory; only a plot keeps every value.
             if (plotPath is not null && n > MaxPlotSteps)
                 throw new GpuLstmException(Inv($"--plot draws at most {MaxPlotSteps:N0} forecast steps, and --steps is {n:N0}; give a smaller --steps, or leave out --plot"));
+            int paths = parse.GetValue(samples);
+            if (paths < 1 || paths > SeriesIntervals.MaxSamples)
+                throw new GpuLstmException(Inv($"--samples must be a positive integer up to {SeriesIntervals.MaxSamples:N0}, got {paths}"));
             new FilePlan().Input("--checkpoint", checkpointPath).Output("--output", outputPath).Output("--plot", plotPath).Check();
-            using var forecaster = Forecaster.Load(checkpointPath, parse.GetValue(device)!);
+            var loaded = SeriesCheckpoint.Load(checkpointPath);
+            var head = loaded.Config.Head;
+            bool intervals = head.Likelihood != SeriesLikelihood.Point;
+            if (!intervals && parse.GetResult(samples) is { Implicit: false })
+                throw new GpuLstmException("--samples needs a checkpoint trained with --likelihood gaussian or quantile; this one forecasts points");
+            using var forecaster = Forecaster.Load(loaded, parse.GetValue(device)!, intervals ? paths : 1);
             var info = forecaster.Info;
+            var levels = head.ReportedLevels;
             var kept = plotPath is null ? null : new double[n];
+            // The outermost interval, for the plot's band.
+            var keptLow = plotPath is null || !intervals ? null : new double[n];
+            var keptHigh = keptLow is null ? null : new double[n];
             using var signals = new CliRunner.StopSignals();
             using var cancel = CancellationTokenSource.CreateLinkedTokenSource(signals.Token, StandardOutput.Closed);
             using var files = new FileTransaction();
@@ -210,10 +233,29 @@ internal static class ForecastCommand
             void Forecast(Stream file)
             {
                 using var csvFile = new StreamWriter(file, new UTF8Encoding(false), 1 << 16, leaveOpen: true);
-                const string header = "step,label,value";
+                string header = "step,label,value" + string.Concat(levels.Select(q => Inv($",q{q:0.###}")));
                 Console.Out.Write(header + "\n");
                 csvFile.Write(header + "\n");
-                foreach (var point in forecaster.ForecastStream())
+                if (intervals)
+                {
+                    var label = SeriesForecast.FutureLabeler(info.Dates, info.Labels[^1]);
+                    foreach (var point in forecaster.IntervalStream(paths, parse.GetValue(seed)))
+                    {
+                        if (cancel.IsCancellationRequested) break;
+                        string row = Inv($"{point.Step},{CsvCell(label(point.Step))},{point.Value.ToString("R", CultureInfo.InvariantCulture)}")
+                            + string.Concat(point.Quantiles.Select(q => "," + q.ToString("R", CultureInfo.InvariantCulture))) + "\n";
+                        Console.Out.Write(row);
+                        csvFile.Write(row);
+                        if (kept is not null)
+                        {
+                            kept[written] = point.Value;
+                            keptLow![written] = point.Quantiles[0];
+                            keptHigh![written] = point.Quantiles[^1];
+                        }
+                        if (++written == n) break;
+                    }
+                }
+                else foreach (var point in forecaster.ForecastStream())
                 {
                     if (cancel.IsCancellationRequested) break;
                     string row = Inv($"{point.Step},{CsvCell(point.Label)},{point.Value.ToString("R", CultureInfo.InvariantCulture)}\n");
@@ -229,7 +271,8 @@ internal static class ForecastCommand
             {
                 if (outputPath is not null) files.Stage(outputPath, "forecast CSV", Forecast);
                 else Forecast(Stream.Null);
-                if (plotPath is not null) files.Stage(plotPath, "plot", s => s.Write(RenderPlot(info, kept!)));
+                string band = levels.Count >= 2 ? Inv($"{(levels[^1] - levels[0]) * 100:0.##}% interval, {paths} paths") : "";
+                if (plotPath is not null) files.Stage(plotPath, "plot", s => s.Write(RenderPlot(info, kept!, keptLow, keptHigh, band)));
                 files.Commit();
             }
             catch (OperationCanceledException) when (signals.Token.IsCancellationRequested)
@@ -351,14 +394,25 @@ internal static class ForecastCommand
         }
     }
 
+    /// <summary>"0.1,0.5,0.9" → levels; whether they make a head is the settings' check (SeriesHead.Quantile).</summary>
+    private static double[] ParseLevels(string? text)
+    {
+        if (text is null) return [];
+        return text.Split(',').Select(t => double.TryParse(t.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out double q) ? q
+            : throw new GpuLstmException($"--quantiles must be comma-separated numbers such as 0.1,0.5,0.9; '{t.Trim()}' is not a number")).ToArray();
+    }
+
     /// <summary>The most forecast steps a plot draws (a plot keeps every value in memory, and more points than pixels show nothing).</summary>
     public const int MaxPlotSteps = 1_000_000;
+
+    /// <summary>Sample paths of a gaussian or quantile model's forecast when --samples is not given.</summary>
+    public const int DefaultSamples = 200;
 
     private static string CsvCell(string s) =>
         s.IndexOfAny(new[] { ',', '"', '\n', '\r' }) >= 0 ? "\"" + s.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"" : s;
 
     /// <summary>History and forecast against the step index (dates when the series has them).</summary>
-    private static byte[] RenderPlot(SeriesModelInfo info, double[] forecast)
+    private static byte[] RenderPlot(SeriesModelInfo info, double[] forecast, double[]? lower = null, double[]? upper = null, string band = "")
     {
         var plot = new Plot();
         int count = info.Count;
@@ -378,6 +432,14 @@ internal static class ForecastCommand
         history.MarkerSize = 0;
         history.LineWidth = 1.5f;
         history.Color = Colors.Blue;
+        if (lower is not null && upper is not null && lower.Length > 0)
+        {
+            // Shaded first, so the forecast line draws over it; it starts at the forecast's first step.
+            var fill = plot.Add.FillY(future[1..], lower, upper);
+            fill.FillColor = Colors.OrangeRed.WithAlpha(0.25);
+            fill.LineWidth = 0;
+            fill.LegendText = band;
+        }
         var ahead = plot.Add.Scatter(future, new[] { info.Values[^1] }.Concat(forecast).ToArray());
         ahead.LegendText = $"forecast ({forecast.Length} steps)";
         ahead.MarkerSize = forecast.Length <= 60 ? 3 : 0;

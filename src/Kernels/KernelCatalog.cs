@@ -34,6 +34,8 @@ internal static class KernelCatalog
         Entry("softmax_cross_entropy", typeof(LossKernels), nameof(LossKernels.SoftmaxCrossEntropy), grouped: false, hot: false),
         Entry("softmax_cross_entropy_rows", typeof(LossKernels), nameof(LossKernels.SoftmaxCrossEntropyRows), grouped: true, hot: false),
         Entry("mean_squared_error", typeof(LossKernels), nameof(LossKernels.MeanSquaredError), grouped: false, hot: false),
+        Entry("gaussian_nll", typeof(LossKernels), nameof(LossKernels.GaussianNll), grouped: false, hot: false),
+        Entry("pinball", typeof(LossKernels), nameof(LossKernels.Pinball), grouped: false, hot: false),
         Entry("adam_step", typeof(AdamKernels), nameof(AdamKernels.Step), grouped: false, hot: false),
         Entry("sum_of_squares_partials", typeof(AdamKernels), nameof(AdamKernels.SumOfSquaresPartials), grouped: false, hot: false),
         Entry("adam_guarded_step", typeof(AdamKernels), nameof(AdamKernels.GuardedStep), grouped: false, hot: false),

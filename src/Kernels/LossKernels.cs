@@ -172,4 +172,94 @@ internal static class LossKernels
         }
         loss[row] = sum * invK;
     }
+
+    /// <summary>
+    /// The smallest standard deviation the Gaussian head can predict, in the scaled series' units (the scaler
+    /// makes the training part's standard deviation 1): without it a head that fits a flat stretch exactly
+    /// drives σ to 0 and the log-likelihood to −∞.
+    /// </summary>
+    public const float GaussianScaleFloor = 1e-3f;
+
+    /// <summary>½·log(2π): makes the Gaussian row loss a true negative log-density, comparable across runs.</summary>
+    public const float HalfLogTwoPi = 0.918938533f;
+
+    /// <summary>σ = softplus(raw) + <see cref="GaussianScaleFloor"/>, computed without overflow for any raw.</summary>
+    public static float GaussianScale(float raw) =>
+        MathF.Max(raw, 0f) + MathF.Log(1f + MathF.Exp(-MathF.Abs(raw))) + GaussianScaleFloor;
+
+    /// <summary>
+    /// index: 0..R, one row (one forecast of K steps) per thread. The head gives each step a mean μ and a raw
+    /// scale s; σ = softplus(s) + floor (<see cref="GaussianScale"/>). Writes the row's mean negative
+    /// log-likelihood over its K steps, loss[r] = Σ_k (log σ + ½z² + ½log 2π)/K with z = (y − μ)/σ, and its
+    /// gradient scaled by gradScale: dμ = (μ − y)/σ²·c, ds = (1 − z²)/σ · sigmoid(s)·c with c = gradScale/K
+    /// (sigmoid is softplus' derivative). dPred may alias predictions: each step's μ and s are read before
+    /// either gradient is written, and no other step reads them.
+    /// </summary>
+    public static void GaussianNll(
+        Index1D row,
+        ArrayView<float> predictions, // (R,2K): row r is [μ_0..μ_{K−1}, s_0..s_{K−1}]
+        ArrayView<float> targets,     // (R,K)
+        ArrayView<float> dPred,       // (R,2K) out: gradScale·∂(row loss)/∂[μ, s]
+        ArrayView<float> loss,        // (R) out: mean over the row's K negative log-likelihoods
+        int horizon,                  // K
+        float gradScale)              // 1/R for a mean over rows
+    {
+        int start = row * 2 * horizon;
+        int targetStart = row * horizon;
+        float invK = 1f / horizon;
+        float c = gradScale * invK;
+        float sum = 0f;
+        for (int k = 0; k < horizon; k++)
+        {
+            float mean = predictions[start + k];
+            float raw = predictions[start + horizon + k];
+            float e = MathF.Exp(-MathF.Abs(raw));
+            float sigma = MathF.Max(raw, 0f) + MathF.Log(1f + e) + GaussianScaleFloor;
+            float sigmoid = raw >= 0f ? 1f / (1f + e) : e / (1f + e);
+            float invSigma = 1f / sigma;
+            float z = (targets[targetStart + k] - mean) * invSigma;
+            sum += MathF.Log(sigma) + 0.5f * z * z + HalfLogTwoPi;
+            dPred[start + k] = -c * z * invSigma;
+            dPred[start + horizon + k] = c * (1f - z * z) * invSigma * sigmoid;
+        }
+        loss[row] = sum * invK;
+    }
+
+    /// <summary>
+    /// index: 0..R, one row per thread. The head gives each of Q quantile levels τ_q a forecast of K steps;
+    /// with u = y − p, the pinball loss of one output is max(τ·u, (τ − 1)·u). Writes the row's mean over its
+    /// Q·K outputs and the gradient scaled by gradScale: ∂/∂p = (1 − τ) where p ≥ y (the subgradient picked at
+    /// p = y), −τ where p &lt; y, each times gradScale/(Q·K). dPred may alias predictions.
+    /// </summary>
+    public static void Pinball(
+        Index1D row,
+        ArrayView<float> predictions, // (R,Q·K): row r is Q blocks of K, block q the forecasts of level τ_q
+        ArrayView<float> targets,     // (R,K)
+        ArrayView<float> quantiles,   // (Q) levels τ in (0,1)
+        ArrayView<float> dPred,       // (R,Q·K) out: gradScale·∂(row loss)/∂p
+        ArrayView<float> loss,        // (R) out: mean pinball loss over the row's Q·K outputs
+        int horizon,                  // K
+        int quantileCount,            // Q
+        float gradScale)              // 1/R for a mean over rows
+    {
+        int outputs = quantileCount * horizon;
+        int start = row * outputs;
+        int targetStart = row * horizon;
+        float invN = 1f / outputs;
+        float c = gradScale * invN;
+        float sum = 0f;
+        for (int q = 0; q < quantileCount; q++)
+        {
+            float tau = quantiles[q];
+            for (int k = 0; k < horizon; k++)
+            {
+                int i = start + q * horizon + k;
+                float u = targets[targetStart + k] - predictions[i];
+                bool over = u <= 0f; // the forecast is at or above the target
+                sum += over ? (tau - 1f) * u : tau * u;
+                dPred[i] = c * (over ? 1f - tau : -tau);
+            }
+        }
+        loss[row] = sum * invN;
+    }
 }

@@ -58,8 +58,8 @@ internal static class SeriesCheckpoint
     public static IReadOnlyList<(string Name, int[] Shape)> ExpectedTensors(SeriesModelConfig c)
     {
         var result = StackTensors.Expected(c.Stack, c.Features).ToList();
-        result.Add(("fc.weight", new[] { c.Horizon, c.Directions * c.Hidden }));
-        result.Add(("fc.bias", new[] { c.Horizon }));
+        result.Add(("fc.weight", new[] { c.HeadOutputs, c.Directions * c.Hidden }));
+        result.Add(("fc.bias", new[] { c.HeadOutputs }));
         return result;
     }
 
@@ -102,7 +102,7 @@ internal static class SeriesCheckpoint
         ArgumentNullException.ThrowIfNull(info);
         var c = model.Config;
         var p = model.Parameters;
-        int h = c.Hidden, d = c.Directions, k = c.Horizon;
+        int h = c.Hidden, d = c.Directions, k = c.HeadOutputs;
         var tensors = new List<TensorEntry>();
         StackTensors.Add(tensors, p, model.Stack);
         tensors.Add(new("fc.weight", new[] { k, d * h }, Checkpoint.Transpose(p.GetValue(model.Head.Weights), d * h, k)));
@@ -115,7 +115,8 @@ internal static class SeriesCheckpoint
             ["layers"] = Inv(c.Layers),
             ["hidden"] = Inv(h),
             ["window"] = Inv(c.Window),
-            ["horizon"] = Inv(k),
+            ["horizon"] = Inv(c.Horizon),
+            ["likelihood"] = c.Head.Name,
             ["features"] = Inv(c.Features),
             ["bidirectional"] = c.Bidirectional ? "true" : "false",
             ["difference"] = info.Difference ? "true" : "false",
@@ -123,6 +124,14 @@ internal static class SeriesCheckpoint
             ["season"] = Inv(info.Season),
             ["values"] = "[" + string.Join(",", info.Values.Select(v => v.ToString("R", CultureInfo.InvariantCulture))) + "]",
             ["labels"] = JsonSerializer.Serialize(info.Labels),
+        };
+        if (c.Head.Likelihood == SeriesLikelihood.Quantile) metadata["quantiles"] = c.Head.QuantilesText;
+        // What fc's K·M outputs mean, for a PyTorch user reading the file without GpuLstm.
+        metadata["head_output"] = c.Head.Likelihood switch
+        {
+            SeriesLikelihood.Gaussian => "fc output (2K): K means, then K raw scales; sigma = softplus(raw) + 0.001 (scaled units); loss: Gaussian negative log-likelihood",
+            SeriesLikelihood.Quantile => "fc output (Q*K): for each quantile level in 'quantiles' (ascending), its K forecasts; loss: pinball; the point forecast is the 0.5 block",
+            _ => "fc output (K): the K forecast steps; loss: mean squared error",
         };
         if (info.DateColumn is not null) metadata["date_column"] = info.DateColumn;
         if (info.Dates is not null)
@@ -209,7 +218,19 @@ internal static class SeriesCheckpoint
                     throw new GpuLstmException(Bad($"has a 'dates' entry {i} that is not a date: '{Truncate(texts[i] ?? "null")}'"));
         }
 
-        var config = new SeriesModelConfig(h, window, horizon, features, layers, bidirectional) { Cell = cell };
+        // Checkpoints from before the probabilistic heads have no 'likelihood': a point forecast.
+        SeriesHead head;
+        try
+        {
+            var likelihood = meta.TryGetValue("likelihood", out var likelihoodName) ? SeriesHead.ParseName(likelihoodName) : SeriesLikelihood.Point;
+            double[]? levels = null;
+            if (likelihood == SeriesLikelihood.Quantile)
+                levels = Get("quantiles").Split(',').Select(t => double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out double q) ? q
+                    : throw new GpuLstmException($"quantile level '{Truncate(t)}' is not a number")).ToArray();
+            head = SeriesHead.For(likelihood, levels);
+        }
+        catch (GpuLstmException e) { throw new GpuLstmException(Bad($"has a bad head: {e.Message}")); }
+        var config = new SeriesModelConfig(h, window, horizon, features, layers, bidirectional) { Cell = cell, Head = head };
         try { config.Validate(); }
         catch (GpuLstmException e) { throw new GpuLstmException(Bad($"describes an invalid model: {e.Message}")); }
         reader.RequireTensors(ExpectedTensors(config), $"for H={h}, K={horizon}{(bidirectional ? ", bidirectional" : "")}");
@@ -221,7 +242,7 @@ internal static class SeriesCheckpoint
     {
         var c = checkpoint.Config;
         if (model.Config != c) throw new ArgumentException("model shape differs from the checkpoint's");
-        int h = c.Hidden, d = c.Directions, k = c.Horizon;
+        int h = c.Hidden, d = c.Directions, k = c.HeadOutputs;
         var p = model.Parameters;
         var t = checkpoint.Tensors;
         StackTensors.CopyInto(t, p, model.Stack);

@@ -123,6 +123,22 @@ internal interface IKernelSet : IDisposable
     void MeanSquaredError(int rows, int columns, ArrayView<float> predictions, ArrayView<float> targets,
         ArrayView<float> dPred, ArrayView<float> loss, float gradScale);
 
+    /// <summary>
+    /// Gaussian negative log-likelihood (LossKernels.GaussianNll): predictions (R,2K) hold each row's K means
+    /// then its K raw scales (σ = softplus(raw) + floor); targets (R,K). loss (R) = the row's mean NLL over K;
+    /// dPred (R,2K) = gradScale·its gradient wrt the predictions; dPred may alias predictions.
+    /// </summary>
+    void GaussianNll(int rows, int horizon, ArrayView<float> predictions, ArrayView<float> targets,
+        ArrayView<float> dPred, ArrayView<float> loss, float gradScale);
+
+    /// <summary>
+    /// Pinball (quantile) loss (LossKernels.Pinball): predictions (R,Q·K) hold each row's Q blocks of K
+    /// forecasts, block q for level quantiles[q] (Q); targets (R,K). loss (R) = the row's mean over Q·K;
+    /// dPred (R,Q·K) = gradScale·its gradient; dPred may alias predictions.
+    /// </summary>
+    void Pinball(int rows, int horizon, int quantileCount, ArrayView<float> predictions, ArrayView<float> targets,
+        ArrayView<float> quantiles, ArrayView<float> dPred, ArrayView<float> loss, float gradScale);
+
     /// <summary>sum (N) [+]= column sums of x (R,N).</summary>
     void ColumnSum(int rows, int columns, ArrayView<float> x, ArrayView<float> sum, bool accumulate);
 

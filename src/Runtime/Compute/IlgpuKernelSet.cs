@@ -48,6 +48,8 @@ internal sealed class IlgpuKernelSet : IKernelSet
     private readonly Action<AcceleratorStream, Index1D, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int> _scatterAddRows;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, float> _softmaxCrossEntropy;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float> _meanSquaredError;
+    private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float> _gaussianNll;
+    private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float> _pinball;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int, int, int> _columnSum;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamStepArgs> _adam;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int> _sumOfSquares;
@@ -91,6 +93,8 @@ internal sealed class IlgpuKernelSet : IKernelSet
         _scatterAddRows = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int>(TensorKernels.ScatterAddRows);
         _softmaxCrossEntropy = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, float>(LossKernels.SoftmaxCrossEntropy);
         _meanSquaredError = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(LossKernels.MeanSquaredError);
+        _gaussianNll = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(LossKernels.GaussianNll);
+        _pinball = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float>(LossKernels.Pinball);
         _columnSum = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>(TensorKernels.ColumnSum);
         _adam = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamStepArgs>(AdamKernels.Step);
         _sumOfSquares = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(AdamKernels.SumOfSquaresPartials);
@@ -423,6 +427,23 @@ internal sealed class IlgpuKernelSet : IKernelSet
         long e = (long)rows * columns;
         if (LaunchElementwise("mean_squared_error", rows, 4.0 * (3 * e + rows), 4.0 * e))
             _meanSquaredError(_stream, rows, predictions, targets, dPred, loss, columns, gradScale);
+    }
+
+    public void GaussianNll(int rows, int horizon, ArrayView<float> predictions, ArrayView<float> targets,
+        ArrayView<float> dPred, ArrayView<float> loss, float gradScale)
+    {
+        long e = (long)rows * horizon;
+        // Reads μ, s, y and writes two gradients a step; about 20 flops and two exps and a log a step.
+        if (LaunchElementwise("gaussian_nll", rows, 4.0 * (5 * e + rows), 20.0 * e))
+            _gaussianNll(_stream, rows, predictions, targets, dPred, loss, horizon, gradScale);
+    }
+
+    public void Pinball(int rows, int horizon, int quantileCount, ArrayView<float> predictions, ArrayView<float> targets,
+        ArrayView<float> quantiles, ArrayView<float> dPred, ArrayView<float> loss, float gradScale)
+    {
+        long e = (long)rows * horizon * quantileCount;
+        if (LaunchElementwise("pinball", rows, 4.0 * (2 * e + (long)rows * horizon + rows), 5.0 * e))
+            _pinball(_stream, rows, predictions, targets, quantiles, dPred, loss, horizon, quantileCount, gradScale);
     }
 
     /// <summary>

@@ -147,6 +147,14 @@ internal sealed class ProfilingKernelSet : IKernelSet
         ArrayView<float> loss, float gradScale) =>
         Time("mean_squared_error", 0, () => _inner.MeanSquaredError(rows, columns, predictions, targets, dPred, loss, gradScale));
 
+    public void GaussianNll(int rows, int horizon, ArrayView<float> predictions, ArrayView<float> targets, ArrayView<float> dPred,
+        ArrayView<float> loss, float gradScale) =>
+        Time("gaussian_nll", 0, () => _inner.GaussianNll(rows, horizon, predictions, targets, dPred, loss, gradScale));
+
+    public void Pinball(int rows, int horizon, int quantileCount, ArrayView<float> predictions, ArrayView<float> targets,
+        ArrayView<float> quantiles, ArrayView<float> dPred, ArrayView<float> loss, float gradScale) =>
+        Time("pinball", 0, () => _inner.Pinball(rows, horizon, quantileCount, predictions, targets, quantiles, dPred, loss, gradScale));
+
     public void ColumnSum(int rows, int columns, ArrayView<float> x, ArrayView<float> sum, bool accumulate) =>
         Time("column_sum", 0, () => _inner.ColumnSum(rows, columns, x, sum, accumulate));
 

@@ -115,7 +115,8 @@ internal static class OnnxExport
     {
         var c = checkpoint.Config;
         var t = checkpoint.Tensors;
-        int h = c.Hidden, d = c.Directions, k = c.Horizon;
+        // y is the head's K·M outputs (the checkpoint's 'head_output' metadata, copied into the model, says what they are).
+        int h = c.Hidden, d = c.Directions, k = c.HeadOutputs;
         var g = new GraphBuilder("gpulstm_series");
         g.Input("x", Float, "steps", "batch", c.Features.ToString(CultureInfo.InvariantCulture));
         string x = "x";

@@ -49,13 +49,18 @@ public sealed class Forecaster : IDisposable
     }
 
     /// <summary>Loads a forecasting checkpoint (a file, or <c>-</c> for standard input) onto <paramref name="device"/>.</summary>
-    public static Forecaster Load(string checkpoint, string device = "cpu")
+    public static Forecaster Load(string checkpoint, string device = "cpu") => Load(checkpoint, device, maxBatch: 1);
+
+    /// <summary>Loads a checkpoint with a model that takes batches of up to <paramref name="maxBatch"/> windows (sample paths).</summary>
+    internal static Forecaster Load(string checkpoint, string device, int maxBatch) => Load(SeriesCheckpoint.Load(checkpoint), device, maxBatch);
+
+    /// <summary>A checkpoint already read (so a front end can look at its head before sizing the batch) onto <paramref name="device"/>.</summary>
+    internal static Forecaster Load(LoadedSeriesCheckpoint loaded, string device, int maxBatch)
     {
-        var loaded = SeriesCheckpoint.Load(checkpoint);
         var dev = ComputeDevice.Open(device);
         try
         {
-            return new Forecaster(dev, loaded.CreateModel(dev, maxBatch: 1), loaded.Info, SeriesCheckpoint.ReadScores(loaded.Metadata, loaded.Config, loaded.Info));
+            return new Forecaster(dev, loaded.CreateModel(dev, maxBatch), loaded.Info, SeriesCheckpoint.ReadScores(loaded.Metadata, loaded.Config, loaded.Info));
         }
         catch
         {
@@ -106,10 +111,20 @@ public sealed class Forecaster : IDisposable
         }
     }
 
+    /// <summary>What the model's head predicts per step (a point, a Gaussian, quantiles).</summary>
+    internal SeriesHead Head => _model.Config.Head;
+
+    /// <summary>
+    /// A probabilistic head's forecast with intervals from <paramref name="samples"/> sampled paths (see
+    /// <see cref="SeriesIntervals.SampledStream"/>); the forecaster must have been loaded with a batch that large.
+    /// </summary>
+    internal IEnumerable<IntervalPoint> IntervalStream(int samples, ulong seed) =>
+        SeriesIntervals.SampledStream(_model, _info.Values, _info.Difference, _info.Scaler, samples, seed);
+
     /// <summary>The series and its next dates, for plots: the history's dates (null without a regular date column) and the forecast's.</summary>
     internal SeriesModelInfo Info => _info;
 
-    /// <summary>Saves the forecaster as a checkpoint that <see cref="Load"/> and <c>gpulstm forecast predict</c> read.</summary>
+    /// <summary>Saves the forecaster as a checkpoint that <see cref="Load(string, string)"/> and <c>gpulstm forecast predict</c> read.</summary>
     public void Save(string path)
     {
         new FilePlan().Output("the checkpoint", path).Check();

@@ -26,6 +26,10 @@ public sealed record SeriesTrainingSettings
     /// <summary>The seasonal-naive baseline's season (0: none).</summary>
     public int Season { get; init; }
     public RecurrentCell Cell { get; init; } = RecurrentCell.Lstm;
+    /// <summary>What the head predicts per step: a point (MSE), a Gaussian (NLL) or quantiles (pinball loss).</summary>
+    public SeriesLikelihood Likelihood { get; init; } = SeriesLikelihood.Point;
+    /// <summary>The quantile head's levels: ascending, distinct, in (0,1), with 0.5; empty means 0.1, 0.5, 0.9. Only with <see cref="SeriesLikelihood.Quantile"/>.</summary>
+    public double[] Quantiles { get; init; } = [];
     public int Hidden { get; init; } = 32;
     public int Layers { get; init; } = 1;
     public bool Bidirectional { get; init; }
@@ -68,6 +72,11 @@ public sealed record SeriesTrainingSettings
             throw new SettingException(nameof(ValFraction), string.Create(CultureInfo.InvariantCulture,
                 $"the validation fraction {ValFraction} and the test fraction {TestFraction} leave no train part (their sum must be below 1)"));
         new SeriesModelConfig(Hidden, Window, Horizon, 1, Layers, Bidirectional, Dropout) { Cell = Cell }.Stack.Validate();
+        var head = Head;
+        // A head predicts quantiles of the modeled differences; quantiles of a sum of several differences are
+        // not the sums of their quantiles, so intervals over a multi-step block could not be integrated back.
+        if (Difference && Horizon > 1 && head.Likelihood != SeriesLikelihood.Point)
+            throw new SettingException(nameof(Likelihood), $"a {head.Name} head with differencing needs horizon 1 (quantiles of differences do not add up to quantiles of their sum); use a horizon of 1, or no differencing", "the likelihood");
         AdamOptions.Validate();
         DefaultStopping.Validate();
         TrainOptions.Validate();
@@ -78,6 +87,9 @@ public sealed record SeriesTrainingSettings
         if (!double.IsFinite(fraction) || fraction < 0 || fraction >= 1)
             throw new SettingException(setting, string.Create(CultureInfo.InvariantCulture, $"{what} must be at least 0 and below 1, got {fraction}"), what);
     }
+
+    /// <summary>The head these settings describe (validates the levels).</summary>
+    internal Runtime.Models.SeriesHead Head => Runtime.Models.SeriesHead.For(Likelihood, Quantiles);
 
     internal AdamOptions AdamOptions => new(LearningRate, ClipNorm: ClipNorm);
     internal EarlyStoppingOptions StoppingOptions(bool hasValidation) => new(hasValidation ? MonitoredLoss.ValLoss : MonitoredLoss.Loss, Patience, 0, RestoreBest);

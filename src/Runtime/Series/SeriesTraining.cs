@@ -34,6 +34,9 @@ internal sealed class SeriesTraining : TrainingRun
     /// <summary>The test scores (the model first, then the baselines), once <see cref="TrainingRun.Run"/> has finished; empty without a test part.</summary>
     public IReadOnlyList<ForecastScore> Scores { get; private set; } = [];
 
+    /// <summary>A probabilistic head's outermost interval on the test part, once trained; null for a point head or without a test part.</summary>
+    public IntervalCoverage? Coverage { get; private set; }
+
     /// <summary>The saved settings of the run at <paramref name="checkpoint"/>, for a front end that resumes it.</summary>
     public static SeriesTrainingSettings SavedSettings(string checkpoint)
     {
@@ -93,7 +96,7 @@ internal sealed class SeriesTraining : TrainingRun
             if (s.Season > 0 && _originalTestEnds.Length > 0 && _originalTestEnds[0] < s.Season)
                 throw new SettingException(nameof(s.Season), $"a season of {s.Season} needs {s.Season} values before the first test forecast, which has only {_originalTestEnds[0]}; use a smaller season, a smaller test fraction, or no season");
 
-            var config = new SeriesModelConfig(s.Hidden, s.Window, s.Horizon, 1, s.Layers, s.Bidirectional, s.Dropout) { Cell = s.Cell };
+            var config = new SeriesModelConfig(s.Hidden, s.Window, s.Horizon, 1, s.Layers, s.Bidirectional, s.Dropout) { Cell = s.Cell, Head = s.Head };
             if (saved is not null && saved.Config != config)
                 throw new GpuLstmException($"cannot resume: checkpoint '{CheckpointPath}' holds a different model than its training state describes");
             Model = new SeriesModel(device, config, s.BatchSize);
@@ -106,7 +109,7 @@ internal sealed class SeriesTraining : TrainingRun
             string cell = s.Cell.Name.ToUpperInvariant();
             Info = new SeriesRunInfo(_data.Column, _data.Count, s.Difference, windows.SampleCount(SeriesPart.Train), windows.SampleCount(SeriesPart.Validation),
                 windows.SampleCount(SeriesPart.Test), _problem.Scaler.ToString(),
-                $"{s.Layers}×{(s.Bidirectional ? "bidirectional " : "")}{cell}({s.Hidden}){(s.Dropout > 0 ? string.Create(CultureInfo.InvariantCulture, $" with dropout {s.Dropout}") : "")} → Dense({s.Horizon})",
+                $"{s.Layers}×{(s.Bidirectional ? "bidirectional " : "")}{cell}({s.Hidden}){(s.Dropout > 0 ? string.Create(CultureInfo.InvariantCulture, $" with dropout {s.Dropout}") : "")} → {config.Head.Describe(s.Horizon)}",
                 Model.Parameters.Count, device.Description);
         }
         catch
@@ -137,6 +140,8 @@ internal sealed class SeriesTraining : TrainingRun
         if (s.Season > 0)
             scores.Add(new($"seasonal naive ({s.Season})", ForecastMetrics.Compute(actual, SeriesBaselines.SeasonalNaive(_data.Values, _originalTestEnds, s.Horizon, s.Season))));
         Scores = scores;
+        if (Model.Config.Head.Likelihood != SeriesLikelihood.Point)
+            Coverage = SeriesIntervals.TestCoverage(Model, _problem, _testEnds);
     }
 
     private protected override Action<Stream> CheckpointWriter(long step, int epochs, double finalLoss)
@@ -153,6 +158,11 @@ internal sealed class SeriesTraining : TrainingRun
             ["test_fraction"] = s.TestFraction.ToString("R", CultureInfo.InvariantCulture),
         };
         SeriesCheckpoint.WriteScores(Scores, metadata);
+        if (Coverage is { } c)
+        {
+            metadata["test_interval"] = c.Describe();
+            metadata["test_coverage"] = c.Fraction.ToString("R", CultureInfo.InvariantCulture);
+        }
         return SeriesCheckpoint.Serializer(Model, ModelInfo, metadata);
     }
 
@@ -178,12 +188,12 @@ internal sealed class SeriesTraining : TrainingRun
 /// <summary>The settings that decide a forecasting run's trajectory, as the state file keeps them; a resumed run must not change them.</summary>
 internal sealed record SavedSeriesSetup(string Csv, string Column, string? DateColumn, string Scale, bool Difference, int Window, int Horizon,
     double ValFraction, double TestFraction, int Season, string Cell, int Hidden, int Layers, bool Bidirectional, float Dropout, int Batch,
-    double Lr, double Clip, int Patience, bool RestoreBest, ulong Seed)
+    double Lr, double Clip, int Patience, bool RestoreBest, ulong Seed, string? Likelihood = null, string? Quantiles = null)
 {
     public static SavedSeriesSetup From(SeriesTrainingSettings s) => new(
         s.Csv == Files.InputSource.StandardInput ? s.Csv : Path.GetFullPath(s.Csv), s.Column, s.DateColumn, s.Scale.ToString(), s.Difference, s.Window,
         s.Horizon, s.ValFraction, s.TestFraction, s.Season, s.Cell.Name, s.Hidden, s.Layers, s.Bidirectional, s.Dropout, s.BatchSize, s.LearningRate,
-        s.ClipNorm, s.Patience, s.RestoreBest, s.Seed);
+        s.ClipNorm, s.Patience, s.RestoreBest, s.Seed, s.Head.Name, s.Head.QuantilesText);
 
     public SeriesTrainingSettings ToSettings() => new()
     {
@@ -191,6 +201,9 @@ internal sealed record SavedSeriesSetup(string Csv, string Column, string? DateC
         Horizon = Horizon, ValFraction = ValFraction, TestFraction = TestFraction, Season = Season, Cell = RecurrentCell.Parse(Cell), Hidden = Hidden,
         Layers = Layers, Bidirectional = Bidirectional, Dropout = Dropout, BatchSize = Batch, LearningRate = Lr, ClipNorm = Clip, Patience = Patience,
         RestoreBest = RestoreBest, Seed = Seed,
+        // State files from before the probabilistic heads have neither: a point head.
+        Likelihood = Likelihood is null ? SeriesLikelihood.Point : SeriesHead.ParseName(Likelihood),
+        Quantiles = string.IsNullOrEmpty(Quantiles) ? [] : Quantiles.Split(',').Select(q => double.Parse(q, CultureInfo.InvariantCulture)).ToArray(),
     };
 
     /// <summary>Every trajectory setting of <paramref name="given"/> equals the saved one; the first that differs is a <see cref="SettingException"/>.</summary>
@@ -201,6 +214,9 @@ internal sealed record SavedSeriesSetup(string Csv, string Column, string? DateC
         {
             if (property.Name == nameof(Csv) && given.Csv == Files.InputSource.StandardInput) continue;
             object? a = property.GetValue(now), b = property.GetValue(this);
+            // State files from before the probabilistic heads saved neither; they trained a point head.
+            if (property.Name == nameof(Likelihood)) b ??= "point";
+            if (property.Name == nameof(Quantiles)) b ??= "";
             if (!Equals(a, b))
                 throw ResumeSettings.ResumeConflict(property.Name == "Batch" ? "BatchSize" : property.Name == "Lr" ? "LearningRate" : property.Name == "Clip" ? "ClipNorm" : property.Name,
                     Show(a), Show(b));

@@ -234,6 +234,67 @@ internal sealed unsafe class HostKernelSet : IKernelSet
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void GaussianNll(int rows, int horizon, ArrayView<float> predictions, ArrayView<float> targets,
+        ArrayView<float> dPred, ArrayView<float> loss, float gradScale)
+    {
+        _calls++;
+        float* p = P(predictions), y = P(targets), d = P(dPred), l = P(loss);
+        // LossKernels.GaussianNll's arithmetic in its order; each step's μ and s are read before either
+        // gradient is written, so dPred may alias predictions.
+        float invK = 1f / horizon;
+        float c = gradScale * invK;
+        for (int r = 0; r < rows; r++)
+        {
+            long start = 2L * r * horizon, targetStart = (long)r * horizon;
+            float sum = 0f;
+            for (int k = 0; k < horizon; k++)
+            {
+                float mean = p[start + k];
+                float raw = p[start + horizon + k];
+                float e = MathF.Exp(-MathF.Abs(raw));
+                float sigma = MathF.Max(raw, 0f) + MathF.Log(1f + e) + LossKernels.GaussianScaleFloor;
+                float sigmoid = raw >= 0f ? 1f / (1f + e) : e / (1f + e);
+                float invSigma = 1f / sigma;
+                float z = (y[targetStart + k] - mean) * invSigma;
+                sum += MathF.Log(sigma) + 0.5f * z * z + LossKernels.HalfLogTwoPi;
+                d[start + k] = -c * z * invSigma;
+                d[start + horizon + k] = c * (1f - z * z) * invSigma * sigmoid;
+            }
+            l[r] = sum * invK;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void Pinball(int rows, int horizon, int quantileCount, ArrayView<float> predictions, ArrayView<float> targets,
+        ArrayView<float> quantiles, ArrayView<float> dPred, ArrayView<float> loss, float gradScale)
+    {
+        _calls++;
+        float* p = P(predictions), y = P(targets), tau = P(quantiles), d = P(dPred), l = P(loss);
+        // LossKernels.Pinball's arithmetic in its order.
+        int outputs = quantileCount * horizon;
+        float invN = 1f / outputs;
+        float c = gradScale * invN;
+        for (int r = 0; r < rows; r++)
+        {
+            long start = (long)r * outputs, targetStart = (long)r * horizon;
+            float sum = 0f;
+            for (int q = 0; q < quantileCount; q++)
+            {
+                float t = tau[q];
+                for (int k = 0; k < horizon; k++)
+                {
+                    long i = start + (long)q * horizon + k;
+                    float u = y[targetStart + k] - p[i];
+                    bool over = u <= 0f;
+                    sum += over ? (t - 1f) * u : t * u;
+                    d[i] = c * (over ? 1f - t : -t);
+                }
+            }
+            l[r] = sum * invN;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void ColumnSum(int rows, int columns, ArrayView<float> x, ArrayView<float> sum, bool accumulate)
     {
         _calls++;

@@ -1,0 +1,156 @@
+using System.Globalization;
+using GpuLstm.Runtime.Models;
+
+namespace GpuLstm.Runtime.Series;
+
+/// <summary>How often the actual values fell inside a central interval [q(Low), q(High)] on the test part.</summary>
+internal sealed record IntervalCoverage(double Low, double High, int Inside, int Count)
+{
+    public double Fraction => Count == 0 ? double.NaN : (double)Inside / Count;
+    public double Nominal => High - Low;
+
+    public string Describe() => string.Create(CultureInfo.InvariantCulture,
+        $"{Nominal * 100:0.##}% interval [q{Low:0.###}, q{High:0.###}]: {Fraction * 100:F1}% of {Count} actual values inside");
+}
+
+/// <summary>One forecast step with its interval: the point value and the quantiles at the head's reported levels, in original units.</summary>
+internal sealed record IntervalPoint(long Step, double Value, double[] Quantiles);
+
+/// <summary>
+/// Prediction intervals from a probabilistic head (<see cref="SeriesHead"/>): coverage on the test part, and
+/// recursive multi-step intervals past the end of the series from sampled paths.
+/// </summary>
+internal static class SeriesIntervals
+{
+    /// <summary>Most sample paths a forecast runs (one batch of the model each step).</summary>
+    public const int MaxSamples = 100_000;
+
+    /// <summary>
+    /// The coverage of the head's outermost central interval (its lowest and highest reported levels) on the
+    /// windows at <paramref name="ends"/>, against the original targets; null when the head reports fewer than
+    /// two levels. Direct forecasts, as the test metrics are: horizon step j of window e is forecast from e.
+    /// </summary>
+    public static IntervalCoverage? TestCoverage(SeriesModel model, SeriesProblem problem, int[] ends)
+    {
+        var head = model.Config.Head;
+        var levels = head.ReportedLevels;
+        if (levels.Count < 2 || ends.Length == 0) return null;
+        double low = levels[0], high = levels[^1];
+        var windows = problem.Windows;
+        int k = windows.Horizon, m = head.OutputsPerStep, b = model.MaxBatch;
+        var inputs = new float[windows.Window * b];
+        var targets = new float[b * k];
+        var outputs = new float[b * k * m];
+        var lower = new float[ends.Length * k];
+        var upper = new float[ends.Length * k];
+        Span<double> step = stackalloc double[m];
+        for (int start = 0; start < ends.Length; start += b)
+        {
+            int size = Math.Min(b, ends.Length - start);
+            windows.FillBatch(problem.Scaled, ends.AsSpan(start, size), inputs, targets);
+            model.PredictHead(inputs, size, outputs);
+            for (int r = 0; r < size; r++)
+                for (int j = 0; j < k; j++)
+                {
+                    for (int block = 0; block < m; block++) step[block] = outputs[(r * m + block) * k + j];
+                    lower[(start + r) * k + j] = (float)head.QuantileOf(step, low);
+                    upper[(start + r) * k + j] = (float)head.QuantileOf(step, high);
+                }
+        }
+        // The scaler is increasing and (horizon 1 when differenced) the integration adds a known level, so
+        // both map quantiles to quantiles.
+        var lo = problem.ToOriginal(ends, lower);
+        var hi = problem.ToOriginal(ends, upper);
+        var actual = problem.OriginalTargets(ends);
+        int inside = 0;
+        for (int i = 0; i < actual.Length; i++)
+            if (actual[i] >= lo[i] && actual[i] <= hi[i]) inside++;
+        return new IntervalCoverage(low, high, inside, actual.Length);
+    }
+
+    /// <summary>
+    /// Recursive forecasts past the end of the series from <paramref name="samples"/> sampled paths, as an
+    /// endless stream in constant memory (each path keeps its last window). Each round runs every path's window
+    /// through the model as one batch; every path draws each of the K steps from its predicted distribution
+    /// (independently, the head predicting no correlation between steps), appends the draws and feeds them
+    /// back. A step's value is the paths' mean (Gaussian) or median (quantile), and its quantiles are the
+    /// paths' empirical quantiles at the head's reported levels, in original units (differences are integrated
+    /// per path). Draws come from one stream seeded by <paramref name="seed"/>, in path then step order, so a
+    /// seed gives the same forecast on every run and device that computes the same head outputs.
+    /// </summary>
+    public static IEnumerable<IntervalPoint> SampledStream(SeriesModel model, double[] original, bool difference, SeriesScaler scaler, int samples, ulong seed)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var head = model.Config.Head;
+        if (head.Likelihood == SeriesLikelihood.Point)
+            throw new GpuLstmException("sampled intervals need a checkpoint trained with a gaussian or quantile likelihood");
+        if (samples < 1 || samples > MaxSamples)
+            throw new SettingException("Samples", string.Create(CultureInfo.InvariantCulture, $"the number of sample paths must be 1 to {MaxSamples:N0}, got {samples}"), "the number of sample paths");
+        if (samples > model.MaxBatch) throw new ArgumentException($"the model takes batches of up to {model.MaxBatch}, fewer than {samples} paths", nameof(model));
+        var modeled = difference ? SeriesProblem.Differences(original) : original;
+        int window = model.Config.Window;
+        if (modeled.Length < window) throw new GpuLstmException($"a forecast needs the last {window} values, but the series has {modeled.Length}");
+        return Stream(model, head, scaler.Transform(modeled)[^window..], difference ? original[^1] : null, scaler, samples, seed);
+    }
+
+    private static IEnumerable<IntervalPoint> Stream(SeriesModel model, SeriesHead head, double[] last, double? lastLevel, SeriesScaler scaler, int n, ulong seed)
+    {
+        var c = model.Config;
+        int t = c.Window, k = c.Horizon, m = head.OutputsPerStep;
+        var rng = Rng.ForPurpose(seed, "forecast-samples");
+        var paths = new double[n * (t + k)];   // (N, T+K): each path's last T scaled values, then the round's K draws
+        for (int b = 0; b < n; b++) last.CopyTo(paths, b * (t + k));
+        var levels = new double[n];             // (N) each path's last original value, when differenced
+        if (lastLevel is double l) Array.Fill(levels, l);
+        var inputs = new float[t * n];          // (T,N,1) time-major
+        var outputs = new float[n * k * m];     // (N,K·M)
+        var values = new double[n];
+        var reported = head.ReportedLevels;
+        var step = new double[m];
+        for (long made = 0; ; made += k)
+        {
+            for (int b = 0; b < n; b++)
+                for (int i = 0; i < t; i++) inputs[i * n + b] = (float)paths[b * (t + k) + i];
+            model.PredictHead(inputs, n, outputs);
+            for (int b = 0; b < n; b++)
+                for (int j = 0; j < k; j++)
+                {
+                    for (int block = 0; block < m; block++) step[block] = outputs[(b * m + block) * k + j];
+                    // u in (0,1): 53 random bits, centred in their interval, so Φ⁻¹ never sees 0.
+                    double u = ((rng.NextUInt64() >> 11) + 0.5) * (1.0 / (1UL << 53));
+                    double draw = head.QuantileOf(step, u);
+                    if (!double.IsFinite(draw)) throw new GpuLstmException($"the model forecast a non-finite value at step {made + j + 1}");
+                    paths[b * (t + k) + t + j] = draw;
+                }
+            for (int j = 0; j < k; j++)
+            {
+                for (int b = 0; b < n; b++)
+                {
+                    double v = scaler.Inverse(paths[b * (t + k) + t + j]);
+                    if (lastLevel is not null) v = levels[b] += v;
+                    values[b] = v;
+                }
+                var quantiles = new double[reported.Count];
+                for (int q = 0; q < reported.Count; q++) quantiles[q] = EmpiricalQuantile(values, reported[q], sorted: q > 0);
+                double value = head.Likelihood == SeriesLikelihood.Gaussian ? values.Average() : EmpiricalQuantile(values, SeriesHead.MedianLevel, sorted: true);
+                yield return new IntervalPoint(made + j + 1, value, quantiles);
+                // values is sorted now; the paths' order is untouched (they live in `paths` and `levels`).
+            }
+            for (int b = 0; b < n; b++) Array.Copy(paths, b * (t + k) + k, paths, b * (t + k), t);
+        }
+    }
+
+    /// <summary>
+    /// The level-quantile of <paramref name="values"/> (sorted in place unless already), interpolated linearly
+    /// between order statistics at positions level·(N−1), as NumPy's default.
+    /// </summary>
+    public static double EmpiricalQuantile(double[] values, double level, bool sorted = false)
+    {
+        if (values.Length == 0) throw new ArgumentException("no values", nameof(values));
+        if (!sorted) Array.Sort(values);
+        double position = level * (values.Length - 1);
+        int below = (int)Math.Floor(position);
+        int above = Math.Min(below + 1, values.Length - 1);
+        return values[below] + (values[above] - values[below]) * (position - below);
+    }
+}
