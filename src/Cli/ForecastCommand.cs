@@ -296,10 +296,14 @@ internal static class ForecastCommand
         var modelHorizon = new Option<int>("--model-horizon") { Description = "values the model outputs per sample (k, as `forecast train --horizon`); each block is fed back until h values are forecast", DefaultValueFactory = _ => Defaults.Horizon };
         var refit = new Option<bool>("--refit") { Description = "train again at every origin on all values before it (expanding window); default: train once on the values before the first origin" };
         var arOrder = new Option<int?>("--ar-order") { Description = "p of the AR(p) baseline, fitted by least squares on the same training values (default: the model's --window)" };
-        var output = new Option<string?>("--output") { Description = "also write every origin's forecasts to this CSV (origin,step,[date,]actual,model,persistence,[seasonal_naive,]ar)" };
-        var command = new Command("backtest", "Rolling-origin evaluation: forecast h steps from each of the last K origins with the model and with persistence, seasonal naive and AR(p); print RMSE, MAE, sMAPE and MASE per step and overall.");
+        var output = new Option<string?>("--output") { Description = "also write every origin's forecasts to this CSV (origin,step,[date,]actual,model,[q<level>...,]persistence,[seasonal_naive,]ar)" };
+        var likelihood = new Option<string>("--likelihood") { Description = "what the model predicts per step, as `forecast train --likelihood`: point, gaussian or quantile; gaussian and quantile also score the intervals (coverage, pinball loss)", DefaultValueFactory = _ => "point" };
+        likelihood.AcceptOnlyFromAmong("point", "gaussian", "quantile");
+        var quantiles = new Option<string?>("--quantiles") { Description = "with --likelihood quantile: ascending levels in (0,1) that include 0.5, the point forecast (default 0.1,0.5,0.9)" };
+        var samples = new Option<int>("--samples") { Description = "for a gaussian or quantile model: sample paths each origin's intervals are taken over (drawn with --seed, as `forecast predict` draws them)", DefaultValueFactory = _ => DefaultSamples };
+        var command = new Command("backtest", "Rolling-origin evaluation: forecast h steps from each of the last K origins with the model and with persistence, seasonal naive and AR(p); print RMSE, MAE, sMAPE and MASE per step and overall, and a gaussian or quantile model's interval coverage and pinball loss.");
         foreach (var option in shared.All) command.Options.Add(option);
-        foreach (var option in new Option[] { origins, stride, horizon, modelHorizon, refit, arOrder, output }) command.Options.Add(option);
+        foreach (var option in new Option[] { origins, stride, horizon, modelHorizon, refit, arOrder, likelihood, quantiles, samples, output }) command.Options.Add(option);
         command.SetAction(parse => CliRunner.Run(parse, () =>
         {
             int k = parse.GetValue(origins), s = parse.GetValue(stride), h = parse.GetValue(horizon);
@@ -308,7 +312,18 @@ internal static class ForecastCommand
             CliRunner.RequirePositive(h, "--horizon");
             // Checked here so the message names --model-horizon, not the settings' Horizon (which train calls --horizon).
             CliRunner.RequirePositive(parse.GetValue(modelHorizon), "--model-horizon");
-            var settings = shared.Read(parse, Defaults) with { Horizon = parse.GetValue(modelHorizon) };
+            var settings = shared.Read(parse, Defaults) with
+            {
+                Horizon = parse.GetValue(modelHorizon),
+                Likelihood = SeriesHead.ParseName(parse.GetValue(likelihood)!),
+                Quantiles = ParseLevels(parse.GetValue(quantiles)),
+            };
+            int paths = parse.GetValue(samples);
+            if (paths < 1 || paths > SeriesIntervals.MaxSamples)
+                throw new GpuLstmException(Inv($"--samples must be a positive integer up to {SeriesIntervals.MaxSamples:N0}, got {paths}"));
+            bool intervals = settings.Likelihood != SeriesLikelihood.Point;
+            if (!intervals && parse.GetResult(samples) is { Implicit: false })
+                throw new GpuLstmException("--samples needs --likelihood gaussian or quantile; a point model has no intervals to sample");
             int p = parse.GetValue(arOrder) ?? settings.Window;
             CliRunner.RequirePositive(p, "--ar-order");
             string? outputPath = parse.GetValue(output);
@@ -326,7 +341,7 @@ internal static class ForecastCommand
             {
                 result = SeriesBacktest.Run(data, settings, plan, training, p,
                     (origin, r) => Console.WriteLine(Inv($"trained on the {origin} values before origin {origin}: {r.EpochsRun} epochs in {r.Elapsed.TotalSeconds:F1}s")),
-                    signals.Token);
+                    signals.Token, intervals ? new BacktestSampling(paths, settings.Seed) : null);
             }
             catch (OperationCanceledException) when (signals.Token.IsCancellationRequested)
             {
@@ -366,18 +381,36 @@ internal static class ForecastCommand
             Console.WriteLine(Inv($"the {model.Name} loses to the linear {ar.Name} ({metric} {mScore:F3} vs {aScore:F3}): a least-squares autoregression forecasts this series better than the neural model"));
         else
             Console.WriteLine(Inv($"the {model.Name} beats the linear {ar.Name} ({metric} {mScore:F3} vs {aScore:F3})"));
+        if (result.Quantiles is { } q)
+        {
+            var all = q.Overall(result.Actual, h);
+            Console.WriteLine();
+            Console.WriteLine(Inv($"{model.Name} intervals from {q.Samples} sample paths per origin: the {all.Nominal * 100:0.##}% interval [q{all.Low:0.###}, q{all.High:0.###}], and the pinball loss averaged over the levels {string.Join(", ", q.Levels.Select(l => Inv($"{l:0.###}")))}:"));
+            Console.WriteLine(Inv($"{"step",4}  {"coverage %",10}  {"inside",11}  {"pinball",10}"));
+            var perStep = q.PerStep(result.Actual, h);
+            for (int j = 0; j < h; j++) Console.WriteLine(IntervalRow((j + 1).ToString(CultureInfo.InvariantCulture), perStep[j]));
+            Console.WriteLine(IntervalRow("all", all));
+        }
         Console.WriteLine(Inv($"backtest took {result.Elapsed.TotalSeconds:F1}s"));
+
+        static string IntervalRow(string step, IntervalScore x) =>
+            Inv($"{step,4}  {x.Coverage * 100,10:F1}  {Inv($"{x.Inside}/{x.Count}"),11}  {x.MeanPinball,10:F4}");
 
         string Row(string name, string step, BacktestMetrics x) =>
             Inv($"{name.PadRight(width)}  {step,4}  {x.Rmse,10:F3}  {x.Mae,10:F3}  {x.Smape,7:F2}  {(double.IsFinite(x.Mase) ? x.Mase.ToString("F3", CultureInfo.InvariantCulture) : "n/a"),7}");
     }
 
-    /// <summary>One row per origin and step: the origin (the 0-based index of its first forecast value, i.e. the number of values before it), the step (1..h), the target's date when the series has dates, the actual value and every forecast.</summary>
+    /// <summary>One row per origin and step: the origin (the 0-based index of its first forecast value, i.e. the number of values before it), the step (1..h), the target's date when the series has dates, the actual value and every forecast, a probabilistic model's quantiles right after its point forecast.</summary>
     private static void WriteBacktestCsv(Stream file, BacktestResult result, SeriesData data)
     {
         using var csv = new StreamWriter(file, new UTF8Encoding(false), 1 << 16, leaveOpen: true);
         bool dated = data.DateColumn is not null;
-        csv.Write("origin,step" + (dated ? ",date" : "") + ",actual," + string.Join(',', result.Forecasts.Select(f => f.CsvColumn)) + "\n");
+        var q = result.Quantiles;
+        int levels = q?.Levels.Count ?? 0;
+        // The quantile columns follow the model's point column, which they belong to.
+        var columns = result.Forecasts.Select(f => f.CsvColumn).ToList();
+        if (q is not null) columns.InsertRange(1, q.Levels.Select(l => Inv($"q{l:0.###}")));
+        csv.Write("origin,step" + (dated ? ",date" : "") + ",actual," + string.Join(',', columns) + "\n");
         int h = result.Plan.Horizon;
         for (int i = 0; i < result.Origins.Length; i++)
         {
@@ -388,7 +421,12 @@ internal static class ForecastCommand
                 row.Append(Inv($"{o},{j + 1}"));
                 if (dated) row.Append(',').Append(CsvCell(data.Labels[o + j]));
                 row.Append(',').Append(result.Actual[i * h + j].ToString("R", CultureInfo.InvariantCulture));
-                foreach (var f in result.Forecasts) row.Append(',').Append(f.Values[i * h + j].ToString("R", CultureInfo.InvariantCulture));
+                for (int f = 0; f < result.Forecasts.Count; f++)
+                {
+                    row.Append(',').Append(result.Forecasts[f].Values[i * h + j].ToString("R", CultureInfo.InvariantCulture));
+                    if (f == 0 && q is not null)
+                        for (int l = 0; l < levels; l++) row.Append(',').Append(q.Values[(i * h + j) * levels + l].ToString("R", CultureInfo.InvariantCulture));
+                }
                 csv.Write(row.Append('\n').ToString());
             }
         }

@@ -70,3 +70,59 @@ internal readonly record struct BacktestMetrics(double Rmse, double Mae, double 
         return new BacktestMetrics(Math.Sqrt(squares / count), absolute / count, smape / count, scaledAll ? scaled / count : double.NaN);
     }
 }
+
+/// <summary>
+/// How a probabilistic forecaster's quantiles did over backtest pairs: the share of actual values inside the
+/// outermost central interval [q(Low), q(High)] (both ends included), and the pinball loss averaged over every
+/// pair and every level, ρ_τ(y − q) = max(τ·(y − q), (τ − 1)·(y − q)), in original units.
+/// </summary>
+internal readonly record struct IntervalScore(double Low, double High, int Inside, int Count, double MeanPinball)
+{
+    public double Coverage => (double)Inside / Count;
+    public double Nominal => High - Low;
+
+    /// <summary>The pinball loss of quantile <paramref name="forecast"/> at <paramref name="level"/> for <paramref name="actual"/>.</summary>
+    public static double Pinball(double actual, double forecast, double level)
+    {
+        double error = actual - forecast;
+        return Math.Max(level * error, (level - 1) * error);
+    }
+
+    /// <summary>
+    /// The score over every (origin, step) pair of (origins, h) row-major <paramref name="actual"/> with
+    /// (origins, h, Q) row-major <paramref name="quantiles"/> at ascending <paramref name="levels"/> (Q ≥ 2).
+    /// </summary>
+    public static IntervalScore Overall(ReadOnlySpan<double> actual, ReadOnlySpan<double> quantiles, IReadOnlyList<double> levels, int horizon) =>
+        Over(actual, quantiles, levels, horizon, step: null);
+
+    /// <summary>The same score per horizon step j = 0..h−1, each over the origins.</summary>
+    public static IntervalScore[] PerStep(ReadOnlySpan<double> actual, ReadOnlySpan<double> quantiles, IReadOnlyList<double> levels, int horizon)
+    {
+        var result = new IntervalScore[horizon];
+        for (int j = 0; j < horizon; j++) result[j] = Over(actual, quantiles, levels, horizon, j);
+        return result;
+    }
+
+    private static IntervalScore Over(ReadOnlySpan<double> actual, ReadOnlySpan<double> quantiles, IReadOnlyList<double> levels, int horizon, int? step)
+    {
+        ArgumentNullException.ThrowIfNull(levels);
+        if (horizon < 1) throw new ArgumentOutOfRangeException(nameof(horizon));
+        int q = levels.Count;
+        if (q < 2) throw new ArgumentException("an interval needs at least two levels", nameof(levels));
+        if (actual.IsEmpty || actual.Length % horizon != 0 || quantiles.Length != actual.Length * q)
+            throw new ArgumentException($"{actual.Length} actual values of horizon {horizon} and {quantiles.Length} quantiles at {q} levels do not match");
+        int origins = actual.Length / horizon, inside = 0, count = 0;
+        double pinball = 0;
+        for (int o = 0; o < origins; o++)
+            for (int j = step ?? 0; j < (step is int s ? s + 1 : horizon); j++)
+            {
+                int pair = o * horizon + j;
+                double y = actual[pair];
+                var row = quantiles.Slice(pair * q, q);
+                if (y >= row[0] && y <= row[^1]) inside++;
+                for (int l = 0; l < q; l++) pinball += Pinball(y, row[l], levels[l]);
+                count++;
+            }
+        return new IntervalScore(levels[0], levels[^1], inside, count, pinball / ((double)count * q));
+    }
+}

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using GpuLstm.Runtime.Models;
 using GpuLstm.Runtime.Training;
 
 namespace GpuLstm.Runtime.Series;
@@ -43,6 +44,20 @@ internal sealed record BacktestPlan(int SeriesLength, int Origins, int Stride, i
 /// <summary>One forecaster's forecasts over a backtest: (origins, h) row-major, in original units; <paramref name="CsvColumn"/> heads its column in the forecasts CSV.</summary>
 internal sealed record BacktestForecasts(string Name, string CsvColumn, double[] Values);
 
+/// <summary>How a backtest of a probabilistic model samples its intervals: <see cref="Samples"/> paths from each origin, drawn with <see cref="Seed"/> (the same paths `forecast predict --samples --seed` draws from that history).</summary>
+internal sealed record BacktestSampling(int Samples, ulong Seed);
+
+/// <summary>
+/// A probabilistic model's quantiles over a backtest: (origins, h, Q) row-major at the head's reported
+/// <see cref="Levels"/>, in original units, the empirical quantiles of <see cref="Samples"/> sampled paths.
+/// </summary>
+internal sealed record BacktestQuantiles(IReadOnlyList<double> Levels, double[] Values, int Samples)
+{
+    public IntervalScore Overall(double[] actual, int horizon) => IntervalScore.Overall(actual, Values, Levels, horizon);
+
+    public IntervalScore[] PerStep(double[] actual, int horizon) => IntervalScore.PerStep(actual, Values, Levels, horizon);
+}
+
 /// <summary>
 /// What a backtest measured: the origins, the actual values (origins, h) and every forecaster's forecasts on
 /// them (the model first, then persistence, seasonal naive when there is a season, and AR(p)), with each
@@ -51,6 +66,9 @@ internal sealed record BacktestForecasts(string Name, string CsvColumn, double[]
 internal sealed record BacktestResult(BacktestPlan Plan, int[] Origins, double[] Actual, IReadOnlyList<BacktestForecasts> Forecasts,
     double?[] MaseScales, int ArOrder, TimeSpan Elapsed)
 {
+    /// <summary>A probabilistic model's quantiles at every origin and step; null for a point model.</summary>
+    public BacktestQuantiles? Quantiles { get; init; }
+
     public BacktestMetrics Overall(BacktestForecasts f) => BacktestMetrics.Overall(Actual, f.Values, MaseScales, Plan.Horizon);
 
     public BacktestMetrics[] PerStep(BacktestForecasts f) => BacktestMetrics.PerStep(Actual, f.Values, MaseScales, Plan.Horizon);
@@ -69,8 +87,10 @@ internal static class SeriesBacktest
     /// <param name="arOrder">p of the AR(p) baseline, fitted on the modeled values (differences with
     /// <see cref="SeriesTrainingSettings.Difference"/>) of the same training part as the model.</param>
     /// <param name="trained">told, after each training, how many values it used and its result.</param>
+    /// <param name="sampling">for a gaussian or quantile head: how its intervals are sampled (required then;
+    /// the point column stays the model's own recursive mean or median forecast).</param>
     public static BacktestResult Run(SeriesData data, SeriesTrainingSettings settings, BacktestPlan plan, BacktestTraining training, int arOrder,
-        Action<int, TrainResult>? trained = null, CancellationToken cancel = default)
+        Action<int, TrainResult>? trained = null, CancellationToken cancel = default, BacktestSampling? sampling = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(settings);
@@ -79,6 +99,10 @@ internal static class SeriesBacktest
         var origins = plan.OriginIndices();
         int h = plan.Horizon, k = origins.Length;
         var y = data.Values;
+        var head = settings.Head;
+        bool probabilistic = head.Likelihood != SeriesLikelihood.Point;
+        if (probabilistic && sampling is null) throw new ArgumentException("a probabilistic head's backtest needs its sampling", nameof(sampling));
+        var levels = head.ReportedLevels;
         var clock = Stopwatch.StartNew();
 
         var actual = new double[k * h];
@@ -88,6 +112,7 @@ internal static class SeriesBacktest
 
         var model = new double[k * h];
         var ar = new double[k * h];
+        var quantiles = probabilistic ? new double[k * h * levels.Count] : null;
         var work = Directory.CreateTempSubdirectory("gpulstm-backtest-");
         try
         {
@@ -101,6 +126,7 @@ internal static class SeriesBacktest
                 Resume = false,
             };
             SeriesTraining? run = null;
+            SeriesModel? sampler = null;
             AutoRegression? autoRegression = null;
             try
             {
@@ -109,17 +135,33 @@ internal static class SeriesBacktest
                     int o = origins[i];
                     if (run is null || training == BacktestTraining.Refit)
                     {
+                        sampler?.Dispose();
+                        sampler = null;
                         run?.Dispose();
                         run = null;
                         run = Train(data, runSettings, o, trained, cancel);
+                        if (probabilistic) sampler = SamplingCopy(run, sampling!.Samples);
                         autoRegression = FitAutoRegression(y.AsSpan(0, o), settings.Difference, arOrder);
                     }
                     var history = y[..o];
                     SeriesForecast.ForecastAhead(run.Model, history, settings.Difference, run.ModelInfo.Scaler, h).CopyTo(model, i * h);
                     ForecastAutoRegression(autoRegression!, history, settings.Difference, h).CopyTo(ar, i * h);
+                    if (sampler is not null)
+                    {
+                        int j = 0;
+                        foreach (var point in SeriesIntervals.SampledStream(sampler, history, settings.Difference, run.ModelInfo.Scaler, sampling!.Samples, sampling.Seed))
+                        {
+                            point.Quantiles.CopyTo(quantiles!, (i * h + j) * levels.Count);
+                            if (++j == h) break;
+                        }
+                    }
                 }
             }
-            finally { run?.Dispose(); }
+            finally
+            {
+                sampler?.Dispose();
+                run?.Dispose();
+            }
         }
         finally
         {
@@ -135,7 +177,26 @@ internal static class SeriesBacktest
         if (settings.Season > 0)
             forecasts.Add(new($"seasonal naive ({settings.Season})", "seasonal_naive", SeriesBaselines.SeasonalNaive(y, origins, h, settings.Season)));
         forecasts.Add(new($"AR({arOrder})", "ar", ar));
-        return new BacktestResult(plan, origins, actual, forecasts, scales, arOrder, clock.Elapsed);
+        return new BacktestResult(plan, origins, actual, forecasts, scales, arOrder, clock.Elapsed)
+        {
+            Quantiles = quantiles is null ? null : new BacktestQuantiles(levels, quantiles, sampling!.Samples),
+        };
+    }
+
+    /// <summary>The trained model's weights in a model that takes one batch of <paramref name="samples"/> paths (training's batch size may be smaller).</summary>
+    private static SeriesModel SamplingCopy(SeriesTraining run, int samples)
+    {
+        var copy = new SeriesModel(run.Device, run.Model.Config, samples);
+        try
+        {
+            copy.Parameters.SetValues(run.Model.Parameters.GetValues());
+            return copy;
+        }
+        catch
+        {
+            copy.Dispose();
+            throw;
+        }
     }
 
     private static SeriesTraining Train(SeriesData data, SeriesTrainingSettings settings, int origin, Action<int, TrainResult>? trained, CancellationToken cancel)
