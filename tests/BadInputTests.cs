@@ -228,6 +228,12 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "--stride must be a positive integer, got 0", 1, ["forecast", "backtest", "--csv", "series.csv", "--column", "value", "--stride", "0"] },
         { "--horizon must be a positive integer, got 0", 1, ["forecast", "backtest", "--csv", "series.csv", "--column", "value", "--horizon", "0"] },
         { "--output 'series.csv' is the same file as --csv", 1, ["forecast", "backtest", "--csv", "series.csv", "--column", "value", "--output", "series.csv"] },
+        // forecast backtest of a probabilistic head: its levels, sample paths, and the model's horizon with differencing
+        { "--samples needs --likelihood gaussian or quantile; a point model has no intervals to sample", 1, ["forecast", "backtest", "--csv", "series.csv", "--column", "value", "--samples", "50"] },
+        { "--samples must be a positive integer up to 100,000, got 0", 1, ["forecast", "backtest", "--csv", "series.csv", "--column", "value", "--likelihood", "quantile", "--samples", "0"] },
+        { "--quantiles: quantile levels must be in ascending order without repeats, got 0.9 then 0.5", 1, ["forecast", "backtest", "--csv", "series.csv", "--column", "value", "--likelihood", "quantile", "--quantiles", "0.9,0.5,0.1"] },
+        { "--quantiles: quantile levels need the quantile likelihood (--likelihood quantile)", 1, ["forecast", "backtest", "--csv", "series.csv", "--column", "value", "--likelihood", "gaussian", "--quantiles", "0.1,0.5,0.9"] },
+        { "--likelihood gaussian with --difference needs --model-horizon 1", 1, ["forecast", "backtest", "--csv", "series.csv", "--column", "value", "--likelihood", "gaussian", "--difference", "--model-horizon", "3"] },
         { "--max-seconds must be a finite number, got NaN", 1, ["bench", "--max-seconds", "NaN"] },
         // runs that have finished
         { "cannot resume: the run finished at step 3 after 1 epoch; to train on, give --epochs above 1", 1, ["train", "--resume", "--checkpoint", "done.safetensors", "--epochs", "1"] },

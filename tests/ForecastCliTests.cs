@@ -255,4 +255,55 @@ public sealed class ForecastCliTests : IDisposable
             }
         Assert.Empty(Directory.GetFiles(_dir, "*.safetensors"));   // the backtest's models live in a temporary directory
     }
+
+    /// <summary>
+    /// `forecast backtest --likelihood quantile` on 48 months, 3 origins, horizon 4: the CSV carries q0.1, q0.5, q0.9
+    /// after the model column, in order, and the printed coverage is the share of actual values the CSV's
+    /// [q0.1, q0.9] holds; the same seed writes the same CSV again.
+    /// </summary>
+    [Fact]
+    public void BacktestOfAQuantileModelWritesItsQuantilesAndScoresTheirCoverageDeterministically()
+    {
+        string csv = SeasonalCsv(rows: 48);
+        string[] Args(string output) => ["forecast", "backtest", "--csv", csv, "--column", "Value", "--date-column", "Month", "--season", "12",
+            "--origins", "3", "--horizon", "4", "--likelihood", "quantile", "--quantiles", "0.1,0.5,0.9", "--samples", "40", "--output", output, .. Fast];
+        string first = Path.Combine(_dir, "first.csv"), second = Path.Combine(_dir, "second.csv");
+        var r = CliTests.Run(_dir, Args(first));
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var rows = File.ReadAllLines(first);
+        Assert.Equal("origin,step,date,actual,model,q0.1,q0.5,q0.9,persistence,seasonal_naive,ar", rows[0]);
+        Assert.Equal(1 + 3 * 4, rows.Length);
+        int inside = 0;
+        foreach (var row in rows.Skip(1))
+        {
+            var cells = row.Split(',').Select(c => double.TryParse(c, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) ? v : double.NaN).ToArray();
+            double actual = cells[3], low = cells[5], median = cells[6], high = cells[7];
+            Assert.True(low <= median && median <= high, row);
+            Assert.True(high > low, row);   // 40 paths drawn from a fitted spread are not all equal
+            if (actual >= low && actual <= high) inside++;
+        }
+        var all = r.Stdout.Split('\n').Single(l => l.TrimStart().StartsWith("all ", StringComparison.Ordinal) && l.Contains('/', StringComparison.Ordinal));
+        Assert.Contains($"{inside}/12", all, StringComparison.Ordinal);
+        Assert.Contains("80% interval [q0.1, q0.9]", r.Stdout, StringComparison.Ordinal);
+
+        var again = CliTests.Run(_dir, Args(second));
+        Assert.True(again.ExitCode == 0, again.Stderr);
+        Assert.Equal(File.ReadAllText(first), File.ReadAllText(second));
+    }
+
+    /// <summary>A gaussian head's backtest reports its 10% and 90% quantiles; a point backtest keeps today's columns and prints no intervals.</summary>
+    [Fact]
+    public void BacktestOfAGaussianModelWritesItsTwoQuantilesAndAPointOneNone()
+    {
+        string csv = SeasonalCsv(rows: 48);
+        string gaussian = Path.Combine(_dir, "gaussian.csv"), point = Path.Combine(_dir, "point.csv");
+        var r = CliTests.Run(_dir, ["forecast", "backtest", "--csv", csv, "--column", "Value", "--origins", "2", "--horizon", "2",
+            "--likelihood", "gaussian", "--samples", "20", "--output", gaussian, .. Fast]);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Equal("origin,step,actual,model,q0.1,q0.9,persistence,ar", File.ReadLines(gaussian).First());
+        var p = CliTests.Run(_dir, ["forecast", "backtest", "--csv", csv, "--column", "Value", "--origins", "2", "--horizon", "2", "--output", point, .. Fast]);
+        Assert.True(p.ExitCode == 0, p.Stderr);
+        Assert.Equal("origin,step,actual,model,persistence,ar", File.ReadLines(point).First());
+        Assert.DoesNotContain("interval", p.Stdout, StringComparison.Ordinal);
+    }
 }

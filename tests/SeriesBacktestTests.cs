@@ -41,6 +41,38 @@ public sealed class SeriesBacktestTests
         Assert.True(double.IsNaN(BacktestMetrics.Overall([1, 2], [1, 3], [null], 2).Mase));
     }
 
+    /// <summary>
+    /// Two origins, h = 2, levels 0.1, 0.5, 0.9. Pairs (y; q0.1, q0.5, q0.9) and their pinball sums Σ_τ ρ_τ(y − q):
+    /// (10; 8, 10, 12) inside, 0.2 + 0 + 0.2 = 0.4; (20; 21, 22, 25) below, 0.9 + 1 + 0.5 = 2.4;
+    /// (30; 25, 28, 30) inside on the upper end, 0.5 + 1 + 0 = 1.5; (40; 30, 35, 38) above, 1 + 2.5 + 1.8 = 5.3.
+    /// </summary>
+    [Fact]
+    public void IntervalCoverageAndPinballLossMatchAHandComputation()
+    {
+        double[] actual = [10, 20, 30, 40];
+        double[] quantiles = [8, 10, 12, 21, 22, 25, 25, 28, 30, 30, 35, 38];
+        double[] levels = [0.1, 0.5, 0.9];
+        var all = IntervalScore.Overall(actual, quantiles, levels, horizon: 2);
+        Assert.Equal((0.1, 0.9, 2, 4), (all.Low, all.High, all.Inside, all.Count));
+        Assert.Equal(0.5, all.Coverage, 12);
+        Assert.Equal(0.8, all.Nominal, 12);
+        Assert.Equal((0.4 + 2.4 + 1.5 + 5.3) / 12, all.MeanPinball, 12);
+        var steps = IntervalScore.PerStep(actual, quantiles, levels, horizon: 2);
+        Assert.Equal((2, 2), (steps[0].Inside, steps[0].Count));
+        Assert.Equal((0.4 + 1.5) / 6, steps[0].MeanPinball, 12);
+        Assert.Equal((0, 2), (steps[1].Inside, steps[1].Count));
+        Assert.Equal((2.4 + 5.3) / 6, steps[1].MeanPinball, 12);
+        Assert.Equal(0.9 * 2, IntervalScore.Pinball(actual: 12, forecast: 10, level: 0.9), 12);
+        Assert.Equal(0.1 * 2, IntervalScore.Pinball(actual: 8, forecast: 10, level: 0.9), 12);
+    }
+
+    [Fact]
+    public void IntervalScoreRefusesMismatchedShapesAndASingleLevel()
+    {
+        Assert.Throws<ArgumentException>(() => IntervalScore.Overall([1, 2], [0, 1, 2, 0, 1], [0.1, 0.5, 0.9], horizon: 2));
+        Assert.Throws<ArgumentException>(() => IntervalScore.Overall([1, 2], [1, 2], [0.5], horizon: 2));
+    }
+
     /// <summary>Scale = mean |y_t − y_{t−m}| over the history: (2 + 1 + 4)/3 for m = 1 (season 0 means 1), (1 + 3)/2 for m = 2.</summary>
     [Fact]
     public void MaseScaleIsTheInSampleSeasonalNaiveError()

@@ -324,6 +324,9 @@ internal static class ForecastCommand
             bool intervals = settings.Likelihood != SeriesLikelihood.Point;
             if (!intervals && parse.GetResult(samples) is { Implicit: false })
                 throw new GpuLstmException("--samples needs --likelihood gaussian or quantile; a point model has no intervals to sample");
+            // Checked here so the message names --model-horizon: the backtest's --horizon (h) is not the model's.
+            if (intervals && settings.Difference && settings.Horizon != 1)
+                throw new GpuLstmException(Inv($"--likelihood {parse.GetValue(likelihood)} with --difference needs --model-horizon 1 (quantiles of differences do not add up to quantiles of their sum), got {settings.Horizon}; --horizon h may be anything"));
             int p = parse.GetValue(arOrder) ?? settings.Window;
             CliRunner.RequirePositive(p, "--ar-order");
             string? outputPath = parse.GetValue(output);
