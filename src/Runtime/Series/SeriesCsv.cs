@@ -37,7 +37,7 @@ internal static class SeriesCsv
     /// or a space between, an optional Z or ±hh:mm) and order the rows. Column names match exactly, or
     /// ignoring case when exactly one column matches that way.
     /// </summary>
-    public static SeriesData Load(string path, string column, string? dateColumn = null)
+    public static SeriesData Load(string path, string column, string? dateColumn = null, IReadOnlyList<string>? covariates = null)
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(column);
@@ -49,10 +49,10 @@ internal static class SeriesCsv
             text = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true).GetString(source.ReadAllBytes());
         }
         catch (DecoderFallbackException) { throw new GpuLstmException($"{file} is not valid UTF-8 text"); }
-        return Parse(text, file, path, column, dateColumn);
+        return Parse(text, file, path, column, dateColumn, covariates ?? []);
     }
 
-    private static SeriesData Parse(string text, string file, string source, string column, string? dateColumn)
+    private static SeriesData Parse(string text, string file, string source, string column, string? dateColumn, IReadOnlyList<string> covariates)
     {
         if (text.Length > 0 && text[0] == '\uFEFF') text = text[1..];
         var rows = ReadRows(text, file);
@@ -69,6 +69,16 @@ internal static class SeriesCsv
                 throw new GpuLstmException($"{file}: the value column and the date column are both '{header.Cells[valueIndex]}'");
         }
         string valueName = Describe(header, valueIndex);
+        var covariateIndices = new int[covariates.Count];
+        for (int c = 0; c < covariates.Count; c++)
+        {
+            covariateIndices[c] = FindColumn(file, header, covariates[c], "covariate");
+            if (covariateIndices[c] == valueIndex || covariateIndices[c] == dateIndex)
+                throw new GpuLstmException($"{file}: the covariate column {Describe(header, covariateIndices[c])} is also the {(covariateIndices[c] == valueIndex ? "value" : "date")} column");
+            if (Array.IndexOf(covariateIndices, covariateIndices[c], 0, c) >= 0)
+                throw new GpuLstmException($"{file}: the covariate column {Describe(header, covariateIndices[c])} is given twice");
+        }
+        var covariateCells = covariateIndices.Select(_ => new string[rows.Count - 1]).ToArray();
 
         int n = rows.Count - 1;
         var values = new double[n];
@@ -88,6 +98,7 @@ internal static class SeriesCsv
                     $"{file} line {row.Line} has {Plural(row.Cells.Count, "cell")} but the header (line {header.Line}) has {header.Cells.Count}{which}");
             }
             values[i] = ParseValue(file, row, valueIndex, valueName);
+            for (int c = 0; c < covariateIndices.Length; c++) covariateCells[c][i] = row.Cells[covariateIndices[c]];
             if (dates is not null)
             {
                 labels[i] = row.Cells[dateIndex];
@@ -109,8 +120,12 @@ internal static class SeriesCsv
             values = order.Select(i => values[i]).ToArray();
             labels = order.Select(i => labels[i]).ToArray();
             dates = order.Select(i => dates[i]).ToArray();
+            for (int c = 0; c < covariateCells.Length; c++) covariateCells[c] = order.Select(i => covariateCells[c][i]).ToArray();
         }
-        return new SeriesData(source, header.Cells[valueIndex], dateIndex >= 0 ? header.Cells[dateIndex] : null, values, labels, dates);
+        return new SeriesData(source, header.Cells[valueIndex], dateIndex >= 0 ? header.Cells[dateIndex] : null, values, labels, dates)
+        {
+            Covariates = covariateIndices.Select((index, c) => new CovariateColumn(header.Cells[index], covariateCells[c])).ToArray(),
+        };
     }
 
     private static double ParseValue(string file, Row row, int index, string columnName)

@@ -9,4 +9,7 @@ namespace GpuLstm.Runtime.Series;
 internal sealed record SeriesData(string Source, string Column, string? DateColumn, double[] Values, string[] Labels, DateTime[]? Dates)
 {
     public int Count => Values.Length;
+
+    /// <summary>The covariate columns read beside the value column, cells in the same (date) order; empty when none were asked for.</summary>
+    public IReadOnlyList<CovariateColumn> Covariates { get; init; } = [];
 }

@@ -1,0 +1,159 @@
+using System.Globalization;
+
+namespace GpuLstm.Runtime.Series;
+
+/// <summary>How a covariate column becomes model inputs.</summary>
+internal enum CovariateKind
+{
+    /// <summary>Every training-part cell is a finite number: one input, scaled by the column's own scaler.</summary>
+    Numeric,
+
+    /// <summary>Some training-part cell is not a number: one 0/1 input per category seen in the training part.</summary>
+    Categorical,
+}
+
+/// <summary>One covariate column as read from a CSV: its header name and its cells, in the series' time order.</summary>
+internal sealed record CovariateColumn(string Name, string[] Cells);
+
+/// <summary>
+/// How one covariate column was fitted on the training part: a numeric column's scaler, or a categorical
+/// column's categories (ordinal order, so the one-hot layout does not depend on which category came first).
+/// </summary>
+internal sealed record CovariateSpec(string Name, CovariateKind Kind, SeriesScaler? Scaler, IReadOnlyList<string> Categories)
+{
+    /// <summary>Inputs per time step: 1 for a numeric column, one per category for a categorical one.</summary>
+    public int Width => Kind == CovariateKind.Numeric ? 1 : Categories.Count;
+}
+
+/// <summary>
+/// Past covariates and calendar features, fitted on the training part only (as the target's scaler is) and
+/// turned into per-step model inputs laid out [covariate columns in the order given…, calendar…]; the target
+/// goes before them in a window. A numeric column is scaled by its own scaler (same kind as the target's); a
+/// categorical column is one-hot over the categories seen in the training part. A category never seen in
+/// training is refused with one line rather than mapped to all zeros: the model never learned what an
+/// all-zero one-hot means, so a silent forecast from it would look trustworthy and not be.
+/// Calendar features (needing dates) are sine/cosine pairs of hour of day (period 24), day of week (period
+/// 7, Sunday = 0) and month (period 12, January = 0): six inputs, known ahead for any date.
+/// </summary>
+internal sealed class SeriesCovariates
+{
+    /// <summary>Inputs the calendar adds per step: sin and cos of hour, day of week and month.</summary>
+    public const int CalendarWidth = 6;
+
+    public IReadOnlyList<CovariateSpec> Columns { get; }
+    public bool Calendar { get; }
+
+    /// <summary>Inputs per time step besides the target.</summary>
+    public int Width { get; }
+
+    public SeriesCovariates(IReadOnlyList<CovariateSpec> columns, bool calendar)
+    {
+        ArgumentNullException.ThrowIfNull(columns);
+        Columns = columns;
+        Calendar = calendar;
+        Width = columns.Sum(c => c.Width) + (calendar ? CalendarWidth : 0);
+    }
+
+    /// <summary>No covariates and no calendar: a model reading the target alone.</summary>
+    public bool IsEmpty => Width == 0;
+
+    /// <summary>
+    /// Fits every column on its first <paramref name="trainEnd"/> cells only: later cells never reach a scaler
+    /// or the category list. A column is numeric when all of those cells are finite numbers.
+    /// </summary>
+    public static SeriesCovariates Fit(IReadOnlyList<CovariateColumn> columns, DateTime[]? dates, bool calendar, SeriesScalerKind scale, int trainEnd)
+    {
+        ArgumentNullException.ThrowIfNull(columns);
+        if (calendar && dates is null) throw new GpuLstmException("--calendar needs dates: give the date column with --date-column");
+        var specs = new List<CovariateSpec>();
+        foreach (var column in columns)
+        {
+            if (trainEnd < 1 || trainEnd > column.Cells.Length)
+                throw new ArgumentOutOfRangeException(nameof(trainEnd), $"the training part must hold 1 to {column.Cells.Length} cells, got {trainEnd}");
+            var train = column.Cells.AsSpan(0, trainEnd);
+            var numbers = new double[trainEnd];
+            bool numeric = true;
+            for (int i = 0; i < trainEnd && numeric; i++) numeric = TryNumber(train[i], out numbers[i]);
+            if (numeric)
+                specs.Add(new CovariateSpec(column.Name, CovariateKind.Numeric, SeriesScaler.Fit(scale, numbers), []));
+            else
+            {
+                var categories = new SortedSet<string>(StringComparer.Ordinal);
+                foreach (string cell in train) categories.Add(cell);
+                specs.Add(new CovariateSpec(column.Name, CovariateKind.Categorical, null, categories.ToArray()));
+            }
+        }
+        return new SeriesCovariates(specs, calendar);
+    }
+
+    /// <summary>
+    /// The inputs of every row, row-major (count, <see cref="Width"/>). <paramref name="columns"/> must be the
+    /// fitted columns in the same order; <paramref name="labels"/> name rows in messages. A numeric column's
+    /// non-number cell, or a categorical column's unseen value, is a one-line <see cref="GpuLstmException"/>.
+    /// </summary>
+    public double[] Transform(IReadOnlyList<CovariateColumn> columns, DateTime[]? dates, IReadOnlyList<string> labels)
+    {
+        ArgumentNullException.ThrowIfNull(columns);
+        ArgumentNullException.ThrowIfNull(labels);
+        if (columns.Count != Columns.Count)
+            throw new GpuLstmException($"the model reads {Columns.Count} covariate columns, but {columns.Count} were given");
+        int count = labels.Count;
+        if (Calendar && (dates is null || dates.Length != count))
+            throw new GpuLstmException("the model reads calendar features, which need the date column");
+        var result = new double[count * Width];
+        int offset = 0;
+        for (int c = 0; c < Columns.Count; c++)
+        {
+            var spec = Columns[c];
+            var cells = columns[c].Cells;
+            if (cells.Length != count) throw new ArgumentException($"covariate '{spec.Name}' has {cells.Length} cells for {count} rows", nameof(columns));
+            for (int i = 0; i < count; i++)
+            {
+                int row = i * Width + offset;
+                if (spec.Kind == CovariateKind.Numeric)
+                {
+                    if (!TryNumber(cells[i], out double x))
+                        throw new GpuLstmException($"covariate '{spec.Name}' at row {labels[i]}: \"{cells[i]}\" is not a number, but the column was numeric in training");
+                    result[row] = spec.Scaler!.Transform(x);
+                }
+                else
+                {
+                    int category = IndexOf(spec.Categories, cells[i]);
+                    if (category < 0)
+                        throw new GpuLstmException($"covariate '{spec.Name}' at row {labels[i]}: the category \"{cells[i]}\" was not seen in training (seen: {string.Join(", ", spec.Categories)})");
+                    result[row + category] = 1;
+                }
+            }
+            offset += spec.Width;
+        }
+        if (Calendar)
+            for (int i = 0; i < count; i++) CalendarFeatures(dates![i], result.AsSpan(i * Width + offset, CalendarWidth));
+        return result;
+    }
+
+    /// <summary>[sin, cos] of hour/24, day of week/7 and (month − 1)/12, each times 2π.</summary>
+    public static void CalendarFeatures(DateTime date, Span<double> into)
+    {
+        if (into.Length < CalendarWidth) throw new ArgumentException($"calendar features need {CalendarWidth} slots", nameof(into));
+        Pair(date.Hour, 24, into[..2]);
+        Pair((int)date.DayOfWeek, 7, into[2..4]);
+        Pair(date.Month - 1, 12, into[4..6]);
+
+        static void Pair(int value, int period, Span<double> pair)
+        {
+            double angle = 2 * Math.PI * value / period;
+            pair[0] = Math.Sin(angle);
+            pair[1] = Math.Cos(angle);
+        }
+    }
+
+    private static int IndexOf(IReadOnlyList<string> categories, string value)
+    {
+        for (int i = 0; i < categories.Count; i++)
+            if (string.Equals(categories[i], value, StringComparison.Ordinal)) return i;
+        return -1;
+    }
+
+    private static bool TryNumber(string cell, out double value) =>
+        double.TryParse(cell, NumberStyles.Float, CultureInfo.InvariantCulture, out value) && double.IsFinite(value);
+}
