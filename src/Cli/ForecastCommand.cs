@@ -109,6 +109,8 @@ internal static class ForecastCommand
         var likelihood = new Option<string>("--likelihood") { Description = "what the model predicts per step: point (one value, MSE loss), gaussian (mean and scale, negative log-likelihood) or quantile (one value per --quantiles level, pinball loss)", DefaultValueFactory = _ => "point" };
         likelihood.AcceptOnlyFromAmong("point", "gaussian", "quantile");
         var quantiles = new Option<string?>("--quantiles") { Description = "with --likelihood quantile: ascending levels in (0,1) that include 0.5, the point forecast (default 0.1,0.5,0.9)" };
+        var covariates = new Option<string?>("--covariates") { Description = "past covariate columns, comma-separated (observed up to the forecast origin): numeric ones scaled, others one-hot; predict then needs --csv and forecasts at most --horizon steps" };
+        var calendar = new Option<bool>("--calendar") { Description = "add hour of day, day of week and month as sine/cosine pairs from --date-column (known ahead)" };
         var checkpoint = new Option<string>("--checkpoint") { Description = "where to save the trained model (safetensors; its directory must exist)", DefaultValueFactory = _ => DefaultCheckpoint };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "also save a resumable checkpoint every N steps (0: only at the end)", DefaultValueFactory = _ => Defaults.CheckpointEvery };
         var resume = new Option<bool>("--resume") { Description = "continue the run saved at --checkpoint exactly where it stopped" };
@@ -117,7 +119,7 @@ internal static class ForecastCommand
 
         var command = new Command("train", "Train a recurrent forecaster on one CSV column; print test metrics beside naive baselines and save the model.");
         foreach (var option in shared.All) command.Options.Add(option);
-        foreach (var option in new Option[] { horizon, testFraction, likelihood, quantiles, checkpoint, checkpointEvery, resume, metrics, every }) command.Options.Add(option);
+        foreach (var option in new Option[] { horizon, testFraction, likelihood, quantiles, covariates, calendar, checkpoint, checkpointEvery, resume, metrics, every }) command.Options.Add(option);
         command.SetAction(parse => CliRunner.Run(parse, () =>
         {
             int pe = parse.GetValue(every);
@@ -135,6 +137,8 @@ internal static class ForecastCommand
                 // to report is the likelihood's, not levels without a quantile head.
                 Quantiles = given.Has(quantiles) ? ParseLevels(parse.GetValue(quantiles))
                     : given.Has(likelihood) && parse.GetValue(likelihood) != "quantile" ? [] : basis.Quantiles,
+                Covariates = given.Has(covariates) ? ParseColumns(parse.GetValue(covariates)) : basis.Covariates,
+                Calendar = given.Get(calendar, basis.Calendar),
                 Checkpoint = checkpointPath,
                 CheckpointEvery = parse.GetValue(checkpointEvery),
                 Metrics = parse.GetValue(metrics) is { } metricsPath ? CliOptions.OutputFile(metricsPath) : OutputFile.None,
@@ -188,6 +192,9 @@ internal static class ForecastCommand
         return command;
     }
 
+    /// <summary>"A,B , C" → [A, B, C]; an empty name is left for the settings to refuse.</summary>
+    private static string[] ParseColumns(string? text) => (text ?? "").Split(',').Select(c => c.Trim()).ToArray();
+
     private static Command CreatePredict()
     {
         var checkpoint = new Option<string>("--checkpoint") { Description = "a checkpoint written by `gpulstm forecast train`", DefaultValueFactory = _ => DefaultCheckpoint };
@@ -197,9 +204,10 @@ internal static class ForecastCommand
         var device = new Option<string>("--device") { Description = "cpu, ilgpu-cpu, cuda, cuda:N, opencl, opencl:N, auto", DefaultValueFactory = _ => "cpu" };
         var samples = new Option<int>("--samples") { Description = "for a gaussian or quantile model: sample paths the intervals are taken over", DefaultValueFactory = _ => DefaultSamples };
         var seed = new Option<ulong>("--seed") { Description = "seed of the sample paths (the same seed gives the same forecast)", DefaultValueFactory = _ => 42 };
+        var csv = new Option<string?>("--csv") { Description = "forecast past the end of this CSV's series (same columns as in training) instead of the series the checkpoint keeps; needed by a model with --covariates" };
         var command = new Command("predict", "Forecast N values past the end of the training series, feeding each forecast back as input; print CSV (step,label,value, and a gaussian or quantile model's quantiles).")
         {
-            checkpoint, steps, plot, output, device, samples, seed,
+            checkpoint, steps, plot, output, device, samples, seed, csv,
         };
         command.SetAction(parse => CliRunner.Run(parse, () =>
         {
@@ -213,13 +221,19 @@ internal static class ForecastCommand
             int paths = parse.GetValue(samples);
             if (paths < 1 || paths > SeriesIntervals.MaxSamples)
                 throw new GpuLstmException(Inv($"--samples must be a positive integer up to {SeriesIntervals.MaxSamples:N0}, got {paths}"));
-            new FilePlan().Input("--checkpoint", checkpointPath).Output("--output", outputPath).Output("--plot", plotPath).Check();
+            string? historyPath = parse.GetValue(csv);
+            var plan = new FilePlan().Input("--checkpoint", checkpointPath);
+            if (historyPath is not null && historyPath != InputSource.StandardInput) plan.Input("--csv", historyPath);
+            plan.Output("--output", outputPath).Output("--plot", plotPath).Check();
             var loaded = SeriesCheckpoint.Load(checkpointPath);
+            var history = historyPath is null ? null
+                : SeriesCsv.Load(historyPath, loaded.Info.Column, loaded.Info.DateColumn, loaded.Info.Covariates.Columns.Select(c => c.Name).ToArray());
             var head = loaded.Config.Head;
             bool intervals = head.Likelihood != SeriesLikelihood.Point;
             if (!intervals && parse.GetResult(samples) is { Implicit: false })
                 throw new GpuLstmException("--samples needs a checkpoint trained with --likelihood gaussian or quantile; this one forecasts points");
-            using var forecaster = Forecaster.Load(loaded, parse.GetValue(device)!, intervals ? paths : 1);
+            using var forecaster = Forecaster.Load(loaded, parse.GetValue(device)!, intervals ? paths : 1, history);
+            forecaster.CheckSteps(n);
             var info = forecaster.Info;
             var levels = head.ReportedLevels;
             var kept = plotPath is null ? null : new double[n];

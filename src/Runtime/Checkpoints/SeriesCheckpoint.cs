@@ -18,6 +18,9 @@ internal sealed record SeriesModelInfo(SeriesScaler Scaler, bool Difference, str
     double[] Values, string[] Labels, DateTime[]? Dates)
 {
     public int Count => Values.Length;
+
+    /// <summary>The covariates' fitted spec (columns, kinds, scalers, categories, calendar); empty for a target-only model.</summary>
+    public SeriesCovariates Covariates { get; init; } = new([], false);
 }
 
 /// <summary>A forecasting checkpoint read from disk and validated, ready to become a model on any device.</summary>
@@ -51,6 +54,7 @@ internal static class SeriesCheckpoint
 {
     public const string FormatTag = "gpulstm-series/1";
     private const string ScalerPrefix = "scaler.";
+    private const string CovariatesKey = "covariates";
 
     private static string Inv(int n) => n.ToString(CultureInfo.InvariantCulture);
 
@@ -134,6 +138,7 @@ internal static class SeriesCheckpoint
             _ => "fc output (K): the K forecast steps; loss: mean squared error",
         };
         if (info.DateColumn is not null) metadata["date_column"] = info.DateColumn;
+        if (!info.Covariates.IsEmpty) metadata[CovariatesKey] = CovariateSpecJson.Write(info.Covariates);
         if (info.Dates is not null)
             metadata["dates"] = JsonSerializer.Serialize(info.Dates.Select(t => t.ToString("yyyy-MM-ddTHH:mm:ss.fffffffZ", CultureInfo.InvariantCulture)).ToArray());
         foreach (var (key, value) in info.Scaler.ToDictionary(ScalerPrefix)) metadata[key] = value;
@@ -180,12 +185,20 @@ internal static class SeriesCheckpoint
         int h = GetInt("hidden", 1, 1 << 16);
         int window = GetInt("window", 1, 1 << 20);
         int horizon = GetInt("horizon", 1, 1 << 20);
-        int features = meta.ContainsKey("features") ? GetInt("features", 1, 1) : 1;
+        int features = meta.ContainsKey("features") ? GetInt("features", 1, 1 << 16) : 1;
         bool bidirectional = GetBool("bidirectional");
         bool difference = GetBool("difference");
         int season = GetInt("season", 0, int.MaxValue);
         string column = Get("column");
         string? dateColumn = meta.TryGetValue("date_column", out var dc) ? dc : null;
+        var covariates = new SeriesCovariates([], false);
+        if (meta.TryGetValue(CovariatesKey, out var covariatesText))
+        {
+            try { covariates = CovariateSpecJson.Read(covariatesText); }
+            catch (GpuLstmException e) { throw new GpuLstmException(Bad($"has a bad covariate spec: {e.Message}")); }
+        }
+        if (features != 1 + covariates.Width)
+            throw new GpuLstmException(Bad($"has {features} features per step, but its covariate spec gives the target and {covariates.Width}"));
         SeriesScaler scaler;
         try { scaler = SeriesScaler.FromDictionary(meta, ScalerPrefix); }
         catch (GpuLstmException e) { throw new GpuLstmException(Bad($"has a bad scaler: {e.Message}")); }
@@ -234,7 +247,7 @@ internal static class SeriesCheckpoint
         try { config.Validate(); }
         catch (GpuLstmException e) { throw new GpuLstmException(Bad($"describes an invalid model: {e.Message}")); }
         reader.RequireTensors(ExpectedTensors(config), $"for H={h}, K={horizon}{(bidirectional ? ", bidirectional" : "")}");
-        var info = new SeriesModelInfo(scaler, difference, column, dateColumn, season, values, labels, dates);
+        var info = new SeriesModelInfo(scaler, difference, column, dateColumn, season, values, labels, dates) { Covariates = covariates };
         return new LoadedSeriesCheckpoint(config, info, meta, tensors, path);
     }
 
@@ -252,4 +265,40 @@ internal static class SeriesCheckpoint
     }
 
     private static string Truncate(string s) => CheckpointReader.Truncate(s);
+}
+
+/// <summary>
+/// The covariate spec as checkpoint metadata (JSON): {"calendar": bool, "columns": [{"name", "kind": "numeric" |
+/// "categorical", "scaler": {kind, a, b} for numeric, "categories": [...] for categorical (one-hot order)}]}.
+/// </summary>
+internal static class CovariateSpecJson
+{
+    private sealed record ColumnDto(string Name, string Kind, Dictionary<string, string>? Scaler, string[]? Categories);
+    private sealed record SpecDto(bool Calendar, ColumnDto[] Columns);
+
+    private static readonly JsonSerializerOptions Options = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+
+    public static string Write(SeriesCovariates covariates) => JsonSerializer.Serialize(new SpecDto(covariates.Calendar,
+        covariates.Columns.Select(c => c.Kind == CovariateKind.Numeric
+            ? new ColumnDto(c.Name, "numeric", c.Scaler!.ToDictionary(), null)
+            : new ColumnDto(c.Name, "categorical", null, c.Categories.ToArray())).ToArray()), Options);
+
+    public static SeriesCovariates Read(string json)
+    {
+        SpecDto? dto;
+        try { dto = JsonSerializer.Deserialize<SpecDto>(json, Options); }
+        catch (JsonException) { dto = null; }
+        if (dto?.Columns is null) throw new GpuLstmException("it is not a JSON object with 'calendar' and 'columns'");
+        var columns = new List<CovariateSpec>();
+        foreach (var c in dto.Columns)
+        {
+            if (c is null || string.IsNullOrEmpty(c.Name)) throw new GpuLstmException("a column has no name");
+            if (c.Kind == "numeric" && c.Scaler is not null)
+                columns.Add(new CovariateSpec(c.Name, CovariateKind.Numeric, SeriesScaler.FromDictionary(c.Scaler), []));
+            else if (c.Kind == "categorical" && c.Categories is { Length: > 0 } categories && categories.All(x => x is not null))
+                columns.Add(new CovariateSpec(c.Name, CovariateKind.Categorical, null, categories));
+            else throw new GpuLstmException($"column '{CheckpointReader.Truncate(c.Name)}' is neither numeric with a scaler nor categorical with categories");
+        }
+        return new SeriesCovariates(columns, dto.Calendar);
+    }
 }

@@ -26,6 +26,7 @@ public sealed class Forecaster : IDisposable
     private readonly ComputeDevice _device;
     private readonly SeriesModel _model;
     private readonly SeriesModelInfo _info;
+    private readonly IReadOnlyList<CovariateColumn> _covariateColumns;
 
     /// <summary>The test scores (the model, then naive persistence and seasonal naive) from training; empty when unknown.</summary>
     public IReadOnlyList<ForecastScore> TestScores { get; }
@@ -43,10 +44,17 @@ public sealed class Forecaster : IDisposable
     public int Horizon => _model.Config.Horizon;
     public string Device => _device.Description;
 
-    private Forecaster(ComputeDevice device, SeriesModel model, SeriesModelInfo info, IReadOnlyList<ForecastScore> scores)
+    private Forecaster(ComputeDevice device, SeriesModel model, SeriesModelInfo info, IReadOnlyList<ForecastScore> scores,
+        IReadOnlyList<CovariateColumn>? covariateColumns = null)
     {
-        _device = device; _model = model; _info = info; TestScores = scores;
+        _device = device; _model = model; _info = info; TestScores = scores; _covariateColumns = covariateColumns ?? [];
     }
+
+    /// <summary>
+    /// The most steps a forecast can reach past the end: a model reading past covariates forecasts one block of
+    /// its horizon (their future values are unknown); null when the recursion can go on (no past covariates).
+    /// </summary>
+    public int? MaxSteps => _info.Covariates.Columns.Count > 0 ? Horizon : null;
 
     /// <summary>Loads a forecasting checkpoint (a file, or <c>-</c> for standard input) onto <paramref name="device"/>.</summary>
     public static Forecaster Load(string checkpoint, string device = "cpu") => Load(checkpoint, device, maxBatch: 1);
@@ -55,12 +63,22 @@ public sealed class Forecaster : IDisposable
     internal static Forecaster Load(string checkpoint, string device, int maxBatch) => Load(SeriesCheckpoint.Load(checkpoint), device, maxBatch);
 
     /// <summary>A checkpoint already read (so a front end can look at its head before sizing the batch) onto <paramref name="device"/>.</summary>
-    internal static Forecaster Load(LoadedSeriesCheckpoint loaded, string device, int maxBatch)
+    internal static Forecaster Load(LoadedSeriesCheckpoint loaded, string device, int maxBatch, SeriesData? history = null)
     {
+        var info = loaded.Info;
+        if (history is not null)
+        {
+            int modeled = history.Count - (info.Difference ? 1 : 0);
+            if (modeled < loaded.Config.Window)
+                throw new GpuLstmException($"series file '{history.Source}' has {history.Count} rows, too few for the model's window of {loaded.Config.Window}{(info.Difference ? " differences" : "")}");
+            info = info with { Values = history.Values, Labels = history.Labels, Dates = history.Dates };
+        }
+        else if (info.Covariates.Columns.Count > 0)
+            throw new GpuLstmException($"the model reads covariates ({string.Join(", ", info.Covariates.Columns.Select(c => c.Name))}), which the checkpoint does not keep: give the history with --csv FILE");
         var dev = ComputeDevice.Open(device);
         try
         {
-            return new Forecaster(dev, loaded.CreateModel(dev, maxBatch), loaded.Info, SeriesCheckpoint.ReadScores(loaded.Metadata, loaded.Config, loaded.Info));
+            return new Forecaster(dev, loaded.CreateModel(dev, maxBatch), info, SeriesCheckpoint.ReadScores(loaded.Metadata, loaded.Config, loaded.Info), history?.Covariates);
         }
         catch
         {
@@ -84,7 +102,7 @@ public sealed class Forecaster : IDisposable
             if (result.End == TrainEnd.Diverged)
                 throw new GpuLstmException($"training diverged at {result.DivergedWhat}; try a smaller learning rate or clipping");
             var (device, model) = run.Detach();
-            return new Forecaster(device, model, run.ModelInfo, run.Scores);
+            return new Forecaster(device, model, run.ModelInfo, run.Scores, run.CovariateColumns);
         }
         finally
         {
@@ -96,6 +114,7 @@ public sealed class Forecaster : IDisposable
     public IReadOnlyList<ForecastPoint> Forecast(int steps)
     {
         if (steps < 1) throw new SettingException("Steps", $"the number of steps must be at least 1, got {steps}", "the number of steps");
+        CheckSteps(steps);
         return ForecastStream().Take(steps).ToArray();
     }
 
@@ -104,11 +123,21 @@ public sealed class Forecaster : IDisposable
     {
         var label = SeriesForecast.FutureLabeler(_info.Dates, _info.Labels[^1]);
         long step = 0;
-        foreach (double value in SeriesForecast.ForecastStream(_model, _info.Values, _info.Difference, _info.Scaler))
+        var values = _info.Covariates.IsEmpty
+            ? SeriesForecast.ForecastStream(_model, _info.Values, _info.Difference, _info.Scaler)
+            : SeriesForecast.CovariateStream(_model, _info.Values, _info.Difference, _info.Scaler, _info.Covariates, _covariateColumns, _info.Dates, _info.Labels);
+        foreach (double value in values)
         {
             step++;
             yield return new ForecastPoint(step, label(step), value);
         }
+    }
+
+    /// <summary>Refuses, in one line, more steps than <see cref="MaxSteps"/>.</summary>
+    internal void CheckSteps(int steps)
+    {
+        if (MaxSteps is int most && steps > most)
+            throw new GpuLstmException($"the model reads past covariates ({string.Join(", ", _info.Covariates.Columns.Select(c => c.Name))}), whose future values are unknown, so it forecasts at most its horizon ({most}) past the end; {steps} steps were asked for (train with --horizon {steps} to forecast them directly)");
     }
 
     /// <summary>What the model's head predicts per step (a point, a Gaussian, quantiles).</summary>

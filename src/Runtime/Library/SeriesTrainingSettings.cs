@@ -19,6 +19,10 @@ public sealed record SeriesTrainingSettings
     public SeriesScalerKind Scale { get; init; } = SeriesScalerKind.MinMax;
     /// <summary>Model first differences y[t+1] − y[t] and integrate the forecasts back (for trending series).</summary>
     public bool Difference { get; init; }
+    /// <summary>Past covariate columns (observed up to the forecast origin), read beside the value column; numeric ones scaled, others one-hot.</summary>
+    public string[] Covariates { get; init; } = [];
+    /// <summary>Add hour of day, day of week and month as sine/cosine pairs from the date column (needs <see cref="DateColumn"/>).</summary>
+    public bool Calendar { get; init; }
     public int Window { get; init; } = 12;
     public int Horizon { get; init; } = 1;
     public double ValFraction { get; init; } = 0.15;
@@ -60,6 +64,12 @@ public sealed record SeriesTrainingSettings
         if (string.IsNullOrWhiteSpace(Column)) throw new SettingException(nameof(Column), "the column name is empty");
         if (string.IsNullOrWhiteSpace(Checkpoint)) throw new SettingException(nameof(Checkpoint), "the checkpoint path is empty");
         Positive(Window, nameof(Window), "the window");
+        if ((Covariates.Length > 0 || Calendar) && Likelihood != SeriesLikelihood.Point)
+            throw new SettingException(nameof(Likelihood), "--likelihood gaussian or quantile with --covariates or --calendar is not supported yet: sampled paths do not carry covariates", "the likelihood");
+        if (Covariates.Any(string.IsNullOrWhiteSpace))
+            throw new SettingException(nameof(Covariates), "--covariates has an empty column name", "the covariates");
+        if (Calendar && DateColumn is null)
+            throw new SettingException(nameof(Calendar), "--calendar needs dates: give the date column with --date-column", "the calendar features");
         Positive(Horizon, nameof(Horizon), "the horizon");
         Positive(Hidden, nameof(Hidden), "the hidden size");
         Positive(Layers, nameof(Layers), "the number of layers");

@@ -120,6 +120,77 @@ internal static class SeriesForecast
         };
     }
 
+    /// <summary>The i-th date (1-based) after the end of regular <paramref name="dates"/>, or null when they are not regular.</summary>
+    public static Func<int, DateTime>? FutureDate(DateTime[]? dates)
+    {
+        var next = dates is { Length: >= 2 } ? Stepper(dates) : null;
+        if (next is null) return null;
+        var last = dates![^1];
+        return i => next(last, i);
+    }
+
+    /// <summary>
+    /// Forecast past the end of a series for a model that reads covariates, in original units, as a stream.
+    /// Past covariates are known only up to the end, so such a model forecasts one block of its horizon and
+    /// the stream ends there (direct multi-horizon: train with a larger horizon for more). A model with only
+    /// calendar features forecasts recursively without end: the calendar of each future step comes from the
+    /// dates' regular interval, so <paramref name="dates"/> must be regular.
+    /// </summary>
+    public static IEnumerable<double> CovariateStream(SeriesModel model, double[] original, bool difference, SeriesScaler scaler,
+        SeriesCovariates covariates, IReadOnlyList<CovariateColumn> columns, DateTime[]? dates, IReadOnlyList<string> labels)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(covariates);
+        var c = model.Config;
+        int window = c.Window, horizon = c.Horizon, width = covariates.Width, f = 1 + width;
+        if (c.Features != f) throw new ArgumentException($"the model reads {c.Features} features per step, the covariates give {f}", nameof(model));
+        var modeled = difference ? SeriesProblem.Differences(original) : original;
+        if (modeled.Length < window)
+            throw new GpuLstmException($"a forecast needs the last {window} values{(difference ? " (differences)" : "")}, but the series has {modeled.Length}");
+        int shift = difference ? 1 : 0;
+        var history = covariates.Transform(columns, dates, labels);
+        Func<int, DateTime>? future = null;
+        if (covariates.Columns.Count == 0)
+            future = FutureDate(dates) ?? throw new GpuLstmException("the model reads calendar features, but the dates are not regular, so the future steps' dates are unknown");
+        return Stream();
+
+        IEnumerable<double> Stream()
+        {
+            // The scaled target and features of every modeled row so far, history then forecasts.
+            var scaled = new List<double>(scaler.Transform(modeled));
+            var features = new List<double>(history[(shift * width)..]);
+            var input = new float[window * f];
+            var output = new float[horizon];
+            double? level = difference ? original[^1] : null;
+            for (long made = 0; ; made += horizon)
+            {
+                int end = scaled.Count;
+                for (int t = 0; t < window; t++)
+                {
+                    int row = end - window + t;
+                    input[t * f] = (float)scaled[row];
+                    for (int j = 0; j < width; j++) input[t * f + 1 + j] = (float)features[row * width + j];
+                }
+                model.Predict(input, 1, output);
+                var calendar = new double[SeriesCovariates.CalendarWidth];
+                for (int j = 0; j < horizon; j++)
+                {
+                    if (!float.IsFinite(output[j])) throw new GpuLstmException($"the model forecast a non-finite value at step {made + j + 1}");
+                    double value = scaler.Inverse(output[j]);
+                    if (level is double l) level = value = l + value;
+                    yield return value;
+                }
+                if (future is null) yield break;   // past covariates: their future is unknown
+                for (int j = 0; j < horizon; j++)
+                {
+                    scaled.Add(output[j]);
+                    SeriesCovariates.CalendarFeatures(future((int)(made + j + 1)), calendar);
+                    features.AddRange(calendar);
+                }
+            }
+        }
+    }
+
     private static Func<DateTime, int, DateTime>? Stepper(DateTime[] dates)
     {
         int pairs = dates.Length - 1, months = 0, years = 0;
@@ -153,13 +224,13 @@ internal static class SeriesForecast
         var ends = windows.Samples(part);
         if (ends.Length == 0) throw new GpuLstmException($"the {SeriesWindows.Name(part)} part has no samples");
         int b = model.MaxBatch;
-        var inputs = new float[windows.Window * b];
+        var inputs = new float[windows.Window * b * problem.InputWidth];
         var targets = new float[b * windows.Horizon];
         double sum = 0;
         for (int start = 0; start < ends.Length; start += b)
         {
             int size = Math.Min(b, ends.Length - start);
-            windows.FillBatch(problem.Scaled, ends.AsSpan(start, size), inputs, targets);
+            problem.FillBatch(ends.AsSpan(start, size), inputs, targets);
             sum += model.Loss(inputs, targets, size) * size;
         }
         return sum / ends.Length;
@@ -170,13 +241,13 @@ internal static class SeriesForecast
     {
         var windows = problem.Windows;
         int b = model.MaxBatch, k = windows.Horizon;
-        var inputs = new float[windows.Window * b];
+        var inputs = new float[windows.Window * b * problem.InputWidth];
         var targets = new float[b * k];
         var result = new float[ends.Length * k];
         for (int start = 0; start < ends.Length; start += b)
         {
             int size = Math.Min(b, ends.Length - start);
-            windows.FillBatch(problem.Scaled, ends.Slice(start, size), inputs, targets);
+            problem.FillBatch(ends.Slice(start, size), inputs, targets);
             model.Predict(inputs, size, result.AsSpan(start * k, size * k));
         }
         return result;

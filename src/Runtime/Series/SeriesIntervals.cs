@@ -38,7 +38,7 @@ internal static class SeriesIntervals
         double low = levels[0], high = levels[^1];
         var windows = problem.Windows;
         int k = windows.Horizon, m = head.OutputsPerStep, b = model.MaxBatch;
-        var inputs = new float[windows.Window * b];
+        var inputs = new float[windows.Window * b * problem.InputWidth];
         var targets = new float[b * k];
         var outputs = new float[b * k * m];
         var lower = new float[ends.Length * k];
@@ -47,7 +47,7 @@ internal static class SeriesIntervals
         for (int start = 0; start < ends.Length; start += b)
         {
             int size = Math.Min(b, ends.Length - start);
-            windows.FillBatch(problem.Scaled, ends.AsSpan(start, size), inputs, targets);
+            problem.FillBatch(ends.AsSpan(start, size), inputs, targets);
             model.PredictHead(inputs, size, outputs);
             for (int r = 0; r < size; r++)
                 for (int j = 0; j < k; j++)

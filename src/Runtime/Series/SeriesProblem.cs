@@ -18,7 +18,17 @@ internal sealed class SeriesProblem
     public SeriesSplit Split => Windows.Split;
     public int Horizon => Windows.Horizon;
 
-    public SeriesProblem(double[] original, bool difference, SeriesScalerKind scale, int window, int horizon, double validationFraction, double testFraction)
+    /// <summary>The covariates' fitted spec; empty (width 0) for a model reading the target alone.</summary>
+    public SeriesCovariates Covariates { get; } = new([], false);
+
+    /// <summary>Covariate inputs (modeled count, <see cref="SeriesCovariates.Width"/>) row-major, aligned with <see cref="Modeled"/>.</summary>
+    public double[] CovariateFeatures { get; } = [];
+
+    /// <summary>F: inputs per time step, the target and then its covariates.</summary>
+    public int InputWidth => 1 + Covariates.Width;
+
+    public SeriesProblem(double[] original, bool difference, SeriesScalerKind scale, int window, int horizon, double validationFraction, double testFraction,
+        SeriesCovariateSource? covariates = null)
     {
         ArgumentNullException.ThrowIfNull(original);
         if (window < 1) throw new GpuLstmException($"the window length must be at least 1, got {window}");
@@ -31,6 +41,39 @@ internal sealed class SeriesProblem
         Windows = new SeriesWindows(split, window, horizon);
         Scaler = split.FitScaler(scale, Modeled);
         Scaled = Scaler.Transform(Modeled);
+        if (covariates is { IsEmpty: false } source)
+        {
+            // Modeled index i is original row i + 1 when differenced (d[i] ends at y[i+1]): fit on the same rows the target's scaler saw.
+            int shift = difference ? 1 : 0;
+            Covariates = SeriesCovariates.Fit(source.Columns, source.Dates, source.Calendar, scale, split.Train.End + shift);
+            var all = Covariates.Transform(source.Columns, source.Dates, source.Labels);
+            CovariateFeatures = all[(shift * Covariates.Width)..];
+        }
+    }
+
+    /// <summary>
+    /// A time-major batch (T, B, F) for the samples at <paramref name="ends"/>: per step the scaled target, then
+    /// the covariates of the same row (past covariates: known up to the step they describe); and targets (B, k).
+    /// </summary>
+    public void FillBatch(ReadOnlySpan<int> ends, Span<float> inputs, Span<float> targets)
+    {
+        int f = InputWidth;
+        if (f == 1)
+        {
+            Windows.FillBatch(Scaled, ends, inputs, targets);
+            return;
+        }
+        int size = ends.Length, steps = Windows.Window, w = Covariates.Width;
+        if (inputs.Length < steps * size * f) throw new ArgumentException($"inputs hold {inputs.Length} floats; the batch needs {steps} × {size} × {f}", nameof(inputs));
+        Windows.FillBatch(Scaled, ends, inputs, targets);
+        // FillBatch wrote the target values in the (T, B, 1) layout into the front; spread it to (T, B, F) from the back so nothing is overwritten unread.
+        for (int i = steps * size - 1; i >= 0; i--) inputs[i * f] = inputs[i];
+        for (int b = 0; b < size; b++)
+            for (int t = 0; t < steps; t++)
+            {
+                int row = ends[b] - steps + t, at = (t * size + b) * f + 1;
+                for (int j = 0; j < w; j++) inputs[at + j] = (float)CovariateFeatures[row * w + j];
+            }
     }
 
     public static double[] Differences(ReadOnlySpan<double> values)
@@ -81,4 +124,10 @@ internal sealed class SeriesProblem
         for (int b = 0; b < ends.Length; b++) result[b] = OriginalEnd(ends[b]);
         return result;
     }
+}
+
+/// <summary>Covariate columns and what calendar features need, in original rows (before differencing).</summary>
+internal sealed record SeriesCovariateSource(IReadOnlyList<CovariateColumn> Columns, DateTime[]? Dates, bool Calendar, IReadOnlyList<string> Labels)
+{
+    public bool IsEmpty => Columns.Count == 0 && !Calendar;
 }

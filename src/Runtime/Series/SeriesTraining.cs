@@ -81,10 +81,11 @@ internal sealed class SeriesTraining : TrainingRun
                 saved = SeriesCheckpoint.Load(s.Checkpoint);
             }
             CheckFiles(labels, s.Csv == Files.InputSource.StandardInput || preloaded is not null ? null : s.Csv, CheckpointPath, MetricsPath, PlotPath, s.Resume);
-            _data = preloaded ?? SeriesCsv.Load(s.Csv, s.Column, s.DateColumn);
+            _data = preloaded ?? SeriesCsv.Load(s.Csv, s.Column, s.DateColumn, s.Covariates);
             try
             {
-                _problem = new SeriesProblem(_data.Values, s.Difference, s.Scale, s.Window, s.Horizon, s.ValFraction, s.TestFraction);
+                _problem = new SeriesProblem(_data.Values, s.Difference, s.Scale, s.Window, s.Horizon, s.ValFraction, s.TestFraction,
+                    new SeriesCovariateSource(_data.Covariates, _data.Dates, s.Calendar, _data.Labels));
             }
             catch (GpuLstmException x)
             {
@@ -96,7 +97,7 @@ internal sealed class SeriesTraining : TrainingRun
             if (s.Season > 0 && _originalTestEnds.Length > 0 && _originalTestEnds[0] < s.Season)
                 throw new SettingException(nameof(s.Season), $"a season of {s.Season} needs {s.Season} values before the first test forecast, which has only {_originalTestEnds[0]}; use a smaller season, a smaller test fraction, or no season");
 
-            var config = new SeriesModelConfig(s.Hidden, s.Window, s.Horizon, 1, s.Layers, s.Bidirectional, s.Dropout) { Cell = s.Cell, Head = s.Head };
+            var config = new SeriesModelConfig(s.Hidden, s.Window, s.Horizon, _problem.InputWidth, s.Layers, s.Bidirectional, s.Dropout) { Cell = s.Cell, Head = s.Head };
             if (saved is not null && saved.Config != config)
                 throw new GpuLstmException($"cannot resume: checkpoint '{CheckpointPath}' holds a different model than its training state describes");
             Model = new SeriesModel(device, config, s.BatchSize);
@@ -176,7 +177,13 @@ internal sealed class SeriesTraining : TrainingRun
     }
 
     /// <summary>What the checkpoint stores besides the weights (the series, its scaler, its labels).</summary>
-    internal SeriesModelInfo ModelInfo => new(_problem.Scaler, Settings.Difference, _data.Column, _data.DateColumn, Settings.Season, _data.Values, _data.Labels, _data.Dates);
+    internal SeriesModelInfo ModelInfo => new(_problem.Scaler, Settings.Difference, _data.Column, _data.DateColumn, Settings.Season, _data.Values, _data.Labels, _data.Dates)
+    {
+        Covariates = _problem.Covariates,
+    };
+
+    /// <summary>The covariate columns the run read (empty without --covariates), for forecasting right after training.</summary>
+    internal IReadOnlyList<CovariateColumn> CovariateColumns => _data.Covariates;
 
     public override void Dispose()
     {
@@ -188,12 +195,13 @@ internal sealed class SeriesTraining : TrainingRun
 /// <summary>The settings that decide a forecasting run's trajectory, as the state file keeps them; a resumed run must not change them.</summary>
 internal sealed record SavedSeriesSetup(string Csv, string Column, string? DateColumn, string Scale, bool Difference, int Window, int Horizon,
     double ValFraction, double TestFraction, int Season, string Cell, int Hidden, int Layers, bool Bidirectional, float Dropout, int Batch,
-    double Lr, double Clip, int Patience, bool RestoreBest, ulong Seed, string? Likelihood = null, string? Quantiles = null)
+    double Lr, double Clip, int Patience, bool RestoreBest, ulong Seed, string? Likelihood = null, string? Quantiles = null,
+    string? Covariates = null, bool Calendar = false)
 {
     public static SavedSeriesSetup From(SeriesTrainingSettings s) => new(
         s.Csv == Files.InputSource.StandardInput ? s.Csv : Path.GetFullPath(s.Csv), s.Column, s.DateColumn, s.Scale.ToString(), s.Difference, s.Window,
         s.Horizon, s.ValFraction, s.TestFraction, s.Season, s.Cell.Name, s.Hidden, s.Layers, s.Bidirectional, s.Dropout, s.BatchSize, s.LearningRate,
-        s.ClipNorm, s.Patience, s.RestoreBest, s.Seed, s.Head.Name, s.Head.QuantilesText);
+        s.ClipNorm, s.Patience, s.RestoreBest, s.Seed, s.Head.Name, s.Head.QuantilesText, string.Join(",", s.Covariates), s.Calendar);
 
     public SeriesTrainingSettings ToSettings() => new()
     {
@@ -201,6 +209,8 @@ internal sealed record SavedSeriesSetup(string Csv, string Column, string? DateC
         Horizon = Horizon, ValFraction = ValFraction, TestFraction = TestFraction, Season = Season, Cell = RecurrentCell.Parse(Cell), Hidden = Hidden,
         Layers = Layers, Bidirectional = Bidirectional, Dropout = Dropout, BatchSize = Batch, LearningRate = Lr, ClipNorm = Clip, Patience = Patience,
         RestoreBest = RestoreBest, Seed = Seed,
+        // State files from before covariates have none.
+        Covariates = string.IsNullOrEmpty(Covariates) ? [] : Covariates.Split(','), Calendar = Calendar,
         // State files from before the probabilistic heads have neither: a point head.
         Likelihood = Likelihood is null ? SeriesLikelihood.Point : SeriesHead.ParseName(Likelihood),
         Quantiles = string.IsNullOrEmpty(Quantiles) ? [] : Quantiles.Split(',').Select(q => double.Parse(q, CultureInfo.InvariantCulture)).ToArray(),
@@ -217,6 +227,7 @@ internal sealed record SavedSeriesSetup(string Csv, string Column, string? DateC
             // State files from before the probabilistic heads saved neither; they trained a point head.
             if (property.Name == nameof(Likelihood)) b ??= "point";
             if (property.Name == nameof(Quantiles)) b ??= "";
+            if (property.Name == nameof(Covariates)) b ??= "";
             if (!Equals(a, b))
                 throw ResumeSettings.ResumeConflict(property.Name == "Batch" ? "BatchSize" : property.Name == "Lr" ? "LearningRate" : property.Name == "Clip" ? "ClipNorm" : property.Name,
                     Show(a), Show(b));

@@ -96,7 +96,7 @@ internal sealed class SeriesTask : ITrainingTask
         _problem = problem;
         _batch = batch;
         _shuffle = Rng.ForPurpose(seed, "shuffle");
-        _inputs = new float[problem.Windows.Window * batch];
+        _inputs = new float[problem.Windows.Window * batch * problem.InputWidth];
         _targets = new float[batch * problem.Windows.Horizon];
     }
 
@@ -114,7 +114,7 @@ internal sealed class SeriesTask : ITrainingTask
     public StepWork Step(int index, bool fromCarriedState, uint dropoutKey)
     {
         int start = index * _batch, size = Math.Min(_batch, _order.Length - start);
-        _problem.Windows.FillBatch(_problem.Scaled, _order.AsSpan(start, size), _inputs, _targets);
+        _problem.FillBatch(_order.AsSpan(start, size), _inputs, _targets);
         _model.ComputeGradients(_inputs, _targets, size, dropoutKey);
         return new StepWork(_model.RowLosses(size), size, size);
     }
