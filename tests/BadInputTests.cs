@@ -51,6 +51,16 @@ public sealed class BadInputFiles : IDisposable
         var f = CliTests.Run(Dir, "forecast", "train", "--csv", "series.csv", "--column", "value", "--date-column", "month", "--window", "4",
             "--hidden", "4", "--epochs", "2", "--device", "cpu", "--checkpoint", "series.safetensors");
         if (f.ExitCode != 0) throw new InvalidOperationException("could not train the fixture's forecaster: " + f.Stderr);
+        // An hourly series with a numeric and a categorical covariate, a forecaster trained on it, and histories
+        // for predict: one with a wind direction never seen in training, one too short for the window of 4.
+        string Weather(int i, string direction) => $"2014-01-{i / 24 + 1:00} {i % 24:00}:00:00,{50 + 5 * Math.Sin(i / 3.0)},{i % 7},{direction}\n";
+        var hours = Enumerable.Range(0, 40).Select(i => Weather(i, i % 3 == 0 ? "N" : "S")).ToList();
+        File.WriteAllText(Path.Combine(Dir, "weather.csv"), "date,value,temp,dir\n" + string.Concat(hours));
+        File.WriteAllText(Path.Combine(Dir, "weather-new.csv"), "date,value,temp,dir\n" + string.Concat(hours.Take(39)) + Weather(39, "E"));
+        File.WriteAllText(Path.Combine(Dir, "weather-short.csv"), "date,value,temp,dir\n" + string.Concat(hours.Take(3)));
+        var w = CliTests.Run(Dir, "forecast", "train", "--csv", "weather.csv", "--column", "value", "--date-column", "date", "--covariates", "temp,dir",
+            "--window", "4", "--hidden", "4", "--epochs", "1", "--device", "cpu", "--checkpoint", "weather.safetensors");
+        if (w.ExitCode != 0) throw new InvalidOperationException("could not train the fixture's covariate forecaster: " + w.Stderr);
     }
 
     private void Train(string checkpoint, params string[] options)
@@ -234,6 +244,16 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "--quantiles: quantile levels must be in ascending order without repeats, got 0.9 then 0.5", 1, ["forecast", "backtest", "--csv", "series.csv", "--column", "value", "--likelihood", "quantile", "--quantiles", "0.9,0.5,0.1"] },
         { "--quantiles: quantile levels need the quantile likelihood (--likelihood quantile)", 1, ["forecast", "backtest", "--csv", "series.csv", "--column", "value", "--likelihood", "gaussian", "--quantiles", "0.1,0.5,0.9"] },
         { "--likelihood gaussian with --difference needs --model-horizon 1", 1, ["forecast", "backtest", "--csv", "series.csv", "--column", "value", "--likelihood", "gaussian", "--difference", "--model-horizon", "3"] },
+        // forecast with covariates: the columns must exist, predict needs their history and no more steps than they allow
+        { "series file 'weather.csv' has no covariate column 'wind'", 1, ["forecast", "train", "--csv", "weather.csv", "--column", "value", "--covariates", "temp,wind"] },
+        { "the covariate column 'value' (column 2) is also the value column", 1, ["forecast", "train", "--csv", "weather.csv", "--column", "value", "--covariates", "value"] },
+        { "--covariates has an empty column name", 1, ["forecast", "train", "--csv", "weather.csv", "--column", "value", "--covariates", "temp,,dir"] },
+        { "--calendar needs dates: give the date column with --date-column", 1, ["forecast", "train", "--csv", "series.csv", "--column", "value", "--calendar"] },
+        { "--likelihood gaussian or quantile with --covariates or --calendar is not supported yet", 1, ["forecast", "train", "--csv", "weather.csv", "--column", "value", "--date-column", "date", "--calendar", "--likelihood", "gaussian"] },
+        { "covariate 'dir' at row 2014-01-02 15:00:00: the category \"E\" was not seen in training (seen: N, S)", 1, ["forecast", "predict", "--checkpoint", "weather.safetensors", "--steps", "1", "--csv", "weather-new.csv"] },
+        { "series file 'weather-short.csv' has 3 rows, too few for the model's window of 4", 1, ["forecast", "predict", "--checkpoint", "weather.safetensors", "--steps", "1", "--csv", "weather-short.csv"] },
+        { "whose future values are unknown, so it forecasts at most its horizon (1) past the end; 2 steps were asked for", 1, ["forecast", "predict", "--checkpoint", "weather.safetensors", "--steps", "2", "--csv", "weather.csv"] },
+        { "the model reads covariates (temp, dir), which the checkpoint does not keep: give the history with --csv FILE", 1, ["forecast", "predict", "--checkpoint", "weather.safetensors", "--steps", "1"] },
         { "--max-seconds must be a finite number, got NaN", 1, ["bench", "--max-seconds", "NaN"] },
         // runs that have finished
         { "cannot resume: the run finished at step 3 after 1 epoch; to train on, give --epochs above 1", 1, ["train", "--resume", "--checkpoint", "done.safetensors", "--epochs", "1"] },

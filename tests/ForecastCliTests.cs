@@ -44,6 +44,41 @@ public sealed class ForecastCliTests : IDisposable
 
     private static string Snapshot(string dir) => DirectorySnapshot.Of(dir);
 
+    /// <summary>
+    /// A model with a numeric and a categorical covariate and calendar features trains, keeps its spec, and
+    /// predict rebuilds the same features from --csv: the forecast from the training CSV equals the one from a
+    /// copy with the row order shuffled (the date sorts it), and a newer history gives another forecast.
+    /// </summary>
+    [Fact]
+    public void CovariateModelTrainsAndPredictsFromACsv()
+    {
+        var rows = new List<string>();
+        for (int i = 0; i < 80; i++)
+            rows.Add(string.Create(CultureInfo.InvariantCulture,
+                $"2014-01-{i / 24 + 1:00} {i % 24:00}:00:00,{50 + 10 * Math.Sin(i / 4.0):F3},{(i % 2 == 0 ? "N" : "S")},{20 + i % 5}"));
+        string csv = Write("hourly.csv", "Date,Load,Dir,Temp\n" + string.Join("\n", rows) + "\n");
+        string shuffled = Write("shuffled.csv", "Date,Load,Dir,Temp\n" + string.Join("\n", rows.AsEnumerable().Reverse()) + "\n");
+        string newer = Write("newer.csv", "Date,Load,Dir,Temp\n" + string.Join("\n", rows.Take(70)) + "\n");
+        string ckpt = Path.Combine(_dir, "cov.safetensors");
+        var train = CliTests.Run(_dir, ["forecast", "train", "--csv", csv, "--column", "Load", "--date-column", "Date", "--covariates", "Dir,Temp",
+            "--calendar", "--horizon", "2", "--checkpoint", ckpt, .. Fast]);
+        Assert.True(train.ExitCode == 0, train.Stderr);
+        var (meta, tensors) = GpuLstm.Runtime.Checkpoints.SafeTensors.Read(ckpt);
+        Assert.Equal("10", meta["features"]);   // target, Dir one-hot (N, S), Temp, six calendar values
+        Assert.Equal(new[] { 4 * 4, 10 }, tensors["lstm.weight_ih_l0"].Shape);
+        Assert.Contains("\"calendar\":true", meta["covariates"]);
+
+        var a = CliTests.Run(_dir, "forecast", "predict", "--checkpoint", ckpt, "--steps", "2", "--csv", csv);
+        var b = CliTests.Run(_dir, "forecast", "predict", "--checkpoint", ckpt, "--steps", "2", "--csv", shuffled);
+        var c = CliTests.Run(_dir, "forecast", "predict", "--checkpoint", ckpt, "--steps", "2", "--csv", newer);
+        Assert.True(a.ExitCode == 0 && b.ExitCode == 0 && c.ExitCode == 0, a.Stderr + b.Stderr + c.Stderr);
+        var lines = a.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(["step,label,value", "1,2014-01-04 08:00:00", "2,2014-01-04 09:00:00"], lines.Select(l => string.Join(',', l.Split(',').Take(l.StartsWith("step", StringComparison.Ordinal) ? 3 : 2))));
+        Assert.Equal(a.Stdout, b.Stdout);
+        Assert.Contains("1,2014-01-03 22:00:00,", c.Stdout);   // the newer history ends 10 hours earlier
+        AssertOneLineError(CliTests.Run(_dir, "forecast", "predict", "--checkpoint", ckpt, "--steps", "3", "--csv", csv), "at most its horizon (2) past the end");
+    }
+
     /// <summary>A bidirectional GRU series model: PyTorch's nn.GRU names with _reverse in the checkpoint, and predict reads it back.</summary>
     [Fact]
     public void GruBidirectionalTrainsSavesNnGruNamesAndPredicts()

@@ -65,6 +65,39 @@ public sealed class ForecastRuntimeTests(TestDevices devices) : IDisposable
         Enumerable.Range(0, count).Select(i => $"l{i}").ToArray(),
         Enumerable.Range(0, count).Select(i => new DateTime(2000, 1, 1, 0, 0, 0, DateTimeKind.Utc).AddMonths(i)).ToArray());
 
+    /// <summary>The covariate spec (columns, kinds, scalers, categories, calendar) survives a checkpoint bit for bit, and sizes the input.</summary>
+    [Fact]
+    public void CovariateSpecRoundTripsThroughTheCheckpoint()
+    {
+        var covariates = new SeriesCovariates(
+        [
+            new CovariateSpec("Temp", CovariateKind.Numeric, new SeriesScaler(SeriesScalerKind.ZScore, -1.25, 0.1 + 1.0 / 3), []),
+            new CovariateSpec("Wnd_dir", CovariateKind.Categorical, null, ["NE", "NW", "SE", "cv"]),
+        ], calendar: true);
+        var config = new SeriesModelConfig(3, 4, 2, 1 + covariates.Width);
+        using var model = new SeriesModel(devices.Host, config, 2);
+        model.InitializeKerasDefaults(7);
+        string path = Path.Combine(_dir, "cov.safetensors");
+        SeriesCheckpoint.Save(path, model, Info(10) with { Covariates = covariates });
+
+        var loaded = SeriesCheckpoint.Load(path);
+        Assert.Equal(1 + 1 + 4 + 6, loaded.Config.Features);
+        var spec = loaded.Info.Covariates;
+        Assert.True(spec.Calendar);
+        Assert.Equal(["Temp", "Wnd_dir"], spec.Columns.Select(c => c.Name));
+        Assert.Equal([CovariateKind.Numeric, CovariateKind.Categorical], spec.Columns.Select(c => c.Kind));
+        Assert.Equal((SeriesScalerKind.ZScore, -1.25, 0.1 + 1.0 / 3), (spec.Columns[0].Scaler!.Kind, spec.Columns[0].Scaler!.Offset, spec.Columns[0].Scaler!.Scale));
+        Assert.Equal(["NE", "NW", "SE", "cv"], spec.Columns[1].Categories);
+
+        // A spec that disagrees with the model's input width is refused, not silently misread.
+        var (meta, tensors) = SafeTensors.Read(path);
+        var narrower = new Dictionary<string, string>(meta) { ["covariates"] = meta["covariates"].Replace(",\"cv\"", "", StringComparison.Ordinal) };
+        string bad = Path.Combine(_dir, "bad-cov.safetensors");
+        SafeTensors.Write(bad, narrower, tensors.Values.ToArray());
+        var e = Assert.Throws<GpuLstmException>(() => SeriesCheckpoint.Load(bad));
+        Assert.Contains("has 12 features per step, but its covariate spec gives the target and 10", e.Message);
+    }
+
     [Theory]
     [InlineData(1, false, 1)]
     [InlineData(2, true, 3)]

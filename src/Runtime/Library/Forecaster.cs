@@ -72,6 +72,8 @@ public sealed class Forecaster : IDisposable
             if (modeled < loaded.Config.Window)
                 throw new GpuLstmException($"series file '{history.Source}' has {history.Count} rows, too few for the model's window of {loaded.Config.Window}{(info.Difference ? " differences" : "")}");
             info = info with { Values = history.Values, Labels = history.Labels, Dates = history.Dates };
+            // Build the features now, so a bad covariate cell is refused before any forecast row is printed.
+            if (!info.Covariates.IsEmpty) info.Covariates.Transform(history.Covariates, history.Dates, history.Labels);
         }
         else if (info.Covariates.Columns.Count > 0)
             throw new GpuLstmException($"the model reads covariates ({string.Join(", ", info.Covariates.Columns.Select(c => c.Name))}), which the checkpoint does not keep: give the history with --csv FILE");
