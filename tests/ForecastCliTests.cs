@@ -79,6 +79,28 @@ public sealed class ForecastCliTests : IDisposable
         AssertOneLineError(CliTests.Run(_dir, "forecast", "predict", "--checkpoint", ckpt, "--steps", "3", "--csv", csv), "at most its horizon (2) past the end");
     }
 
+    /// <summary>
+    /// Calendar features are known ahead: a --calendar model forecasts recursively past its horizon from the
+    /// series the checkpoint keeps, dated by the series' interval.
+    /// </summary>
+    [Fact]
+    public void CalendarModelForecastsPastItsHorizon()
+    {
+        string csv = SeasonalCsv();
+        string ckpt = Path.Combine(_dir, "calendar.safetensors");
+        var train = CliTests.Run(_dir, ["forecast", "train", "--csv", csv, "--column", "Value", "--date-column", "Month", "--calendar", "--checkpoint", ckpt, .. Fast]);
+        Assert.True(train.ExitCode == 0, train.Stderr);
+        Assert.Equal("7", GpuLstm.Runtime.Checkpoints.SafeTensors.Read(ckpt).Metadata["features"]);
+        var r = CliTests.Run(_dir, "forecast", "predict", "--checkpoint", ckpt, "--steps", "5");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var lines = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(6, lines.Length);
+        Assert.StartsWith("5,2008-05,", lines[5]);
+        var values = lines.Skip(1).Select(l => double.Parse(l.Split(',')[2], CultureInfo.InvariantCulture)).ToArray();
+        Assert.All(values, v => Assert.True(double.IsFinite(v)));
+        Assert.True(values.Distinct().Count() > 1, "the recursion should move");
+    }
+
     /// <summary>A bidirectional GRU series model: PyTorch's nn.GRU names with _reverse in the checkpoint, and predict reads it back.</summary>
     [Fact]
     public void GruBidirectionalTrainsSavesNnGruNamesAndPredicts()

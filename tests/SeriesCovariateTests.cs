@@ -72,6 +72,38 @@ public sealed class SeriesCovariateTests
         Assert.Equal(1.0, x[15], 12);
     }
 
+    /// <summary>
+    /// A batch is (T, B, F) time-major with [target, covariates] per step, the covariate of the same row as the
+    /// target; with differencing, modeled value i = y[i+1] − y[i] sits beside original row i + 1's covariate.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void BatchesPutEachStepsCovariateBesideItsTarget(bool difference)
+    {
+        int n = 20;
+        var original = Enumerable.Range(0, n).Select(i => (double)(i * i)).ToArray();
+        var index = new CovariateColumn("Index", Enumerable.Range(0, n).Select(i => i.ToString()).ToArray());
+        var problem = new SeriesProblem(original, difference, SeriesScalerKind.MinMax, window: 3, horizon: 1, 0, 0.2,
+            new SeriesCovariateSource([index], null, false, Labels(n)));
+        Assert.Equal(2, problem.InputWidth);
+        var scaler = problem.Covariates.Columns[0].Scaler!;
+        int shift = difference ? 1 : 0;
+        Assert.Equal(0.0, scaler.Offset);                                   // fitted on rows 0 .. train end only
+        Assert.Equal(problem.Split.Train.End - 1 + shift, scaler.Scale);
+        int[] ends = [3, 7];
+        var inputs = new float[3 * 2 * 2];
+        var targets = new float[2];
+        problem.FillBatch(ends, inputs, targets);
+        for (int b = 0; b < 2; b++)
+            for (int t = 0; t < 3; t++)
+            {
+                int row = ends[b] - 3 + t, at = (t * 2 + b) * 2;
+                Assert.Equal((float)problem.Scaled[row], inputs[at]);
+                Assert.Equal((float)scaler.Transform(row + shift), inputs[at + 1]);
+            }
+    }
+
     [Fact]
     public void CalendarWithoutDatesIsRefused()
     {

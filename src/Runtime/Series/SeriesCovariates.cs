@@ -120,7 +120,7 @@ internal sealed class SeriesCovariates
                 {
                     int category = IndexOf(spec.Categories, cells[i]);
                     if (category < 0)
-                        throw new GpuLstmException($"covariate '{spec.Name}' at row {labels[i]}: the category \"{cells[i]}\" was not seen in training (seen: {string.Join(", ", spec.Categories)})");
+                        throw new GpuLstmException($"covariate '{spec.Name}' at row {labels[i]}: the category \"{cells[i]}\" was not seen in training (seen: {Shown(spec.Categories)})");
                     result[row + category] = 1;
                 }
             }
@@ -146,6 +146,10 @@ internal sealed class SeriesCovariates
             pair[1] = Math.Cos(angle);
         }
     }
+
+    /// <summary>The categories for a one-line message: the first ten, then how many more.</summary>
+    private static string Shown(IReadOnlyList<string> categories) =>
+        string.Join(", ", categories.Take(10)) + (categories.Count > 10 ? $" and {categories.Count - 10} more" : "");
 
     private static int IndexOf(IReadOnlyList<string> categories, string value)
     {
