@@ -52,8 +52,11 @@ public sealed class LikelihoodLossKernelTests(TestDevices devices)
         devices[set].Kernels.Synchronize();
         var (loss, d) = Reference.GaussianNll(predictions, targets, rows, horizon, scale);
         // z² reaches ~10⁴ at σ 0.02: float32's relative error there, not an absolute one, bounds the loss.
-        TestData.AssertClose(loss, lossBuf.GetAsArray1D(), 2e-5, 1e-5, $"loss seed {seed}");
-        TestData.AssertClose(d, (inPlace ? predBuf : dBuf).GetAsArray1D(), 2e-5, 1e-6, $"dPred seed {seed}");
+        // A row's loss sums log σ (negative for σ < 1) and z²/2 terms, and d/draw carries (1 − z²): both cancel, so
+        // float32's rounding is relative to the terms, not to the result. 1e-4 still catches any wrong formula
+        // (errors of order 1); 2e-5 failed once in ~thousands of fresh seeds (4e-5 on a cancelling row).
+        TestData.AssertClose(loss, lossBuf.GetAsArray1D(), 1e-4, 1e-5 * horizon, $"loss seed {seed}");
+        TestData.AssertClose(d, (inPlace ? predBuf : dBuf).GetAsArray1D(), 1e-4, 1e-6, $"dPred seed {seed}");
         TestData.AssertClose(targets.Select(v => (double)v).ToArray(), targetBuf.GetAsArray1D(), 0, 0, $"targets seed {seed}");
     }
 
