@@ -185,7 +185,18 @@ internal static class LossKernels
 
     /// <summary>σ = softplus(raw) + <see cref="GaussianScaleFloor"/>, computed without overflow for any raw.</summary>
     public static float GaussianScale(float raw) =>
-        MathF.Max(raw, 0f) + MathF.Log(1f + MathF.Exp(-MathF.Abs(raw))) + GaussianScaleFloor;
+        MathF.Max(raw, 0f) + Log1p(MathF.Exp(-MathF.Abs(raw))) + GaussianScaleFloor;
+
+    /// <summary>
+    /// log(1 + x) for x ≥ 0, accurate to a few ulps where 1 + x rounds (Goldberg's trick: the rounding of 1 + x is
+    /// divided back out). A plain log(1 + x) loses up to a third of σ's digits for raw ≪ 0, where σ is the floor
+    /// plus a tiny softplus; z² = ((y − μ)/σ)² then carries that error into the loss.
+    /// </summary>
+    public static float Log1p(float x)
+    {
+        float u = 1f + x;
+        return u == 1f ? x : MathF.Log(u) * (x / (u - 1f));
+    }
 
     /// <summary>
     /// index: 0..R, one row (one forecast of K steps) per thread. The head gives each step a mean μ and a raw
@@ -214,7 +225,7 @@ internal static class LossKernels
             float mean = predictions[start + k];
             float raw = predictions[start + horizon + k];
             float e = MathF.Exp(-MathF.Abs(raw));
-            float sigma = MathF.Max(raw, 0f) + MathF.Log(1f + e) + GaussianScaleFloor;
+            float sigma = MathF.Max(raw, 0f) + Log1p(e) + GaussianScaleFloor;
             float sigmoid = raw >= 0f ? 1f / (1f + e) : e / (1f + e);
             float invSigma = 1f / sigma;
             float z = (targets[targetStart + k] - mean) * invSigma;

@@ -252,7 +252,7 @@ internal sealed unsafe class HostKernelSet : IKernelSet
                 float mean = p[start + k];
                 float raw = p[start + horizon + k];
                 float e = MathF.Exp(-MathF.Abs(raw));
-                float sigma = MathF.Max(raw, 0f) + MathF.Log(1f + e) + LossKernels.GaussianScaleFloor;
+                float sigma = MathF.Max(raw, 0f) + LossKernels.Log1p(e) + LossKernels.GaussianScaleFloor;
                 float sigmoid = raw >= 0f ? 1f / (1f + e) : e / (1f + e);
                 float invSigma = 1f / sigma;
                 float z = (y[targetStart + k] - mean) * invSigma;
