@@ -93,8 +93,8 @@ internal static unsafe class TokenDraw
         int n = logits.Length;
         fixed (float* x = logits, w = weights)
         {
-            float max = Max(x, n);
-            float sum = ExpAndSum(x, w, n, max);
+            float max = HostMath.Max(x, n);
+            float sum = HostMath.ExpAndSum(x, w, n, max);
             if (topK > 0 && topK < n)
             {
                 float kth = KthLargest(logits, topK, selection);
@@ -137,39 +137,6 @@ internal static unsafe class TokenDraw
     }
 
     private static float MedianOfThree(float a, float b, float c) => MathF.Max(MathF.Min(a, b), MathF.Min(MathF.Max(a, b), c));
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Max(float* x, int n)
-    {
-        int i = 0;
-        float max = float.NegativeInfinity;
-        if (n >= 8)
-        {
-            var m = Vector256.Load(x);
-            for (i = 8; i + 8 <= n; i += 8) m = Vector256.Max(m, Vector256.Load(x + i));
-            for (int l = 0; l < 8; l++) max = MathF.Max(max, m.GetElement(l));
-        }
-        for (; i < n; i++) max = MathF.Max(max, x[i]);
-        return max;
-    }
-
-    /// <summary>w = exp(x − max); returns Σw (lanes summed at the end, then the tail).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float ExpAndSum(float* x, float* w, int n, float max)
-    {
-        var m = Vector256.Create(max);
-        var s = Vector256<float>.Zero;
-        int i = 0;
-        for (; i + 8 <= n; i += 8)
-        {
-            var e = HostMath.Exp(Vector256.Load(x + i) - m);
-            e.Store(w + i);
-            s += e;
-        }
-        float sum = Vector256.Sum(s);
-        for (; i < n; i++) sum += w[i] = HostMath.Exp(Vector256.Create(x[i] - max)).ToScalar();
-        return sum;
-    }
 
     /// <summary>w = ((w + floor)/(1 + floor))^invT, or w + floor at T = 1 (the draw ignores a common factor).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -3,20 +3,6 @@ using System.Runtime.Intrinsics;
 
 namespace GpuLstm.Runtime.Compute.Host;
 
-/// <summary>A compile-time integer: generic kernels specialized on it (one native body per value) unroll exactly.</summary>
-internal interface IConstant
-{
-    static abstract int Value { get; }
-}
-
-internal struct C1 : IConstant { public static int Value => 1; }
-internal struct C2 : IConstant { public static int Value => 2; }
-internal struct C4 : IConstant { public static int Value => 4; }
-internal struct C6 : IConstant { public static int Value => 6; }
-internal struct C8 : IConstant { public static int Value => 8; }
-internal struct C12 : IConstant { public static int Value => 12; }
-internal struct C14 : IConstant { public static int Value => 14; }
-
 /// <summary>
 /// The packed path's micro-kernels: a rows × width tile of C += a packed A micro-panel (kc × rows, k-major) times a
 /// packed B micro-panel (kc × width, k-major). C is read into registers once, the k loop broadcasts one element of

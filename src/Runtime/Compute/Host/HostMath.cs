@@ -70,6 +70,59 @@ internal static class HostMath
         return Vector256<float>.One - Vector256.Create(2f) / (e + Vector256<float>.One);
     }
 
+    /// <summary><see cref="Exp"/> of one value: scalar tails get the lanes' bits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float ExpOne(float x) => Exp(Vector256.Create(x)).ToScalar();
+
+    /// <summary>max of x[0..n), four vectors at a time (−∞ for n = 0).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe float Max(float* x, int n)
+    {
+        int i = 0;
+        float max = float.NegativeInfinity;
+        if (n >= 32)
+        {
+            var m0 = Vector256.Load(x); var m1 = Vector256.Load(x + 8); var m2 = Vector256.Load(x + 16); var m3 = Vector256.Load(x + 24);
+            for (i = 32; i + 32 <= n; i += 32)
+            {
+                m0 = Vector256.Max(m0, Vector256.Load(x + i)); m1 = Vector256.Max(m1, Vector256.Load(x + i + 8));
+                m2 = Vector256.Max(m2, Vector256.Load(x + i + 16)); m3 = Vector256.Max(m3, Vector256.Load(x + i + 24));
+            }
+            var m = Vector256.Max(Vector256.Max(m0, m1), Vector256.Max(m2, m3));
+            for (int l = 0; l < 8; l++) max = MathF.Max(max, m.GetElement(l));
+        }
+        for (; i < n; i++) max = MathF.Max(max, x[i]);
+        return max;
+    }
+
+    /// <summary>
+    /// e[i] = exp(x[i] − max) for i &lt; n, returning Σe (two vector accumulators, then the tail in order): the
+    /// softmax's one exponential per element. <paramref name="e"/> may be <paramref name="x"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe float ExpAndSum(float* x, float* e, int n, float max)
+    {
+        var m = Vector256.Create(max);
+        var s0 = Vector256<float>.Zero; var s1 = s0;
+        int i = 0;
+        for (; i + 16 <= n; i += 16)
+        {
+            var e0 = Exp(Vector256.Load(x + i) - m);
+            var e1 = Exp(Vector256.Load(x + i + 8) - m);
+            e0.Store(e + i); e1.Store(e + i + 8);
+            s0 += e0; s1 += e1;
+        }
+        for (; i + 8 <= n; i += 8)
+        {
+            var e0 = Exp(Vector256.Load(x + i) - m);
+            e0.Store(e + i);
+            s0 += e0;
+        }
+        float sum = Vector256.Sum(s0 + s1);
+        for (; i < n; i++) sum += e[i] = ExpOne(x[i] - max);
+        return sum;
+    }
+
     /// <summary>dst[i] += src[i] for i &lt; n.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static unsafe void AddInPlace(float* dst, float* src, int n)

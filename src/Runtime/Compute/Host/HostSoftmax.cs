@@ -49,59 +49,18 @@ internal sealed unsafe class HostSoftmax : IParallelWork
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Row(float* x, float* d, int vocab, int target, float gradScale, out float loss)
     {
-        float max = Max(x, vocab);
+        float max = HostMath.Max(x, vocab);
         float xt = x[target];
-        var m = Vector256.Create(max);
-        var s0 = Vector256<float>.Zero; var s1 = s0;
-        int v = 0;
-        for (; v + 16 <= vocab; v += 16)
-        {
-            var e0 = HostMath.Exp(Vector256.Load(x + v) - m);
-            var e1 = HostMath.Exp(Vector256.Load(x + v + 8) - m);
-            e0.Store(d + v); e1.Store(d + v + 8);
-            s0 += e0; s1 += e1;
-        }
-        for (; v + 8 <= vocab; v += 8)
-        {
-            var e0 = HostMath.Exp(Vector256.Load(x + v) - m);
-            e0.Store(d + v);
-            s0 += e0;
-        }
-        float sum = Vector256.Sum(s0 + s1);
-        for (; v < vocab; v++) sum += d[v] = ExpOne(x[v] - max);
+        float sum = HostMath.ExpAndSum(x, d, vocab, max);
         loss = MathF.Log(sum) - (xt - max);
         float invSum = 1f / sum;
         var inv = Vector256.Create(invSum);
         var scale = Vector256.Create(gradScale);
-        for (v = 0; v + 8 <= vocab; v += 8)
+        int v = 0;
+        for (; v + 8 <= vocab; v += 8)
             (scale * (Vector256.Load(d + v) * inv)).Store(d + v);
         for (; v < vocab; v++) d[v] = gradScale * (d[v] * invSum);
         // The target's element, from the value read before the sweeps (d may be x).
-        d[target] = gradScale * (ExpOne(xt - max) * invSum - 1f);
+        d[target] = gradScale * (HostMath.ExpOne(xt - max) * invSum - 1f);
     }
-
-    /// <summary>The row's maximum, four vectors at a time.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Max(float* x, int vocab)
-    {
-        int v = 0;
-        float max = float.NegativeInfinity;
-        if (vocab >= 32)
-        {
-            var m0 = Vector256.Load(x); var m1 = Vector256.Load(x + 8); var m2 = Vector256.Load(x + 16); var m3 = Vector256.Load(x + 24);
-            for (v = 32; v + 32 <= vocab; v += 32)
-            {
-                m0 = Vector256.Max(m0, Vector256.Load(x + v)); m1 = Vector256.Max(m1, Vector256.Load(x + v + 8));
-                m2 = Vector256.Max(m2, Vector256.Load(x + v + 16)); m3 = Vector256.Max(m3, Vector256.Load(x + v + 24));
-            }
-            var m = Vector256.Max(Vector256.Max(m0, m1), Vector256.Max(m2, m3));
-            for (int i = 0; i < 8; i++) max = MathF.Max(max, m.GetElement(i));
-        }
-        for (; v < vocab; v++) max = MathF.Max(max, x[v]);
-        return max;
-    }
-
-    /// <summary><see cref="HostMath.Exp"/> of one value, so tails and the target get the lanes' bits.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float ExpOne(float x) => HostMath.Exp(Vector256.Create(x)).ToScalar();
 }

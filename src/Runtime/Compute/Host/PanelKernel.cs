@@ -52,26 +52,26 @@ internal static unsafe class PanelKernel
     {
         switch (count)
         {
-            case 1: Tile<TL, R1>(a, lda, panel, k, c, ldc); break;
-            case 2: Tile<TL, R2>(a, lda, panel, k, c, ldc); break;
-            case 3: Tile<TL, R3>(a, lda, panel, k, c, ldc); break;
-            case 4: Tile<TL, R4>(a, lda, panel, k, c, ldc); break;
-            case 5: Tile<TL, R5>(a, lda, panel, k, c, ldc); break;
-            case 6: Tile<TL, R6>(a, lda, panel, k, c, ldc); break;
-            case 7: Tile<TL, R7>(a, lda, panel, k, c, ldc); break;
-            default: Tile<TL, R8>(a, lda, panel, k, c, ldc); break;
+            case 1: Tile<TL, C1>(a, lda, panel, k, c, ldc); break;
+            case 2: Tile<TL, C2>(a, lda, panel, k, c, ldc); break;
+            case 3: Tile<TL, C3>(a, lda, panel, k, c, ldc); break;
+            case 4: Tile<TL, C4>(a, lda, panel, k, c, ldc); break;
+            case 5: Tile<TL, C5>(a, lda, panel, k, c, ldc); break;
+            case 6: Tile<TL, C6>(a, lda, panel, k, c, ldc); break;
+            case 7: Tile<TL, C7>(a, lda, panel, k, c, ldc); break;
+            default: Tile<TL, C8>(a, lda, panel, k, c, ldc); break;
         }
     }
 
     /// <summary>
-    /// TR.Count rows (1–8) × 2 registers: the accumulators start from C, take one multiply-add per k, and go
-    /// back to C. TR.Count is a constant for each instantiation, so the rows' branches vanish when compiled.
+    /// TR.Value rows (1–8) × 2 registers: the accumulators start from C, take one multiply-add per k, and go
+    /// back to C. TR.Value is a constant for each instantiation, so the rows' branches vanish when compiled.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile<TL, TR>(float* a, long lda, float* panel, int k, float* c, long ldc)
-        where TL : struct, ILanes<TL> where TR : struct, IRowCount
+        where TL : struct, ILanes<TL> where TR : struct, IConstant
     {
-        int w = TL.Count, n = TR.Count;
+        int w = TL.Count, n = TR.Value;
         float* a1 = a + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda, a5 = a4 + lda, a6 = a5 + lda, a7 = a6 + lda;
         TL c00 = TL.Load(c), c01 = TL.Load(c + w);
         TL c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
@@ -108,18 +108,3 @@ internal static unsafe class PanelKernel
         if (n > 7) { c70.Store(c + 7 * ldc); c71.Store(c + 7 * ldc + w); }
     }
 }
-
-/// <summary>A row count fixed at compile time, so a generic micro-kernel is specialized for it.</summary>
-internal interface IRowCount
-{
-    static abstract int Count { get; }
-}
-
-internal readonly struct R1 : IRowCount { public static int Count => 1; }
-internal readonly struct R2 : IRowCount { public static int Count => 2; }
-internal readonly struct R3 : IRowCount { public static int Count => 3; }
-internal readonly struct R4 : IRowCount { public static int Count => 4; }
-internal readonly struct R5 : IRowCount { public static int Count => 5; }
-internal readonly struct R6 : IRowCount { public static int Count => 6; }
-internal readonly struct R7 : IRowCount { public static int Count => 7; }
-internal readonly struct R8 : IRowCount { public static int Count => 8; }
