@@ -106,14 +106,14 @@ public sealed class LossKernelTests(TestDevices devices)
     }
 
     /// <summary>
-    /// The host's online softmax (HostSoftmax): rows whose maximum arrives late, in a block after many smaller
-    /// values (the lanes' sums are rescaled), at ±80 and far beyond exp's range (±1e30), all in one lane or
-    /// spread, stay finite and match float64; one and three threads give the same bits.
+    /// The host's softmax (HostSoftmax): rows whose maximum arrives late (in the last vector block and in the
+    /// scalar tail), at ±80 and far beyond exp's range (±1e30), all in one lane or spread, stay finite and match
+    /// float64; one and three threads give the same bits.
     /// </summary>
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public void HostOnlineSoftmaxStaysFiniteAndIsIndependentOfThreads(bool inPlace)
+    public void HostSoftmaxStaysFiniteAndIsIndependentOfThreads(bool inPlace)
     {
         int seed = TestData.FreshSeed();
         var rng = new Random(seed);
