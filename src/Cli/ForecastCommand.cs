@@ -115,15 +115,17 @@ internal static class ForecastCommand
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "also save a resumable checkpoint every N steps (0: only at the end)", DefaultValueFactory = _ => Defaults.CheckpointEvery };
         var resume = new Option<bool>("--resume") { Description = "continue the run saved at --checkpoint exactly where it stopped" };
         var metrics = new Option<string?>("--metrics") { Description = "metrics CSV of every step (default: none)" };
+        var trainArOrder = new Option<int?>("--ar-order") { Description = "p of the AR(p) baseline in the test metrics, fitted by least squares on the training part (default: --window); with covariates it reads them too, fitted directly per horizon step" };
         var every = new Option<int>("--print-every") { Description = "print an epoch line every N epochs (and at every improvement)", DefaultValueFactory = _ => 10 };
 
         var command = new Command("train", "Train a recurrent forecaster on one CSV column; print test metrics beside naive baselines and save the model.");
         foreach (var option in shared.All) command.Options.Add(option);
-        foreach (var option in new Option[] { horizon, testFraction, likelihood, quantiles, covariates, calendar, checkpoint, checkpointEvery, resume, metrics, every }) command.Options.Add(option);
+        foreach (var option in new Option[] { horizon, testFraction, likelihood, quantiles, covariates, calendar, trainArOrder, checkpoint, checkpointEvery, resume, metrics, every }) command.Options.Add(option);
         command.SetAction(parse => CliRunner.Run(parse, () =>
         {
             int pe = parse.GetValue(every);
             CliRunner.RequirePositive(pe, "--print-every");
+            if (parse.GetValue(trainArOrder) is int order) CliRunner.RequirePositive(order, "--ar-order");
             string checkpointPath = parse.GetValue(checkpoint)!;
             bool resuming = parse.GetValue(resume);
             var given = new GivenOptions(parse);
@@ -139,6 +141,7 @@ internal static class ForecastCommand
                     : given.Has(likelihood) && parse.GetValue(likelihood) != "quantile" ? [] : basis.Quantiles,
                 Covariates = given.Has(covariates) ? ParseColumns(parse.GetValue(covariates)) : basis.Covariates,
                 Calendar = given.Get(calendar, basis.Calendar),
+                ArOrder = parse.GetValue(trainArOrder),
                 Checkpoint = checkpointPath,
                 CheckpointEvery = parse.GetValue(checkpointEvery),
                 Metrics = parse.GetValue(metrics) is { } metricsPath ? CliOptions.OutputFile(metricsPath) : OutputFile.None,
@@ -177,6 +180,7 @@ internal static class ForecastCommand
                 Console.WriteLine(Inv($"{"".PadRight(width)}  {"RMSE",10}  {"MAE",10}  {"MAPE %",8}"));
                 foreach (var (name, m) in run.Scores)
                     Console.WriteLine(Inv($"{name.PadRight(width)}  {m.Rmse,10:F3}  {m.Mae,10:F3}  {m.Mape,8:F2}"));
+                if (run.AutoRegressionSkipped is { } why) Console.WriteLine($"no AR baseline: {why}");
                 if (run.Coverage is { } coverage) Console.WriteLine($"test {coverage.Describe()}");
             }
             else if (result.End != TrainEnd.Interrupted) Console.WriteLine("no test part (--test-fraction 0): no test metrics");

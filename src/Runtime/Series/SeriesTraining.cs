@@ -26,6 +26,7 @@ internal sealed class SeriesTraining : TrainingRun
     private readonly SeriesData _data;
     private readonly int[] _testEnds;
     private readonly int[] _originalTestEnds;
+    private readonly SeriesAutoRegression? _autoRegression;
 
     public SeriesTrainingSettings Settings { get; }
     internal SeriesModel Model { get; }
@@ -33,6 +34,9 @@ internal sealed class SeriesTraining : TrainingRun
 
     /// <summary>The test scores (the model first, then the baselines), once <see cref="TrainingRun.Run"/> has finished; empty without a test part.</summary>
     public IReadOnlyList<ForecastScore> Scores { get; private set; } = [];
+
+    /// <summary>Why the test metrics have no AR(p) row when the default order cannot be fitted (too few training values); null otherwise.</summary>
+    public string? AutoRegressionSkipped { get; }
 
     /// <summary>A probabilistic head's outermost interval on the test part, once trained; null for a point head or without a test part.</summary>
     public IntervalCoverage? Coverage { get; private set; }
@@ -97,6 +101,21 @@ internal sealed class SeriesTraining : TrainingRun
             if (s.Season > 0 && _originalTestEnds.Length > 0 && _originalTestEnds[0] < s.Season)
                 throw new SettingException(nameof(s.Season), $"a season of {s.Season} needs {s.Season} values before the first test forecast, which has only {_originalTestEnds[0]}; use a smaller season, a smaller test fraction, or no season");
 
+            if (_testEnds.Length > 0)
+            {
+                // Fitted now, before training, so an order the training part cannot carry fails in one line at once.
+                var train = _problem.Split.Train;
+                try
+                {
+                    _autoRegression = SeriesAutoRegression.Fit(_problem.Modeled.AsSpan(0, train.End), _problem.CovariateFeatures, _problem.Covariates.Width,
+                        s.ArOrder ?? s.Window, s.Horizon, s.Difference);
+                }
+                catch (GpuLstmException x) when (s.ArOrder is null)
+                {
+                    AutoRegressionSkipped = x.Message;
+                }
+            }
+
             var config = new SeriesModelConfig(s.Hidden, s.Window, s.Horizon, _problem.InputWidth, s.Layers, s.Bidirectional, s.Dropout) { Cell = s.Cell, Head = s.Head };
             if (saved is not null && saved.Config != config)
                 throw new GpuLstmException($"cannot resume: checkpoint '{CheckpointPath}' holds a different model than its training state describes");
@@ -140,9 +159,26 @@ internal sealed class SeriesTraining : TrainingRun
         };
         if (s.Season > 0)
             scores.Add(new($"seasonal naive ({s.Season})", ForecastMetrics.Compute(actual, SeriesBaselines.SeasonalNaive(_data.Values, _originalTestEnds, s.Horizon, s.Season))));
+        if (_autoRegression is { } ar)
+            scores.Add(new(ar.Name, ForecastMetrics.Compute(actual, AutoRegressionForecasts(ar))));
         Scores = scores;
         if (Model.Config.Head.Likelihood != SeriesLikelihood.Point)
             Coverage = SeriesIntervals.TestCoverage(Model, _problem, _testEnds);
+    }
+
+    /// <summary>AR(p)'s forecasts (B, k) in original units from every test window's origin: the values before it, and its last row's covariate features.</summary>
+    private double[] AutoRegressionForecasts(SeriesAutoRegression ar)
+    {
+        int k = Settings.Horizon, w = _problem.Covariates.Width;
+        var result = new double[_testEnds.Length * k];
+        var modeled = _problem.Modeled;
+        var features = _problem.CovariateFeatures;
+        for (int b = 0; b < _testEnds.Length; b++)
+        {
+            int e = _testEnds[b];
+            ar.Forecast(modeled.AsSpan(0, e), features.AsSpan((e - 1) * w, w), _data.Values[_problem.OriginalEnd(e) - 1], result.AsSpan(b * k, k));
+        }
+        return result;
     }
 
     private protected override Action<Stream> CheckpointWriter(long step, int epochs, double finalLoss)
