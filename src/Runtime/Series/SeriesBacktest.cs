@@ -103,6 +103,11 @@ internal static class SeriesBacktest
         bool probabilistic = head.Likelihood != SeriesLikelihood.Point;
         if (probabilistic && sampling is null) throw new ArgumentException("a probabilistic head's backtest needs its sampling", nameof(sampling));
         var levels = head.ReportedLevels;
+        bool covariates = settings.Covariates.Length > 0 || settings.Calendar;
+        // Past covariates after an origin are unknown, so the model cannot feed its forecasts back: it forecasts
+        // all h steps in one direct block. Calendar features are known ahead, so a calendar-only model may recurse.
+        if (settings.Covariates.Length > 0 && settings.Horizon != h)
+            throw new GpuLstmException($"a backtest with --covariates needs --model-horizon equal to --horizon ({h}), got {settings.Horizon}: past covariates after an origin are unknown, so the model must forecast all h steps directly");
         var clock = Stopwatch.StartNew();
 
         var actual = new double[k * h];
@@ -127,7 +132,10 @@ internal static class SeriesBacktest
             };
             SeriesTraining? run = null;
             SeriesModel? sampler = null;
-            AutoRegression? autoRegression = null;
+            SeriesAutoRegression? autoRegression = null;
+            // The covariate features of every row an origin may read (before the last origin), encoded as the trained model encodes them.
+            double[] features = [];
+            int width = 0, shift = settings.Difference ? 1 : 0;
             try
             {
                 for (int i = 0; i < k; i++)
@@ -141,11 +149,30 @@ internal static class SeriesBacktest
                         run = null;
                         run = Train(data, runSettings, o, trained, cancel);
                         if (probabilistic) sampler = SamplingCopy(run, sampling!.Samples);
-                        autoRegression = FitAutoRegression(y.AsSpan(0, o), settings.Difference, arOrder);
+                        if (covariates)
+                        {
+                            var spec = run.ModelInfo.Covariates;
+                            width = spec.Width;
+                            int rows = origins[^1];
+                            features = spec.Transform(Slice(data.Covariates, rows), data.Dates?[..rows], data.Labels[..rows]);
+                        }
+                        autoRegression = FitAutoRegression(y.AsSpan(0, o), settings.Difference, arOrder, features.AsSpan(shift * width), width, h);
                     }
                     var history = y[..o];
-                    SeriesForecast.ForecastAhead(run.Model, history, settings.Difference, run.ModelInfo.Scaler, h).CopyTo(model, i * h);
-                    ForecastAutoRegression(autoRegression!, history, settings.Difference, h).CopyTo(ar, i * h);
+                    if (covariates)
+                    {
+                        var stream = SeriesForecast.CovariateStream(run.Model, history, settings.Difference, run.ModelInfo.Scaler, run.ModelInfo.Covariates,
+                            Slice(data.Covariates, o), data.Dates?[..o], data.Labels[..o]);
+                        int j = 0;
+                        foreach (double v in stream)
+                        {
+                            model[i * h + j] = v;
+                            if (++j == h) break;
+                        }
+                    }
+                    else SeriesForecast.ForecastAhead(run.Model, history, settings.Difference, run.ModelInfo.Scaler, h).CopyTo(model, i * h);
+                    var modeledHistory = settings.Difference ? SeriesProblem.Differences(history) : history;
+                    autoRegression!.Forecast(modeledHistory, features.AsSpan((o - 1) * width, width), y[o - 1], ar.AsSpan(i * h, h));
                     if (sampler is not null)
                     {
                         int j = 0;
@@ -176,7 +203,7 @@ internal static class SeriesBacktest
         };
         if (settings.Season > 0)
             forecasts.Add(new($"seasonal naive ({settings.Season})", "seasonal_naive", SeriesBaselines.SeasonalNaive(y, origins, h, settings.Season)));
-        forecasts.Add(new($"AR({arOrder})", "ar", ar));
+        forecasts.Add(new(covariates ? $"AR({arOrder}) with covariates" : $"AR({arOrder})", "ar", ar));
         return new BacktestResult(plan, origins, actual, forecasts, scales, arOrder, clock.Elapsed)
         {
             Quantiles = quantiles is null ? null : new BacktestQuantiles(levels, quantiles, sampling!.Samples),
@@ -206,6 +233,7 @@ internal static class SeriesBacktest
             Values = data.Values[..origin],
             Labels = data.Labels[..origin],
             Dates = data.Dates?[..origin],
+            Covariates = Slice(data.Covariates, origin),
         };
         SeriesTraining run;
         try { run = new SeriesTraining(settings, before); }
@@ -226,22 +254,21 @@ internal static class SeriesBacktest
         }
     }
 
-    /// <summary>AR(p) on the modeled values of <paramref name="history"/>: the values, or their first differences.</summary>
-    internal static AutoRegression FitAutoRegression(ReadOnlySpan<double> history, bool difference, int order)
+    /// <summary>The first <paramref name="rows"/> cells of every covariate column: what is observed before an origin at that index.</summary>
+    private static CovariateColumn[] Slice(IReadOnlyList<CovariateColumn> columns, int rows) =>
+        columns.Select(c => c with { Cells = c.Cells[..rows] }).ToArray();
+
+    /// <summary>
+    /// AR(p) on the modeled values of <paramref name="history"/> (the values, or their first differences), reading
+    /// <paramref name="features"/> (row i describing modeled value i) when <paramref name="width"/> &gt; 0, then
+    /// fitted directly for the <paramref name="horizon"/> steps.
+    /// </summary>
+    internal static SeriesAutoRegression FitAutoRegression(ReadOnlySpan<double> history, bool difference, int order, ReadOnlySpan<double> features, int width, int horizon)
     {
         var modeled = difference ? SeriesProblem.Differences(history) : history.ToArray();
-        if (modeled.Length < AutoRegression.MinimumValues(order))
-            throw new GpuLstmException($"the AR({order}) baseline needs at least {AutoRegression.MinimumValues(order)} {(difference ? "differences" : "values")} before the first origin, and there are {modeled.Length}; give a smaller --ar-order or fewer --origins");
-        return AutoRegression.Fit(modeled, order);
-    }
-
-    /// <summary>The AR forecast of the h values after <paramref name="history"/>, integrated from its last value when differenced.</summary>
-    internal static double[] ForecastAutoRegression(AutoRegression ar, double[] history, bool difference, int horizon)
-    {
-        if (!difference) return ar.Forecast(history, horizon);
-        var steps = ar.Forecast(SeriesProblem.Differences(history), horizon);
-        double level = history[^1];
-        for (int j = 0; j < horizon; j++) steps[j] = level += steps[j];
-        return steps;
+        int minimum = width == 0 ? AutoRegression.MinimumValues(order) : DirectAutoRegression.MinimumValues(order, width, horizon);
+        if (modeled.Length < minimum)
+            throw new GpuLstmException($"the AR({order}) baseline{(width > 0 ? $" with {width} covariate inputs" : "")} needs at least {minimum} {(difference ? "differences" : "values")} before the first origin, and there are {modeled.Length}; give a smaller --ar-order or fewer --origins");
+        return SeriesAutoRegression.Fit(modeled, features, width, order, horizon, difference);
     }
 }
