@@ -64,6 +64,45 @@ public sealed class SeriesCovariateBacktestTests
         }
     }
 
+    /// <summary>A quantile model's sampled intervals read covariates before the origin only, as its point forecasts do.</summary>
+    [Fact]
+    public void NoOriginsIntervalsSeeCovariatesAfterIt()
+    {
+        var plan = new BacktestPlan(60, 3, 2, 2);
+        var settings = Tiny with { Likelihood = SeriesLikelihood.Quantile, Quantiles = [0.1, 0.5, 0.9] };
+        var sampling = new BacktestSampling(20, 42);
+        var before = SeriesBacktest.Run(Hourly(60), settings, plan, BacktestTraining.Once, 3, sampling: sampling).Quantiles!;
+        var changed = Hourly(60, i => i >= 56 ? 40 + i : 10 + 5 * Math.Sin(i / 5.0)) with { Values = Hourly(60).Values };
+        var after = SeriesBacktest.Run(changed, settings, plan, BacktestTraining.Once, 3, sampling: sampling).Quantiles!;
+        Assert.Equal(3 * 2 * 3, before.Values.Length);
+        Assert.Equal(before.Values[..12], after.Values[..12]);   // origins 54 and 56: 2 steps × 3 levels each
+        Assert.NotEqual(before.Values[12..], after.Values[12..]);
+    }
+
+    /// <summary>
+    /// Sampled paths of a past-covariate model end after one block of its horizon (nothing is fed back past
+    /// the covariates' known range), while the same model without the history's covariates is a bug, not a
+    /// silent forecast from zeros.
+    /// </summary>
+    [Fact]
+    public void SampledPathsOfAPastCovariateModelEndAfterOneBlock()
+    {
+        var data = Hourly(60);
+        var work = Directory.CreateTempSubdirectory("gpulstm-cov-sample-");
+        try
+        {
+            var settings = Tiny with { Likelihood = SeriesLikelihood.Gaussian, TestFraction = 0, Checkpoint = Path.Combine(work.FullName, "m.safetensors") };
+            using var run = new SeriesTraining(settings, data);
+            run.Run();
+            var history = new CovariateHistory(run.ModelInfo.Covariates, data.Covariates, data.Dates, data.Labels);
+            var points = SeriesIntervals.SampledStream(run.Model, data.Values, false, run.ModelInfo.Scaler, 8, 42, history).ToList();
+            Assert.Equal([1L, 2L], points.Select(p => p.Step));
+            Assert.All(points, p => Assert.True(p.Quantiles[0] < p.Quantiles[1]));
+            Assert.Throws<ArgumentException>(() => SeriesIntervals.SampledStream(run.Model, data.Values, false, run.ModelInfo.Scaler, 8, 42));
+        }
+        finally { work.Delete(recursive: true); }
+    }
+
     /// <summary>A category first seen after the training part reaches no scaler: the backtest refuses it in one line, naming the column and row.</summary>
     [Fact]
     public void ACategoryUnseenBeforeTheFirstOriginIsOneLine()

@@ -150,7 +150,8 @@ public sealed class Forecaster : IDisposable
     /// <see cref="SeriesIntervals.SampledStream"/>); the forecaster must have been loaded with a batch that large.
     /// </summary>
     internal IEnumerable<IntervalPoint> IntervalStream(int samples, ulong seed) =>
-        SeriesIntervals.SampledStream(_model, _info.Values, _info.Difference, _info.Scaler, samples, seed);
+        SeriesIntervals.SampledStream(_model, _info.Values, _info.Difference, _info.Scaler, samples, seed,
+            _info.Covariates.IsEmpty ? null : new CovariateHistory(_info.Covariates, _covariateColumns, _info.Dates, _info.Labels));
 
     /// <summary>The series and its next dates, for plots: the history's dates (null without a regular date column) and the forecast's.</summary>
     internal SeriesModelInfo Info => _info;

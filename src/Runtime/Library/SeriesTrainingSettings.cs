@@ -67,8 +67,6 @@ public sealed record SeriesTrainingSettings
         if (string.IsNullOrWhiteSpace(Checkpoint)) throw new SettingException(nameof(Checkpoint), "the checkpoint path is empty");
         Positive(Window, nameof(Window), "the window");
         if (ArOrder is int p) Positive(p, nameof(ArOrder), "the AR order");
-        if ((Covariates.Length > 0 || Calendar) && Likelihood != SeriesLikelihood.Point)
-            throw new SettingException(nameof(Likelihood), "--likelihood gaussian or quantile with --covariates or --calendar is not supported yet: sampled paths do not carry covariates", "the likelihood");
         if (Covariates.Any(string.IsNullOrWhiteSpace))
             throw new SettingException(nameof(Covariates), "--covariates has an empty column name", "the covariates");
         if (Calendar && DateColumn is null)

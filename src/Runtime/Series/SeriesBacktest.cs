@@ -176,7 +176,8 @@ internal static class SeriesBacktest
                     if (sampler is not null)
                     {
                         int j = 0;
-                        foreach (var point in SeriesIntervals.SampledStream(sampler, history, settings.Difference, run.ModelInfo.Scaler, sampling!.Samples, sampling.Seed))
+                        var covariateHistory = covariates ? new CovariateHistory(run.ModelInfo.Covariates, Slice(data.Covariates, o), data.Dates?[..o], data.Labels[..o]) : null;
+                        foreach (var point in SeriesIntervals.SampledStream(sampler, history, settings.Difference, run.ModelInfo.Scaler, sampling!.Samples, sampling.Seed, covariateHistory))
                         {
                             point.Quantiles.CopyTo(quantiles!, (i * h + j) * levels.Count);
                             if (++j == h) break;
