@@ -61,6 +61,10 @@ public sealed class BadInputFiles : IDisposable
         var w = CliTests.Run(Dir, "forecast", "train", "--csv", "weather.csv", "--column", "value", "--date-column", "date", "--covariates", "temp,dir",
             "--window", "4", "--hidden", "4", "--epochs", "1", "--device", "cpu", "--checkpoint", "weather.safetensors");
         if (w.ExitCode != 0) throw new InvalidOperationException("could not train the fixture's covariate forecaster: " + w.Stderr);
+        // The same series with temp as a future covariate: predict then needs the rows after the last value.
+        var wf = CliTests.Run(Dir, "forecast", "train", "--csv", "weather.csv", "--column", "value", "--date-column", "date", "--future-covariates", "temp",
+            "--window", "4", "--hidden", "4", "--epochs", "1", "--device", "cpu", "--checkpoint", "weather-future.safetensors");
+        if (wf.ExitCode != 0) throw new InvalidOperationException("could not train the fixture's future-covariate forecaster: " + wf.Stderr);
     }
 
     private void Train(string checkpoint, params string[] options)
@@ -255,6 +259,12 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "the model reads covariates (temp, dir), which the checkpoint does not keep: give the history with --csv FILE", 1, ["forecast", "predict", "--checkpoint", "weather.safetensors", "--steps", "1"] },
         // a backtest with past covariates forecasts directly; the AR baseline's order must fit the training part
         { "a backtest with --covariates needs --model-horizon equal to --horizon (3), got 1", 1, ["forecast", "backtest", "--csv", "weather.csv", "--column", "value", "--covariates", "temp,dir", "--horizon", "3"] },
+        // future covariates: named columns, predict needs the rows after the last value; not yet with intervals or backtests
+        { "--future-covariates has an empty column name", 1, ["forecast", "train", "--csv", "weather.csv", "--column", "value", "--future-covariates", "temp,,dir"] },
+        { "the covariate column 'temp' (column 3) is given twice", 1, ["forecast", "train", "--csv", "weather.csv", "--column", "value", "--covariates", "temp", "--future-covariates", "temp"] },
+        { "missing future covariates: the forecast reads temp in the row after the last value, but --csv gives 0; the first missing row is 2014-01-02 16:00:00", 1, ["forecast", "predict", "--checkpoint", "weather-future.safetensors", "--steps", "1", "--csv", "weather.csv"] },
+        { "--likelihood gaussian or quantile with --future-covariates is not supported yet", 1, ["forecast", "train", "--csv", "weather.csv", "--column", "value", "--future-covariates", "temp", "--likelihood", "quantile"] },
+        { "forecast backtest does not take --future-covariates yet", 1, ["forecast", "backtest", "--csv", "weather.csv", "--column", "value", "--future-covariates", "temp"] },
         { "--ar-order must be a positive integer, got 0", 1, ["forecast", "train", "--csv", "series.csv", "--column", "value", "--ar-order", "0"] },
         { "the AR(30) baseline needs at least 61 training values, and there are 28; give a smaller --ar-order", 1, ["forecast", "train", "--csv", "series.csv", "--column", "value", "--ar-order", "30"] },
         { "--max-seconds must be a finite number, got NaN", 1, ["bench", "--max-seconds", "NaN"] },

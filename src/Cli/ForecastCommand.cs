@@ -52,6 +52,7 @@ internal static class ForecastCommand
         public readonly Option<float> Dropout = new("--dropout") { Description = "dropout between stacked levels while training", DefaultValueFactory = _ => Defaults.Dropout };
         public readonly Option<string> Cell = CliOptions.Cell();
         public readonly Option<string?> Covariates = new("--covariates") { Description = "past covariate columns, comma-separated (observed up to the forecast origin): numeric ones scaled, others one-hot; a model with them forecasts at most its --horizon steps ahead (predict needs --csv; a backtest needs --model-horizon = --horizon)" };
+        public readonly Option<string?> FutureCovariates = new("--future-covariates") { Description = "future covariate columns, comma-separated (known ahead: a holiday flag, a forecast temperature); a window's step carries the row k later's, so the last k steps carry the targets' own; predict --csv reads them from rows after the last value whose value cell is empty" };
         public readonly Option<bool> Calendar = new("--calendar") { Description = "add hour of day, day of week and month as sine/cosine pairs from --date-column (known ahead)" };
         public readonly Option<int> Epochs = new("--epochs") { Description = "maximum number of epochs", DefaultValueFactory = _ => Defaults.Epochs };
         public readonly Option<long> MaxSteps = new("--max-steps") { Description = "stop after this many training steps in all (0: no limit)", DefaultValueFactory = _ => Defaults.MaxSteps };
@@ -67,7 +68,7 @@ internal static class ForecastCommand
 
         public Option[] All =>
         [
-            Csv, Column, DateColumn, Scale, Difference, Covariates, Calendar, Window, ValFraction, Season, Hidden, Layers, Bidirectional, Dropout, Cell,
+            Csv, Column, DateColumn, Scale, Difference, Covariates, FutureCovariates, Calendar, Window, ValFraction, Season, Hidden, Layers, Bidirectional, Dropout, Cell,
             Epochs, MaxSteps, Batch, Lr, Clip, Patience, RestoreBest, Seed, Device,
         ];
 
@@ -83,6 +84,7 @@ internal static class ForecastCommand
                 Scale = given.Get(Scale, basis.Scale, v => v == "zscore" ? SeriesScalerKind.ZScore : SeriesScalerKind.MinMax),
                 Difference = given.Get(Difference, basis.Difference),
                 Covariates = given.Has(Covariates) ? ParseColumns(parse.GetValue(Covariates)) : basis.Covariates,
+                FutureCovariates = given.Has(FutureCovariates) ? ParseColumns(parse.GetValue(FutureCovariates)) : basis.FutureCovariates,
                 Calendar = given.Get(Calendar, basis.Calendar),
                 Window = given.Get(Window, basis.Window),
                 ValFraction = given.Get(ValFraction, basis.ValFraction),
@@ -231,7 +233,8 @@ internal static class ForecastCommand
             plan.Output("--output", outputPath).Output("--plot", plotPath).Check();
             var loaded = SeriesCheckpoint.Load(checkpointPath);
             var history = historyPath is null ? null
-                : SeriesCsv.Load(historyPath, loaded.Info.Column, loaded.Info.DateColumn, loaded.Info.Covariates.Columns.Select(c => c.Name).ToArray());
+                : SeriesCsv.Load(historyPath, loaded.Info.Column, loaded.Info.DateColumn, loaded.Info.Covariates.Columns.Select(c => c.Name).ToArray(),
+                    futureRows: loaded.Info.Covariates.FutureWidth > 0);
             var head = loaded.Config.Head;
             bool intervals = head.Likelihood != SeriesLikelihood.Point;
             if (!intervals && parse.GetResult(samples) is { Implicit: false })
@@ -345,6 +348,8 @@ internal static class ForecastCommand
             // Checked here so the message names --model-horizon: the backtest's --horizon (h) is not the model's.
             if (intervals && settings.Difference && settings.Horizon != 1)
                 throw new GpuLstmException(Inv($"--likelihood {parse.GetValue(likelihood)} with --difference needs --model-horizon 1 (quantiles of differences do not add up to quantiles of their sum), got {settings.Horizon}; --horizon h may be anything"));
+            if (settings.FutureCovariates.Length > 0)
+                throw new GpuLstmException("forecast backtest does not take --future-covariates yet; use forecast train, whose test part reads them");
             // Checked before anything is read or printed; SeriesBacktest.Run says the same to a library caller.
             if (settings.Covariates.Length > 0 && settings.Horizon != h)
                 throw new GpuLstmException(Inv($"a backtest with --covariates needs --model-horizon equal to --horizon ({h}), got {settings.Horizon}: past covariates after an origin are unknown, so the model must forecast all h steps directly"));

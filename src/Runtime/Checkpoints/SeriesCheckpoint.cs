@@ -289,19 +289,22 @@ internal static class SeriesCheckpoint
 
 /// <summary>
 /// The covariate spec as checkpoint metadata (JSON): {"calendar": bool, "columns": [{"name", "kind": "numeric" |
-/// "categorical", "scaler": {kind, a, b} for numeric, "categories": [...] for categorical (one-hot order)}]}.
+/// "categorical", "scaler": {kind, a, b} for numeric, "categories": [...] for categorical (one-hot order),
+/// "future": true for a future covariate (absent otherwise)}]}, past columns first.
 /// </summary>
 internal static class CovariateSpecJson
 {
-    private sealed record ColumnDto(string Name, string Kind, Dictionary<string, string>? Scaler, string[]? Categories);
+    // "future": true marks a --future-covariates column; absent (false) in every checkpoint without them.
+    private sealed record ColumnDto(string Name, string Kind, Dictionary<string, string>? Scaler, string[]? Categories,
+        [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)] bool Future = false);
     private sealed record SpecDto(bool Calendar, ColumnDto[] Columns);
 
     private static readonly JsonSerializerOptions Options = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
 
     public static string Write(SeriesCovariates covariates) => JsonSerializer.Serialize(new SpecDto(covariates.Calendar,
         covariates.Columns.Select(c => c.Kind == CovariateKind.Numeric
-            ? new ColumnDto(c.Name, "numeric", c.Scaler!.ToDictionary(), null)
-            : new ColumnDto(c.Name, "categorical", null, c.Categories.ToArray())).ToArray()), Options);
+            ? new ColumnDto(c.Name, "numeric", c.Scaler!.ToDictionary(), null, c.Future)
+            : new ColumnDto(c.Name, "categorical", null, c.Categories.ToArray(), c.Future)).ToArray()), Options);
 
     public static SeriesCovariates Read(string json)
     {
@@ -314,9 +317,9 @@ internal static class CovariateSpecJson
         {
             if (c is null || string.IsNullOrEmpty(c.Name)) throw new GpuLstmException("a column has no name");
             if (c.Kind == "numeric" && c.Scaler is not null)
-                columns.Add(new CovariateSpec(c.Name, CovariateKind.Numeric, SeriesScaler.FromDictionary(c.Scaler), []));
+                columns.Add(new CovariateSpec(c.Name, CovariateKind.Numeric, SeriesScaler.FromDictionary(c.Scaler), []) { Future = c.Future });
             else if (c.Kind == "categorical" && c.Categories is { Length: > 0 } categories && categories.All(x => x is not null))
-                columns.Add(new CovariateSpec(c.Name, CovariateKind.Categorical, null, categories));
+                columns.Add(new CovariateSpec(c.Name, CovariateKind.Categorical, null, categories) { Future = c.Future });
             else throw new GpuLstmException($"column '{CheckpointReader.Truncate(c.Name)}' is neither numeric with a scaler nor categorical with categories");
         }
         return new SeriesCovariates(columns, dto.Calendar);

@@ -45,16 +45,25 @@ public sealed class Forecaster : IDisposable
     public string Device => _device.Description;
 
     private Forecaster(ComputeDevice device, SeriesModel model, SeriesModelInfo info, IReadOnlyList<ForecastScore> scores,
-        IReadOnlyList<CovariateColumn>? covariateColumns = null)
+        IReadOnlyList<CovariateColumn>? covariateColumns = null, SeriesFutureRows? futureRows = null)
     {
-        _device = device; _model = model; _info = info; TestScores = scores; _covariateColumns = covariateColumns ?? [];
+        _device = device; _model = model; _info = info; TestScores = scores; _covariateColumns = covariateColumns ?? []; _futureRows = futureRows;
     }
 
     /// <summary>
     /// The most steps a forecast can reach past the end: a model reading past covariates forecasts one block of
     /// its horizon (their future values are unknown); null when the recursion can go on (no past covariates).
     /// </summary>
-    public int? MaxSteps => _info.Covariates.Columns.Count > 0 ? Horizon : null;
+    public int? MaxSteps => _info.Covariates.PastColumnCount > 0 ? Horizon : null;
+
+    /// <summary>The rows after the end that a model with future covariates reads (from --csv); null when none were given.</summary>
+    private readonly SeriesFutureRows? _futureRows;
+
+    /// <summary>
+    /// How many rows after the end a forecast of <paramref name="steps"/> reads future covariates from: every
+    /// block's target rows (one block with past covariates; whole blocks of the horizon when recursing).
+    /// </summary>
+    private int FutureRowsNeeded(int steps) => _info.Covariates.PastColumnCount > 0 ? Horizon : (steps + Horizon - 1) / Horizon * Horizon;
 
     /// <summary>Loads a forecasting checkpoint (a file, or <c>-</c> for standard input) onto <paramref name="device"/>.</summary>
     public static Forecaster Load(string checkpoint, string device = "cpu") => Load(checkpoint, device, maxBatch: 1);
@@ -74,13 +83,14 @@ public sealed class Forecaster : IDisposable
             info = info with { Values = history.Values, Labels = history.Labels, Dates = history.Dates };
             // Build the features now, so a bad covariate cell is refused before any forecast row is printed.
             if (!info.Covariates.IsEmpty) info.Covariates.Transform(history.Covariates, history.Dates, history.Labels);
+            if (info.Covariates.FutureWidth > 0 && history.Future is { } rows) info.Covariates.TransformFuture(rows.Covariates, rows.Labels);
         }
         else if (info.Covariates.Columns.Count > 0)
             throw new GpuLstmException($"the model reads covariates ({string.Join(", ", info.Covariates.Columns.Select(c => c.Name))}), which the checkpoint does not keep: give the history with --csv FILE");
         var dev = ComputeDevice.Open(device);
         try
         {
-            return new Forecaster(dev, loaded.CreateModel(dev, maxBatch), info, SeriesCheckpoint.ReadScores(loaded.Metadata, loaded.Config, loaded.Info), history?.Covariates);
+            return new Forecaster(dev, loaded.CreateModel(dev, maxBatch), info, SeriesCheckpoint.ReadScores(loaded.Metadata, loaded.Config, loaded.Info), history?.Covariates, history?.Future);
         }
         catch
         {
@@ -127,7 +137,7 @@ public sealed class Forecaster : IDisposable
         long step = 0;
         var values = _info.Covariates.IsEmpty
             ? SeriesForecast.ForecastStream(_model, _info.Values, _info.Difference, _info.Scaler)
-            : SeriesForecast.CovariateStream(_model, _info.Values, _info.Difference, _info.Scaler, _info.Covariates, _covariateColumns, _info.Dates, _info.Labels);
+            : SeriesForecast.CovariateStream(_model, _info.Values, _info.Difference, _info.Scaler, _info.Covariates, _covariateColumns, _info.Dates, _info.Labels, _futureRows);
         foreach (double value in values)
         {
             step++;
@@ -139,7 +149,14 @@ public sealed class Forecaster : IDisposable
     internal void CheckSteps(int steps)
     {
         if (MaxSteps is int most && steps > most)
-            throw new GpuLstmException($"the model reads past covariates ({string.Join(", ", _info.Covariates.Columns.Select(c => c.Name))}), whose future values are unknown, so it forecasts at most its horizon ({most}) past the end; {steps} steps were asked for (train with --horizon {steps} to forecast them directly)");
+            throw new GpuLstmException($"the model reads past covariates ({string.Join(", ", _info.Covariates.Columns.Where(c => !c.Future).Select(c => c.Name))}), whose future values are unknown, so it forecasts at most its horizon ({most}) past the end; {steps} steps were asked for (train with --horizon {steps} to forecast them directly)");
+        int given = _futureRows?.Count ?? 0;
+        if (_info.Covariates.FutureWidth > 0 && FutureRowsNeeded(steps) > given)
+        {
+            string first = SeriesForecast.FutureLabeler(_info.Dates, _info.Labels[^1])(given + 1);
+            int needed = FutureRowsNeeded(steps);
+            throw new GpuLstmException($"missing future covariates: the forecast reads {string.Join(", ", _info.Covariates.FutureNames)} in the {(needed == 1 ? "row" : $"{needed} rows")} after the last value, but --csv gives {given}; the first missing row is {first} (give it with the value cell empty)");
+        }
     }
 
     /// <summary>What the model's head predicts per step (a point, a Gaussian, quantiles).</summary>

@@ -21,6 +21,8 @@ public sealed record SeriesTrainingSettings
     public bool Difference { get; init; }
     /// <summary>Past covariate columns (observed up to the forecast origin), read beside the value column; numeric ones scaled, others one-hot.</summary>
     public string[] Covariates { get; init; } = [];
+    /// <summary>Future covariate columns (known ahead, such as a holiday flag or a forecast temperature): a window's step carries the row k later's value, so the last k steps carry the targets' own.</summary>
+    public string[] FutureCovariates { get; init; } = [];
     /// <summary>Add hour of day, day of week and month as sine/cosine pairs from the date column (needs <see cref="DateColumn"/>).</summary>
     public bool Calendar { get; init; }
     public int Window { get; init; } = 12;
@@ -69,6 +71,10 @@ public sealed record SeriesTrainingSettings
         if (ArOrder is int p) Positive(p, nameof(ArOrder), "the AR order");
         if (Covariates.Any(string.IsNullOrWhiteSpace))
             throw new SettingException(nameof(Covariates), "--covariates has an empty column name", "the covariates");
+        if (FutureCovariates.Any(string.IsNullOrWhiteSpace))
+            throw new SettingException(nameof(FutureCovariates), "--future-covariates has an empty column name", "the future covariates");
+        if (FutureCovariates.Length > 0 && Likelihood != SeriesLikelihood.Point)
+            throw new SettingException(nameof(Likelihood), "--likelihood gaussian or quantile with --future-covariates is not supported yet: sampled paths do not read the rows after the end", "the likelihood");
         if (Calendar && DateColumn is null)
             throw new SettingException(nameof(Calendar), "--calendar needs dates: give the date column with --date-column", "the calendar features");
         Positive(Horizon, nameof(Horizon), "the horizon");

@@ -103,6 +103,8 @@ internal static class SeriesBacktest
         bool probabilistic = head.Likelihood != SeriesLikelihood.Point;
         if (probabilistic && sampling is null) throw new ArgumentException("a probabilistic head's backtest needs its sampling", nameof(sampling));
         var levels = head.ReportedLevels;
+        if (settings.FutureCovariates.Length > 0)
+            throw new GpuLstmException("forecast backtest does not take --future-covariates yet; use forecast train, whose test part reads them");
         bool covariates = settings.Covariates.Length > 0 || settings.Calendar;
         // Past covariates after an origin are unknown, so the model cannot feed its forecasts back: it forecasts
         // all h steps in one direct block. Calendar features are known ahead, so a calendar-only model may recurse.

@@ -37,7 +37,9 @@ internal static class SeriesCsv
     /// or a space between, an optional Z or ±hh:mm) and order the rows. Column names match exactly, or
     /// ignoring case when exactly one column matches that way.
     /// </summary>
-    public static SeriesData Load(string path, string column, string? dateColumn = null, IReadOnlyList<string>? covariates = null)
+    /// <param name="futureRows">let rows after the last value leave the value cell empty (they carry future
+    /// covariates for a forecast): they go to <see cref="SeriesData.Future"/>, not into the series.</param>
+    public static SeriesData Load(string path, string column, string? dateColumn = null, IReadOnlyList<string>? covariates = null, bool futureRows = false)
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(column);
@@ -49,10 +51,34 @@ internal static class SeriesCsv
             text = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true).GetString(source.ReadAllBytes());
         }
         catch (DecoderFallbackException) { throw new GpuLstmException($"{file} is not valid UTF-8 text"); }
-        return Parse(text, file, path, column, dateColumn, covariates ?? []);
+        var data = Parse(text, file, path, column, dateColumn, covariates ?? [], futureRows);
+        return futureRows ? SplitFutureRows(data, file) : data;
     }
 
-    private static SeriesData Parse(string text, string file, string source, string column, string? dateColumn, IReadOnlyList<string> covariates)
+    /// <summary>
+    /// The rows whose value is NaN (an empty cell) after the last value become <see cref="SeriesData.Future"/>; an
+    /// empty value before it is refused as in any series.
+    /// </summary>
+    private static SeriesData SplitFutureRows(SeriesData data, string file)
+    {
+        int end = data.Count;
+        while (end > 0 && double.IsNaN(data.Values[end - 1])) end--;
+        if (end == 0) throw new GpuLstmException($"{file} has no values in column '{data.Column}', only rows with it empty");
+        int gap = Array.FindIndex(data.Values, 0, end, double.IsNaN);
+        if (gap >= 0)
+            throw new GpuLstmException($"{file} row {data.Labels[gap]}, column '{data.Column}': the cell is empty before the last value; only rows after it may leave it empty (they carry future covariates)");
+        if (end == data.Count) return data;
+        return data with
+        {
+            Values = data.Values[..end],
+            Labels = data.Labels[..end],
+            Dates = data.Dates?[..end],
+            Covariates = data.Covariates.Select(c => c with { Cells = c.Cells[..end] }).ToArray(),
+            Future = new SeriesFutureRows(data.Labels[end..], data.Dates?[end..], data.Covariates.Select(c => c with { Cells = c.Cells[end..] }).ToArray()),
+        };
+    }
+
+    private static SeriesData Parse(string text, string file, string source, string column, string? dateColumn, IReadOnlyList<string> covariates, bool futureRows)
     {
         if (text.Length > 0 && text[0] == '\uFEFF') text = text[1..];
         var rows = ReadRows(text, file);
@@ -97,7 +123,7 @@ internal static class SeriesCsv
                 throw new GpuLstmException(
                     $"{file} line {row.Line} has {Plural(row.Cells.Count, "cell")} but the header (line {header.Line}) has {header.Cells.Count}{which}");
             }
-            values[i] = ParseValue(file, row, valueIndex, valueName);
+            values[i] = futureRows && row.Cells[valueIndex].Length == 0 ? double.NaN : ParseValue(file, row, valueIndex, valueName);
             for (int c = 0; c < covariateIndices.Length; c++) covariateCells[c][i] = row.Cells[covariateIndices[c]];
             if (dates is not null)
             {

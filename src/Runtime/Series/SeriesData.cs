@@ -12,4 +12,7 @@ internal sealed record SeriesData(string Source, string Column, string? DateColu
 
     /// <summary>The covariate columns read beside the value column, cells in the same (date) order; empty when none were asked for.</summary>
     public IReadOnlyList<CovariateColumn> Covariates { get; init; } = [];
+
+    /// <summary>Rows after the last value with an empty value cell (read for future covariates by `forecast predict --csv`); null when none.</summary>
+    public SeriesFutureRows? Future { get; init; }
 }

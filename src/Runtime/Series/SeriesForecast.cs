@@ -132,12 +132,14 @@ internal static class SeriesForecast
     /// <summary>
     /// Forecast past the end of a series for a model that reads covariates, in original units, as a stream.
     /// Past covariates are known only up to the end, so such a model forecasts one block of its horizon and
-    /// the stream ends there (direct multi-horizon: train with a larger horizon for more). A model with only
-    /// calendar features forecasts recursively without end: the calendar of each future step comes from the
-    /// dates' regular interval, so <paramref name="dates"/> must be regular.
+    /// the stream ends there (direct multi-horizon: train with a larger horizon for more). A model without past
+    /// covariates forecasts recursively: the calendar of each future step comes from the dates' regular
+    /// interval (so <paramref name="dates"/> must be regular), and future covariates come from
+    /// <paramref name="futureRows"/>, the rows after the end; the stream ends before a block whose last
+    /// step's row k later has none.
     /// </summary>
     public static IEnumerable<double> CovariateStream(SeriesModel model, double[] original, bool difference, SeriesScaler scaler,
-        SeriesCovariates covariates, IReadOnlyList<CovariateColumn> columns, DateTime[]? dates, IReadOnlyList<string> labels)
+        SeriesCovariates covariates, IReadOnlyList<CovariateColumn> columns, DateTime[]? dates, IReadOnlyList<string> labels, SeriesFutureRows? futureRows = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(covariates);
@@ -149,30 +151,40 @@ internal static class SeriesForecast
             throw new GpuLstmException($"a forecast needs the last {window} values{(difference ? " (differences)" : "")}, but the series has {modeled.Length}");
         int shift = difference ? 1 : 0;
         var history = covariates.Transform(columns, dates, labels);
-        Func<int, DateTime>? future = null;
-        if (covariates.Columns.Count == 0)
-            future = FutureDate(dates) ?? throw new GpuLstmException("the model reads calendar features, but the dates are not regular, so the future steps' dates are unknown");
+        int past = covariates.PastWidth, futureWidth = covariates.FutureWidth;
+        var ahead = futureWidth > 0 && futureRows is not null ? covariates.TransformFuture(futureRows.Covariates, futureRows.Labels) : [];
+        int aheadRows = futureWidth > 0 ? ahead.Length / futureWidth : 0;
+        bool recursive = covariates.PastColumnCount == 0;
+        Func<int, DateTime>? calendarDate = null;
+        if (recursive && covariates.Calendar)
+            calendarDate = FutureDate(dates) ?? throw new GpuLstmException("the model reads calendar features, but the dates are not regular, so the future steps' dates are unknown");
         return Stream();
 
         IEnumerable<double> Stream()
         {
-            // The scaled target and features of every modeled row so far, history then forecasts.
+            // The scaled target and features of every modeled row so far, history then forecasts; a forecast
+            // row's own future part is never read (a step reads the future part of the row k later, from `ahead`).
             var scaled = new List<double>(scaler.Transform(modeled));
             var features = new List<double>(history[(shift * width)..]);
+            int known = scaled.Count;   // modeled rows with observed covariates; row known + i is futureRows row i
             var input = new float[window * f];
             var output = new float[horizon];
+            var appended = new double[width];
             double? level = difference ? original[^1] : null;
             for (long made = 0; ; made += horizon)
             {
                 int end = scaled.Count;
+                if (futureWidth > 0 && end + horizon - 1 - known >= aheadRows) yield break;   // the block's last target row has no future covariates
                 for (int t = 0; t < window; t++)
                 {
-                    int row = end - window + t;
-                    input[t * f] = (float)scaled[row];
-                    for (int j = 0; j < width; j++) input[t * f + 1 + j] = (float)features[row * width + j];
+                    int row = end - window + t, at = t * f;
+                    input[at] = (float)scaled[row];
+                    for (int j = 0; j < past; j++) input[at + 1 + j] = (float)features[row * width + j];
+                    int later = row + horizon;
+                    for (int j = 0; j < futureWidth; j++)
+                        input[at + 1 + past + j] = (float)(later < known ? features[later * width + past + j] : ahead[(later - known) * futureWidth + j]);
                 }
                 model.Predict(input, 1, output);
-                var calendar = new double[SeriesCovariates.CalendarWidth];
                 for (int j = 0; j < horizon; j++)
                 {
                     if (!float.IsFinite(output[j])) throw new GpuLstmException($"the model forecast a non-finite value at step {made + j + 1}");
@@ -180,12 +192,13 @@ internal static class SeriesForecast
                     if (level is double l) level = value = l + value;
                     yield return value;
                 }
-                if (future is null) yield break;   // past covariates: their future is unknown
+                if (!recursive) yield break;   // past covariates: their future is unknown
                 for (int j = 0; j < horizon; j++)
                 {
                     scaled.Add(output[j]);
-                    SeriesCovariates.CalendarFeatures(future((int)(made + j + 1)), calendar);
-                    features.AddRange(calendar);
+                    if (calendarDate is not null)
+                        SeriesCovariates.CalendarFeatures(calendarDate((int)(made + j + 1)), appended.AsSpan(past - SeriesCovariates.CalendarWidth, SeriesCovariates.CalendarWidth));
+                    features.AddRange(appended);
                 }
             }
         }

@@ -45,7 +45,7 @@ internal sealed class SeriesProblem
         {
             // Modeled index i is original row i + 1 when differenced (d[i] ends at y[i+1]): fit on the same rows the target's scaler saw.
             int shift = difference ? 1 : 0;
-            Covariates = SeriesCovariates.Fit(source.Columns, source.Dates, source.Calendar, scale, split.Train.End + shift);
+            Covariates = SeriesCovariates.Fit(source.Columns, source.Dates, source.Calendar, scale, split.Train.End + shift, source.FutureCount);
             var all = Covariates.Transform(source.Columns, source.Dates, source.Labels);
             CovariateFeatures = all[(shift * Covariates.Width)..];
         }
@@ -53,7 +53,8 @@ internal sealed class SeriesProblem
 
     /// <summary>
     /// A time-major batch (T, B, F) for the samples at <paramref name="ends"/>: per step the scaled target, then
-    /// the covariates of the same row (past covariates: known up to the step they describe); and targets (B, k).
+    /// the past covariates and calendar of the same row (known up to the step they describe), then the future
+    /// covariates of the row k later; and targets (B, k).
     /// </summary>
     public void FillBatch(ReadOnlySpan<int> ends, Span<float> inputs, Span<float> targets)
     {
@@ -63,7 +64,7 @@ internal sealed class SeriesProblem
             Windows.FillBatch(Scaled, ends, inputs, targets);
             return;
         }
-        int size = ends.Length, steps = Windows.Window, w = Covariates.Width;
+        int size = ends.Length, steps = Windows.Window, w = Covariates.Width, past = Covariates.PastWidth, k = Windows.Horizon;
         if (inputs.Length < steps * size * f) throw new ArgumentException($"inputs hold {inputs.Length} floats; the batch needs {steps} × {size} × {f}", nameof(inputs));
         Windows.FillBatch(Scaled, ends, inputs, targets);
         // FillBatch wrote the target values in the (T, B, 1) layout into the front; spread it to (T, B, F) from the back so nothing is overwritten unread.
@@ -72,7 +73,9 @@ internal sealed class SeriesProblem
             for (int t = 0; t < steps; t++)
             {
                 int row = ends[b] - steps + t, at = (t * size + b) * f + 1;
-                for (int j = 0; j < w; j++) inputs[at + j] = (float)CovariateFeatures[row * w + j];
+                for (int j = 0; j < past; j++) inputs[at + j] = (float)CovariateFeatures[row * w + j];
+                // Future covariates are known ahead: step t carries row + k's, the last k steps the targets' own (row + k ≤ e + k − 1, a target row).
+                for (int j = past; j < w; j++) inputs[at + j] = (float)CovariateFeatures[(row + k) * w + j];
             }
     }
 
@@ -129,5 +132,8 @@ internal sealed class SeriesProblem
 /// <summary>Covariate columns and what calendar features need, in original rows (before differencing).</summary>
 internal sealed record SeriesCovariateSource(IReadOnlyList<CovariateColumn> Columns, DateTime[]? Dates, bool Calendar, IReadOnlyList<string> Labels)
 {
+    /// <summary>How many of the last <see cref="Columns"/> are future covariates (known ahead).</summary>
+    public int FutureCount { get; init; }
+
     public bool IsEmpty => Columns.Count == 0 && !Calendar;
 }

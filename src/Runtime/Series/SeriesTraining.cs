@@ -85,11 +85,11 @@ internal sealed class SeriesTraining : TrainingRun
                 saved = SeriesCheckpoint.Load(s.Checkpoint);
             }
             CheckFiles(labels, s.Csv == Files.InputSource.StandardInput || preloaded is not null ? null : s.Csv, CheckpointPath, MetricsPath, PlotPath, s.Resume);
-            _data = preloaded ?? SeriesCsv.Load(s.Csv, s.Column, s.DateColumn, s.Covariates);
+            _data = preloaded ?? SeriesCsv.Load(s.Csv, s.Column, s.DateColumn, [.. s.Covariates, .. s.FutureCovariates]);
             try
             {
                 _problem = new SeriesProblem(_data.Values, s.Difference, s.Scale, s.Window, s.Horizon, s.ValFraction, s.TestFraction,
-                    new SeriesCovariateSource(_data.Covariates, _data.Dates, s.Calendar, _data.Labels));
+                    new SeriesCovariateSource(_data.Covariates, _data.Dates, s.Calendar, _data.Labels) { FutureCount = s.FutureCovariates.Length });
             }
             catch (GpuLstmException x)
             {
@@ -232,12 +232,12 @@ internal sealed class SeriesTraining : TrainingRun
 internal sealed record SavedSeriesSetup(string Csv, string Column, string? DateColumn, string Scale, bool Difference, int Window, int Horizon,
     double ValFraction, double TestFraction, int Season, string Cell, int Hidden, int Layers, bool Bidirectional, float Dropout, int Batch,
     double Lr, double Clip, int Patience, bool RestoreBest, ulong Seed, string? Likelihood = null, string? Quantiles = null,
-    string? Covariates = null, bool Calendar = false)
+    string? Covariates = null, bool Calendar = false, string? FutureCovariates = null)
 {
     public static SavedSeriesSetup From(SeriesTrainingSettings s) => new(
         s.Csv == Files.InputSource.StandardInput ? s.Csv : Path.GetFullPath(s.Csv), s.Column, s.DateColumn, s.Scale.ToString(), s.Difference, s.Window,
         s.Horizon, s.ValFraction, s.TestFraction, s.Season, s.Cell.Name, s.Hidden, s.Layers, s.Bidirectional, s.Dropout, s.BatchSize, s.LearningRate,
-        s.ClipNorm, s.Patience, s.RestoreBest, s.Seed, s.Head.Name, s.Head.QuantilesText, string.Join(",", s.Covariates), s.Calendar);
+        s.ClipNorm, s.Patience, s.RestoreBest, s.Seed, s.Head.Name, s.Head.QuantilesText, string.Join(",", s.Covariates), s.Calendar, string.Join(",", s.FutureCovariates));
 
     public SeriesTrainingSettings ToSettings() => new()
     {
@@ -247,6 +247,7 @@ internal sealed record SavedSeriesSetup(string Csv, string Column, string? DateC
         RestoreBest = RestoreBest, Seed = Seed,
         // State files from before covariates have none.
         Covariates = string.IsNullOrEmpty(Covariates) ? [] : Covariates.Split(','), Calendar = Calendar,
+        FutureCovariates = string.IsNullOrEmpty(FutureCovariates) ? [] : FutureCovariates.Split(','),
         // State files from before the probabilistic heads have neither: a point head.
         Likelihood = Likelihood is null ? SeriesLikelihood.Point : SeriesHead.ParseName(Likelihood),
         Quantiles = string.IsNullOrEmpty(Quantiles) ? [] : Quantiles.Split(',').Select(q => double.Parse(q, CultureInfo.InvariantCulture)).ToArray(),
@@ -263,7 +264,7 @@ internal sealed record SavedSeriesSetup(string Csv, string Column, string? DateC
             // State files from before the probabilistic heads saved neither; they trained a point head.
             if (property.Name == nameof(Likelihood)) b ??= "point";
             if (property.Name == nameof(Quantiles)) b ??= "";
-            if (property.Name == nameof(Covariates)) b ??= "";
+            if (property.Name == nameof(Covariates) || property.Name == nameof(FutureCovariates)) b ??= "";
             if (!Equals(a, b))
                 throw ResumeSettings.ResumeConflict(property.Name == "Batch" ? "BatchSize" : property.Name == "Lr" ? "LearningRate" : property.Name == "Clip" ? "ClipNorm" : property.Name,
                     Show(a), Show(b));
