@@ -64,6 +64,33 @@ public sealed class SeriesCovariateBacktestTests
         }
     }
 
+    /// <summary>
+    /// Future covariates are known ahead: origin o reads them up to row o + h − 1 and no further. Flipping the
+    /// wind direction (a future covariate here) from row 58 on leaves origins 54 and 56 (which read rows up to
+    /// 55 and 57) exactly as they were and moves origin 58's model forecast, whose window carries rows 58 and 59.
+    /// </summary>
+    [Fact]
+    public void AnOriginReadsFutureCovariatesUpToItsLastTargetRowOnly()
+    {
+        var settings = Tiny with { Covariates = ["temp"], FutureCovariates = ["dir"] };
+        var plan = new BacktestPlan(60, 3, 2, 2);
+        var before = SeriesBacktest.Run(Hourly(60), settings, plan, BacktestTraining.Once, arOrder: 3);
+        var flipped = Hourly(60, direction: i => (i % 3 == 0) != (i >= 58) ? "N" : "S");
+        var after = SeriesBacktest.Run(flipped, settings, plan, BacktestTraining.Once, arOrder: 3);
+        var (a, b) = (before.Forecasts[0].Values, after.Forecasts[0].Values);
+        Assert.Equal(a[..4], b[..4]);
+        Assert.NotEqual(a[4..], b[4..]);
+        Assert.Equal(before.Forecasts[^1].Values, after.Forecasts[^1].Values);   // AR reads row o − 1 only (≤ 57)
+
+        // Without past covariates the model recurses over whole blocks of k inside h; h not a multiple of k is one line.
+        var futureOnly = settings with { Covariates = [], Horizon = 1 };
+        var data = Hourly(60) with { Covariates = [Hourly(60).Covariates[1]] };
+        var r = SeriesBacktest.Run(data, futureOnly, plan, BacktestTraining.Once, arOrder: 3);
+        Assert.All(r.Forecasts[0].Values, v => Assert.True(double.IsFinite(v)));
+        var message = Assert.Throws<GpuLstmException>(() => SeriesBacktest.Run(data, futureOnly with { Horizon = 2 }, new BacktestPlan(60, 2, 2, 3), BacktestTraining.Once, arOrder: 3)).Message;
+        Assert.Contains("needs --horizon (3) to be a multiple of --model-horizon (2)", message);
+    }
+
     /// <summary>A quantile model's sampled intervals read covariates before the origin only, as its point forecasts do.</summary>
     [Fact]
     public void NoOriginsIntervalsSeeCovariatesAfterIt()

@@ -348,11 +348,11 @@ internal static class ForecastCommand
             // Checked here so the message names --model-horizon: the backtest's --horizon (h) is not the model's.
             if (intervals && settings.Difference && settings.Horizon != 1)
                 throw new GpuLstmException(Inv($"--likelihood {parse.GetValue(likelihood)} with --difference needs --model-horizon 1 (quantiles of differences do not add up to quantiles of their sum), got {settings.Horizon}; --horizon h may be anything"));
-            if (settings.FutureCovariates.Length > 0)
-                throw new GpuLstmException("forecast backtest does not take --future-covariates yet; use forecast train, whose test part reads them");
             // Checked before anything is read or printed; SeriesBacktest.Run says the same to a library caller.
             if (settings.Covariates.Length > 0 && settings.Horizon != h)
                 throw new GpuLstmException(Inv($"a backtest with --covariates needs --model-horizon equal to --horizon ({h}), got {settings.Horizon}: past covariates after an origin are unknown, so the model must forecast all h steps directly"));
+            if (settings.FutureCovariates.Length > 0 && settings.Covariates.Length == 0 && h % settings.Horizon != 0)
+                throw new GpuLstmException(Inv($"a backtest with --future-covariates needs --horizon ({h}) to be a multiple of --model-horizon ({settings.Horizon}): each block reads the future covariates of its k target rows, and the last origin has only h rows after it"));
             int p = parse.GetValue(arOrder) ?? settings.Window;
             CliRunner.RequirePositive(p, "--ar-order");
             string? outputPath = parse.GetValue(output);

@@ -103,9 +103,11 @@ internal static class SeriesBacktest
         bool probabilistic = head.Likelihood != SeriesLikelihood.Point;
         if (probabilistic && sampling is null) throw new ArgumentException("a probabilistic head's backtest needs its sampling", nameof(sampling));
         var levels = head.ReportedLevels;
-        if (settings.FutureCovariates.Length > 0)
-            throw new GpuLstmException("forecast backtest does not take --future-covariates yet; use forecast train, whose test part reads them");
-        bool covariates = settings.Covariates.Length > 0 || settings.Calendar;
+        bool covariates = settings.Covariates.Length > 0 || settings.Calendar || settings.FutureCovariates.Length > 0;
+        // Future covariates are known ahead, so an origin reads them for its own forecast rows o..o+h−1, and a
+        // recursion reads whole blocks of k: the last origin, h rows before the end, has no rows past h.
+        if (settings.FutureCovariates.Length > 0 && settings.Covariates.Length == 0 && h % settings.Horizon != 0)
+            throw new GpuLstmException($"a backtest with --future-covariates needs --horizon ({h}) to be a multiple of --model-horizon ({settings.Horizon}): each block reads the future covariates of its k target rows, and the last origin has only h rows after it");
         // Past covariates after an origin are unknown, so the model cannot feed its forecasts back: it forecasts
         // all h steps in one direct block. Calendar features are known ahead, so a calendar-only model may recurse.
         if (settings.Covariates.Length > 0 && settings.Horizon != h)
@@ -163,14 +165,17 @@ internal static class SeriesBacktest
                     var history = y[..o];
                     if (covariates)
                     {
+                        // Rows o..o+h−1 carry the future covariates (known ahead); their other cells are not read.
+                        var ahead = new SeriesFutureRows(data.Labels[o..(o + h)], data.Dates?[o..(o + h)], data.Covariates.Select(c => c with { Cells = c.Cells[o..(o + h)] }).ToArray());
                         var stream = SeriesForecast.CovariateStream(run.Model, history, settings.Difference, run.ModelInfo.Scaler, run.ModelInfo.Covariates,
-                            Slice(data.Covariates, o), data.Dates?[..o], data.Labels[..o]);
+                            Slice(data.Covariates, o), data.Dates?[..o], data.Labels[..o], ahead);
                         int j = 0;
                         foreach (double v in stream)
                         {
                             model[i * h + j] = v;
                             if (++j == h) break;
                         }
+                        if (j < h) throw new InvalidOperationException($"the covariate forecast from origin {o} ended after {j} of {h} steps");
                     }
                     else SeriesForecast.ForecastAhead(run.Model, history, settings.Difference, run.ModelInfo.Scaler, h).CopyTo(model, i * h);
                     var modeledHistory = settings.Difference ? SeriesProblem.Differences(history) : history;
