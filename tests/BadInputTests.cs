@@ -263,7 +263,6 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "--future-covariates has an empty column name", 1, ["forecast", "train", "--csv", "weather.csv", "--column", "value", "--future-covariates", "temp,,dir"] },
         { "the covariate column 'temp' (column 3) is given twice", 1, ["forecast", "train", "--csv", "weather.csv", "--column", "value", "--covariates", "temp", "--future-covariates", "temp"] },
         { "missing future covariates: the forecast reads temp in the row after the last value, but --csv gives 0; the first missing row is 2014-01-02 16:00:00", 1, ["forecast", "predict", "--checkpoint", "weather-future.safetensors", "--steps", "1", "--csv", "weather.csv"] },
-        { "--likelihood gaussian or quantile with --future-covariates is not supported yet", 1, ["forecast", "train", "--csv", "weather.csv", "--column", "value", "--future-covariates", "temp", "--likelihood", "quantile"] },
         { "a backtest with --future-covariates needs --horizon (3) to be a multiple of --model-horizon (2)", 1, ["forecast", "backtest", "--csv", "weather.csv", "--column", "value", "--future-covariates", "temp", "--horizon", "3", "--model-horizon", "2"] },
         { "--ar-order must be a positive integer, got 0", 1, ["forecast", "train", "--csv", "series.csv", "--column", "value", "--ar-order", "0"] },
         { "the AR(30) baseline needs at least 61 training values, and there are 28; give a smaller --ar-order", 1, ["forecast", "train", "--csv", "series.csv", "--column", "value", "--ar-order", "30"] },

@@ -91,6 +91,21 @@ public sealed class SeriesCovariateBacktestTests
         Assert.Contains("needs --horizon (3) to be a multiple of --model-horizon (2)", message);
     }
 
+    /// <summary>A quantile model with a future covariate samples its intervals from the same rows as its point forecast: flipping them after origin 56's last target row moves only origin 58's quantiles.</summary>
+    [Fact]
+    public void SampledIntervalsReadFutureCovariatesUpToTheLastTargetRowOnly()
+    {
+        var settings = Tiny with { Covariates = [], FutureCovariates = ["dir"], Horizon = 1, Likelihood = SeriesLikelihood.Quantile, Quantiles = [0.1, 0.5, 0.9] };
+        var plan = new BacktestPlan(60, 3, 2, 2);
+        var sampling = new BacktestSampling(16, 7);
+        SeriesData Data(Func<int, string>? direction = null) { var d = Hourly(60, direction: direction); return d with { Covariates = [d.Covariates[1]] }; }
+        var before = SeriesBacktest.Run(Data(), settings, plan, BacktestTraining.Once, 3, sampling: sampling).Quantiles!;
+        var after = SeriesBacktest.Run(Data(i => (i % 3 == 0) != (i >= 58) ? "N" : "S"), settings, plan, BacktestTraining.Once, 3, sampling: sampling).Quantiles!;
+        Assert.All(before.Values, v => Assert.True(double.IsFinite(v)));
+        Assert.Equal(before.Values[..12], after.Values[..12]);
+        Assert.NotEqual(before.Values[12..], after.Values[12..]);
+    }
+
     /// <summary>A quantile model's sampled intervals read covariates before the origin only, as its point forecasts do.</summary>
     [Fact]
     public void NoOriginsIntervalsSeeCovariatesAfterIt()

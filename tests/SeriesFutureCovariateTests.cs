@@ -115,6 +115,37 @@ public sealed class SeriesFutureCovariateTests : IDisposable
         Assert.Equal("", empty.Stdout);
     }
 
+    /// <summary>A quantile model with a future covariate samples paths over the given rows after the end and no further.</summary>
+    [Fact]
+    public void AQuantileModelSamplesOverTheFutureRowsGiven()
+    {
+        var lines = new List<string> { "date,load,hol" };
+        for (int i = 0; i < 200; i++)
+        {
+            int hol = i % 11 == 3 ? 1 : 0;
+            lines.Add(string.Create(CultureInfo.InvariantCulture, $"2014-01-{i / 24 + 1:00} {i % 24:00}:00:00,{50 + 10 * Math.Sin(i / 4.0) + 30 * hol:F3},{hol}"));
+        }
+        string csv = Path.Combine(_dir, "q.csv");
+        File.WriteAllLines(csv, lines);
+        string ckpt = Path.Combine(_dir, "q.safetensors");
+        var train = CliTests.Run(_dir, "forecast", "train", "--csv", csv, "--column", "load", "--date-column", "date", "--future-covariates", "hol",
+            "--likelihood", "quantile", "--window", "6", "--hidden", "4", "--epochs", "3", "--device", "cpu", "--checkpoint", ckpt);
+        Assert.True(train.ExitCode == 0, train.Stderr);
+        // Rows 0..189 observed, then rows 190..192 with the load empty.
+        string history = Path.Combine(_dir, "qh.csv");
+        File.WriteAllLines(history, [.. lines.Take(191), .. Enumerable.Range(190, 3).Select(i => lines[i + 1].Split(',') is var c ? $"{c[0]},,{c[2]}" : "")]);
+        var a = CliTests.Run(_dir, "forecast", "predict", "--checkpoint", ckpt, "--csv", history, "--steps", "3", "--samples", "30");
+        var b = CliTests.Run(_dir, "forecast", "predict", "--checkpoint", ckpt, "--csv", history, "--steps", "3", "--samples", "30");
+        Assert.True(a.ExitCode == 0, a.Stderr);
+        Assert.Equal(a.Stdout, b.Stdout);
+        var rows = a.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("step,label,value,q0.1,q0.5,q0.9", rows[0]);
+        Assert.Equal(4, rows.Length);
+        var more = CliTests.Run(_dir, "forecast", "predict", "--checkpoint", ckpt, "--csv", history, "--steps", "4", "--samples", "30");
+        Assert.Equal(1, more.ExitCode);
+        Assert.Contains("missing future covariates", more.Stderr);
+    }
+
     private static double LstmRmse(string stdout) =>
         double.Parse(stdout.Split('\n').First(l => l.StartsWith("LSTM ", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
 }

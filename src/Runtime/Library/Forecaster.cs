@@ -168,7 +168,7 @@ public sealed class Forecaster : IDisposable
     /// </summary>
     internal IEnumerable<IntervalPoint> IntervalStream(int samples, ulong seed) =>
         SeriesIntervals.SampledStream(_model, _info.Values, _info.Difference, _info.Scaler, samples, seed,
-            _info.Covariates.IsEmpty ? null : new CovariateHistory(_info.Covariates, _covariateColumns, _info.Dates, _info.Labels));
+            _info.Covariates.IsEmpty ? null : new CovariateHistory(_info.Covariates, _covariateColumns, _info.Dates, _info.Labels) { Future = _futureRows });
 
     /// <summary>The series and its next dates, for plots: the history's dates (null without a regular date column) and the forecast's.</summary>
     internal SeriesModelInfo Info => _info;

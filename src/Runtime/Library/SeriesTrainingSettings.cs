@@ -73,8 +73,6 @@ public sealed record SeriesTrainingSettings
             throw new SettingException(nameof(Covariates), "--covariates has an empty column name", "the covariates");
         if (FutureCovariates.Any(string.IsNullOrWhiteSpace))
             throw new SettingException(nameof(FutureCovariates), "--future-covariates has an empty column name", "the future covariates");
-        if (FutureCovariates.Length > 0 && Likelihood != SeriesLikelihood.Point)
-            throw new SettingException(nameof(Likelihood), "--likelihood gaussian or quantile with --future-covariates is not supported yet: sampled paths do not read the rows after the end", "the likelihood");
         if (Calendar && DateColumn is null)
             throw new SettingException(nameof(Calendar), "--calendar needs dates: give the date column with --date-column", "the calendar features");
         Positive(Horizon, nameof(Horizon), "the horizon");

@@ -163,10 +163,11 @@ internal static class SeriesBacktest
                         autoRegression = FitAutoRegression(y.AsSpan(0, o), settings.Difference, arOrder, features.AsSpan(shift * width), width, h);
                     }
                     var history = y[..o];
+                    SeriesFutureRows? ahead = null;
                     if (covariates)
                     {
                         // Rows o..o+h−1 carry the future covariates (known ahead); their other cells are not read.
-                        var ahead = new SeriesFutureRows(data.Labels[o..(o + h)], data.Dates?[o..(o + h)], data.Covariates.Select(c => c with { Cells = c.Cells[o..(o + h)] }).ToArray());
+                        ahead = new SeriesFutureRows(data.Labels[o..(o + h)], data.Dates?[o..(o + h)], data.Covariates.Select(c => c with { Cells = c.Cells[o..(o + h)] }).ToArray());
                         var stream = SeriesForecast.CovariateStream(run.Model, history, settings.Difference, run.ModelInfo.Scaler, run.ModelInfo.Covariates,
                             Slice(data.Covariates, o), data.Dates?[..o], data.Labels[..o], ahead);
                         int j = 0;
@@ -183,12 +184,13 @@ internal static class SeriesBacktest
                     if (sampler is not null)
                     {
                         int j = 0;
-                        var covariateHistory = covariates ? new CovariateHistory(run.ModelInfo.Covariates, Slice(data.Covariates, o), data.Dates?[..o], data.Labels[..o]) : null;
+                        var covariateHistory = covariates ? new CovariateHistory(run.ModelInfo.Covariates, Slice(data.Covariates, o), data.Dates?[..o], data.Labels[..o]) { Future = ahead } : null;
                         foreach (var point in SeriesIntervals.SampledStream(sampler, history, settings.Difference, run.ModelInfo.Scaler, sampling!.Samples, sampling.Seed, covariateHistory))
                         {
                             point.Quantiles.CopyTo(quantiles!, (i * h + j) * levels.Count);
                             if (++j == h) break;
                         }
+                        if (j < h) throw new InvalidOperationException($"the sampled forecast from origin {o} ended after {j} of {h} steps");
                     }
                 }
             }

@@ -81,9 +81,10 @@ internal static class SeriesIntervals
     /// <remarks>
     /// A model that reads covariates needs <paramref name="covariates"/>: the history's covariate cells, which
     /// every path shares (they do not depend on the draws). Past covariates are unknown after the end, so such
-    /// a model samples one block of its horizon and the stream ends there, as its point forecast does. A
-    /// calendar-only model feeds its draws back without end, each future step's calendar computed from the
-    /// dates' regular interval.
+    /// a model samples one block of its horizon and the stream ends there, as its point forecast does. A model
+    /// without them feeds its draws back: each future step's calendar computed from the dates' regular
+    /// interval, its future covariates read from the rows after the end, and the stream ends before a block
+    /// whose last target row has none.
     /// </remarks>
     public static IEnumerable<IntervalPoint> SampledStream(SeriesModel model, double[] original, bool difference, SeriesScaler scaler, int samples, ulong seed,
         CovariateHistory? covariates = null)
@@ -99,30 +100,52 @@ internal static class SeriesIntervals
         int window = model.Config.Window;
         if (modeled.Length < window) throw new GpuLstmException($"a forecast needs the last {window} values, but the series has {modeled.Length}");
         var spec = covariates?.Spec;
-        int width = spec?.Width ?? 0;
+        int width = spec?.Width ?? 0, past = spec?.PastWidth ?? 0, futureWidth = spec?.FutureWidth ?? 0;
         if (model.Config.Features != 1 + width)
             throw new ArgumentException($"the model reads {model.Config.Features} features per step, the covariates give {1 + width}", nameof(covariates));
-        double[] lastFeatures = [];
-        Func<int, DateTime>? future = null;
+        var lastPast = new double[window * past];
+        double[] ahead = [];
+        Func<int, DateTime>? calendar = null;
+        bool recursive = true;
         if (width > 0)
         {
             var all = spec!.Transform(covariates!.Columns, covariates.Dates, covariates.Labels);
             // Modeled value i is original row i + 1 when differenced; the window's last row is the history's last.
-            lastFeatures = all[((original.Length - window) * width)..];
-            if (spec.Columns.Count == 0)
-                future = SeriesForecast.FutureDate(covariates.Dates) ?? throw new GpuLstmException("the model reads calendar features, but the dates are not regular, so the future steps' dates are unknown");
+            int first = original.Length - window;
+            for (int r = 0; r < window; r++) Array.Copy(all, (first + r) * width, lastPast, r * past, past);
+            // The future part of every row from the window's first on: the history's, then the rows after it.
+            var after = futureWidth > 0 && covariates.Future is { } rows ? spec.TransformFuture(rows.Covariates, rows.Labels) : [];
+            ahead = new double[window * futureWidth + after.Length];
+            for (int r = 0; r < window; r++) Array.Copy(all, (first + r) * width + past, ahead, r * futureWidth, futureWidth);
+            after.CopyTo(ahead, window * futureWidth);
+            recursive = spec.PastColumnCount == 0;
+            if (recursive && spec.Calendar)
+                calendar = SeriesForecast.FutureDate(covariates.Dates) ?? throw new GpuLstmException("the model reads calendar features, but the dates are not regular, so the future steps' dates are unknown");
         }
-        return Stream(model, head, scaler.Transform(modeled)[^window..], difference ? original[^1] : null, scaler, samples, seed, lastFeatures, width, future);
+        return Stream(model, head, scaler.Transform(modeled)[^window..], difference ? original[^1] : null, scaler, samples, seed,
+            new SampledCovariates(lastPast, past, ahead, futureWidth, recursive, calendar));
+    }
+
+    /// <summary>
+    /// What sampled paths read besides their draws, the same for every path: the window's past part (past
+    /// columns and calendar, (T, past)), the future part of every row from the window's first on ((rows, fw): the
+    /// history's, then the rows after it), whether the paths may recurse past one block, and the dates for the calendar.
+    /// </summary>
+    private sealed record SampledCovariates(double[] LastPast, int PastWidth, double[] Ahead, int FutureWidth, bool Recursive, Func<int, DateTime>? Calendar)
+    {
+        public int Width => PastWidth + FutureWidth;
     }
 
     private static IEnumerable<IntervalPoint> Stream(SeriesModel model, SeriesHead head, double[] last, double? lastLevel, SeriesScaler scaler, int n, ulong seed,
-        double[] lastFeatures, int width, Func<int, DateTime>? future)
+        SampledCovariates covariates)
     {
         var c = model.Config;
+        int width = covariates.Width, past = covariates.PastWidth, futureWidth = covariates.FutureWidth;
         int t = c.Window, k = c.Horizon, m = head.OutputsPerStep, f = 1 + width;
-        // (T+K, w): the window's covariate features, then room for the next round's calendar; the same for every path.
-        var features = new double[(t + k) * width];
-        lastFeatures.CopyTo(features, 0);
+        int aheadRows = futureWidth > 0 ? covariates.Ahead.Length / futureWidth : 0;
+        // (T+K, past): the window's past covariates, then room for the next round's calendar; the same for every path.
+        var features = new double[(t + k) * past];
+        covariates.LastPast.CopyTo(features, 0);
         var rng = Rng.ForPurpose(seed, "forecast-samples");
         var paths = new double[n * (t + k)];   // (N, T+K): each path's last T scaled values, then the round's K draws
         for (int b = 0; b < n; b++) last.CopyTo(paths, b * (t + k));
@@ -135,12 +158,16 @@ internal static class SeriesIntervals
         var step = new double[m];
         for (long made = 0; ; made += k)
         {
+            // Row i of the window reads the future part of row i + k, counted from the first window's first row.
+            long firstAhead = made + k;
+            if (futureWidth > 0 && firstAhead + t - 1 >= aheadRows) yield break;   // the block's last target row has no future covariates
             for (int b = 0; b < n; b++)
                 for (int i = 0; i < t; i++)
                 {
                     int at = (i * n + b) * f;
                     inputs[at] = (float)paths[b * (t + k) + i];
-                    for (int j = 0; j < width; j++) inputs[at + 1 + j] = (float)features[i * width + j];
+                    for (int j = 0; j < past; j++) inputs[at + 1 + j] = (float)features[i * past + j];
+                    for (int j = 0; j < futureWidth; j++) inputs[at + 1 + past + j] = (float)covariates.Ahead[(firstAhead + i) * futureWidth + j];
                 }
             model.PredictHead(inputs, n, outputs);
             for (int b = 0; b < n; b++)
@@ -167,11 +194,13 @@ internal static class SeriesIntervals
                 yield return new IntervalPoint(made + j + 1, value, quantiles);
                 // values is sorted now; the paths' order is untouched (they live in `paths` and `levels`).
             }
-            if (width > 0)
+            if (!covariates.Recursive) yield break;   // past covariates: their future is unknown
+            if (past > 0)
             {
-                if (future is null) yield break;   // past covariates: their future is unknown
-                for (int j = 0; j < k; j++) SeriesCovariates.CalendarFeatures(future((int)(made + j + 1)), features.AsSpan((t + j) * width, width));
-                Array.Copy(features, k * width, features, 0, t * width);
+                // Only the calendar can be past here (no past columns): each new row's is computed from its date.
+                for (int j = 0; j < k; j++)
+                    SeriesCovariates.CalendarFeatures(covariates.Calendar!((int)(made + j + 1)), features.AsSpan((t + j) * past, past));
+                Array.Copy(features, k * past, features, 0, t * past);
             }
             for (int b = 0; b < n; b++) Array.Copy(paths, b * (t + k) + k, paths, b * (t + k), t);
         }
@@ -193,4 +222,8 @@ internal static class SeriesIntervals
 }
 
 /// <summary>A history's covariate cells for sampling a model that reads covariates: the fitted spec, the columns in its order, the dates and the row labels (for messages).</summary>
-internal sealed record CovariateHistory(SeriesCovariates Spec, IReadOnlyList<CovariateColumn> Columns, DateTime[]? Dates, IReadOnlyList<string> Labels);
+internal sealed record CovariateHistory(SeriesCovariates Spec, IReadOnlyList<CovariateColumn> Columns, DateTime[]? Dates, IReadOnlyList<string> Labels)
+{
+    /// <summary>The rows after the history, for a model with future covariates; null when none.</summary>
+    public SeriesFutureRows? Future { get; init; }
+}
