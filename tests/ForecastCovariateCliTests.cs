@@ -102,6 +102,12 @@ public sealed class ForecastCovariateCliTests : IDisposable
         Assert.Equal("origin,step,date,actual,model,q0.1,q0.5,q0.9,persistence,ar", lines[0]);
         Assert.Equal(1 + 4 * 2, lines.Length);
 
+        // Dir known ahead instead: the model recurses in blocks of 1 over h = 2, reading Dir of its target rows.
+        var future = CliTests.Run(_dir, ["forecast", "backtest", "--csv", csv, "--column", "Load", "--date-column", "Date", "--covariates", "Temp",
+            "--future-covariates", "Dir", "--origins", "3", "--horizon", "2", "--model-horizon", "2", "--ar-order", "3", .. Fast]);
+        Assert.True(future.ExitCode == 0, future.Stderr);
+        Assert.Contains("AR(3) with covariates", future.Stdout);
+
         var refused = CliTests.Run(_dir, ["forecast", "backtest", "--csv", csv, "--column", "Load", "--covariates", "Dir,Temp", "--horizon", "2", "--output", output, .. Fast]);
         Assert.Equal(1, refused.ExitCode);
         Assert.Equal("gpulstm: error: a backtest with --covariates needs --model-horizon equal to --horizon (2), got 1: past covariates after an origin are unknown, so the model must forecast all h steps directly", refused.Stderr.Trim());

@@ -358,7 +358,7 @@ internal static class ForecastCommand
             string? outputPath = parse.GetValue(output);
             new FilePlan().Input("--csv", settings.Csv == InputSource.StandardInput ? null : settings.Csv).Output("--output", outputPath).Check();
             settings.Validate();
-            var data = SeriesCsv.Load(settings.Csv, settings.Column, settings.DateColumn, settings.Covariates);
+            var data = SeriesCsv.Load(settings.Csv, settings.Column, settings.DateColumn, [.. settings.Covariates, .. settings.FutureCovariates]);
             var plan = new BacktestPlan(data.Count, k, s, h);
             plan.Check();
             var training = parse.GetValue(refit) ? BacktestTraining.Refit : BacktestTraining.Once;

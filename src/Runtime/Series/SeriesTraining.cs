@@ -86,6 +86,9 @@ internal sealed class SeriesTraining : TrainingRun
             }
             CheckFiles(labels, s.Csv == Files.InputSource.StandardInput || preloaded is not null ? null : s.Csv, CheckpointPath, MetricsPath, PlotPath, s.Resume);
             _data = preloaded ?? SeriesCsv.Load(s.Csv, s.Column, s.DateColumn, [.. s.Covariates, .. s.FutureCovariates]);
+            // The past columns, then the future ones: which is which is known only by position.
+            if (_data.Covariates.Count != s.Covariates.Length + s.FutureCovariates.Length)
+                throw new ArgumentException($"the series holds {_data.Covariates.Count} covariate columns; the settings name {s.Covariates.Length} past and {s.FutureCovariates.Length} future ones");
             try
             {
                 _problem = new SeriesProblem(_data.Values, s.Difference, s.Scale, s.Window, s.Horizon, s.ValFraction, s.TestFraction,
