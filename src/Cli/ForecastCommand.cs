@@ -60,13 +60,15 @@ internal static class ForecastCommand
         public readonly Option<bool> RestoreBest = CliOptions.RestoreBest(Defaults.RestoreBest);
         public readonly Option<ulong> Seed = new("--seed") { Description = "seed for initialization, shuffling and dropout", DefaultValueFactory = _ => Defaults.Seed };
         public readonly Option<string> Device = CliOptions.Device(Defaults.Device);
+        public readonly Option<string?> SeriesColumn = new("--series-column") { Description = "a long-format CSV's column naming each row's series: one global model trains on all of them, each series scaled on its own training part" };
+        public readonly Option<bool> SeriesEmbedding = new("--series-embedding") { Description = "with --series-column: the model also reads which series a window is from (a learned per-series embedding)" };
 
         public TrainingOptions() => Scale.AcceptOnlyFromAmong("minmax", "zscore");
 
         public Option[] All =>
         [
             Csv, Column, DateColumn, Scale, Difference, Window, ValFraction, Season, Hidden, Layers, Bidirectional, Dropout, Cell,
-            Epochs, MaxSteps, Batch, Lr, Clip, Patience, RestoreBest, Seed, Device,
+            Epochs, MaxSteps, Batch, Lr, Clip, Patience, RestoreBest, Seed, Device, SeriesColumn, SeriesEmbedding,
         ];
 
         /// <summary><paramref name="basis"/> (the defaults, or a resumed run's saved settings) with the options given on the command line.</summary>
@@ -97,6 +99,8 @@ internal static class ForecastCommand
                 RestoreBest = given.Get(RestoreBest, basis.RestoreBest),
                 Seed = given.Get(Seed, basis.Seed),
                 Device = parse.GetValue(Device)!,
+                SeriesColumn = given.Get(SeriesColumn, basis.SeriesColumn),
+                SeriesEmbedding = given.Get(SeriesEmbedding, basis.SeriesEmbedding),
             };
         }
     }
@@ -149,7 +153,8 @@ internal static class ForecastCommand
             var s = run.Settings;
             var info = run.Info;
             int e = s.Epochs;
-            Console.WriteLine(Inv($"{info.Column}: {info.Values} values{(s.Difference ? " (modeling first differences)" : "")}; train {info.TrainSamples}, validation {info.ValidationSamples}, test {info.TestSamples} samples (window {s.Window}, horizon {s.Horizon}); scaler {info.Scaler}"));
+            string series = run.SeriesNames.Count > 1 ? Inv($"{run.SeriesNames.Count} series, ") : "";
+            Console.WriteLine(Inv($"{info.Column}: {series}{info.Values} values{(s.Difference ? " (modeling first differences)" : "")}; train {info.TrainSamples}, validation {info.ValidationSamples}, test {info.TestSamples} samples (window {s.Window}, horizon {s.Horizon}); scaler {info.Scaler}"));
             Console.WriteLine(Inv($"model: {info.ModelDescription}, {info.Parameters:N0} parameters on {info.DeviceDescription}"));
             if (run.ResumedFrom is { } from) Console.WriteLine($"resuming at step {from.Step} (epoch {from.Epoch + 1})");
             string monitorName = run.Monitor.KerasName();
@@ -173,10 +178,18 @@ internal static class ForecastCommand
             {
                 Console.WriteLine();
                 Console.WriteLine(Inv($"test metrics in original units ({info.TestSamples} samples × horizon {s.Horizon}):"));
-                int width = run.Scores.Max(r => r.Name.Length);
+                // Many series: one block per series, then the mean over the series (each series weighs the same).
+                string indent = run.SeriesScores.Count > 0 ? "  " : "";
+                int width = run.Scores.Max(r => r.Name.Length) + indent.Length;
+                string Row(string name, ForecastMetrics m) => Inv($"{(indent + name).PadRight(width)}  {m.Rmse,10:F3}  {m.Mae,10:F3}  {m.Mape,8:F2}");
                 Console.WriteLine(Inv($"{"".PadRight(width)}  {"RMSE",10}  {"MAE",10}  {"MAPE %",8}"));
-                foreach (var (name, m) in run.Scores)
-                    Console.WriteLine(Inv($"{name.PadRight(width)}  {m.Rmse,10:F3}  {m.Mae,10:F3}  {m.Mape,8:F2}"));
+                foreach (var (seriesName, scores) in run.SeriesScores)
+                {
+                    Console.WriteLine(seriesName);
+                    foreach (var (name, m) in scores) Console.WriteLine(Row(name, m));
+                }
+                if (run.SeriesScores.Count > 0) Console.WriteLine(Inv($"mean over the {run.SeriesScores.Count} series"));
+                foreach (var (name, m) in run.Scores) Console.WriteLine(Row(name, m));
                 if (run.Coverage is { } coverage) Console.WriteLine($"test {coverage.Describe()}");
             }
             else if (result.End != TrainEnd.Interrupted) Console.WriteLine("no test part (--test-fraction 0): no test metrics");
@@ -205,9 +218,10 @@ internal static class ForecastCommand
         var samples = new Option<int>("--samples") { Description = "for a gaussian or quantile model: sample paths the intervals are taken over", DefaultValueFactory = _ => DefaultSamples };
         var seed = new Option<ulong>("--seed") { Description = "seed of the sample paths (the same seed gives the same forecast)", DefaultValueFactory = _ => 42 };
         var csv = new Option<string?>("--csv") { Description = "forecast past the end of this CSV's series (same columns as in training) instead of the series the checkpoint keeps; needed by a model with --covariates" };
-        var command = new Command("predict", "Forecast N values past the end of the training series, feeding each forecast back as input; print CSV (step,label,value, and a gaussian or quantile model's quantiles).")
+        var seriesOption = new Option<string?>("--series") { Description = "for a model trained with --series-column: the series to forecast, comma-separated (default: all of them)" };
+        var command = new Command("predict", "Forecast N values past the end of the training series, feeding each forecast back as input; print CSV (step,label,value, and a gaussian or quantile model's quantiles; a many-series model's rows start with the series).")
         {
-            checkpoint, steps, plot, output, device, samples, seed, csv,
+            checkpoint, steps, plot, output, device, samples, seed, csv, seriesOption,
         };
         command.SetAction(parse => CliRunner.Run(parse, () =>
         {
@@ -226,15 +240,30 @@ internal static class ForecastCommand
             if (historyPath is not null && historyPath != InputSource.StandardInput) plan.Input("--csv", historyPath);
             plan.Output("--output", outputPath).Output("--plot", plotPath).Check();
             var loaded = SeriesCheckpoint.Load(checkpointPath);
-            var history = historyPath is null ? null
-                : SeriesCsv.Load(historyPath, loaded.Info.Column, loaded.Info.DateColumn, loaded.Info.Covariates.Columns.Select(c => c.Name).ToArray());
+            bool many = loaded.Info.Members.Count > 0;
+            string? seriesText = parse.GetValue(seriesOption);
+            if (seriesText is not null && !many)
+                throw new GpuLstmException("--series needs a checkpoint trained with --series-column; this one forecasts a single series");
             var head = loaded.Config.Head;
             bool intervals = head.Likelihood != SeriesLikelihood.Point;
             if (!intervals && parse.GetResult(samples) is { Implicit: false })
                 throw new GpuLstmException("--samples needs a checkpoint trained with --likelihood gaussian or quantile; this one forecasts points");
-            using var forecaster = Forecaster.Load(loaded, parse.GetValue(device)!, intervals ? paths : 1, history);
+            // Which series to forecast: −1 is the single series of a one-series model.
+            int[] targets = [-1];
+            if (many)
+            {
+                targets = seriesText is null ? Enumerable.Range(0, loaded.Info.Members.Count).ToArray()
+                    : ParseColumns(seriesText).Select(name => name.Length == 0 ? throw new GpuLstmException("--series has an empty series name") : loaded.Info.IndexOf(name)).Distinct().ToArray();
+                if (plotPath is not null && targets.Length != 1)
+                    throw new GpuLstmException(Inv($"--plot draws one series, and {targets.Length} would be forecast; name one with --series"));
+            }
+            using var forecaster = many
+                ? Forecaster.LoadMany(loaded, parse.GetValue(device)!, intervals ? paths : 1,
+                    historyPath is null ? null : SeriesCsv.LoadPanel(historyPath, loaded.Info.Column, loaded.Info.DateColumn, loaded.Info.SeriesColumn!))
+                : Forecaster.Load(loaded, parse.GetValue(device)!, intervals ? paths : 1,
+                    historyPath is null ? null : SeriesCsv.Load(historyPath, loaded.Info.Column, loaded.Info.DateColumn, loaded.Info.Covariates.Columns.Select(c => c.Name).ToArray()));
             forecaster.CheckSteps(n);
-            var info = forecaster.Info;
+            var info = forecaster.InfoOf(targets[0]);
             var levels = head.ReportedLevels;
             var kept = plotPath is null ? null : new double[n];
             // The outermost interval, for the plot's band.
@@ -247,16 +276,28 @@ internal static class ForecastCommand
             void Forecast(Stream file)
             {
                 using var csvFile = new StreamWriter(file, new UTF8Encoding(false), 1 << 16, leaveOpen: true);
-                string header = "step,label,value" + string.Concat(levels.Select(q => Inv($",q{q:0.###}")));
+                string header = (many ? "series," : "") + "step,label,value" + string.Concat(levels.Select(q => Inv($",q{q:0.###}")));
                 Console.Out.Write(header + "\n");
                 csvFile.Write(header + "\n");
+                foreach (int target in targets)
+                {
+                    written = 0;
+                    ForecastSeries(csvFile, target, many ? CsvCell(forecaster.Series[target]) + "," : "");
+                    if (written < n) break;
+                }
+                StandardOutput.ThrowIfClosed();
+                if (written < n) throw new OperationCanceledException(signals.Token);
+            }
+            void ForecastSeries(StreamWriter csvFile, int target, string prefix)
+            {
                 if (intervals)
                 {
-                    var label = SeriesForecast.FutureLabeler(info.Dates, info.Labels[^1]);
-                    foreach (var point in forecaster.IntervalStream(paths, parse.GetValue(seed)))
+                    var history = forecaster.InfoOf(target);
+                    var label = SeriesForecast.FutureLabeler(history.Dates, history.Labels[^1]);
+                    foreach (var point in forecaster.IntervalStream(paths, parse.GetValue(seed), target))
                     {
                         if (cancel.IsCancellationRequested) break;
-                        string row = Inv($"{point.Step},{CsvCell(label(point.Step))},{point.Value.ToString("R", CultureInfo.InvariantCulture)}")
+                        string row = prefix + Inv($"{point.Step},{CsvCell(label(point.Step))},{point.Value.ToString("R", CultureInfo.InvariantCulture)}")
                             + string.Concat(point.Quantiles.Select(q => "," + q.ToString("R", CultureInfo.InvariantCulture))) + "\n";
                         Console.Out.Write(row);
                         csvFile.Write(row);
@@ -269,17 +310,15 @@ internal static class ForecastCommand
                         if (++written == n) break;
                     }
                 }
-                else foreach (var point in forecaster.ForecastStream())
+                else foreach (var point in forecaster.ForecastStream(target))
                 {
                     if (cancel.IsCancellationRequested) break;
-                    string row = Inv($"{point.Step},{CsvCell(point.Label)},{point.Value.ToString("R", CultureInfo.InvariantCulture)}\n");
+                    string row = prefix + Inv($"{point.Step},{CsvCell(point.Label)},{point.Value.ToString("R", CultureInfo.InvariantCulture)}\n");
                     Console.Out.Write(row);
                     csvFile.Write(row);
                     if (kept is not null) kept[written] = point.Value;
                     if (++written == n) break;
                 }
-                StandardOutput.ThrowIfClosed();
-                if (written < n) throw new OperationCanceledException(signals.Token);
             }
             try
             {

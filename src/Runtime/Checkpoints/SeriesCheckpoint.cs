@@ -21,7 +21,44 @@ internal sealed record SeriesModelInfo(SeriesScaler Scaler, bool Difference, str
 
     /// <summary>The covariates' fitted spec (columns, kinds, scalers, categories, calendar); empty for a target-only model.</summary>
     public SeriesCovariates Covariates { get; init; } = new([], false);
+
+    /// <summary>
+    /// A many-series model's series, in the order the model knows them (its embedding's order); empty for a model
+    /// of one series. The record's own scaler, values, labels and dates are then the first series'.
+    /// </summary>
+    public IReadOnlyList<SeriesMember> Members { get; init; } = [];
+
+    /// <summary>The long-format CSV's series column a many-series model was trained from; null for one series.</summary>
+    public string? SeriesColumn { get; init; }
+
+    /// <summary>Whether the model reads a one-hot series identity per step (a learned series embedding).</summary>
+    public bool SeriesEmbedding { get; init; }
+
+    /// <summary>Inputs the series identity adds per step.</summary>
+    public int IdentityWidth => SeriesEmbedding ? Members.Count : 0;
+
+    /// <summary>The index of the series named <paramref name="name"/> (exact, else ignoring case when that is unique), or a one-line error listing the names.</summary>
+    public int IndexOf(string name)
+    {
+        for (int i = 0; i < Members.Count; i++)
+            if (string.Equals(Members[i].Name, name, StringComparison.Ordinal)) return i;
+        var folded = Enumerable.Range(0, Members.Count).Where(i => string.Equals(Members[i].Name, name, StringComparison.OrdinalIgnoreCase)).ToArray();
+        if (folded.Length == 1) return folded[0];
+        string known = string.Join(", ", Members.Take(20).Select(m => $"'{m.Name}'")) + (Members.Count > 20 ? $" and {Members.Count - 20} more" : "");
+        throw new GpuLstmException($"the model knows no series '{name}'; it was trained on {known}");
+    }
+
+    /// <summary>Series <paramref name="index"/> as a one-series info (its scaler, values, labels, dates), with its identity for the model.</summary>
+    public (SeriesModelInfo Info, SeriesIdentity Identity) Member(int index)
+    {
+        var m = Members[index];
+        var info = this with { Scaler = m.Scaler, Values = m.Values, Labels = m.Labels, Dates = m.Dates, Members = [], SeriesColumn = null, SeriesEmbedding = false };
+        return (info, SeriesEmbedding ? new SeriesIdentity(index, Members.Count) : SeriesIdentity.None);
+    }
 }
+
+/// <summary>One series of a many-series model: its name, the scaler fitted on its own training part, and its history.</summary>
+internal sealed record SeriesMember(string Name, SeriesScaler Scaler, double[] Values, string[] Labels, DateTime[]? Dates);
 
 /// <summary>A forecasting checkpoint read from disk and validated, ready to become a model on any device.</summary>
 internal sealed record LoadedSeriesCheckpoint(SeriesModelConfig Config, SeriesModelInfo Info, IReadOnlyDictionary<string, string> Metadata,
@@ -55,6 +92,9 @@ internal static class SeriesCheckpoint
     public const string FormatTag = "gpulstm-series/1";
     private const string ScalerPrefix = "scaler.";
     private const string CovariatesKey = "covariates";
+    private const string SeriesKey = "series";
+    private const string SeriesColumnKey = "series_column";
+    private const string SeriesEmbeddingKey = "series_embedding";
 
     private static string Inv(int n) => n.ToString(CultureInfo.InvariantCulture);
 
@@ -138,6 +178,12 @@ internal static class SeriesCheckpoint
             _ => "fc output (K): the K forecast steps; loss: mean squared error",
         };
         if (info.DateColumn is not null) metadata["date_column"] = info.DateColumn;
+        if (info.Members.Count > 0)
+        {
+            metadata[SeriesColumnKey] = info.SeriesColumn ?? "series";
+            metadata[SeriesEmbeddingKey] = info.SeriesEmbedding ? "true" : "false";
+            metadata[SeriesKey] = SeriesMembersJson.Write(info.Members);
+        }
         if (!info.Covariates.IsEmpty) metadata[CovariatesKey] = CovariateSpecJson.Write(info.Covariates);
         if (info.Dates is not null)
             metadata["dates"] = JsonSerializer.Serialize(info.Dates.Select(t => t.ToString("yyyy-MM-ddTHH:mm:ss.fffffffZ", CultureInfo.InvariantCulture)).ToArray());
@@ -197,8 +243,22 @@ internal static class SeriesCheckpoint
             try { covariates = CovariateSpecJson.Read(covariatesText); }
             catch (GpuLstmException e) { throw new GpuLstmException(Bad($"has a bad covariate spec: {e.Message}")); }
         }
-        if (features != 1 + covariates.Width)
-            throw new GpuLstmException(Bad($"has {features} features per step, but its covariate spec gives the target and {covariates.Width}"));
+        IReadOnlyList<SeriesMember> members = [];
+        bool embedding = false;
+        string? seriesColumn = null;
+        if (meta.TryGetValue(SeriesKey, out var seriesText))
+        {
+            try { members = SeriesMembersJson.Read(seriesText); }
+            catch (GpuLstmException e) { throw new GpuLstmException(Bad($"has bad 'series' metadata: {e.Message}")); }
+            embedding = GetBool(SeriesEmbeddingKey);
+            seriesColumn = Get(SeriesColumnKey);
+            foreach (var m in members)
+                if (m.Values.Length - (difference ? 1 : 0) < window)
+                    throw new GpuLstmException(Bad($"holds {m.Values.Length} values of series '{Truncate(m.Name)}', too few for its window of {window}{(difference ? " differences" : "")}"));
+        }
+        int identity = embedding ? members.Count : 0;
+        if (features != 1 + covariates.Width + identity)
+            throw new GpuLstmException(Bad($"has {features} features per step, but its covariate spec and series give the target, {covariates.Width} and {identity}"));
         SeriesScaler scaler;
         try { scaler = SeriesScaler.FromDictionary(meta, ScalerPrefix); }
         catch (GpuLstmException e) { throw new GpuLstmException(Bad($"has a bad scaler: {e.Message}")); }
@@ -247,7 +307,10 @@ internal static class SeriesCheckpoint
         try { config.Validate(); }
         catch (GpuLstmException e) { throw new GpuLstmException(Bad($"describes an invalid model: {e.Message}")); }
         reader.RequireTensors(ExpectedTensors(config), $"for H={h}, K={horizon}{(bidirectional ? ", bidirectional" : "")}");
-        var info = new SeriesModelInfo(scaler, difference, column, dateColumn, season, values, labels, dates) { Covariates = covariates };
+        var info = new SeriesModelInfo(scaler, difference, column, dateColumn, season, values, labels, dates)
+        {
+            Covariates = covariates, Members = members, SeriesEmbedding = embedding, SeriesColumn = seriesColumn,
+        };
         return new LoadedSeriesCheckpoint(config, info, meta, tensors, path);
     }
 
@@ -300,5 +363,52 @@ internal static class CovariateSpecJson
             else throw new GpuLstmException($"column '{CheckpointReader.Truncate(c.Name)}' is neither numeric with a scaler nor categorical with categories");
         }
         return new SeriesCovariates(columns, dto.Calendar);
+    }
+}
+
+/// <summary>
+/// A many-series model's series as checkpoint metadata (JSON): [{"name", "scaler": {kind, a, b}, "values": [...],
+/// "labels": [...], "dates": [ISO 8601 UTC...] or absent}], in the model's series order.
+/// </summary>
+internal static class SeriesMembersJson
+{
+    private sealed record MemberDto(string Name, Dictionary<string, string> Scaler, double[] Values, string[] Labels, string[]? Dates);
+
+    private static readonly JsonSerializerOptions Options = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase, DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
+    private const string DateFormat = "yyyy-MM-ddTHH:mm:ss.fffffffZ";
+
+    public static string Write(IReadOnlyList<SeriesMember> members) => JsonSerializer.Serialize(members.Select(m => new MemberDto(m.Name, m.Scaler.ToDictionary(),
+        m.Values, m.Labels, m.Dates?.Select(d => d.ToString(DateFormat, CultureInfo.InvariantCulture)).ToArray())).ToArray(), Options);
+
+    public static IReadOnlyList<SeriesMember> Read(string json)
+    {
+        MemberDto[]? dtos;
+        try { dtos = JsonSerializer.Deserialize<MemberDto[]>(json, Options); }
+        catch (JsonException) { dtos = null; }
+        if (dtos is null || dtos.Length == 0) throw new GpuLstmException("it is not a non-empty JSON array of series");
+        var result = new List<SeriesMember>();
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var d in dtos)
+        {
+            if (d is null || string.IsNullOrEmpty(d.Name)) throw new GpuLstmException("a series has no name");
+            string name = CheckpointReader.Truncate(d.Name);
+            if (!names.Add(d.Name)) throw new GpuLstmException($"series '{name}' appears twice");
+            if (d.Values is not { Length: > 0 } || d.Values.Any(v => !double.IsFinite(v))) throw new GpuLstmException($"series '{name}' has no values, or values that are not all finite");
+            if (d.Labels is null || d.Labels.Length != d.Values.Length || d.Labels.Any(l => l is null)) throw new GpuLstmException($"series '{name}' does not have one label per value");
+            if (d.Scaler is null) throw new GpuLstmException($"series '{name}' has no scaler");
+            var scaler = SeriesScaler.FromDictionary(d.Scaler);
+            DateTime[]? dates = null;
+            if (d.Dates is not null)
+            {
+                if (d.Dates.Length != d.Values.Length) throw new GpuLstmException($"series '{name}' does not have one date per value");
+                dates = new DateTime[d.Dates.Length];
+                for (int i = 0; i < dates.Length; i++)
+                    if (d.Dates[i] is null || !DateTime.TryParseExact(d.Dates[i], DateFormat, CultureInfo.InvariantCulture,
+                            DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out dates[i]))
+                        throw new GpuLstmException($"series '{name}' has a date {i} that is not a date");
+            }
+            result.Add(new SeriesMember(d.Name, scaler, d.Values, d.Labels, dates));
+        }
+        return result;
     }
 }

@@ -23,6 +23,10 @@ public sealed record SeriesTrainingSettings
     public string[] Covariates { get; init; } = [];
     /// <summary>Add hour of day, day of week and month as sine/cosine pairs from the date column (needs <see cref="DateColumn"/>).</summary>
     public bool Calendar { get; init; }
+    /// <summary>A long-format CSV's series column: one global model trains on every series in it, each scaled on its own training part (null: the file is one series).</summary>
+    public string? SeriesColumn { get; init; }
+    /// <summary>With <see cref="SeriesColumn"/>: the model also reads which series a window is from, as a learned per-series embedding (see README "Many series").</summary>
+    public bool SeriesEmbedding { get; init; }
     public int Window { get; init; } = 12;
     public int Horizon { get; init; } = 1;
     public double ValFraction { get; init; } = 0.15;
@@ -68,6 +72,12 @@ public sealed record SeriesTrainingSettings
             throw new SettingException(nameof(Likelihood), "--likelihood gaussian or quantile with --covariates or --calendar is not supported yet: sampled paths do not carry covariates", "the likelihood");
         if (Covariates.Any(string.IsNullOrWhiteSpace))
             throw new SettingException(nameof(Covariates), "--covariates has an empty column name", "the covariates");
+        if (SeriesColumn is not null && string.IsNullOrWhiteSpace(SeriesColumn))
+            throw new SettingException(nameof(SeriesColumn), "the series column name is empty", "the series column");
+        if (SeriesEmbedding && SeriesColumn is null)
+            throw new SettingException(nameof(SeriesEmbedding), "--series-embedding needs --series-column: a file of one series has no series to tell apart", "the series embedding");
+        if (SeriesColumn is not null && (Covariates.Length > 0 || Calendar))
+            throw new SettingException(nameof(SeriesColumn), "--series-column with --covariates or --calendar is not supported yet: each series would fit its own covariate encoding", "the series column");
         if (Calendar && DateColumn is null)
             throw new SettingException(nameof(Calendar), "--calendar needs dates: give the date column with --date-column", "the calendar features");
         Positive(Horizon, nameof(Horizon), "the horizon");

@@ -12,4 +12,7 @@ internal sealed record SeriesData(string Source, string Column, string? DateColu
 
     /// <summary>The covariate columns read beside the value column, cells in the same (date) order; empty when none were asked for.</summary>
     public IReadOnlyList<CovariateColumn> Covariates { get; init; } = [];
+
+    /// <summary>The series' name in a many-series (long-format) file: its series-column cell; null for a file of one series.</summary>
+    public string? Name { get; init; }
 }

@@ -11,6 +11,15 @@ internal sealed record IntervalCoverage(double Low, double High, int Inside, int
 
     public string Describe() => string.Create(CultureInfo.InvariantCulture,
         $"{Nominal * 100:0.##}% interval [q{Low:0.###}, q{High:0.###}]: {Fraction * 100:F1}% of {Count} actual values inside");
+
+    /// <summary>Several series' coverages of the same interval as one: their counts added (null entries, series without a test part, skipped); null when none.</summary>
+    public static IntervalCoverage? Pool(IEnumerable<IntervalCoverage?> coverages)
+    {
+        IntervalCoverage? pooled = null;
+        foreach (var c in coverages)
+            if (c is not null) pooled = pooled is null ? c : pooled with { Inside = pooled.Inside + c.Inside, Count = pooled.Count + c.Count };
+        return pooled;
+    }
 }
 
 /// <summary>One forecast step with its interval: the point value and the quantiles at the head's reported levels, in original units.</summary>
@@ -78,7 +87,8 @@ internal static class SeriesIntervals
     /// per path). Draws come from one stream seeded by <paramref name="seed"/>, in path then step order, so a
     /// seed gives the same forecast on every run and device that computes the same head outputs.
     /// </summary>
-    public static IEnumerable<IntervalPoint> SampledStream(SeriesModel model, double[] original, bool difference, SeriesScaler scaler, int samples, ulong seed)
+    public static IEnumerable<IntervalPoint> SampledStream(SeriesModel model, double[] original, bool difference, SeriesScaler scaler, int samples, ulong seed,
+        SeriesIdentity identity = default)
     {
         ArgumentNullException.ThrowIfNull(model);
         var head = model.Config.Head;
@@ -90,10 +100,12 @@ internal static class SeriesIntervals
         var modeled = difference ? SeriesProblem.Differences(original) : original;
         int window = model.Config.Window;
         if (modeled.Length < window) throw new GpuLstmException($"a forecast needs the last {window} values, but the series has {modeled.Length}");
-        return Stream(model, head, scaler.Transform(modeled)[^window..], difference ? original[^1] : null, scaler, samples, seed);
+        if (model.Config.Features != 1 + identity.Width) throw new ArgumentException($"the model reads {model.Config.Features} features per step; the target and the identity give {1 + identity.Width}", nameof(model));
+        return Stream(model, head, scaler.Transform(modeled)[^window..], difference ? original[^1] : null, scaler, samples, seed, identity);
     }
 
-    private static IEnumerable<IntervalPoint> Stream(SeriesModel model, SeriesHead head, double[] last, double? lastLevel, SeriesScaler scaler, int n, ulong seed)
+    private static IEnumerable<IntervalPoint> Stream(SeriesModel model, SeriesHead head, double[] last, double? lastLevel, SeriesScaler scaler, int n, ulong seed,
+        SeriesIdentity identity)
     {
         var c = model.Config;
         int t = c.Window, k = c.Horizon, m = head.OutputsPerStep;
@@ -103,6 +115,7 @@ internal static class SeriesIntervals
         var levels = new double[n];             // (N) each path's last original value, when differenced
         if (lastLevel is double l) Array.Fill(levels, l);
         var inputs = new float[t * n];          // (T,N,1) time-major
+        var wide = new float[t * n * c.Features]; // (T,N,1+S) with a series identity
         var outputs = new float[n * k * m];     // (N,K·M)
         var values = new double[n];
         var reported = head.ReportedLevels;
@@ -111,7 +124,7 @@ internal static class SeriesIntervals
         {
             for (int b = 0; b < n; b++)
                 for (int i = 0; i < t; i++) inputs[i * n + b] = (float)paths[b * (t + k) + i];
-            model.PredictHead(inputs, n, outputs);
+            model.PredictHead(identity.Widen(inputs, t, n, 1, wide), n, outputs);
             for (int b = 0; b < n; b++)
                 for (int j = 0; j < k; j++)
                 {

@@ -24,12 +24,16 @@ internal sealed class SeriesProblem
     /// <summary>Covariate inputs (modeled count, <see cref="SeriesCovariates.Width"/>) row-major, aligned with <see cref="Modeled"/>.</summary>
     public double[] CovariateFeatures { get; } = [];
 
-    /// <summary>F: inputs per time step, the target and then its covariates.</summary>
-    public int InputWidth => 1 + Covariates.Width;
+    /// <summary>Which series of a many-series model this is, when the model reads a series embedding; <see cref="SeriesIdentity.None"/> otherwise.</summary>
+    public SeriesIdentity Identity { get; }
+
+    /// <summary>F: inputs per time step, the target, then its covariates, then the series identity.</summary>
+    public int InputWidth => 1 + Covariates.Width + Identity.Width;
 
     public SeriesProblem(double[] original, bool difference, SeriesScalerKind scale, int window, int horizon, double validationFraction, double testFraction,
-        SeriesCovariateSource? covariates = null)
+        SeriesCovariateSource? covariates = null, SeriesIdentity identity = default)
     {
+        Identity = identity;
         ArgumentNullException.ThrowIfNull(original);
         if (window < 1) throw new GpuLstmException($"the window length must be at least 1, got {window}");
         if (horizon < 1) throw new GpuLstmException($"the horizon must be at least 1, got {horizon}");
@@ -53,27 +57,47 @@ internal sealed class SeriesProblem
 
     /// <summary>
     /// A time-major batch (T, B, F) for the samples at <paramref name="ends"/>: per step the scaled target, then
-    /// the covariates of the same row (past covariates: known up to the step they describe); and targets (B, k).
+    /// the covariates of the same row (past covariates: known up to the step they describe), then the series
+    /// identity's one-hot; and targets (B, k).
     /// </summary>
     public void FillBatch(ReadOnlySpan<int> ends, Span<float> inputs, Span<float> targets)
     {
-        int f = InputWidth;
-        if (f == 1)
-        {
-            Windows.FillBatch(Scaled, ends, inputs, targets);
-            return;
-        }
-        int size = ends.Length, steps = Windows.Window, w = Covariates.Width;
-        if (inputs.Length < steps * size * f) throw new ArgumentException($"inputs hold {inputs.Length} floats; the batch needs {steps} × {size} × {f}", nameof(inputs));
+        int f = InputWidth, size = ends.Length, steps = Windows.Window;
         Windows.FillBatch(Scaled, ends, inputs, targets);
+        if (f == 1) return;
+        if (inputs.Length < steps * size * f) throw new ArgumentException($"inputs hold {inputs.Length} floats; the batch needs {steps} × {size} × {f}", nameof(inputs));
         // FillBatch wrote the target values in the (T, B, 1) layout into the front; spread it to (T, B, F) from the back so nothing is overwritten unread.
         for (int i = steps * size - 1; i >= 0; i--) inputs[i * f] = inputs[i];
-        for (int b = 0; b < size; b++)
-            for (int t = 0; t < steps; t++)
+        for (int b = 0; b < size; b++) FillFeatures(ends[b], b, size, f, inputs);
+    }
+
+    /// <summary>
+    /// One sample of a batch whose samples may come from several series: column b of the (T, B, F)
+    /// inputs (F = <see cref="InputWidth"/>) and row b of the (B, k) targets, for the sample ending at <paramref name="end"/>.
+    /// </summary>
+    public void FillSample(int end, int b, int size, Span<float> inputs, Span<float> targets)
+    {
+        int f = InputWidth, steps = Windows.Window, k = Horizon;
+        if (end < steps || end + k > Scaled.Length) throw new ArgumentOutOfRangeException(nameof(end), end, $"a sample end must lie in [{steps}, {Scaled.Length - k}]");
+        for (int t = 0; t < steps; t++) inputs[(t * size + b) * f] = (float)Scaled[end - steps + t];
+        for (int j = 0; j < k; j++) targets[b * k + j] = (float)Scaled[end + j];
+        if (f > 1) FillFeatures(end, b, size, f, inputs);
+    }
+
+    /// <summary>Column b's covariates and identity, after the target at each step.</summary>
+    private void FillFeatures(int end, int b, int size, int f, Span<float> inputs)
+    {
+        int steps = Windows.Window, w = Covariates.Width;
+        for (int t = 0; t < steps; t++)
+        {
+            int row = end - steps + t, at = (t * size + b) * f + 1;
+            for (int j = 0; j < w; j++) inputs[at + j] = (float)CovariateFeatures[row * w + j];
+            if (Identity.Count > 0)
             {
-                int row = ends[b] - steps + t, at = (t * size + b) * f + 1;
-                for (int j = 0; j < w; j++) inputs[at + j] = (float)CovariateFeatures[row * w + j];
+                inputs.Slice(at + w, Identity.Count).Clear();
+                inputs[at + w + Identity.Index] = 1;
             }
+        }
     }
 
     public static double[] Differences(ReadOnlySpan<double> values)
