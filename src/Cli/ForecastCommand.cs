@@ -385,10 +385,11 @@ internal static class ForecastCommand
             string? outputPath = parse.GetValue(output);
             new FilePlan().Input("--csv", settings.Csv == InputSource.StandardInput ? null : settings.Csv).Output("--output", outputPath).Check();
             settings.Validate();
+            var training = parse.GetValue(refit) ? BacktestTraining.Refit : BacktestTraining.Once;
+            if (settings.SeriesColumn is not null) return BacktestMany(settings, k, s, h, training, p, intervals ? new BacktestSampling(paths, settings.Seed) : null, outputPath);
             var data = SeriesCsv.Load(settings.Csv, settings.Column, settings.DateColumn);
             var plan = new BacktestPlan(data.Count, k, s, h);
             plan.Check();
-            var training = parse.GetValue(refit) ? BacktestTraining.Refit : BacktestTraining.Once;
             Console.WriteLine(Inv($"{data.Column}: {data.Count} values; {k} origins every {s} steps from index {data.Count - h - (k - 1) * s}, horizon {h}; ") +
                 (training == BacktestTraining.Refit ? "the model is trained again at every origin on all values before it" : "the model is trained once on the values before the first origin"));
             using var signals = new CliRunner.StopSignals();
@@ -410,6 +411,84 @@ internal static class ForecastCommand
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>`forecast backtest --series-column`: one global model backtested on every series of a long-format file, each at its own last K origins.</summary>
+    private static int BacktestMany(SeriesTrainingSettings settings, int k, int stride, int h, BacktestTraining training, int arOrder, BacktestSampling? sampling, string? outputPath)
+    {
+        var members = SeriesCsv.LoadPanel(settings.Csv, settings.Column, settings.DateColumn, settings.SeriesColumn!);
+        // Every series must hold its origins: refused before anything is printed or trained.
+        foreach (var m in members)
+        {
+            try { new BacktestPlan(m.Count, k, stride, h).Check(); }
+            catch (GpuLstmException x) { throw new GpuLstmException($"series '{m.Name}': {x.Message}"); }
+        }
+        Console.WriteLine(Inv($"{members[0].Column}: {members.Length} series ({string.Join(", ", members.Select(m => Inv($"{m.Name} {m.Count}")))} values); ") +
+            Inv($"each series' last {k} origins every {stride} steps, horizon {h}; ") +
+            (training == BacktestTraining.Refit ? "one model is trained again at every origin on all series before it" : "one model is trained once on every series before its first origin"));
+        using var signals = new CliRunner.StopSignals();
+        BacktestResult[] results;
+        try
+        {
+            results = SeriesBacktest.RunMany(members, settings, k, stride, h, training, arOrder,
+                (values, r) => Console.WriteLine(Inv($"trained on {values} values: {r.EpochsRun} epochs in {r.Elapsed.TotalSeconds:F1}s")), signals.Token, sampling);
+        }
+        catch (OperationCanceledException) when (signals.Token.IsCancellationRequested)
+        {
+            Console.Out.Flush();
+            Console.Error.WriteLine($"gpulstm: interrupted by {signals.SignalName}; the backtest did not finish{(outputPath is null ? "" : " and nothing was written to --output")}");
+            return signals.ExitCode;
+        }
+        PrintBacktestMany(members, results);
+        if (outputPath is not null)
+            AtomicFile.Write(outputPath, "backtest CSV", file =>
+            {
+                for (int m = 0; m < members.Length; m++) WriteBacktestCsv(file, results[m], members[m], seriesName: members[m].Name, header: m == 0);
+            });
+        return 0;
+    }
+
+    /// <summary>Each series' overall metrics, then the mean over the series per step and overall, and which of the model and AR(p) wins on mean MASE.</summary>
+    private static void PrintBacktestMany(SeriesData[] members, BacktestResult[] results)
+    {
+        int h = results[0].Plan.Horizon, f = results[0].Forecasts.Count;
+        var names = results[0].Forecasts.Select(x => x.Name).ToArray();
+        int width = Math.Max(6, Math.Max(names.Max(n => n.Length) + 2, members.Max(m => m.Name!.Length)));
+        string Row(string name, string step, BacktestMetrics x) =>
+            Inv($"{name.PadRight(width)}  {step,4}  {x.Rmse,10:F3}  {x.Mae,10:F3}  {x.Smape,7:F2}  {(double.IsFinite(x.Mase) ? x.Mase.ToString("F3", CultureInfo.InvariantCulture) : "n/a"),7}");
+        Console.WriteLine();
+        Console.WriteLine(Inv($"backtest per series over {results[0].Origins.Length} origins × horizon {h}, in original units (sMAPE in %; MASE scaled by each origin's in-sample naive error):"));
+        Console.WriteLine(Inv($"{"".PadRight(width)}  {"step",4}  {"RMSE",10}  {"MAE",10}  {"sMAPE",7}  {"MASE",7}"));
+        for (int m = 0; m < members.Length; m++)
+        {
+            Console.WriteLine(members[m].Name);
+            foreach (var x in results[m].Forecasts) Console.WriteLine(Row("  " + x.Name, "all", results[m].Overall(x)));
+        }
+        // Means over the series: RMSE and MAE in mixed units (reported, but scale-dependent), sMAPE and MASE scale-free.
+        Console.WriteLine(Inv($"mean over the {members.Length} series (sMAPE and MASE compare across series; RMSE and MAE mix their units)"));
+        var overall = new BacktestMetrics[f];
+        for (int i = 0; i < f; i++)
+        {
+            for (int j = 0; j < h; j++)
+                Console.WriteLine(Row(j == 0 ? "  " + names[i] : "", (j + 1).ToString(CultureInfo.InvariantCulture), BacktestMetrics.Mean(results.Select(r => r.PerStep(r.Forecasts[i])[j]))));
+            overall[i] = BacktestMetrics.Mean(results.Select(r => r.Overall(r.Forecasts[i])));
+            Console.WriteLine(Row("", "all", overall[i]));
+        }
+        Console.WriteLine();
+        var (model, ar) = (overall[0], overall[^1]);
+        bool byMase = double.IsFinite(model.Mase) && double.IsFinite(ar.Mase);
+        double mScore = byMase ? model.Mase : model.Smape, aScore = byMase ? ar.Mase : ar.Smape;
+        string metric = byMase ? "mean MASE" : "mean sMAPE";
+        Console.WriteLine(mScore > aScore
+            ? Inv($"the global {names[0]} loses to the per-series linear {names[^1]} ({metric} {mScore:F3} vs {aScore:F3})")
+            : Inv($"the global {names[0]} beats the per-series linear {names[^1]} ({metric} {mScore:F3} vs {aScore:F3})"));
+        if (results[0].Quantiles is { } q0)
+        {
+            var scores = results.Select(r => r.Quantiles!.Overall(r.Actual, h)).ToArray();
+            int inside = scores.Sum(x => x.Inside), count = scores.Sum(x => x.Count);
+            Console.WriteLine(Inv($"{names[0]} intervals from {q0.Samples} sample paths per origin: the {scores[0].Nominal * 100:0.##}% interval covers {100.0 * inside / count:F1}% ({inside}/{count}) over all series; mean pinball loss per series {string.Join(", ", scores.Select(x => Inv($"{x.MeanPinball:F4}")))}"));
+        }
+        Console.WriteLine(Inv($"backtest took {results[0].Elapsed.TotalSeconds:F1}s"));
     }
 
     private static void PrintBacktest(BacktestResult result)
@@ -457,7 +536,7 @@ internal static class ForecastCommand
     }
 
     /// <summary>One row per origin and step: the origin (the 0-based index of its first forecast value, i.e. the number of values before it), the step (1..h), the target's date when the series has dates, the actual value and every forecast, a probabilistic model's quantiles right after its point forecast.</summary>
-    private static void WriteBacktestCsv(Stream file, BacktestResult result, SeriesData data)
+    private static void WriteBacktestCsv(Stream file, BacktestResult result, SeriesData data, string? seriesName = null, bool header = true)
     {
         using var csv = new StreamWriter(file, new UTF8Encoding(false), 1 << 16, leaveOpen: true);
         bool dated = data.DateColumn is not null;
@@ -466,7 +545,8 @@ internal static class ForecastCommand
         // The quantile columns follow the model's point column, which they belong to.
         var columns = result.Forecasts.Select(f => f.CsvColumn).ToList();
         if (q is not null) columns.InsertRange(1, q.Levels.Select(l => Inv($"q{l:0.###}")));
-        csv.Write("origin,step" + (dated ? ",date" : "") + ",actual," + string.Join(',', columns) + "\n");
+        string prefix = seriesName is null ? "" : CsvCell(seriesName) + ",";
+        if (header) csv.Write((seriesName is null ? "" : "series,") + "origin,step" + (dated ? ",date" : "") + ",actual," + string.Join(',', columns) + "\n");
         int h = result.Plan.Horizon;
         for (int i = 0; i < result.Origins.Length; i++)
         {
@@ -474,7 +554,7 @@ internal static class ForecastCommand
             for (int j = 0; j < h; j++)
             {
                 var row = new StringBuilder();
-                row.Append(Inv($"{o},{j + 1}"));
+                row.Append(prefix).Append(Inv($"{o},{j + 1}"));
                 if (dated) row.Append(',').Append(CsvCell(data.Labels[o + j]));
                 row.Append(',').Append(result.Actual[i * h + j].ToString("R", CultureInfo.InvariantCulture));
                 for (int f = 0; f < result.Forecasts.Count; f++)

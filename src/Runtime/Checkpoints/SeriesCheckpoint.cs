@@ -258,7 +258,9 @@ internal static class SeriesCheckpoint
         }
         int identity = embedding ? members.Count : 0;
         if (features != 1 + covariates.Width + identity)
-            throw new GpuLstmException(Bad($"has {features} features per step, but its covariate spec and series give the target, {covariates.Width} and {identity}"));
+            throw new GpuLstmException(Bad(identity == 0
+                ? $"has {features} features per step, but its covariate spec gives the target and {covariates.Width}"
+                : $"has {features} features per step, but its covariate spec and its {identity} series' identity give the target, {covariates.Width} and {identity}"));
         SeriesScaler scaler;
         try { scaler = SeriesScaler.FromDictionary(meta, ScalerPrefix); }
         catch (GpuLstmException e) { throw new GpuLstmException(Bad($"has a bad scaler: {e.Message}")); }
