@@ -296,7 +296,7 @@ internal static class SeriesForecast
         var scaled = scaler.Transform(modeled);
         var c = model.Config;
         if (c.Features != 1 + identity.Width) throw new ArgumentException($"the model reads {c.Features} features per step; the target and the identity give {1 + identity.Width}", nameof(model));
-        var wide = new float[c.Window * c.Features];
+        var wide = identity.Count > 0 ? new float[c.Window * c.Features] : [];
         var raw = SeriesForecast.RecursiveStream(scaled, c.Window, c.Horizon, (input, output) => model.Predict(identity.Widen(input, c.Window, 1, 1, wide), 1, output));
         return Integrate(raw, scaler, difference ? original[^1] : (double?)null);
 

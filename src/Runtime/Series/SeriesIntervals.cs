@@ -115,7 +115,7 @@ internal static class SeriesIntervals
         var levels = new double[n];             // (N) each path's last original value, when differenced
         if (lastLevel is double l) Array.Fill(levels, l);
         var inputs = new float[t * n];          // (T,N,1) time-major
-        var wide = new float[t * n * c.Features]; // (T,N,1+S) with a series identity
+        var wide = identity.Count > 0 ? new float[t * n * c.Features] : []; // (T,N,1+S) with a series identity
         var outputs = new float[n * k * m];     // (N,K·M)
         var values = new double[n];
         var reported = head.ReportedLevels;

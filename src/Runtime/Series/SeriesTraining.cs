@@ -27,10 +27,9 @@ internal sealed class SeriesTraining : TrainingRun
 
     private readonly SeriesPanel _panel;
     private readonly SeriesData[] _members;
-    // The first (for a file of one series, the only) series, its problem and its test samples.
-    private SeriesProblem _problem => _panel.Members[0];
-    private SeriesData _data => _members[0];
-    private int[] _testEnds => _memberTestEnds[0];
+    // The first (for a file of one series, the only) series and its problem.
+    private SeriesProblem FirstProblem => _panel.Members[0];
+    private SeriesData FirstSeries => _members[0];
     private readonly int[][] _memberTestEnds;
 
     public SeriesTrainingSettings Settings { get; }
@@ -111,7 +110,6 @@ internal sealed class SeriesTraining : TrainingRun
                 if (s.Season > 0 && first < s.Season)
                     throw new SettingException(nameof(s.Season), $"a season of {s.Season} needs {s.Season} values before the first test forecast{Of(_members[i])}, which has only {first}; use a smaller season, a smaller test fraction, or no season");
             }
-            var windows = _problem.Windows;
 
             var config = new SeriesModelConfig(s.Hidden, s.Window, s.Horizon, _panel.InputWidth, s.Layers, s.Bidirectional, s.Dropout) { Cell = s.Cell, Head = s.Head };
             if (saved is not null && saved.Config != config)
@@ -124,8 +122,8 @@ internal sealed class SeriesTraining : TrainingRun
             Start(new SeriesTask(Model, _panel, s.BatchSize, s.Seed), s.AdamOptions, s.StoppingOptions(hasValidation), s.TrainOptions, validate,
                 saved?.Metadata.GetValueOrDefault("step"), s.Resume);
             string cell = s.Cell.Name.ToUpperInvariant();
-            Info = new SeriesRunInfo(_data.Column, _members.Sum(m => m.Count), s.Difference, _panel.SampleCount(SeriesPart.Train), _panel.SampleCount(SeriesPart.Validation),
-                _panel.SampleCount(SeriesPart.Test), _members.Length == 1 ? _problem.Scaler.ToString() : $"{_problem.Scaler.Kind.ToString().ToLowerInvariant()} per series",
+            Info = new SeriesRunInfo(FirstSeries.Column, _members.Sum(m => m.Count), s.Difference, _panel.SampleCount(SeriesPart.Train), _panel.SampleCount(SeriesPart.Validation),
+                _panel.SampleCount(SeriesPart.Test), _members.Length == 1 ? FirstProblem.Scaler.ToString() : $"{FirstProblem.Scaler.Kind.ToString().ToLowerInvariant()} per series",
                 $"{s.Layers}×{(s.Bidirectional ? "bidirectional " : "")}{cell}({s.Hidden}){(s.Dropout > 0 ? string.Create(CultureInfo.InvariantCulture, $" with dropout {s.Dropout}") : "")} → {config.Head.Describe(s.Horizon)}",
                 Model.Parameters.Count, device.Description);
         }
@@ -244,16 +242,16 @@ internal sealed class SeriesTraining : TrainingRun
     }
 
     /// <summary>What the checkpoint stores besides the weights (the series, its scaler, its labels).</summary>
-    internal SeriesModelInfo ModelInfo => new(_problem.Scaler, Settings.Difference, _data.Column, _data.DateColumn, Settings.Season, _data.Values, _data.Labels, _data.Dates)
+    internal SeriesModelInfo ModelInfo => new(FirstProblem.Scaler, Settings.Difference, FirstSeries.Column, FirstSeries.DateColumn, Settings.Season, FirstSeries.Values, FirstSeries.Labels, FirstSeries.Dates)
     {
-        Covariates = _problem.Covariates,
+        Covariates = FirstProblem.Covariates,
         Members = Settings.SeriesColumn is null ? [] : _members.Select((m, i) => new SeriesMember(_panel.Names[i], _panel.Members[i].Scaler, m.Values, m.Labels, m.Dates)).ToArray(),
         SeriesColumn = Settings.SeriesColumn,
         SeriesEmbedding = Settings.SeriesEmbedding,
     };
 
     /// <summary>The covariate columns the run read (empty without --covariates), for forecasting right after training.</summary>
-    internal IReadOnlyList<CovariateColumn> CovariateColumns => _data.Covariates;
+    internal IReadOnlyList<CovariateColumn> CovariateColumns => FirstSeries.Covariates;
 
     public override void Dispose()
     {
