@@ -274,6 +274,7 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "the model knows no series 'west'; it was trained on 'north', 'south'", 1, ["forecast", "predict", "--checkpoint", "panel.safetensors", "--steps", "1", "--series", "west"] },
         { "--plot draws one series, and 2 would be forecast; name one with --series", 1, ["forecast", "predict", "--checkpoint", "panel.safetensors", "--steps", "1", "--plot", "panel.png"] },
         { "--series needs a checkpoint trained with --series-column; this one forecasts a single series", 1, ["forecast", "predict", "--checkpoint", "series.safetensors", "--steps", "1", "--series", "north"] },
+        { "--ar-base with --covariates or --calendar is not supported yet: the base is an autoregression of the target alone", 1, ["forecast", "train", "--csv", "weather.csv", "--column", "value", "--covariates", "temp", "--ar-base"] },
         { "--max-seconds must be a finite number, got NaN", 1, ["bench", "--max-seconds", "NaN"] },
         // runs that have finished
         { "cannot resume: the run finished at step 3 after 1 epoch; to train on, give --epochs above 1", 1, ["train", "--resume", "--checkpoint", "done.safetensors", "--epochs", "1"] },

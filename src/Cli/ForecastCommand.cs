@@ -61,6 +61,7 @@ internal static class ForecastCommand
         public readonly Option<ulong> Seed = new("--seed") { Description = "seed for initialization, shuffling and dropout", DefaultValueFactory = _ => Defaults.Seed };
         public readonly Option<string> Device = CliOptions.Device(Defaults.Device);
         public readonly Option<string?> SeriesColumn = new("--series-column") { Description = "a long-format CSV's column naming each row's series: one global model trains on all of them, each series scaled on its own training part" };
+        public readonly Option<bool> ArBase = new("--ar-base") { Description = "a hybrid: the network forecasts the residual of a per-series AR(window) fitted by least squares on the training part; the forecast is their sum" };
         public readonly Option<bool> SeriesEmbedding = new("--series-embedding") { Description = "with --series-column: the model also reads which series a window is from (a learned per-series embedding)" };
 
         public TrainingOptions() => Scale.AcceptOnlyFromAmong("minmax", "zscore");
@@ -68,7 +69,7 @@ internal static class ForecastCommand
         public Option[] All =>
         [
             Csv, Column, DateColumn, Scale, Difference, Window, ValFraction, Season, Hidden, Layers, Bidirectional, Dropout, Cell,
-            Epochs, MaxSteps, Batch, Lr, Clip, Patience, RestoreBest, Seed, Device, SeriesColumn, SeriesEmbedding,
+            Epochs, MaxSteps, Batch, Lr, Clip, Patience, RestoreBest, Seed, Device, SeriesColumn, SeriesEmbedding, ArBase,
         ];
 
         /// <summary><paramref name="basis"/> (the defaults, or a resumed run's saved settings) with the options given on the command line.</summary>
@@ -101,6 +102,7 @@ internal static class ForecastCommand
                 Device = parse.GetValue(Device)!,
                 SeriesColumn = given.Get(SeriesColumn, basis.SeriesColumn),
                 SeriesEmbedding = given.Get(SeriesEmbedding, basis.SeriesEmbedding),
+                ArBase = given.Get(ArBase, basis.ArBase),
             };
         }
     }

@@ -34,6 +34,9 @@ internal sealed record SeriesModelInfo(SeriesScaler Scaler, bool Difference, str
     /// <summary>Whether the model reads a one-hot series identity per step (a learned series embedding).</summary>
     public bool SeriesEmbedding { get; init; }
 
+    /// <summary>A hybrid's linear base (--ar-base) in scaled modeled units; null without one. For many series, each member's.</summary>
+    public AutoRegression? Base { get; init; }
+
     /// <summary>Inputs the series identity adds per step.</summary>
     public int IdentityWidth => SeriesEmbedding ? Members.Count : 0;
 
@@ -52,13 +55,17 @@ internal sealed record SeriesModelInfo(SeriesScaler Scaler, bool Difference, str
     public (SeriesModelInfo Info, SeriesIdentity Identity) Member(int index)
     {
         var m = Members[index];
-        var info = this with { Scaler = m.Scaler, Values = m.Values, Labels = m.Labels, Dates = m.Dates, Members = [], SeriesColumn = null, SeriesEmbedding = false };
+        var info = this with { Scaler = m.Scaler, Values = m.Values, Labels = m.Labels, Dates = m.Dates, Base = m.Base, Members = [], SeriesColumn = null, SeriesEmbedding = false };
         return (info, SeriesEmbedding ? new SeriesIdentity(index, Members.Count) : SeriesIdentity.None);
     }
 }
 
 /// <summary>One series of a many-series model: its name, the scaler fitted on its own training part, and its history.</summary>
-internal sealed record SeriesMember(string Name, SeriesScaler Scaler, double[] Values, string[] Labels, DateTime[]? Dates);
+internal sealed record SeriesMember(string Name, SeriesScaler Scaler, double[] Values, string[] Labels, DateTime[]? Dates)
+{
+    /// <summary>The series' own linear base (a hybrid's AR fitted on its training part); null without one.</summary>
+    public AutoRegression? Base { get; init; }
+}
 
 /// <summary>A forecasting checkpoint read from disk and validated, ready to become a model on any device.</summary>
 internal sealed record LoadedSeriesCheckpoint(SeriesModelConfig Config, SeriesModelInfo Info, IReadOnlyDictionary<string, string> Metadata,
@@ -93,6 +100,7 @@ internal static class SeriesCheckpoint
     private const string ScalerPrefix = "scaler.";
     private const string CovariatesKey = "covariates";
     private const string SeriesKey = "series";
+    private const string ArBaseKey = "ar_base";
     private const string SeriesColumnKey = "series_column";
     private const string SeriesEmbeddingKey = "series_embedding";
 
@@ -178,6 +186,12 @@ internal static class SeriesCheckpoint
             _ => "fc output (K): the K forecast steps; loss: mean squared error",
         };
         if (info.DateColumn is not null) metadata["date_column"] = info.DateColumn;
+        if (info.Base is not null)
+        {
+            metadata[ArBaseKey] = ArBaseJson.Write(info.Base);
+            metadata["head_output"] += "; hybrid (--ar-base): fc forecasts the residual, and the forecast in scaled modeled units is fc's output plus the AR base " +
+                "(metadata 'ar_base': intercept + sum_i coefficients[i-1] * scaled value i steps back, run recursively over the K steps from the same window; per series in 'series' for many series)";
+        }
         if (info.Members.Count > 0)
         {
             metadata[SeriesColumnKey] = info.SeriesColumn ?? "series";
@@ -256,6 +270,16 @@ internal static class SeriesCheckpoint
                 if (m.Values.Length - (difference ? 1 : 0) < window)
                     throw new GpuLstmException(Bad($"holds {m.Values.Length} values of series '{Truncate(m.Name)}', too few for its window of {window}{(difference ? " differences" : "")}"));
         }
+        AutoRegression? linearBase = null;
+        if (meta.TryGetValue(ArBaseKey, out var baseText))
+        {
+            try { linearBase = ArBaseJson.Read(baseText); }
+            catch (GpuLstmException e) { throw new GpuLstmException(Bad($"has a bad 'ar_base': {e.Message}")); }
+            if (linearBase.Order > window) throw new GpuLstmException(Bad($"has an AR base of order {linearBase.Order}, more than its window of {window}"));
+            if (members.Any(m => m.Base is null || m.Base.Order != linearBase.Order))
+                throw new GpuLstmException(Bad($"has an AR base, but not one of order {linearBase.Order} for every series"));
+        }
+        else if (members.Any(m => m.Base is not null)) throw new GpuLstmException(Bad("has AR bases for its series but no 'ar_base'"));
         int identity = embedding ? members.Count : 0;
         if (features != 1 + covariates.Width + identity)
             throw new GpuLstmException(Bad(identity == 0
@@ -311,7 +335,7 @@ internal static class SeriesCheckpoint
         reader.RequireTensors(ExpectedTensors(config), $"for H={h}, K={horizon}{(bidirectional ? ", bidirectional" : "")}");
         var info = new SeriesModelInfo(scaler, difference, column, dateColumn, season, values, labels, dates)
         {
-            Covariates = covariates, Members = members, SeriesEmbedding = embedding, SeriesColumn = seriesColumn,
+            Covariates = covariates, Members = members, SeriesEmbedding = embedding, SeriesColumn = seriesColumn, Base = linearBase,
         };
         return new LoadedSeriesCheckpoint(config, info, meta, tensors, path);
     }
@@ -374,13 +398,13 @@ internal static class CovariateSpecJson
 /// </summary>
 internal static class SeriesMembersJson
 {
-    private sealed record MemberDto(string Name, Dictionary<string, string> Scaler, double[] Values, string[] Labels, string[]? Dates);
+    private sealed record MemberDto(string Name, Dictionary<string, string> Scaler, double[] Values, string[] Labels, string[]? Dates, ArBaseJson.Dto? Base = null);
 
     private static readonly JsonSerializerOptions Options = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase, DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
     private const string DateFormat = "yyyy-MM-ddTHH:mm:ss.fffffffZ";
 
     public static string Write(IReadOnlyList<SeriesMember> members) => JsonSerializer.Serialize(members.Select(m => new MemberDto(m.Name, m.Scaler.ToDictionary(),
-        m.Values, m.Labels, m.Dates?.Select(d => d.ToString(DateFormat, CultureInfo.InvariantCulture)).ToArray())).ToArray(), Options);
+        m.Values, m.Labels, m.Dates?.Select(d => d.ToString(DateFormat, CultureInfo.InvariantCulture)).ToArray(), m.Base is null ? null : ArBaseJson.ToDto(m.Base))).ToArray(), Options);
 
     public static IReadOnlyList<SeriesMember> Read(string json)
     {
@@ -409,8 +433,34 @@ internal static class SeriesMembersJson
                             DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out dates[i]))
                         throw new GpuLstmException($"series '{name}' has a date {i} that is not a date");
             }
-            result.Add(new SeriesMember(d.Name, scaler, d.Values, d.Labels, dates));
+            AutoRegression? linearBase;
+            try { linearBase = d.Base is null ? null : ArBaseJson.FromDto(d.Base); }
+            catch (GpuLstmException e) { throw new GpuLstmException($"series '{name}' has a bad AR base: {e.Message}"); }
+            result.Add(new SeriesMember(d.Name, scaler, d.Values, d.Labels, dates) { Base = linearBase });
         }
         return result;
+    }
+}
+
+/// <summary>A hybrid's AR base as checkpoint metadata (JSON): {"intercept": c, "coefficients": [a_1, …, a_p]}, in scaled modeled units.</summary>
+internal static class ArBaseJson
+{
+    internal sealed record Dto(double Intercept, double[] Coefficients);
+
+    private static readonly JsonSerializerOptions Options = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+
+    public static Dto ToDto(AutoRegression ar) => new(ar.Intercept, ar.Coefficients);
+
+    public static AutoRegression FromDto(Dto dto) =>
+        dto.Coefficients is { Length: > 0 } ? new AutoRegression(dto.Intercept, dto.Coefficients) : throw new GpuLstmException("it has no coefficients");
+
+    public static string Write(AutoRegression ar) => JsonSerializer.Serialize(ToDto(ar), Options);
+
+    public static AutoRegression Read(string json)
+    {
+        Dto? dto;
+        try { dto = JsonSerializer.Deserialize<Dto>(json, Options); }
+        catch (JsonException) { dto = null; }
+        return FromDto(dto ?? throw new GpuLstmException("it is not a JSON object with 'intercept' and 'coefficients'"));
     }
 }

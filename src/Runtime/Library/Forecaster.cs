@@ -191,7 +191,7 @@ public sealed class Forecaster : IDisposable
         var label = SeriesForecast.FutureLabeler(info.Dates, info.Labels[^1]);
         long step = 0;
         var values = info.Covariates.IsEmpty
-            ? SeriesForecast.ForecastStream(_model, info.Values, info.Difference, info.Scaler, identity)
+            ? SeriesForecast.ForecastStream(_model, info.Values, info.Difference, info.Scaler, identity, info.Base)
             : SeriesForecast.CovariateStream(_model, info.Values, info.Difference, info.Scaler, info.Covariates, _covariateColumns, info.Dates, info.Labels);
         foreach (double value in values)
         {
@@ -217,7 +217,7 @@ public sealed class Forecaster : IDisposable
     internal IEnumerable<IntervalPoint> IntervalStream(int samples, ulong seed, int series = -1)
     {
         var (info, identity) = Of(series);
-        return SeriesIntervals.SampledStream(_model, info.Values, info.Difference, info.Scaler, samples, seed, identity);
+        return SeriesIntervals.SampledStream(_model, info.Values, info.Difference, info.Scaler, samples, seed, identity, info.Base);
     }
 
     /// <summary>The series and its next dates, for plots: the history's dates (null without a regular date column) and the forecast's.</summary>

@@ -181,12 +181,12 @@ internal static class SeriesBacktest
                         int o = originIndices[m][i];
                         var history = members[m].Values[..o];
                         var (info, identity) = s == 1 && members[m].Name is null ? (run.ModelInfo, SeriesIdentity.None) : run.ModelInfo.Member(m);
-                        SeriesForecast.ForecastAhead(run.Model, history, settings.Difference, info.Scaler, h, identity).CopyTo(model[m], i * h);
+                        SeriesForecast.ForecastAhead(run.Model, history, settings.Difference, info.Scaler, h, identity, info.Base).CopyTo(model[m], i * h);
                         ForecastAutoRegression(autoRegressions[m], history, settings.Difference, h).CopyTo(ar[m], i * h);
                         if (sampler is not null)
                         {
                             int j = 0;
-                            foreach (var point in SeriesIntervals.SampledStream(sampler, history, settings.Difference, info.Scaler, sampling!.Samples, sampling.Seed, identity))
+                            foreach (var point in SeriesIntervals.SampledStream(sampler, history, settings.Difference, info.Scaler, sampling!.Samples, sampling.Seed, identity, info.Base))
                             {
                                 point.Quantiles.CopyTo(quantiles[m], (i * h + j) * levels.Count);
                                 if (++j == h) break;

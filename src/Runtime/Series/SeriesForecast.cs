@@ -277,17 +277,19 @@ internal static class SeriesForecast
     /// <paramref name="steps"/> values past the end of the series in original units: the last window of the
     /// scaled modeled series through the model recursively, inverse-scaled, and integrated when differenced.
     /// </summary>
-    public static double[] ForecastAhead(SeriesModel model, double[] original, bool difference, SeriesScaler scaler, int steps, SeriesIdentity identity = default)
+    public static double[] ForecastAhead(SeriesModel model, double[] original, bool difference, SeriesScaler scaler, int steps, SeriesIdentity identity = default,
+        AutoRegression? linearBase = null)
     {
         if (steps < 1) throw new GpuLstmException($"the number of forecast steps must be at least 1, got {steps}");
-        return ForecastStream(model, original, difference, scaler, identity).Take(steps).ToArray();
+        return ForecastStream(model, original, difference, scaler, identity, linearBase).Take(steps).ToArray();
     }
 
     /// <summary>
     /// The same forecast as an endless stream in original units, in constant memory: take as many values as
     /// needed, as they are computed.
     /// </summary>
-    public static IEnumerable<double> ForecastStream(SeriesModel model, double[] original, bool difference, SeriesScaler scaler, SeriesIdentity identity = default)
+    public static IEnumerable<double> ForecastStream(SeriesModel model, double[] original, bool difference, SeriesScaler scaler, SeriesIdentity identity = default,
+        AutoRegression? linearBase = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(original);
@@ -297,7 +299,17 @@ internal static class SeriesForecast
         var c = model.Config;
         if (c.Features != 1 + identity.Width) throw new ArgumentException($"the model reads {c.Features} features per step; the target and the identity give {1 + identity.Width}", nameof(model));
         var wide = identity.Count > 0 ? new float[c.Window * c.Features] : [];
-        var raw = SeriesForecast.RecursiveStream(scaled, c.Window, c.Horizon, (input, output) => model.Predict(identity.Widen(input, c.Window, 1, 1, wide), 1, output));
+        var window = new double[c.Window];
+        var baseline = new double[c.Horizon];
+        var raw = SeriesForecast.RecursiveStream(scaled, c.Window, c.Horizon, (input, output) =>
+        {
+            model.Predict(identity.Widen(input, c.Window, 1, 1, wide), 1, output);
+            if (linearBase is null) return;
+            // A hybrid's network forecasts the residual of the linear base's forecast from the same window.
+            for (int t = 0; t < window.Length; t++) window[t] = input[t];
+            linearBase.ForecastInto(window, baseline);
+            for (int j = 0; j < output.Length; j++) output[j] = (float)(output[j] + baseline[j]);
+        });
         return Integrate(raw, scaler, difference ? original[^1] : (double?)null);
 
         static IEnumerable<double> Integrate(IEnumerable<double> raw, SeriesScaler scaler, double? level)

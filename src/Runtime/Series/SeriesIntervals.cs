@@ -88,7 +88,7 @@ internal static class SeriesIntervals
     /// seed gives the same forecast on every run and device that computes the same head outputs.
     /// </summary>
     public static IEnumerable<IntervalPoint> SampledStream(SeriesModel model, double[] original, bool difference, SeriesScaler scaler, int samples, ulong seed,
-        SeriesIdentity identity = default)
+        SeriesIdentity identity = default, AutoRegression? linearBase = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         var head = model.Config.Head;
@@ -101,11 +101,11 @@ internal static class SeriesIntervals
         int window = model.Config.Window;
         if (modeled.Length < window) throw new GpuLstmException($"a forecast needs the last {window} values, but the series has {modeled.Length}");
         if (model.Config.Features != 1 + identity.Width) throw new ArgumentException($"the model reads {model.Config.Features} features per step; the target and the identity give {1 + identity.Width}", nameof(model));
-        return Stream(model, head, scaler.Transform(modeled)[^window..], difference ? original[^1] : null, scaler, samples, seed, identity);
+        return Stream(model, head, scaler.Transform(modeled)[^window..], difference ? original[^1] : null, scaler, samples, seed, identity, linearBase);
     }
 
     private static IEnumerable<IntervalPoint> Stream(SeriesModel model, SeriesHead head, double[] last, double? lastLevel, SeriesScaler scaler, int n, ulong seed,
-        SeriesIdentity identity)
+        SeriesIdentity identity, AutoRegression? linearBase)
     {
         var c = model.Config;
         int t = c.Window, k = c.Horizon, m = head.OutputsPerStep;
@@ -120,21 +120,26 @@ internal static class SeriesIntervals
         var values = new double[n];
         var reported = head.ReportedLevels;
         var step = new double[m];
+        var baseline = new double[k];           // a hybrid's linear base forecast for the path being drawn
         for (long made = 0; ; made += k)
         {
             for (int b = 0; b < n; b++)
                 for (int i = 0; i < t; i++) inputs[i * n + b] = (float)paths[b * (t + k) + i];
             model.PredictHead(identity.Widen(inputs, t, n, 1, wide), n, outputs);
             for (int b = 0; b < n; b++)
+            {
+                // The head's distribution is of the residual around the base's forecast from this path's window.
+                if (linearBase is not null) linearBase.ForecastInto(paths.AsSpan(b * (t + k), t), baseline);
                 for (int j = 0; j < k; j++)
                 {
                     for (int block = 0; block < m; block++) step[block] = outputs[(b * m + block) * k + j];
                     // u in (0,1): 53 random bits, centred in their interval, so Φ⁻¹ never sees 0.
                     double u = ((rng.NextUInt64() >> 11) + 0.5) * (1.0 / (1UL << 53));
-                    double draw = head.QuantileOf(step, u);
+                    double draw = head.QuantileOf(step, u) + baseline[j];
                     if (!double.IsFinite(draw)) throw new GpuLstmException($"the model forecast a non-finite value at step {made + j + 1}");
                     paths[b * (t + k) + t + j] = draw;
                 }
+            }
             for (int j = 0; j < k; j++)
             {
                 for (int b = 0; b < n; b++)

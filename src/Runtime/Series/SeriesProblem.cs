@@ -30,8 +30,18 @@ internal sealed class SeriesProblem
     /// <summary>F: inputs per time step, the target, then its covariates, then the series identity.</summary>
     public int InputWidth => 1 + Covariates.Width + Identity.Width;
 
+    /// <summary>
+    /// With a linear base (--ar-base): the AR(p) fitted by least squares on the training part's scaled modeled values.
+    /// The network then learns the residual: a sample's targets are its scaled values minus the base's recursive
+    /// forecast from the same window, and forecasts add the base back. Null without one.
+    /// </summary>
+    public AutoRegression? Base { get; }
+
+    // (modeled count, k): the base's forecast of scaled values e..e+k−1 from the p values before e, for every e ≥ p.
+    private readonly double[] _baseForecasts = [];
+
     public SeriesProblem(double[] original, bool difference, SeriesScalerKind scale, int window, int horizon, double validationFraction, double testFraction,
-        SeriesCovariateSource? covariates = null, SeriesIdentity identity = default)
+        SeriesCovariateSource? covariates = null, SeriesIdentity identity = default, int baseOrder = 0)
     {
         Identity = identity;
         ArgumentNullException.ThrowIfNull(original);
@@ -45,6 +55,16 @@ internal sealed class SeriesProblem
         Windows = new SeriesWindows(split, window, horizon);
         Scaler = split.FitScaler(scale, Modeled);
         Scaled = Scaler.Transform(Modeled);
+        if (baseOrder > 0)
+        {
+            if (baseOrder > window) throw new GpuLstmException($"the AR base's order ({baseOrder}) must not exceed the window ({window}): it reads the same window");
+            int train = split.Validation.End;
+            if (train < AutoRegression.MinimumValues(baseOrder))
+                throw new GpuLstmException($"the AR({baseOrder}) base needs at least {AutoRegression.MinimumValues(baseOrder)} training values, and the train part has {train}; give a smaller --window or a larger series");
+            Base = AutoRegression.Fit(Scaled.AsSpan(0, train), baseOrder);
+            _baseForecasts = new double[Scaled.Length * horizon];
+            for (int e = baseOrder; e < Scaled.Length; e++) Base.ForecastInto(Scaled.AsSpan(e - baseOrder, baseOrder), _baseForecasts.AsSpan(e * horizon, horizon));
+        }
         if (covariates is { IsEmpty: false } source)
         {
             // Modeled index i is original row i + 1 when differenced (d[i] ends at y[i+1]): fit on the same rows the target's scaler saw.
@@ -64,6 +84,8 @@ internal sealed class SeriesProblem
     {
         int f = InputWidth, size = ends.Length, steps = Windows.Window;
         Windows.FillBatch(Scaled, ends, inputs, targets);
+        if (Base is not null)
+            for (int b = 0; b < size; b++) SubtractBase(ends[b], targets.Slice(b * Horizon, Horizon));
         if (f == 1) return;
         if (inputs.Length < steps * size * f) throw new ArgumentException($"inputs hold {inputs.Length} floats; the batch needs {steps} × {size} × {f}", nameof(inputs));
         // FillBatch wrote the target values in the (T, B, 1) layout into the front; spread it to (T, B, F) from the back so nothing is overwritten unread.
@@ -81,7 +103,14 @@ internal sealed class SeriesProblem
         if (end < steps || end + k > Scaled.Length) throw new ArgumentOutOfRangeException(nameof(end), end, $"a sample end must lie in [{steps}, {Scaled.Length - k}]");
         for (int t = 0; t < steps; t++) inputs[(t * size + b) * f] = (float)Scaled[end - steps + t];
         for (int j = 0; j < k; j++) targets[b * k + j] = (float)Scaled[end + j];
+        if (Base is not null) SubtractBase(end, targets.Slice(b * k, k));
         if (f > 1) FillFeatures(end, b, size, f, inputs);
+    }
+
+    /// <summary>The network's targets for the sample at <paramref name="end"/>: the scaled values minus the linear base's forecast (in double, then rounded once).</summary>
+    private void SubtractBase(int end, Span<float> targets)
+    {
+        for (int j = 0; j < targets.Length; j++) targets[j] = (float)(Scaled[end + j] - _baseForecasts[end * Horizon + j]);
     }
 
     /// <summary>Column b's covariates and identity, after the target at each step.</summary>
@@ -112,12 +141,20 @@ internal sealed class SeriesProblem
 
     /// <summary>
     /// Model outputs (B,k) in scaled modeled units for the samples at <paramref name="ends"/> → original units:
-    /// inverse-scaled, and with differencing integrated from the last known value y[e'−1].
+    /// the linear base's forecast added (with one), inverse-scaled, and with differencing integrated from the last
+    /// known value y[e'−1].
     /// </summary>
     public double[] ToOriginal(ReadOnlySpan<int> ends, ReadOnlySpan<float> scaled)
     {
         int k = Horizon;
-        var result = Scaler.Inverse(scaled[..(ends.Length * k)]);
+        double[] result;
+        if (Base is null) result = Scaler.Inverse(scaled[..(ends.Length * k)]);
+        else
+        {
+            result = new double[ends.Length * k];
+            for (int b = 0; b < ends.Length; b++)
+                for (int j = 0; j < k; j++) result[b * k + j] = Scaler.Inverse(scaled[b * k + j] + _baseForecasts[ends[b] * k + j]);
+        }
         if (!Difference) return result;
         for (int b = 0; b < ends.Length; b++)
         {

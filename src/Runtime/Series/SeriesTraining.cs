@@ -124,7 +124,8 @@ internal sealed class SeriesTraining : TrainingRun
             string cell = s.Cell.Name.ToUpperInvariant();
             Info = new SeriesRunInfo(FirstSeries.Column, _members.Sum(m => m.Count), s.Difference, _panel.SampleCount(SeriesPart.Train), _panel.SampleCount(SeriesPart.Validation),
                 _panel.SampleCount(SeriesPart.Test), _members.Length == 1 ? FirstProblem.Scaler.ToString() : $"{FirstProblem.Scaler.Kind.ToString().ToLowerInvariant()} per series",
-                $"{s.Layers}×{(s.Bidirectional ? "bidirectional " : "")}{cell}({s.Hidden}){(s.Dropout > 0 ? string.Create(CultureInfo.InvariantCulture, $" with dropout {s.Dropout}") : "")} → {config.Head.Describe(s.Horizon)}",
+                $"{s.Layers}×{(s.Bidirectional ? "bidirectional " : "")}{cell}({s.Hidden}){(s.Dropout > 0 ? string.Create(CultureInfo.InvariantCulture, $" with dropout {s.Dropout}") : "")} → {config.Head.Describe(s.Horizon)}" +
+                    (s.ArBase ? $", on the residual of an AR({s.Window}) base{(_members.Length > 1 ? " per series" : "")}" : ""),
                 Model.Parameters.Count, device.Description);
         }
         catch
@@ -154,7 +155,7 @@ internal sealed class SeriesTraining : TrainingRun
             {
                 problems[i] = new SeriesProblem(data.Values, s.Difference, s.Scale, s.Window, s.Horizon, s.ValFraction, s.TestFraction,
                     new SeriesCovariateSource(data.Covariates, data.Dates, s.Calendar, data.Labels),
-                    s.SeriesEmbedding ? new SeriesIdentity(i, members.Length) : SeriesIdentity.None);
+                    s.SeriesEmbedding ? new SeriesIdentity(i, members.Length) : SeriesIdentity.None, s.ArBase ? s.Window : 0);
             }
             catch (GpuLstmException x)
             {
@@ -245,7 +246,11 @@ internal sealed class SeriesTraining : TrainingRun
     internal SeriesModelInfo ModelInfo => new(FirstProblem.Scaler, Settings.Difference, FirstSeries.Column, FirstSeries.DateColumn, Settings.Season, FirstSeries.Values, FirstSeries.Labels, FirstSeries.Dates)
     {
         Covariates = FirstProblem.Covariates,
-        Members = Settings.SeriesColumn is null ? [] : _members.Select((m, i) => new SeriesMember(_panel.Names[i], _panel.Members[i].Scaler, m.Values, m.Labels, m.Dates)).ToArray(),
+        Base = FirstProblem.Base,
+        Members = Settings.SeriesColumn is null ? [] : _members.Select((m, i) => new SeriesMember(_panel.Names[i], _panel.Members[i].Scaler, m.Values, m.Labels, m.Dates)
+        {
+            Base = _panel.Members[i].Base,
+        }).ToArray(),
         SeriesColumn = Settings.SeriesColumn,
         SeriesEmbedding = Settings.SeriesEmbedding,
     };
@@ -264,12 +269,12 @@ internal sealed class SeriesTraining : TrainingRun
 internal sealed record SavedSeriesSetup(string Csv, string Column, string? DateColumn, string Scale, bool Difference, int Window, int Horizon,
     double ValFraction, double TestFraction, int Season, string Cell, int Hidden, int Layers, bool Bidirectional, float Dropout, int Batch,
     double Lr, double Clip, int Patience, bool RestoreBest, ulong Seed, string? Likelihood = null, string? Quantiles = null,
-    string? Covariates = null, bool Calendar = false, string? SeriesColumn = null, bool SeriesEmbedding = false)
+    string? Covariates = null, bool Calendar = false, string? SeriesColumn = null, bool SeriesEmbedding = false, bool ArBase = false)
 {
     public static SavedSeriesSetup From(SeriesTrainingSettings s) => new(
         s.Csv == Files.InputSource.StandardInput ? s.Csv : Path.GetFullPath(s.Csv), s.Column, s.DateColumn, s.Scale.ToString(), s.Difference, s.Window,
         s.Horizon, s.ValFraction, s.TestFraction, s.Season, s.Cell.Name, s.Hidden, s.Layers, s.Bidirectional, s.Dropout, s.BatchSize, s.LearningRate,
-        s.ClipNorm, s.Patience, s.RestoreBest, s.Seed, s.Head.Name, s.Head.QuantilesText, string.Join(",", s.Covariates), s.Calendar, s.SeriesColumn, s.SeriesEmbedding);
+        s.ClipNorm, s.Patience, s.RestoreBest, s.Seed, s.Head.Name, s.Head.QuantilesText, string.Join(",", s.Covariates), s.Calendar, s.SeriesColumn, s.SeriesEmbedding, s.ArBase);
 
     public SeriesTrainingSettings ToSettings() => new()
     {
@@ -280,7 +285,7 @@ internal sealed record SavedSeriesSetup(string Csv, string Column, string? DateC
         // State files from before covariates have none.
         Covariates = string.IsNullOrEmpty(Covariates) ? [] : Covariates.Split(','), Calendar = Calendar,
         // State files from before many series have neither: one series.
-        SeriesColumn = SeriesColumn, SeriesEmbedding = SeriesEmbedding,
+        SeriesColumn = SeriesColumn, SeriesEmbedding = SeriesEmbedding, ArBase = ArBase,
         // State files from before the probabilistic heads have neither: a point head.
         Likelihood = Likelihood is null ? SeriesLikelihood.Point : SeriesHead.ParseName(Likelihood),
         Quantiles = string.IsNullOrEmpty(Quantiles) ? [] : Quantiles.Split(',').Select(q => double.Parse(q, CultureInfo.InvariantCulture)).ToArray(),
