@@ -259,7 +259,6 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "the covariate column 'value' (column 2) is also the value column", 1, ["forecast", "train", "--csv", "weather.csv", "--column", "value", "--covariates", "value"] },
         { "--covariates has an empty column name", 1, ["forecast", "train", "--csv", "weather.csv", "--column", "value", "--covariates", "temp,,dir"] },
         { "--calendar needs dates: give the date column with --date-column", 1, ["forecast", "train", "--csv", "series.csv", "--column", "value", "--calendar"] },
-        { "--likelihood gaussian or quantile with --covariates or --calendar is not supported yet", 1, ["forecast", "train", "--csv", "weather.csv", "--column", "value", "--date-column", "date", "--calendar", "--likelihood", "gaussian"] },
         { "covariate 'dir' at row 2014-01-02 15:00:00: the category \"E\" was not seen in training (seen: N, S)", 1, ["forecast", "predict", "--checkpoint", "weather.safetensors", "--steps", "1", "--csv", "weather-new.csv"] },
         { "series file 'weather-short.csv' has 3 rows, too few for the model's window of 4", 1, ["forecast", "predict", "--checkpoint", "weather.safetensors", "--steps", "1", "--csv", "weather-short.csv"] },
         { "whose future values are unknown, so it forecasts at most its horizon (1) past the end; 2 steps were asked for", 1, ["forecast", "predict", "--checkpoint", "weather.safetensors", "--steps", "2", "--csv", "weather.csv"] },
@@ -275,6 +274,10 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "--plot draws one series, and 2 would be forecast; name one with --series", 1, ["forecast", "predict", "--checkpoint", "panel.safetensors", "--steps", "1", "--plot", "panel.png"] },
         { "--series needs a checkpoint trained with --series-column; this one forecasts a single series", 1, ["forecast", "predict", "--checkpoint", "series.safetensors", "--steps", "1", "--series", "north"] },
         { "--ar-base with --covariates or --calendar is not supported yet: the base is an autoregression of the target alone", 1, ["forecast", "train", "--csv", "weather.csv", "--column", "value", "--covariates", "temp", "--ar-base"] },
+        // a backtest with past covariates forecasts directly; the AR baseline's order must fit the training part
+        { "a backtest with --covariates needs --model-horizon equal to --horizon (3), got 1", 1, ["forecast", "backtest", "--csv", "weather.csv", "--column", "value", "--covariates", "temp,dir", "--horizon", "3"] },
+        { "--ar-order must be a positive integer, got 0", 1, ["forecast", "train", "--csv", "series.csv", "--column", "value", "--ar-order", "0"] },
+        { "the AR(30) baseline needs at least 61 training values, and there are 28; give a smaller --ar-order", 1, ["forecast", "train", "--csv", "series.csv", "--column", "value", "--ar-order", "30"] },
         { "--max-seconds must be a finite number, got NaN", 1, ["bench", "--max-seconds", "NaN"] },
         // runs that have finished
         { "cannot resume: the run finished at step 3 after 1 epoch; to train on, give --epochs above 1", 1, ["train", "--resume", "--checkpoint", "done.safetensors", "--epochs", "1"] },

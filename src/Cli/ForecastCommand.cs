@@ -51,6 +51,8 @@ internal static class ForecastCommand
         public readonly Option<bool> Bidirectional = new("--bidirectional") { Description = "each level reads the window forwards and backwards" };
         public readonly Option<float> Dropout = new("--dropout") { Description = "dropout between stacked levels while training", DefaultValueFactory = _ => Defaults.Dropout };
         public readonly Option<string> Cell = CliOptions.Cell();
+        public readonly Option<string?> Covariates = new("--covariates") { Description = "past covariate columns, comma-separated (observed up to the forecast origin): numeric ones scaled, others one-hot; a model with them forecasts at most its --horizon steps ahead (predict needs --csv; a backtest needs --model-horizon = --horizon)" };
+        public readonly Option<bool> Calendar = new("--calendar") { Description = "add hour of day, day of week and month as sine/cosine pairs from --date-column (known ahead)" };
         public readonly Option<int> Epochs = new("--epochs") { Description = "maximum number of epochs", DefaultValueFactory = _ => Defaults.Epochs };
         public readonly Option<long> MaxSteps = new("--max-steps") { Description = "stop after this many training steps in all (0: no limit)", DefaultValueFactory = _ => Defaults.MaxSteps };
         public readonly Option<int> Batch = new("--batch") { Description = "batch size", DefaultValueFactory = _ => Defaults.BatchSize };
@@ -68,7 +70,7 @@ internal static class ForecastCommand
 
         public Option[] All =>
         [
-            Csv, Column, DateColumn, Scale, Difference, Window, ValFraction, Season, Hidden, Layers, Bidirectional, Dropout, Cell,
+            Csv, Column, DateColumn, Scale, Difference, Covariates, Calendar, Window, ValFraction, Season, Hidden, Layers, Bidirectional, Dropout, Cell,
             Epochs, MaxSteps, Batch, Lr, Clip, Patience, RestoreBest, Seed, Device, SeriesColumn, SeriesEmbedding, ArBase,
         ];
 
@@ -83,6 +85,8 @@ internal static class ForecastCommand
                 DateColumn = given.Get(DateColumn, basis.DateColumn),
                 Scale = given.Get(Scale, basis.Scale, v => v == "zscore" ? SeriesScalerKind.ZScore : SeriesScalerKind.MinMax),
                 Difference = given.Get(Difference, basis.Difference),
+                Covariates = given.Has(Covariates) ? ParseColumns(parse.GetValue(Covariates)) : basis.Covariates,
+                Calendar = given.Get(Calendar, basis.Calendar),
                 Window = given.Get(Window, basis.Window),
                 ValFraction = given.Get(ValFraction, basis.ValFraction),
                 Season = given.Get(Season, basis.Season),
@@ -115,21 +119,21 @@ internal static class ForecastCommand
         var likelihood = new Option<string>("--likelihood") { Description = "what the model predicts per step: point (one value, MSE loss), gaussian (mean and scale, negative log-likelihood) or quantile (one value per --quantiles level, pinball loss)", DefaultValueFactory = _ => "point" };
         likelihood.AcceptOnlyFromAmong("point", "gaussian", "quantile");
         var quantiles = new Option<string?>("--quantiles") { Description = "with --likelihood quantile: ascending levels in (0,1) that include 0.5, the point forecast (default 0.1,0.5,0.9)" };
-        var covariates = new Option<string?>("--covariates") { Description = "past covariate columns, comma-separated (observed up to the forecast origin): numeric ones scaled, others one-hot; predict then needs --csv and forecasts at most --horizon steps" };
-        var calendar = new Option<bool>("--calendar") { Description = "add hour of day, day of week and month as sine/cosine pairs from --date-column (known ahead)" };
         var checkpoint = new Option<string>("--checkpoint") { Description = "where to save the trained model (safetensors; its directory must exist)", DefaultValueFactory = _ => DefaultCheckpoint };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "also save a resumable checkpoint every N steps (0: only at the end)", DefaultValueFactory = _ => Defaults.CheckpointEvery };
         var resume = new Option<bool>("--resume") { Description = "continue the run saved at --checkpoint exactly where it stopped" };
         var metrics = new Option<string?>("--metrics") { Description = "metrics CSV of every step (default: none)" };
+        var trainArOrder = new Option<int?>("--ar-order") { Description = "p of the AR(p) baseline in the test metrics, fitted by least squares on the training part (default: --window); with covariates it reads them too, fitted directly per horizon step" };
         var every = new Option<int>("--print-every") { Description = "print an epoch line every N epochs (and at every improvement)", DefaultValueFactory = _ => 10 };
 
         var command = new Command("train", "Train a recurrent forecaster on one CSV column; print test metrics beside naive baselines and save the model.");
         foreach (var option in shared.All) command.Options.Add(option);
-        foreach (var option in new Option[] { horizon, testFraction, likelihood, quantiles, covariates, calendar, checkpoint, checkpointEvery, resume, metrics, every }) command.Options.Add(option);
+        foreach (var option in new Option[] { horizon, testFraction, likelihood, quantiles, trainArOrder, checkpoint, checkpointEvery, resume, metrics, every }) command.Options.Add(option);
         command.SetAction(parse => CliRunner.Run(parse, () =>
         {
             int pe = parse.GetValue(every);
             CliRunner.RequirePositive(pe, "--print-every");
+            if (parse.GetValue(trainArOrder) is int order) CliRunner.RequirePositive(order, "--ar-order");
             string checkpointPath = parse.GetValue(checkpoint)!;
             bool resuming = parse.GetValue(resume);
             var given = new GivenOptions(parse);
@@ -143,8 +147,7 @@ internal static class ForecastCommand
                 // to report is the likelihood's, not levels without a quantile head.
                 Quantiles = given.Has(quantiles) ? ParseLevels(parse.GetValue(quantiles))
                     : given.Has(likelihood) && parse.GetValue(likelihood) != "quantile" ? [] : basis.Quantiles,
-                Covariates = given.Has(covariates) ? ParseColumns(parse.GetValue(covariates)) : basis.Covariates,
-                Calendar = given.Get(calendar, basis.Calendar),
+                ArOrder = parse.GetValue(trainArOrder),
                 Checkpoint = checkpointPath,
                 CheckpointEvery = parse.GetValue(checkpointEvery),
                 Metrics = parse.GetValue(metrics) is { } metricsPath ? CliOptions.OutputFile(metricsPath) : OutputFile.None,
@@ -192,6 +195,7 @@ internal static class ForecastCommand
                 }
                 if (run.SeriesScores.Count > 0) Console.WriteLine(Inv($"mean over the {run.SeriesScores.Count} series"));
                 foreach (var (name, m) in run.Scores) Console.WriteLine(Row(name, m));
+                if (run.AutoRegressionSkipped is { } why) Console.WriteLine($"no AR baseline: {why}");
                 if (run.Coverage is { } coverage) Console.WriteLine($"test {coverage.Describe()}");
             }
             else if (result.End != TrainEnd.Interrupted) Console.WriteLine("no test part (--test-fraction 0): no test metrics");
@@ -382,6 +386,9 @@ internal static class ForecastCommand
             // Checked here so the message names --model-horizon: the backtest's --horizon (h) is not the model's.
             if (intervals && settings.Difference && settings.Horizon != 1)
                 throw new GpuLstmException(Inv($"--likelihood {parse.GetValue(likelihood)} with --difference needs --model-horizon 1 (quantiles of differences do not add up to quantiles of their sum), got {settings.Horizon}; --horizon h may be anything"));
+            // Checked before anything is read or printed; SeriesBacktest.Run says the same to a library caller.
+            if (settings.Covariates.Length > 0 && settings.Horizon != h)
+                throw new GpuLstmException(Inv($"a backtest with --covariates needs --model-horizon equal to --horizon ({h}), got {settings.Horizon}: past covariates after an origin are unknown, so the model must forecast all h steps directly"));
             int p = parse.GetValue(arOrder) ?? settings.Window;
             CliRunner.RequirePositive(p, "--ar-order");
             string? outputPath = parse.GetValue(output);
@@ -389,7 +396,7 @@ internal static class ForecastCommand
             settings.Validate();
             var training = parse.GetValue(refit) ? BacktestTraining.Refit : BacktestTraining.Once;
             if (settings.SeriesColumn is not null) return BacktestMany(settings, k, s, h, training, p, intervals ? new BacktestSampling(paths, settings.Seed) : null, outputPath);
-            var data = SeriesCsv.Load(settings.Csv, settings.Column, settings.DateColumn);
+            var data = SeriesCsv.Load(settings.Csv, settings.Column, settings.DateColumn, settings.Covariates);
             var plan = new BacktestPlan(data.Count, k, s, h);
             plan.Check();
             Console.WriteLine(Inv($"{data.Column}: {data.Count} values; {k} origins every {s} steps from index {data.Count - h - (k - 1) * s}, horizon {h}; ") +

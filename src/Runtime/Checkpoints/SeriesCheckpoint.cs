@@ -115,28 +115,48 @@ internal static class SeriesCheckpoint
         return result;
     }
 
-    // The test scores' metadata keys, in the order a run scores them: the model, then its two baselines.
-    private static readonly string[] ScoreKeys = ["test", "persistence", "seasonal_naive"];
+    // The test scores' metadata keys, in the order a run scores them: the model, then its baselines.
+    private static readonly string[] ScoreKeys = ["test", "persistence", "seasonal_naive", "ar"];
 
-    /// <summary>Records test scores (the model's, persistence's, then seasonal naive's when there is a season) as metadata.</summary>
+    /// <summary>
+    /// The metadata key of a run's <paramref name="index"/>-th score: the model is first and persistence second;
+    /// seasonal naive (only with a season) and AR(p) follow, told apart by name because either may be absent.
+    /// </summary>
+    private static string ScoreKey(int index, string name) => index switch
+    {
+        0 => "test",
+        1 => "persistence",
+        _ => name.StartsWith("AR(", StringComparison.Ordinal) ? "ar" : "seasonal_naive",
+    };
+
+    /// <summary>Records test scores (the model's, persistence's, seasonal naive's when there is a season, then AR(p)'s) as metadata; AR(p)'s name goes in `ar_name`.</summary>
     public static void WriteScores(IReadOnlyList<ForecastScore> scores, IDictionary<string, string> metadata)
     {
-        for (int i = 0; i < Math.Min(scores.Count, ScoreKeys.Length); i++)
+        for (int i = 0; i < scores.Count; i++)
         {
             var m = scores[i].Metrics;
-            metadata[$"{ScoreKeys[i]}_rmse"] = m.Rmse.ToString("R", CultureInfo.InvariantCulture);
-            metadata[$"{ScoreKeys[i]}_mae"] = m.Mae.ToString("R", CultureInfo.InvariantCulture);
-            metadata[$"{ScoreKeys[i]}_mape"] = m.Mape.ToString("R", CultureInfo.InvariantCulture);
+            string key = ScoreKey(i, scores[i].Name);
+            metadata[$"{key}_rmse"] = m.Rmse.ToString("R", CultureInfo.InvariantCulture);
+            metadata[$"{key}_mae"] = m.Mae.ToString("R", CultureInfo.InvariantCulture);
+            metadata[$"{key}_mape"] = m.Mape.ToString("R", CultureInfo.InvariantCulture);
+            if (key == "ar") metadata["ar_name"] = scores[i].Name;
         }
     }
 
     /// <summary>The test scores a checkpoint's metadata records (empty when it has none); the pair counts are not kept.</summary>
     public static IReadOnlyList<ForecastScore> ReadScores(IReadOnlyDictionary<string, string> metadata, SeriesModelConfig config, SeriesModelInfo info)
     {
-        string[] names = [(config.Bidirectional ? "bidirectional " : "") + config.Cell.Name.ToUpperInvariant(), "persistence", $"seasonal naive ({info.Season})"];
+        string[] names = [(config.Bidirectional ? "bidirectional " : "") + config.Cell.Name.ToUpperInvariant(), "persistence", $"seasonal naive ({info.Season})",
+            metadata.GetValueOrDefault("ar_name") ?? "AR"];
         var scores = new List<ForecastScore>();
-        for (int i = 0; i < ScoreKeys.Length && metadata.ContainsKey($"{ScoreKeys[i]}_rmse"); i++)
+        for (int i = 0; i < ScoreKeys.Length; i++)
         {
+            // No model score means no scores; the baselines after persistence may each be absent.
+            if (!metadata.ContainsKey($"{ScoreKeys[i]}_rmse"))
+            {
+                if (i < 2) break;
+                continue;
+            }
             double Get(string metric) =>
                 metadata.TryGetValue($"{ScoreKeys[i]}_{metric}", out var v) && double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) ? d : double.NaN;
             scores.Add(new ForecastScore(names[i], new ForecastMetrics(Get("rmse"), Get("mae"), Get("mape"), 0, 0)));

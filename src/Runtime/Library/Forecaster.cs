@@ -217,7 +217,8 @@ public sealed class Forecaster : IDisposable
     internal IEnumerable<IntervalPoint> IntervalStream(int samples, ulong seed, int series = -1)
     {
         var (info, identity) = Of(series);
-        return SeriesIntervals.SampledStream(_model, info.Values, info.Difference, info.Scaler, samples, seed, identity, info.Base);
+        return SeriesIntervals.SampledStream(_model, info.Values, info.Difference, info.Scaler, samples, seed,
+            info.Covariates.IsEmpty ? null : new CovariateHistory(info.Covariates, _covariateColumns, info.Dates, info.Labels), identity, info.Base);
     }
 
     /// <summary>The series and its next dates, for plots: the history's dates (null without a regular date column) and the forecast's.</summary>

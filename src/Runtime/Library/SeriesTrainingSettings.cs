@@ -38,6 +38,8 @@ public sealed record SeriesTrainingSettings
     public double TestFraction { get; init; } = 0.15;
     /// <summary>The seasonal-naive baseline's season (0: none).</summary>
     public int Season { get; init; }
+    /// <summary>p of the AR(p) baseline in the test metrics (null: the window; with covariates it reads them too, fitted per horizon step).</summary>
+    public int? ArOrder { get; init; }
     public RecurrentCell Cell { get; init; } = RecurrentCell.Lstm;
     /// <summary>What the head predicts per step: a point (MSE), a Gaussian (NLL) or quantiles (pinball loss).</summary>
     public SeriesLikelihood Likelihood { get; init; } = SeriesLikelihood.Point;
@@ -73,8 +75,7 @@ public sealed record SeriesTrainingSettings
         if (string.IsNullOrWhiteSpace(Column)) throw new SettingException(nameof(Column), "the column name is empty");
         if (string.IsNullOrWhiteSpace(Checkpoint)) throw new SettingException(nameof(Checkpoint), "the checkpoint path is empty");
         Positive(Window, nameof(Window), "the window");
-        if ((Covariates.Length > 0 || Calendar) && Likelihood != SeriesLikelihood.Point)
-            throw new SettingException(nameof(Likelihood), "--likelihood gaussian or quantile with --covariates or --calendar is not supported yet: sampled paths do not carry covariates", "the likelihood");
+        if (ArOrder is int p) Positive(p, nameof(ArOrder), "the AR order");
         if (Covariates.Any(string.IsNullOrWhiteSpace))
             throw new SettingException(nameof(Covariates), "--covariates has an empty column name", "the covariates");
         if (SeriesColumn is not null && string.IsNullOrWhiteSpace(SeriesColumn))

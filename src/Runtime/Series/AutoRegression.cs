@@ -51,13 +51,24 @@ internal sealed class AutoRegression
                 for (int c = 0; c <= r; c++) gram[r * q + c] += row[r] * row[c];
             }
         }
+        var beta = SolveRidged(gram, rhs, q);
+        return new AutoRegression(beta[0], beta[1..]);
+    }
+
+    /// <summary>
+    /// Solves the normal equations (lower triangle of <paramref name="gram"/>, q × q, unknown 0 the intercept)
+    /// after adding <see cref="RelativeRidge"/> times the mean of the other unknowns' diagonals to each of
+    /// them; the intercept is never shrunk. Both the recursive and the direct fits go through here, so a
+    /// direct fit without covariates at step 0 is the recursive fit exactly.
+    /// </summary>
+    internal static double[] SolveRidged(double[] gram, double[] rhs, int q)
+    {
         double meanDiagonal = 0;
         for (int i = 1; i < q; i++) meanDiagonal += gram[i * q + i];
-        meanDiagonal /= order;
+        meanDiagonal /= q - 1;
         double ridge = RelativeRidge * Math.Max(meanDiagonal, 1e-300);
         for (int i = 1; i < q; i++) gram[i * q + i] += ridge;
-        var beta = SolveCholesky(gram, rhs, q);
-        return new AutoRegression(beta[0], beta[1..]);
+        return SolveCholesky(gram, rhs, q);
     }
 
     /// <summary>
@@ -129,5 +140,113 @@ internal sealed class AutoRegression
             x[i] = sum / l[i * n + i];
         }
         return x;
+    }
+}
+
+/// <summary>
+/// AR(p) with exogenous inputs, fitted directly for each horizon step: for j = 0..h−1,
+/// y[t+j] = c_j + Σ_{i=1..p} a_{j,i} · y[t−i] + Σ_m b_{j,m} · x_m[t−1], by least squares in float64 (the same
+/// ridge and Cholesky solve as <see cref="AutoRegression"/>). x[t−1] are the covariate features of the last
+/// observed row, encoded and scaled as the model reads them. Direct rather than recursive because past
+/// covariates after the origin are unknown: a recursion would need x[t], x[t+1], … that nobody has, while
+/// each direct step reads only what was observed at the origin.
+/// </summary>
+internal sealed class DirectAutoRegression
+{
+    /// <summary>Per step j, the coefficients [c_j, a_{j,1..p}, b_{j,1..w}] (h × (1 + p + w), row-major).</summary>
+    private readonly double[] _coefficients;
+
+    public int Order { get; }
+    public int Width { get; }
+    public int Horizon { get; }
+
+    /// <summary>Unknowns per step: the intercept, p lags and w covariate features.</summary>
+    public int Unknowns => 1 + Order + Width;
+
+    private DirectAutoRegression(int order, int width, int horizon, double[] coefficients)
+    {
+        Order = order;
+        Width = width;
+        Horizon = horizon;
+        _coefficients = coefficients;
+    }
+
+    /// <summary>Step j's coefficients [c_j, a_{j,1..p}, b_{j,1..w}].</summary>
+    public ReadOnlySpan<double> Coefficients(int step) => _coefficients.AsSpan(step * Unknowns, Unknowns);
+
+    /// <summary>
+    /// The fewest values a fit accepts: step h − 1 must still have one row per unknown, and its first row
+    /// needs p lags before it.
+    /// </summary>
+    public static int MinimumValues(int order, int width, int horizon) => order + horizon - 1 + 1 + order + width;
+
+    /// <summary>
+    /// Fits every step on <paramref name="values"/> (n modeled values) and <paramref name="features"/>
+    /// ((n, <paramref name="width"/>) row-major, aligned with the values; may hold more rows than n, which are
+    /// ignored). Step j uses the origins t = p..n−1−j, so no target beyond the n values is read.
+    /// </summary>
+    public static DirectAutoRegression Fit(ReadOnlySpan<double> values, ReadOnlySpan<double> features, int width, int order, int horizon)
+    {
+        if (order < 1) throw new GpuLstmException($"the autoregression order must be at least 1, got {order}");
+        if (horizon < 1) throw new GpuLstmException($"the autoregression horizon must be at least 1, got {horizon}");
+        if (width < 0) throw new ArgumentOutOfRangeException(nameof(width));
+        int n = values.Length;
+        if (features.Length < (long)n * width) throw new ArgumentException($"features hold {features.Length} values; {n} rows × {width} need more", nameof(features));
+        int minimum = MinimumValues(order, width, horizon);
+        if (n < minimum)
+            throw new GpuLstmException($"an AR({order}) fit with {width} covariate inputs over {horizon} steps needs at least {minimum} values, got {n}");
+        int q = 1 + order + width;
+        var coefficients = new double[horizon * q];
+        var gram = new double[q * q];
+        var rhs = new double[q];
+        var row = new double[q];
+        for (int j = 0; j < horizon; j++)
+        {
+            Array.Clear(gram);
+            Array.Clear(rhs);
+            for (int t = order; t + j < n; t++)
+            {
+                Regressors(values[..t], features.Slice((t - 1) * width, width), order, row);
+                double target = values[t + j];
+                for (int r = 0; r < q; r++)
+                {
+                    rhs[r] += row[r] * target;
+                    for (int c = 0; c <= r; c++) gram[r * q + c] += row[r] * row[c];
+                }
+            }
+            AutoRegression.SolveRidged(gram, rhs, q).CopyTo(coefficients, j * q);
+        }
+        return new DirectAutoRegression(order, width, horizon, coefficients);
+    }
+
+    /// <summary>
+    /// The first <paramref name="into"/>.Length (at most h) values after <paramref name="history"/> (at least p
+    /// modeled values), from its last p values and <paramref name="lastFeatures"/>, the covariate features of
+    /// its last row.
+    /// </summary>
+    public void Forecast(ReadOnlySpan<double> history, ReadOnlySpan<double> lastFeatures, Span<double> into)
+    {
+        if (history.Length < Order) throw new GpuLstmException($"an AR({Order}) forecast needs {Order} values of history, got {history.Length}");
+        if (lastFeatures.Length != Width) throw new ArgumentException($"the fit reads {Width} covariate features, got {lastFeatures.Length}", nameof(lastFeatures));
+        if (into.Length > Horizon) throw new ArgumentException($"the fit covers {Horizon} steps, not {into.Length}", nameof(into));
+        int q = Unknowns;
+        Span<double> row = q <= 256 ? stackalloc double[q] : new double[q];
+        Regressors(history, lastFeatures, Order, row);
+        for (int j = 0; j < into.Length; j++)
+        {
+            var beta = Coefficients(j);
+            double y = 0;
+            for (int r = 0; r < q; r++) y += beta[r] * row[r];
+            into[j] = y;
+        }
+    }
+
+    /// <summary>[1, y[t−1], …, y[t−p], x[t−1]] for the origin t = <paramref name="before"/>.Length.</summary>
+    private static void Regressors(ReadOnlySpan<double> before, ReadOnlySpan<double> lastFeatures, int order, Span<double> row)
+    {
+        int t = before.Length;
+        row[0] = 1;
+        for (int i = 1; i <= order; i++) row[i] = before[t - i];
+        lastFeatures.CopyTo(row[(1 + order)..]);
     }
 }

@@ -122,6 +122,11 @@ internal static class SeriesBacktest
         bool probabilistic = head.Likelihood != SeriesLikelihood.Point;
         if (probabilistic && sampling is null) throw new ArgumentException("a probabilistic head's backtest needs its sampling", nameof(sampling));
         var levels = head.ReportedLevels;
+        bool covariates = settings.Covariates.Length > 0 || settings.Calendar;
+        // Past covariates after an origin are unknown, so the model cannot feed its forecasts back: it forecasts
+        // all h steps in one direct block. Calendar features are known ahead, so a calendar-only model may recurse.
+        if (settings.Covariates.Length > 0 && settings.Horizon != h)
+            throw new GpuLstmException($"a backtest with --covariates needs --model-horizon equal to --horizon ({h}), got {settings.Horizon}: past covariates after an origin are unknown, so the model must forecast all h steps directly");
         var clock = Stopwatch.StartNew();
 
         var actual = new double[s][];
@@ -157,7 +162,10 @@ internal static class SeriesBacktest
             };
             SeriesTraining? run = null;
             SeriesModel? sampler = null;
-            var autoRegressions = new AutoRegression[s];
+            var autoRegressions = new SeriesAutoRegression[s];
+            // Per series, the covariate features of every row an origin may read (before its last origin), encoded as the trained model encodes them.
+            var features = new double[s][];
+            int width = 0, shift = settings.Difference ? 1 : 0;
             try
             {
                 for (int i = 0; i < k; i++)
@@ -172,21 +180,45 @@ internal static class SeriesBacktest
                         if (probabilistic) sampler = SamplingCopy(run, sampling!.Samples);
                         for (int m = 0; m < s; m++)
                         {
-                            try { autoRegressions[m] = FitAutoRegression(members[m].Values.AsSpan(0, originIndices[m][i]), settings.Difference, arOrder); }
-                            catch (GpuLstmException x) when (members[m].Name is not null) { throw new GpuLstmException($"series '{members[m].Name}': {x.Message}"); }
+                            var data = members[m];
+                            features[m] = [];
+                            if (covariates)
+                            {
+                                var spec = run.ModelInfo.Covariates;
+                                width = spec.Width;
+                                int rows = originIndices[m][^1];
+                                features[m] = spec.Transform(Slice(data.Covariates, rows), data.Dates?[..rows], data.Labels[..rows]);
+                            }
+                            try { autoRegressions[m] = FitAutoRegression(data.Values.AsSpan(0, originIndices[m][i]), settings.Difference, arOrder, features[m].AsSpan(shift * width), width, h); }
+                            catch (GpuLstmException x) when (data.Name is not null) { throw new GpuLstmException($"series '{data.Name}': {x.Message}"); }
                         }
                     }
                     for (int m = 0; m < s; m++)
                     {
+                        var data = members[m];
                         int o = originIndices[m][i];
-                        var history = members[m].Values[..o];
-                        var (info, identity) = s == 1 && members[m].Name is null ? (run.ModelInfo, SeriesIdentity.None) : run.ModelInfo.Member(m);
-                        SeriesForecast.ForecastAhead(run.Model, history, settings.Difference, info.Scaler, h, identity, info.Base).CopyTo(model[m], i * h);
-                        ForecastAutoRegression(autoRegressions[m], history, settings.Difference, h).CopyTo(ar[m], i * h);
+                        var history = data.Values[..o];
+                        var (info, identity) = s == 1 && data.Name is null ? (run.ModelInfo, SeriesIdentity.None) : run.ModelInfo.Member(m);
+                        if (covariates)
+                        {
+                            var stream = SeriesForecast.CovariateStream(run.Model, history, settings.Difference, info.Scaler, info.Covariates,
+                                Slice(data.Covariates, o), data.Dates?[..o], data.Labels[..o]);
+                            int j = 0;
+                            foreach (double v in stream)
+                            {
+                                model[m][i * h + j] = v;
+                                if (++j == h) break;
+                            }
+                        }
+                        else SeriesForecast.ForecastAhead(run.Model, history, settings.Difference, info.Scaler, h, identity, info.Base).CopyTo(model[m], i * h);
+                        var modeledHistory = settings.Difference ? SeriesProblem.Differences(history) : history;
+                        autoRegressions[m].Forecast(modeledHistory, features[m].AsSpan((o - 1) * width, width), data.Values[o - 1], ar[m].AsSpan(i * h, h));
                         if (sampler is not null)
                         {
                             int j = 0;
-                            foreach (var point in SeriesIntervals.SampledStream(sampler, history, settings.Difference, info.Scaler, sampling!.Samples, sampling.Seed, identity, info.Base))
+                            var covariateHistory = covariates ? new CovariateHistory(info.Covariates, Slice(data.Covariates, o), data.Dates?[..o], data.Labels[..o]) : null;
+                            foreach (var point in SeriesIntervals.SampledStream(sampler, history, settings.Difference, info.Scaler, sampling!.Samples, sampling.Seed,
+                                         covariateHistory, identity, info.Base))
                             {
                                 point.Quantiles.CopyTo(quantiles[m], (i * h + j) * levels.Count);
                                 if (++j == h) break;
@@ -219,7 +251,7 @@ internal static class SeriesBacktest
             };
             if (settings.Season > 0)
                 forecasts.Add(new($"seasonal naive ({settings.Season})", "seasonal_naive", SeriesBaselines.SeasonalNaive(y, originIndices[m], h, settings.Season)));
-            forecasts.Add(new($"AR({arOrder})", "ar", ar[m]));
+            forecasts.Add(new(covariates ? $"AR({arOrder}) with covariates" : $"AR({arOrder})", "ar", ar[m]));
             results[m] = new BacktestResult(plans[m], originIndices[m], actual[m], forecasts, scales[m], arOrder, elapsed)
             {
                 Quantiles = probabilistic ? new BacktestQuantiles(levels, quantiles[m], sampling!.Samples) : null,
@@ -252,6 +284,7 @@ internal static class SeriesBacktest
             Values = data.Values[..cuts[m]],
             Labels = data.Labels[..cuts[m]],
             Dates = data.Dates?[..cuts[m]],
+            Covariates = Slice(data.Covariates, cuts[m]),
         }).ToArray();
         string what = members.Length == 1 ? $"the {cuts[0]} values before origin {cuts[0]}" : $"the {cuts.Sum()} values before each series' origin";
         SeriesTraining run;
@@ -273,22 +306,21 @@ internal static class SeriesBacktest
         }
     }
 
-    /// <summary>AR(p) on the modeled values of <paramref name="history"/>: the values, or their first differences.</summary>
-    internal static AutoRegression FitAutoRegression(ReadOnlySpan<double> history, bool difference, int order)
+    /// <summary>The first <paramref name="rows"/> cells of every covariate column: what is observed before an origin at that index.</summary>
+    private static CovariateColumn[] Slice(IReadOnlyList<CovariateColumn> columns, int rows) =>
+        columns.Select(c => c with { Cells = c.Cells[..rows] }).ToArray();
+
+    /// <summary>
+    /// AR(p) on the modeled values of <paramref name="history"/> (the values, or their first differences), reading
+    /// <paramref name="features"/> (row i describing modeled value i) when <paramref name="width"/> &gt; 0, then
+    /// fitted directly for the <paramref name="horizon"/> steps.
+    /// </summary>
+    internal static SeriesAutoRegression FitAutoRegression(ReadOnlySpan<double> history, bool difference, int order, ReadOnlySpan<double> features, int width, int horizon)
     {
         var modeled = difference ? SeriesProblem.Differences(history) : history.ToArray();
-        if (modeled.Length < AutoRegression.MinimumValues(order))
-            throw new GpuLstmException($"the AR({order}) baseline needs at least {AutoRegression.MinimumValues(order)} {(difference ? "differences" : "values")} before the first origin, and there are {modeled.Length}; give a smaller --ar-order or fewer --origins");
-        return AutoRegression.Fit(modeled, order);
-    }
-
-    /// <summary>The AR forecast of the h values after <paramref name="history"/>, integrated from its last value when differenced.</summary>
-    internal static double[] ForecastAutoRegression(AutoRegression ar, double[] history, bool difference, int horizon)
-    {
-        if (!difference) return ar.Forecast(history, horizon);
-        var steps = ar.Forecast(SeriesProblem.Differences(history), horizon);
-        double level = history[^1];
-        for (int j = 0; j < horizon; j++) steps[j] = level += steps[j];
-        return steps;
+        int minimum = width == 0 ? AutoRegression.MinimumValues(order) : DirectAutoRegression.MinimumValues(order, width, horizon);
+        if (modeled.Length < minimum)
+            throw new GpuLstmException($"the AR({order}) baseline{(width > 0 ? $" with {width} covariate inputs" : "")} needs at least {minimum} {(difference ? "differences" : "values")} before the first origin, and there are {modeled.Length}; give a smaller --ar-order or fewer --origins");
+        return SeriesAutoRegression.Fit(modeled, features, width, order, horizon, difference);
     }
 }

@@ -87,8 +87,15 @@ internal static class SeriesIntervals
     /// per path). Draws come from one stream seeded by <paramref name="seed"/>, in path then step order, so a
     /// seed gives the same forecast on every run and device that computes the same head outputs.
     /// </summary>
+    /// <remarks>
+    /// A model that reads covariates needs <paramref name="covariates"/>: the history's covariate cells, which
+    /// every path shares (they do not depend on the draws). Past covariates are unknown after the end, so such
+    /// a model samples one block of its horizon and the stream ends there, as its point forecast does. A
+    /// calendar-only model feeds its draws back without end, each future step's calendar computed from the
+    /// dates' regular interval.
+    /// </remarks>
     public static IEnumerable<IntervalPoint> SampledStream(SeriesModel model, double[] original, bool difference, SeriesScaler scaler, int samples, ulong seed,
-        SeriesIdentity identity = default, AutoRegression? linearBase = null)
+        CovariateHistory? covariates = null, SeriesIdentity identity = default, AutoRegression? linearBase = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         var head = model.Config.Head;
@@ -100,22 +107,39 @@ internal static class SeriesIntervals
         var modeled = difference ? SeriesProblem.Differences(original) : original;
         int window = model.Config.Window;
         if (modeled.Length < window) throw new GpuLstmException($"a forecast needs the last {window} values, but the series has {modeled.Length}");
-        if (model.Config.Features != 1 + identity.Width) throw new ArgumentException($"the model reads {model.Config.Features} features per step; the target and the identity give {1 + identity.Width}", nameof(model));
-        return Stream(model, head, scaler.Transform(modeled)[^window..], difference ? original[^1] : null, scaler, samples, seed, identity, linearBase);
+        var spec = covariates?.Spec;
+        int width = spec?.Width ?? 0;
+        if (model.Config.Features != 1 + width + identity.Width)
+            throw new ArgumentException($"the model reads {model.Config.Features} features per step; the target, the covariates and the identity give {1 + width + identity.Width}", nameof(covariates));
+        double[] lastFeatures = [];
+        Func<int, DateTime>? future = null;
+        if (width > 0)
+        {
+            var all = spec!.Transform(covariates!.Columns, covariates.Dates, covariates.Labels);
+            // Modeled value i is original row i + 1 when differenced; the window's last row is the history's last.
+            lastFeatures = all[((original.Length - window) * width)..];
+            if (spec.Columns.Count == 0)
+                future = SeriesForecast.FutureDate(covariates.Dates) ?? throw new GpuLstmException("the model reads calendar features, but the dates are not regular, so the future steps' dates are unknown");
+        }
+        return Stream(model, head, scaler.Transform(modeled)[^window..], difference ? original[^1] : null, scaler, samples, seed, lastFeatures, width, future,
+            identity, linearBase);
     }
 
     private static IEnumerable<IntervalPoint> Stream(SeriesModel model, SeriesHead head, double[] last, double? lastLevel, SeriesScaler scaler, int n, ulong seed,
-        SeriesIdentity identity, AutoRegression? linearBase)
+        double[] lastFeatures, int width, Func<int, DateTime>? future, SeriesIdentity identity, AutoRegression? linearBase)
     {
         var c = model.Config;
-        int t = c.Window, k = c.Horizon, m = head.OutputsPerStep;
+        int t = c.Window, k = c.Horizon, m = head.OutputsPerStep, f = 1 + width;
+        // (T+K, w): the window's covariate features, then room for the next round's calendar; the same for every path.
+        var features = new double[(t + k) * width];
+        lastFeatures.CopyTo(features, 0);
         var rng = Rng.ForPurpose(seed, "forecast-samples");
         var paths = new double[n * (t + k)];   // (N, T+K): each path's last T scaled values, then the round's K draws
         for (int b = 0; b < n; b++) last.CopyTo(paths, b * (t + k));
         var levels = new double[n];             // (N) each path's last original value, when differenced
         if (lastLevel is double l) Array.Fill(levels, l);
-        var inputs = new float[t * n];          // (T,N,1) time-major
-        var wide = identity.Count > 0 ? new float[t * n * c.Features] : []; // (T,N,1+S) with a series identity
+        var inputs = new float[t * n * f];      // (T,N,F) time-major
+        var wide = identity.Count > 0 ? new float[t * n * (f + identity.Count)] : []; // (T,N,F+S) with a series identity
         var outputs = new float[n * k * m];     // (N,K·M)
         var values = new double[n];
         var reported = head.ReportedLevels;
@@ -124,8 +148,13 @@ internal static class SeriesIntervals
         for (long made = 0; ; made += k)
         {
             for (int b = 0; b < n; b++)
-                for (int i = 0; i < t; i++) inputs[i * n + b] = (float)paths[b * (t + k) + i];
-            model.PredictHead(identity.Widen(inputs, t, n, 1, wide), n, outputs);
+                for (int i = 0; i < t; i++)
+                {
+                    int at = (i * n + b) * f;
+                    inputs[at] = (float)paths[b * (t + k) + i];
+                    for (int j = 0; j < width; j++) inputs[at + 1 + j] = (float)features[i * width + j];
+                }
+            model.PredictHead(identity.Widen(inputs, t, n, f, wide), n, outputs);
             for (int b = 0; b < n; b++)
             {
                 // The head's distribution is of the residual around the base's forecast from this path's window.
@@ -154,6 +183,12 @@ internal static class SeriesIntervals
                 yield return new IntervalPoint(made + j + 1, value, quantiles);
                 // values is sorted now; the paths' order is untouched (they live in `paths` and `levels`).
             }
+            if (width > 0)
+            {
+                if (future is null) yield break;   // past covariates: their future is unknown
+                for (int j = 0; j < k; j++) SeriesCovariates.CalendarFeatures(future((int)(made + j + 1)), features.AsSpan((t + j) * width, width));
+                Array.Copy(features, k * width, features, 0, t * width);
+            }
             for (int b = 0; b < n; b++) Array.Copy(paths, b * (t + k) + k, paths, b * (t + k), t);
         }
     }
@@ -172,3 +207,6 @@ internal static class SeriesIntervals
         return values[below] + (values[above] - values[below]) * (position - below);
     }
 }
+
+/// <summary>A history's covariate cells for sampling a model that reads covariates: the fitted spec, the columns in its order, the dates and the row labels (for messages).</summary>
+internal sealed record CovariateHistory(SeriesCovariates Spec, IReadOnlyList<CovariateColumn> Columns, DateTime[]? Dates, IReadOnlyList<string> Labels);

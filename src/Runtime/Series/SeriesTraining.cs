@@ -31,6 +31,8 @@ internal sealed class SeriesTraining : TrainingRun
     private SeriesProblem FirstProblem => _panel.Members[0];
     private SeriesData FirstSeries => _members[0];
     private readonly int[][] _memberTestEnds;
+    // Each series' AR(p) baseline for the test metrics (null where a series has no test part).
+    private readonly SeriesAutoRegression?[] _autoRegressions = [];
 
     public SeriesTrainingSettings Settings { get; }
     internal SeriesModel Model { get; }
@@ -47,6 +49,9 @@ internal sealed class SeriesTraining : TrainingRun
 
     /// <summary>The series' names (many series), or the single series' column.</summary>
     public IReadOnlyList<string> SeriesNames => _panel.Names;
+
+    /// <summary>Why the test metrics have no AR(p) row when the default order cannot be fitted (too few training values); null otherwise.</summary>
+    public string? AutoRegressionSkipped { get; }
 
     /// <summary>A probabilistic head's outermost interval on the test part, once trained; null for a point head or without a test part.</summary>
     public IntervalCoverage? Coverage { get; private set; }
@@ -111,6 +116,29 @@ internal sealed class SeriesTraining : TrainingRun
                     throw new SettingException(nameof(s.Season), $"a season of {s.Season} needs {s.Season} values before the first test forecast{Of(_members[i])}, which has only {first}; use a smaller season, a smaller test fraction, or no season");
             }
 
+            _autoRegressions = new SeriesAutoRegression?[_members.Length];
+            for (int i = 0; i < _members.Length && AutoRegressionSkipped is null; i++)
+            {
+                if (_memberTestEnds[i].Length == 0) continue;
+                // Fitted now, before training, so an order the training part cannot carry fails in one line at once.
+                var problem = _panel.Members[i];
+                try
+                {
+                    _autoRegressions[i] = SeriesAutoRegression.Fit(problem.Modeled.AsSpan(0, problem.Split.Train.End), problem.CovariateFeatures, problem.Covariates.Width,
+                        s.ArOrder ?? s.Window, s.Horizon, s.Difference);
+                }
+                catch (GpuLstmException x) when (s.ArOrder is null)
+                {
+                    // The default order is a convenience: without room for it the metrics go without an AR row (for every series, so their mean compares like with like).
+                    AutoRegressionSkipped = _members[i].Name is null ? x.Message : $"series '{_members[i].Name}': {x.Message}";
+                    Array.Clear(_autoRegressions);
+                }
+                catch (GpuLstmException x) when (_members[i].Name is not null)
+                {
+                    throw new GpuLstmException($"series '{_members[i].Name}': {x.Message}");
+                }
+            }
+
             var config = new SeriesModelConfig(s.Hidden, s.Window, s.Horizon, _panel.InputWidth, s.Layers, s.Bidirectional, s.Dropout) { Cell = s.Cell, Head = s.Head };
             if (saved is not null && saved.Config != config)
                 throw new GpuLstmException($"cannot resume: checkpoint '{CheckpointPath}' holds a different model than its training state describes");
@@ -173,7 +201,7 @@ internal sealed class SeriesTraining : TrainingRun
         if (_memberTestEnds.All(e => e.Length == 0)) return;
         var perSeries = new List<SeriesScores>();
         for (int i = 0; i < _members.Length; i++)
-            if (_memberTestEnds[i].Length > 0) perSeries.Add(new SeriesScores(_panel.Names[i], TestScores(_panel.Members[i], _members[i], _memberTestEnds[i])));
+            if (_memberTestEnds[i].Length > 0) perSeries.Add(new SeriesScores(_panel.Names[i], TestScores(_panel.Members[i], _members[i], _memberTestEnds[i], _autoRegressions[i])));
         Scores = perSeries.Count == 1 ? perSeries[0].Scores : Mean(perSeries);
         if (_members.Length > 1) SeriesScores = perSeries;
         if (Model.Config.Head.Likelihood != SeriesLikelihood.Point)
@@ -181,7 +209,7 @@ internal sealed class SeriesTraining : TrainingRun
     }
 
     /// <summary>One series' test scores: the model, persistence, and seasonal naive when there is a season.</summary>
-    private List<ForecastScore> TestScores(SeriesProblem problem, SeriesData data, int[] testEnds)
+    private List<ForecastScore> TestScores(SeriesProblem problem, SeriesData data, int[] testEnds, SeriesAutoRegression? autoRegression)
     {
         var s = Settings;
         var originalEnds = problem.OriginalEnds(testEnds);
@@ -195,7 +223,24 @@ internal sealed class SeriesTraining : TrainingRun
         };
         if (s.Season > 0)
             scores.Add(new($"seasonal naive ({s.Season})", ForecastMetrics.Compute(actual, SeriesBaselines.SeasonalNaive(data.Values, originalEnds, s.Horizon, s.Season))));
+        if (autoRegression is { } ar)
+            scores.Add(new(ar.Name, ForecastMetrics.Compute(actual, AutoRegressionForecasts(ar, problem, data, testEnds))));
         return scores;
+    }
+
+    /// <summary>AR(p)'s forecasts (B, k) in original units from every test window's origin: the values before it, and its last row's covariate features.</summary>
+    private double[] AutoRegressionForecasts(SeriesAutoRegression ar, SeriesProblem problem, SeriesData data, int[] testEnds)
+    {
+        int k = Settings.Horizon, w = problem.Covariates.Width;
+        var result = new double[testEnds.Length * k];
+        var modeled = problem.Modeled;
+        var features = problem.CovariateFeatures;
+        for (int b = 0; b < testEnds.Length; b++)
+        {
+            int e = testEnds[b];
+            ar.Forecast(modeled.AsSpan(0, e), features.AsSpan((e - 1) * w, w), data.Values[problem.OriginalEnd(e) - 1], result.AsSpan(b * k, k));
+        }
+        return result;
     }
 
     /// <summary>Each forecaster's metrics averaged over the series (every series weighs the same, as in a global model's per-series report).</summary>
