@@ -65,6 +65,16 @@ public sealed class BadInputFiles : IDisposable
         var wf = CliTests.Run(Dir, "forecast", "train", "--csv", "weather.csv", "--column", "value", "--date-column", "date", "--future-covariates", "temp",
             "--window", "4", "--hidden", "4", "--epochs", "1", "--device", "cpu", "--checkpoint", "weather-future.safetensors");
         if (wf.ExitCode != 0) throw new InvalidOperationException("could not train the fixture's future-covariate forecaster: " + wf.Stderr);
+        // A long-format file of two series of different lengths and starts, a global model trained on it, and files
+        // with a series too short for one window and with a row whose series cell is empty.
+        string Month(string series, int i) => $"{series},{2000 + i / 12}-{i % 12 + 1:00},{100 + 10 * Math.Sin(i * Math.PI / 6) + i}\n";
+        var panel = Enumerable.Range(0, 40).Select(i => Month("north", i)).Concat(Enumerable.Range(5, 30).Select(i => Month("south", i))).ToList();
+        File.WriteAllText(Path.Combine(Dir, "panel.csv"), "series,month,value\n" + string.Concat(panel));
+        File.WriteAllText(Path.Combine(Dir, "panel-short.csv"), "series,month,value\n" + string.Concat(panel) + string.Concat(Enumerable.Range(0, 5).Select(i => Month("east", i))));
+        File.WriteAllText(Path.Combine(Dir, "panel-blank.csv"), "series,month,value\n" + string.Concat(panel) + Month("", 50));
+        var p = CliTests.Run(Dir, "forecast", "train", "--csv", "panel.csv", "--column", "value", "--date-column", "month", "--series-column", "series", "--series-embedding",
+            "--window", "4", "--hidden", "4", "--epochs", "1", "--device", "cpu", "--checkpoint", "panel.safetensors");
+        if (p.ExitCode != 0) throw new InvalidOperationException("could not train the fixture's many-series forecaster: " + p.Stderr);
     }
 
     private void Train(string checkpoint, params string[] options)
@@ -257,6 +267,17 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "series file 'weather-short.csv' has 3 rows, too few for the model's window of 4", 1, ["forecast", "predict", "--checkpoint", "weather.safetensors", "--steps", "1", "--csv", "weather-short.csv"] },
         { "whose future values are unknown, so it forecasts at most its horizon (1) past the end; 2 steps were asked for", 1, ["forecast", "predict", "--checkpoint", "weather.safetensors", "--steps", "2", "--csv", "weather.csv"] },
         { "the model reads covariates (temp, dir), which the checkpoint does not keep: give the history with --csv FILE", 1, ["forecast", "predict", "--checkpoint", "weather.safetensors", "--steps", "1"] },
+        // many series in one model: the series column, each series long enough, and predict's --series
+        { "series file 'panel-short.csv' has 5 rows in series 'east' in column 'value': the train part has 3 values", 1, ["forecast", "train", "--csv", "panel-short.csv", "--column", "value", "--series-column", "series"] },
+        { "line 72, column 'series' (column 1): the series cell is empty", 1, ["forecast", "train", "--csv", "panel-blank.csv", "--column", "value", "--series-column", "series"] },
+        { "has no series column 'region'", 1, ["forecast", "train", "--csv", "panel.csv", "--column", "value", "--series-column", "region"] },
+        { "--series-embedding needs --series-column", 1, ["forecast", "train", "--csv", "series.csv", "--column", "value", "--series-embedding"] },
+        { "--series-column with --covariates, --future-covariates or --calendar is not supported yet", 1, ["forecast", "train", "--csv", "panel.csv", "--column", "value", "--series-column", "series", "--covariates", "month"] },
+        { "series 'east': 12 origins every 1 steps with horizon 6 need (origins − 1) × stride + horizon = 17 values after the first origin", 1, ["forecast", "backtest", "--csv", "panel-short.csv", "--column", "value", "--series-column", "series"] },
+        { "the model knows no series 'west'; it was trained on 'north', 'south'", 1, ["forecast", "predict", "--checkpoint", "panel.safetensors", "--steps", "1", "--series", "west"] },
+        { "--plot draws one series, and 2 would be forecast; name one with --series", 1, ["forecast", "predict", "--checkpoint", "panel.safetensors", "--steps", "1", "--plot", "panel.png"] },
+        { "--series needs a checkpoint trained with --series-column; this one forecasts a single series", 1, ["forecast", "predict", "--checkpoint", "series.safetensors", "--steps", "1", "--series", "north"] },
+        { "--ar-base with --covariates, --future-covariates or --calendar is not supported yet: the base is an autoregression of the target alone", 1, ["forecast", "train", "--csv", "weather.csv", "--column", "value", "--covariates", "temp", "--ar-base"] },
         // a backtest with past covariates forecasts directly; the AR baseline's order must fit the training part
         { "a backtest with --covariates needs --model-horizon equal to --horizon (3), got 1", 1, ["forecast", "backtest", "--csv", "weather.csv", "--column", "value", "--covariates", "temp,dir", "--horizon", "3"] },
         // future covariates: named columns, predict needs the rows after the last value; not yet with intervals or backtests

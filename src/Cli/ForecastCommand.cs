@@ -63,13 +63,16 @@ internal static class ForecastCommand
         public readonly Option<bool> RestoreBest = CliOptions.RestoreBest(Defaults.RestoreBest);
         public readonly Option<ulong> Seed = new("--seed") { Description = "seed for initialization, shuffling and dropout", DefaultValueFactory = _ => Defaults.Seed };
         public readonly Option<string> Device = CliOptions.Device(Defaults.Device);
+        public readonly Option<string?> SeriesColumn = new("--series-column") { Description = "a long-format CSV's column naming each row's series: one global model trains on all of them, each series scaled on its own training part" };
+        public readonly Option<bool> ArBase = new("--ar-base") { Description = "a hybrid: the network forecasts the residual of a per-series AR(window) fitted by least squares on the training part; the forecast is their sum" };
+        public readonly Option<bool> SeriesEmbedding = new("--series-embedding") { Description = "with --series-column: the model also reads which series a window is from (a learned per-series embedding)" };
 
         public TrainingOptions() => Scale.AcceptOnlyFromAmong("minmax", "zscore");
 
         public Option[] All =>
         [
             Csv, Column, DateColumn, Scale, Difference, Covariates, FutureCovariates, Calendar, Window, ValFraction, Season, Hidden, Layers, Bidirectional, Dropout, Cell,
-            Epochs, MaxSteps, Batch, Lr, Clip, Patience, RestoreBest, Seed, Device,
+            Epochs, MaxSteps, Batch, Lr, Clip, Patience, RestoreBest, Seed, Device, SeriesColumn, SeriesEmbedding, ArBase,
         ];
 
         /// <summary><paramref name="basis"/> (the defaults, or a resumed run's saved settings) with the options given on the command line.</summary>
@@ -103,6 +106,9 @@ internal static class ForecastCommand
                 RestoreBest = given.Get(RestoreBest, basis.RestoreBest),
                 Seed = given.Get(Seed, basis.Seed),
                 Device = parse.GetValue(Device)!,
+                SeriesColumn = given.Get(SeriesColumn, basis.SeriesColumn),
+                SeriesEmbedding = given.Get(SeriesEmbedding, basis.SeriesEmbedding),
+                ArBase = given.Get(ArBase, basis.ArBase),
             };
         }
     }
@@ -154,7 +160,8 @@ internal static class ForecastCommand
             var s = run.Settings;
             var info = run.Info;
             int e = s.Epochs;
-            Console.WriteLine(Inv($"{info.Column}: {info.Values} values{(s.Difference ? " (modeling first differences)" : "")}; train {info.TrainSamples}, validation {info.ValidationSamples}, test {info.TestSamples} samples (window {s.Window}, horizon {s.Horizon}); scaler {info.Scaler}"));
+            string series = run.SeriesNames.Count > 1 ? Inv($"{run.SeriesNames.Count} series, ") : "";
+            Console.WriteLine(Inv($"{info.Column}: {series}{info.Values} values{(s.Difference ? " (modeling first differences)" : "")}; train {info.TrainSamples}, validation {info.ValidationSamples}, test {info.TestSamples} samples (window {s.Window}, horizon {s.Horizon}); scaler {info.Scaler}"));
             Console.WriteLine(Inv($"model: {info.ModelDescription}, {info.Parameters:N0} parameters on {info.DeviceDescription}"));
             if (run.ResumedFrom is { } from) Console.WriteLine($"resuming at step {from.Step} (epoch {from.Epoch + 1})");
             string monitorName = run.Monitor.KerasName();
@@ -178,10 +185,18 @@ internal static class ForecastCommand
             {
                 Console.WriteLine();
                 Console.WriteLine(Inv($"test metrics in original units ({info.TestSamples} samples × horizon {s.Horizon}):"));
-                int width = run.Scores.Max(r => r.Name.Length);
+                // Many series: one block per series, then the mean over the series (each series weighs the same).
+                string indent = run.SeriesScores.Count > 0 ? "  " : "";
+                int width = run.Scores.Max(r => r.Name.Length) + indent.Length;
+                string Row(string name, ForecastMetrics m) => Inv($"{(indent + name).PadRight(width)}  {m.Rmse,10:F3}  {m.Mae,10:F3}  {m.Mape,8:F2}");
                 Console.WriteLine(Inv($"{"".PadRight(width)}  {"RMSE",10}  {"MAE",10}  {"MAPE %",8}"));
-                foreach (var (name, m) in run.Scores)
-                    Console.WriteLine(Inv($"{name.PadRight(width)}  {m.Rmse,10:F3}  {m.Mae,10:F3}  {m.Mape,8:F2}"));
+                foreach (var (seriesName, scores) in run.SeriesScores)
+                {
+                    Console.WriteLine(seriesName);
+                    foreach (var (name, m) in scores) Console.WriteLine(Row(name, m));
+                }
+                if (run.SeriesScores.Count > 0) Console.WriteLine(Inv($"mean over the {run.SeriesScores.Count} series"));
+                foreach (var (name, m) in run.Scores) Console.WriteLine(Row(name, m));
                 if (run.AutoRegressionSkipped is { } why) Console.WriteLine($"no AR baseline: {why}");
                 if (run.Coverage is { } coverage) Console.WriteLine($"test {coverage.Describe()}");
             }
@@ -211,9 +226,10 @@ internal static class ForecastCommand
         var samples = new Option<int>("--samples") { Description = "for a gaussian or quantile model: sample paths the intervals are taken over", DefaultValueFactory = _ => DefaultSamples };
         var seed = new Option<ulong>("--seed") { Description = "seed of the sample paths (the same seed gives the same forecast)", DefaultValueFactory = _ => 42 };
         var csv = new Option<string?>("--csv") { Description = "forecast past the end of this CSV's series (same columns as in training) instead of the series the checkpoint keeps; needed by a model with --covariates" };
-        var command = new Command("predict", "Forecast N values past the end of the training series, feeding each forecast back as input; print CSV (step,label,value, and a gaussian or quantile model's quantiles).")
+        var seriesOption = new Option<string?>("--series") { Description = "for a model trained with --series-column: the series to forecast, comma-separated (default: all of them)" };
+        var command = new Command("predict", "Forecast N values past the end of the training series, feeding each forecast back as input; print CSV (step,label,value, and a gaussian or quantile model's quantiles; a many-series model's rows start with the series).")
         {
-            checkpoint, steps, plot, output, device, samples, seed, csv,
+            checkpoint, steps, plot, output, device, samples, seed, csv, seriesOption,
         };
         command.SetAction(parse => CliRunner.Run(parse, () =>
         {
@@ -232,16 +248,31 @@ internal static class ForecastCommand
             if (historyPath is not null && historyPath != InputSource.StandardInput) plan.Input("--csv", historyPath);
             plan.Output("--output", outputPath).Output("--plot", plotPath).Check();
             var loaded = SeriesCheckpoint.Load(checkpointPath);
-            var history = historyPath is null ? null
-                : SeriesCsv.Load(historyPath, loaded.Info.Column, loaded.Info.DateColumn, loaded.Info.Covariates.Columns.Select(c => c.Name).ToArray(),
-                    futureRows: loaded.Info.Covariates.FutureWidth > 0);
+            bool many = loaded.Info.Members.Count > 0;
+            string? seriesText = parse.GetValue(seriesOption);
+            if (seriesText is not null && !many)
+                throw new GpuLstmException("--series needs a checkpoint trained with --series-column; this one forecasts a single series");
             var head = loaded.Config.Head;
             bool intervals = head.Likelihood != SeriesLikelihood.Point;
             if (!intervals && parse.GetResult(samples) is { Implicit: false })
                 throw new GpuLstmException("--samples needs a checkpoint trained with --likelihood gaussian or quantile; this one forecasts points");
-            using var forecaster = Forecaster.Load(loaded, parse.GetValue(device)!, intervals ? paths : 1, history);
+            // Which series to forecast: −1 is the single series of a one-series model.
+            int[] targets = [-1];
+            if (many)
+            {
+                targets = seriesText is null ? Enumerable.Range(0, loaded.Info.Members.Count).ToArray()
+                    : ParseColumns(seriesText).Select(name => name.Length == 0 ? throw new GpuLstmException("--series has an empty series name") : loaded.Info.IndexOf(name)).Distinct().ToArray();
+                if (plotPath is not null && targets.Length != 1)
+                    throw new GpuLstmException(Inv($"--plot draws one series, and {targets.Length} would be forecast; name one with --series"));
+            }
+            using var forecaster = many
+                ? Forecaster.LoadMany(loaded, parse.GetValue(device)!, intervals ? paths : 1,
+                    historyPath is null ? null : SeriesCsv.LoadPanel(historyPath, loaded.Info.Column, loaded.Info.DateColumn, loaded.Info.SeriesColumn!))
+                : Forecaster.Load(loaded, parse.GetValue(device)!, intervals ? paths : 1,
+                    historyPath is null ? null : SeriesCsv.Load(historyPath, loaded.Info.Column, loaded.Info.DateColumn, loaded.Info.Covariates.Columns.Select(c => c.Name).ToArray(),
+                        futureRows: loaded.Info.Covariates.FutureWidth > 0));
             forecaster.CheckSteps(n);
-            var info = forecaster.Info;
+            var info = forecaster.InfoOf(targets[0]);
             var levels = head.ReportedLevels;
             var kept = plotPath is null ? null : new double[n];
             // The outermost interval, for the plot's band.
@@ -254,16 +285,28 @@ internal static class ForecastCommand
             void Forecast(Stream file)
             {
                 using var csvFile = new StreamWriter(file, new UTF8Encoding(false), 1 << 16, leaveOpen: true);
-                string header = "step,label,value" + string.Concat(levels.Select(q => Inv($",q{q:0.###}")));
+                string header = (many ? "series," : "") + "step,label,value" + string.Concat(levels.Select(q => Inv($",q{q:0.###}")));
                 Console.Out.Write(header + "\n");
                 csvFile.Write(header + "\n");
+                foreach (int target in targets)
+                {
+                    written = 0;
+                    ForecastSeries(csvFile, target, many ? CsvCell(forecaster.Series[target]) + "," : "");
+                    if (written < n) break;
+                }
+                StandardOutput.ThrowIfClosed();
+                if (written < n) throw new OperationCanceledException(signals.Token);
+            }
+            void ForecastSeries(StreamWriter csvFile, int target, string prefix)
+            {
                 if (intervals)
                 {
-                    var label = SeriesForecast.FutureLabeler(info.Dates, info.Labels[^1]);
-                    foreach (var point in forecaster.IntervalStream(paths, parse.GetValue(seed)))
+                    var history = forecaster.InfoOf(target);
+                    var label = SeriesForecast.FutureLabeler(history.Dates, history.Labels[^1]);
+                    foreach (var point in forecaster.IntervalStream(paths, parse.GetValue(seed), target))
                     {
                         if (cancel.IsCancellationRequested) break;
-                        string row = Inv($"{point.Step},{CsvCell(label(point.Step))},{point.Value.ToString("R", CultureInfo.InvariantCulture)}")
+                        string row = prefix + Inv($"{point.Step},{CsvCell(label(point.Step))},{point.Value.ToString("R", CultureInfo.InvariantCulture)}")
                             + string.Concat(point.Quantiles.Select(q => "," + q.ToString("R", CultureInfo.InvariantCulture))) + "\n";
                         Console.Out.Write(row);
                         csvFile.Write(row);
@@ -276,17 +319,15 @@ internal static class ForecastCommand
                         if (++written == n) break;
                     }
                 }
-                else foreach (var point in forecaster.ForecastStream())
+                else foreach (var point in forecaster.ForecastStream(target))
                 {
                     if (cancel.IsCancellationRequested) break;
-                    string row = Inv($"{point.Step},{CsvCell(point.Label)},{point.Value.ToString("R", CultureInfo.InvariantCulture)}\n");
+                    string row = prefix + Inv($"{point.Step},{CsvCell(point.Label)},{point.Value.ToString("R", CultureInfo.InvariantCulture)}\n");
                     Console.Out.Write(row);
                     csvFile.Write(row);
                     if (kept is not null) kept[written] = point.Value;
                     if (++written == n) break;
                 }
-                StandardOutput.ThrowIfClosed();
-                if (written < n) throw new OperationCanceledException(signals.Token);
             }
             try
             {
@@ -358,10 +399,11 @@ internal static class ForecastCommand
             string? outputPath = parse.GetValue(output);
             new FilePlan().Input("--csv", settings.Csv == InputSource.StandardInput ? null : settings.Csv).Output("--output", outputPath).Check();
             settings.Validate();
+            var training = parse.GetValue(refit) ? BacktestTraining.Refit : BacktestTraining.Once;
+            if (settings.SeriesColumn is not null) return BacktestMany(settings, k, s, h, training, p, intervals ? new BacktestSampling(paths, settings.Seed) : null, outputPath);
             var data = SeriesCsv.Load(settings.Csv, settings.Column, settings.DateColumn, [.. settings.Covariates, .. settings.FutureCovariates]);
             var plan = new BacktestPlan(data.Count, k, s, h);
             plan.Check();
-            var training = parse.GetValue(refit) ? BacktestTraining.Refit : BacktestTraining.Once;
             Console.WriteLine(Inv($"{data.Column}: {data.Count} values; {k} origins every {s} steps from index {data.Count - h - (k - 1) * s}, horizon {h}; ") +
                 (training == BacktestTraining.Refit ? "the model is trained again at every origin on all values before it" : "the model is trained once on the values before the first origin"));
             using var signals = new CliRunner.StopSignals();
@@ -383,6 +425,84 @@ internal static class ForecastCommand
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>`forecast backtest --series-column`: one global model backtested on every series of a long-format file, each at its own last K origins.</summary>
+    private static int BacktestMany(SeriesTrainingSettings settings, int k, int stride, int h, BacktestTraining training, int arOrder, BacktestSampling? sampling, string? outputPath)
+    {
+        var members = SeriesCsv.LoadPanel(settings.Csv, settings.Column, settings.DateColumn, settings.SeriesColumn!);
+        // Every series must hold its origins: refused before anything is printed or trained.
+        foreach (var m in members)
+        {
+            try { new BacktestPlan(m.Count, k, stride, h).Check(); }
+            catch (GpuLstmException x) { throw new GpuLstmException($"series '{m.Name}': {x.Message}"); }
+        }
+        Console.WriteLine(Inv($"{members[0].Column}: {members.Length} series ({string.Join(", ", members.Select(m => Inv($"{m.Name} {m.Count}")))} values); ") +
+            Inv($"each series' last {k} origins every {stride} steps, horizon {h}; ") +
+            (training == BacktestTraining.Refit ? "one model is trained again at every origin on all series before it" : "one model is trained once on every series before its first origin"));
+        using var signals = new CliRunner.StopSignals();
+        BacktestResult[] results;
+        try
+        {
+            results = SeriesBacktest.RunMany(members, settings, k, stride, h, training, arOrder,
+                (values, r) => Console.WriteLine(Inv($"trained on {values} values: {r.EpochsRun} epochs in {r.Elapsed.TotalSeconds:F1}s")), signals.Token, sampling);
+        }
+        catch (OperationCanceledException) when (signals.Token.IsCancellationRequested)
+        {
+            Console.Out.Flush();
+            Console.Error.WriteLine($"gpulstm: interrupted by {signals.SignalName}; the backtest did not finish{(outputPath is null ? "" : " and nothing was written to --output")}");
+            return signals.ExitCode;
+        }
+        PrintBacktestMany(members, results);
+        if (outputPath is not null)
+            AtomicFile.Write(outputPath, "backtest CSV", file =>
+            {
+                for (int m = 0; m < members.Length; m++) WriteBacktestCsv(file, results[m], members[m], seriesName: members[m].Name, header: m == 0);
+            });
+        return 0;
+    }
+
+    /// <summary>Each series' overall metrics, then the mean over the series per step and overall, and which of the model and AR(p) wins on mean MASE.</summary>
+    private static void PrintBacktestMany(SeriesData[] members, BacktestResult[] results)
+    {
+        int h = results[0].Plan.Horizon, f = results[0].Forecasts.Count;
+        var names = results[0].Forecasts.Select(x => x.Name).ToArray();
+        int width = Math.Max(6, Math.Max(names.Max(n => n.Length) + 2, members.Max(m => m.Name!.Length)));
+        string Row(string name, string step, BacktestMetrics x) =>
+            Inv($"{name.PadRight(width)}  {step,4}  {x.Rmse,10:F3}  {x.Mae,10:F3}  {x.Smape,7:F2}  {(double.IsFinite(x.Mase) ? x.Mase.ToString("F3", CultureInfo.InvariantCulture) : "n/a"),7}");
+        Console.WriteLine();
+        Console.WriteLine(Inv($"backtest per series over {results[0].Origins.Length} origins × horizon {h}, in original units (sMAPE in %; MASE scaled by each origin's in-sample naive error):"));
+        Console.WriteLine(Inv($"{"".PadRight(width)}  {"step",4}  {"RMSE",10}  {"MAE",10}  {"sMAPE",7}  {"MASE",7}"));
+        for (int m = 0; m < members.Length; m++)
+        {
+            Console.WriteLine(members[m].Name);
+            foreach (var x in results[m].Forecasts) Console.WriteLine(Row("  " + x.Name, "all", results[m].Overall(x)));
+        }
+        // Means over the series: RMSE and MAE in mixed units (reported, but scale-dependent), sMAPE and MASE scale-free.
+        Console.WriteLine(Inv($"mean over the {members.Length} series (sMAPE and MASE compare across series; RMSE and MAE mix their units)"));
+        var overall = new BacktestMetrics[f];
+        for (int i = 0; i < f; i++)
+        {
+            for (int j = 0; j < h; j++)
+                Console.WriteLine(Row(j == 0 ? "  " + names[i] : "", (j + 1).ToString(CultureInfo.InvariantCulture), BacktestMetrics.Mean(results.Select(r => r.PerStep(r.Forecasts[i])[j]))));
+            overall[i] = BacktestMetrics.Mean(results.Select(r => r.Overall(r.Forecasts[i])));
+            Console.WriteLine(Row("", "all", overall[i]));
+        }
+        Console.WriteLine();
+        var (model, ar) = (overall[0], overall[^1]);
+        bool byMase = double.IsFinite(model.Mase) && double.IsFinite(ar.Mase);
+        double mScore = byMase ? model.Mase : model.Smape, aScore = byMase ? ar.Mase : ar.Smape;
+        string metric = byMase ? "mean MASE" : "mean sMAPE";
+        Console.WriteLine(mScore > aScore
+            ? Inv($"the global {names[0]} loses to the per-series linear {names[^1]} ({metric} {mScore:F3} vs {aScore:F3})")
+            : Inv($"the global {names[0]} beats the per-series linear {names[^1]} ({metric} {mScore:F3} vs {aScore:F3})"));
+        if (results[0].Quantiles is { } q0)
+        {
+            var scores = results.Select(r => r.Quantiles!.Overall(r.Actual, h)).ToArray();
+            int inside = scores.Sum(x => x.Inside), count = scores.Sum(x => x.Count);
+            Console.WriteLine(Inv($"{names[0]} intervals from {q0.Samples} sample paths per origin: the {scores[0].Nominal * 100:0.##}% interval covers {100.0 * inside / count:F1}% ({inside}/{count}) over all series; mean pinball loss per series {string.Join(", ", scores.Select(x => Inv($"{x.MeanPinball:F4}")))}"));
+        }
+        Console.WriteLine(Inv($"backtest took {results[0].Elapsed.TotalSeconds:F1}s"));
     }
 
     private static void PrintBacktest(BacktestResult result)
@@ -430,7 +550,7 @@ internal static class ForecastCommand
     }
 
     /// <summary>One row per origin and step: the origin (the 0-based index of its first forecast value, i.e. the number of values before it), the step (1..h), the target's date when the series has dates, the actual value and every forecast, a probabilistic model's quantiles right after its point forecast.</summary>
-    private static void WriteBacktestCsv(Stream file, BacktestResult result, SeriesData data)
+    private static void WriteBacktestCsv(Stream file, BacktestResult result, SeriesData data, string? seriesName = null, bool header = true)
     {
         using var csv = new StreamWriter(file, new UTF8Encoding(false), 1 << 16, leaveOpen: true);
         bool dated = data.DateColumn is not null;
@@ -439,7 +559,8 @@ internal static class ForecastCommand
         // The quantile columns follow the model's point column, which they belong to.
         var columns = result.Forecasts.Select(f => f.CsvColumn).ToList();
         if (q is not null) columns.InsertRange(1, q.Levels.Select(l => Inv($"q{l:0.###}")));
-        csv.Write("origin,step" + (dated ? ",date" : "") + ",actual," + string.Join(',', columns) + "\n");
+        string prefix = seriesName is null ? "" : CsvCell(seriesName) + ",";
+        if (header) csv.Write((seriesName is null ? "" : "series,") + "origin,step" + (dated ? ",date" : "") + ",actual," + string.Join(',', columns) + "\n");
         int h = result.Plan.Horizon;
         for (int i = 0; i < result.Origins.Length; i++)
         {
@@ -447,7 +568,7 @@ internal static class ForecastCommand
             for (int j = 0; j < h; j++)
             {
                 var row = new StringBuilder();
-                row.Append(Inv($"{o},{j + 1}"));
+                row.Append(prefix).Append(Inv($"{o},{j + 1}"));
                 if (dated) row.Append(',').Append(CsvCell(data.Labels[o + j]));
                 row.Append(',').Append(result.Actual[i * h + j].ToString("R", CultureInfo.InvariantCulture));
                 for (int f = 0; f < result.Forecasts.Count; f++)

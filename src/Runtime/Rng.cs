@@ -65,7 +65,7 @@ internal sealed class Rng
         return Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2.0 * Math.PI * u2);
     }
 
-    public void Shuffle(Span<int> items)
+    public void Shuffle<T>(Span<T> items)
     {
         for (int i = items.Length - 1; i > 0; i--)
         {

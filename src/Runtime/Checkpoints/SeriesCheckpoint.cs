@@ -21,6 +21,50 @@ internal sealed record SeriesModelInfo(SeriesScaler Scaler, bool Difference, str
 
     /// <summary>The covariates' fitted spec (columns, kinds, scalers, categories, calendar); empty for a target-only model.</summary>
     public SeriesCovariates Covariates { get; init; } = new([], false);
+
+    /// <summary>
+    /// A many-series model's series, in the order the model knows them (its embedding's order); empty for a model
+    /// of one series. The record's own scaler, values, labels and dates are then the first series'.
+    /// </summary>
+    public IReadOnlyList<SeriesMember> Members { get; init; } = [];
+
+    /// <summary>The long-format CSV's series column a many-series model was trained from; null for one series.</summary>
+    public string? SeriesColumn { get; init; }
+
+    /// <summary>Whether the model reads a one-hot series identity per step (a learned series embedding).</summary>
+    public bool SeriesEmbedding { get; init; }
+
+    /// <summary>A hybrid's linear base (--ar-base) in scaled modeled units; null without one. For many series, each member's.</summary>
+    public AutoRegression? Base { get; init; }
+
+    /// <summary>Inputs the series identity adds per step.</summary>
+    public int IdentityWidth => SeriesEmbedding ? Members.Count : 0;
+
+    /// <summary>The index of the series named <paramref name="name"/> (exact, else ignoring case when that is unique), or a one-line error listing the names.</summary>
+    public int IndexOf(string name)
+    {
+        for (int i = 0; i < Members.Count; i++)
+            if (string.Equals(Members[i].Name, name, StringComparison.Ordinal)) return i;
+        var folded = Enumerable.Range(0, Members.Count).Where(i => string.Equals(Members[i].Name, name, StringComparison.OrdinalIgnoreCase)).ToArray();
+        if (folded.Length == 1) return folded[0];
+        string known = string.Join(", ", Members.Take(20).Select(m => $"'{m.Name}'")) + (Members.Count > 20 ? $" and {Members.Count - 20} more" : "");
+        throw new GpuLstmException($"the model knows no series '{name}'; it was trained on {known}");
+    }
+
+    /// <summary>Series <paramref name="index"/> as a one-series info (its scaler, values, labels, dates), with its identity for the model.</summary>
+    public (SeriesModelInfo Info, SeriesIdentity Identity) Member(int index)
+    {
+        var m = Members[index];
+        var info = this with { Scaler = m.Scaler, Values = m.Values, Labels = m.Labels, Dates = m.Dates, Base = m.Base, Members = [], SeriesColumn = null, SeriesEmbedding = false };
+        return (info, SeriesEmbedding ? new SeriesIdentity(index, Members.Count) : SeriesIdentity.None);
+    }
+}
+
+/// <summary>One series of a many-series model: its name, the scaler fitted on its own training part, and its history.</summary>
+internal sealed record SeriesMember(string Name, SeriesScaler Scaler, double[] Values, string[] Labels, DateTime[]? Dates)
+{
+    /// <summary>The series' own linear base (a hybrid's AR fitted on its training part); null without one.</summary>
+    public AutoRegression? Base { get; init; }
 }
 
 /// <summary>A forecasting checkpoint read from disk and validated, ready to become a model on any device.</summary>
@@ -55,6 +99,10 @@ internal static class SeriesCheckpoint
     public const string FormatTag = "gpulstm-series/1";
     private const string ScalerPrefix = "scaler.";
     private const string CovariatesKey = "covariates";
+    private const string SeriesKey = "series";
+    private const string ArBaseKey = "ar_base";
+    private const string SeriesColumnKey = "series_column";
+    private const string SeriesEmbeddingKey = "series_embedding";
 
     private static string Inv(int n) => n.ToString(CultureInfo.InvariantCulture);
 
@@ -158,6 +206,18 @@ internal static class SeriesCheckpoint
             _ => "fc output (K): the K forecast steps; loss: mean squared error",
         };
         if (info.DateColumn is not null) metadata["date_column"] = info.DateColumn;
+        if (info.Base is not null)
+        {
+            metadata[ArBaseKey] = ArBaseJson.Write(info.Base);
+            metadata["head_output"] += "; hybrid (--ar-base): fc forecasts the residual, and the forecast in scaled modeled units is fc's output plus the AR base " +
+                "(metadata 'ar_base': intercept + sum_i coefficients[i-1] * scaled value i steps back, run recursively over the K steps from the same window; per series in 'series' for many series)";
+        }
+        if (info.Members.Count > 0)
+        {
+            metadata[SeriesColumnKey] = info.SeriesColumn ?? "series";
+            metadata[SeriesEmbeddingKey] = info.SeriesEmbedding ? "true" : "false";
+            metadata[SeriesKey] = SeriesMembersJson.Write(info.Members);
+        }
         if (!info.Covariates.IsEmpty) metadata[CovariatesKey] = CovariateSpecJson.Write(info.Covariates);
         if (info.Dates is not null)
             metadata["dates"] = JsonSerializer.Serialize(info.Dates.Select(t => t.ToString("yyyy-MM-ddTHH:mm:ss.fffffffZ", CultureInfo.InvariantCulture)).ToArray());
@@ -217,8 +277,34 @@ internal static class SeriesCheckpoint
             try { covariates = CovariateSpecJson.Read(covariatesText); }
             catch (GpuLstmException e) { throw new GpuLstmException(Bad($"has a bad covariate spec: {e.Message}")); }
         }
-        if (features != 1 + covariates.Width)
-            throw new GpuLstmException(Bad($"has {features} features per step, but its covariate spec gives the target and {covariates.Width}"));
+        IReadOnlyList<SeriesMember> members = [];
+        bool embedding = false;
+        string? seriesColumn = null;
+        if (meta.TryGetValue(SeriesKey, out var seriesText))
+        {
+            try { members = SeriesMembersJson.Read(seriesText); }
+            catch (GpuLstmException e) { throw new GpuLstmException(Bad($"has bad 'series' metadata: {e.Message}")); }
+            embedding = GetBool(SeriesEmbeddingKey);
+            seriesColumn = Get(SeriesColumnKey);
+            foreach (var m in members)
+                if (m.Values.Length - (difference ? 1 : 0) < window)
+                    throw new GpuLstmException(Bad($"holds {m.Values.Length} values of series '{Truncate(m.Name)}', too few for its window of {window}{(difference ? " differences" : "")}"));
+        }
+        AutoRegression? linearBase = null;
+        if (meta.TryGetValue(ArBaseKey, out var baseText))
+        {
+            try { linearBase = ArBaseJson.Read(baseText); }
+            catch (GpuLstmException e) { throw new GpuLstmException(Bad($"has a bad 'ar_base': {e.Message}")); }
+            if (linearBase.Order > window) throw new GpuLstmException(Bad($"has an AR base of order {linearBase.Order}, more than its window of {window}"));
+            if (members.Any(m => m.Base is null || m.Base.Order != linearBase.Order))
+                throw new GpuLstmException(Bad($"has an AR base, but not one of order {linearBase.Order} for every series"));
+        }
+        else if (members.Any(m => m.Base is not null)) throw new GpuLstmException(Bad("has AR bases for its series but no 'ar_base'"));
+        int identity = embedding ? members.Count : 0;
+        if (features != 1 + covariates.Width + identity)
+            throw new GpuLstmException(Bad(identity == 0
+                ? $"has {features} features per step, but its covariate spec gives the target and {covariates.Width}"
+                : $"has {features} features per step, but its covariate spec and its {identity} series' identity give the target, {covariates.Width} and {identity}"));
         SeriesScaler scaler;
         try { scaler = SeriesScaler.FromDictionary(meta, ScalerPrefix); }
         catch (GpuLstmException e) { throw new GpuLstmException(Bad($"has a bad scaler: {e.Message}")); }
@@ -267,7 +353,10 @@ internal static class SeriesCheckpoint
         try { config.Validate(); }
         catch (GpuLstmException e) { throw new GpuLstmException(Bad($"describes an invalid model: {e.Message}")); }
         reader.RequireTensors(ExpectedTensors(config), $"for H={h}, K={horizon}{(bidirectional ? ", bidirectional" : "")}");
-        var info = new SeriesModelInfo(scaler, difference, column, dateColumn, season, values, labels, dates) { Covariates = covariates };
+        var info = new SeriesModelInfo(scaler, difference, column, dateColumn, season, values, labels, dates)
+        {
+            Covariates = covariates, Members = members, SeriesEmbedding = embedding, SeriesColumn = seriesColumn, Base = linearBase,
+        };
         return new LoadedSeriesCheckpoint(config, info, meta, tensors, path);
     }
 
@@ -323,5 +412,78 @@ internal static class CovariateSpecJson
             else throw new GpuLstmException($"column '{CheckpointReader.Truncate(c.Name)}' is neither numeric with a scaler nor categorical with categories");
         }
         return new SeriesCovariates(columns, dto.Calendar);
+    }
+}
+
+/// <summary>
+/// A many-series model's series as checkpoint metadata (JSON): [{"name", "scaler": {kind, a, b}, "values": [...],
+/// "labels": [...], "dates": [ISO 8601 UTC...] or absent}], in the model's series order.
+/// </summary>
+internal static class SeriesMembersJson
+{
+    private sealed record MemberDto(string Name, Dictionary<string, string> Scaler, double[] Values, string[] Labels, string[]? Dates, ArBaseJson.Dto? Base = null);
+
+    private static readonly JsonSerializerOptions Options = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase, DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
+    private const string DateFormat = "yyyy-MM-ddTHH:mm:ss.fffffffZ";
+
+    public static string Write(IReadOnlyList<SeriesMember> members) => JsonSerializer.Serialize(members.Select(m => new MemberDto(m.Name, m.Scaler.ToDictionary(),
+        m.Values, m.Labels, m.Dates?.Select(d => d.ToString(DateFormat, CultureInfo.InvariantCulture)).ToArray(), m.Base is null ? null : ArBaseJson.ToDto(m.Base))).ToArray(), Options);
+
+    public static IReadOnlyList<SeriesMember> Read(string json)
+    {
+        MemberDto[]? dtos;
+        try { dtos = JsonSerializer.Deserialize<MemberDto[]>(json, Options); }
+        catch (JsonException) { dtos = null; }
+        if (dtos is null || dtos.Length == 0) throw new GpuLstmException("it is not a non-empty JSON array of series");
+        var result = new List<SeriesMember>();
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var d in dtos)
+        {
+            if (d is null || string.IsNullOrEmpty(d.Name)) throw new GpuLstmException("a series has no name");
+            string name = CheckpointReader.Truncate(d.Name);
+            if (!names.Add(d.Name)) throw new GpuLstmException($"series '{name}' appears twice");
+            if (d.Values is not { Length: > 0 } || d.Values.Any(v => !double.IsFinite(v))) throw new GpuLstmException($"series '{name}' has no values, or values that are not all finite");
+            if (d.Labels is null || d.Labels.Length != d.Values.Length || d.Labels.Any(l => l is null)) throw new GpuLstmException($"series '{name}' does not have one label per value");
+            if (d.Scaler is null) throw new GpuLstmException($"series '{name}' has no scaler");
+            var scaler = SeriesScaler.FromDictionary(d.Scaler);
+            DateTime[]? dates = null;
+            if (d.Dates is not null)
+            {
+                if (d.Dates.Length != d.Values.Length) throw new GpuLstmException($"series '{name}' does not have one date per value");
+                dates = new DateTime[d.Dates.Length];
+                for (int i = 0; i < dates.Length; i++)
+                    if (d.Dates[i] is null || !DateTime.TryParseExact(d.Dates[i], DateFormat, CultureInfo.InvariantCulture,
+                            DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out dates[i]))
+                        throw new GpuLstmException($"series '{name}' has a date {i} that is not a date");
+            }
+            AutoRegression? linearBase;
+            try { linearBase = d.Base is null ? null : ArBaseJson.FromDto(d.Base); }
+            catch (GpuLstmException e) { throw new GpuLstmException($"series '{name}' has a bad AR base: {e.Message}"); }
+            result.Add(new SeriesMember(d.Name, scaler, d.Values, d.Labels, dates) { Base = linearBase });
+        }
+        return result;
+    }
+}
+
+/// <summary>A hybrid's AR base as checkpoint metadata (JSON): {"intercept": c, "coefficients": [a_1, …, a_p]}, in scaled modeled units.</summary>
+internal static class ArBaseJson
+{
+    internal sealed record Dto(double Intercept, double[] Coefficients);
+
+    private static readonly JsonSerializerOptions Options = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+
+    public static Dto ToDto(AutoRegression ar) => new(ar.Intercept, ar.Coefficients);
+
+    public static AutoRegression FromDto(Dto dto) =>
+        dto.Coefficients is { Length: > 0 } ? new AutoRegression(dto.Intercept, dto.Coefficients) : throw new GpuLstmException("it has no coefficients");
+
+    public static string Write(AutoRegression ar) => JsonSerializer.Serialize(ToDto(ar), Options);
+
+    public static AutoRegression Read(string json)
+    {
+        Dto? dto;
+        try { dto = JsonSerializer.Deserialize<Dto>(json, Options); }
+        catch (JsonException) { dto = null; }
+        return FromDto(dto ?? throw new GpuLstmException("it is not a JSON object with 'intercept' and 'coefficients'"));
     }
 }

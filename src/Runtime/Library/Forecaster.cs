@@ -71,6 +71,67 @@ public sealed class Forecaster : IDisposable
     /// <summary>Loads a checkpoint with a model that takes batches of up to <paramref name="maxBatch"/> windows (sample paths).</summary>
     internal static Forecaster Load(string checkpoint, string device, int maxBatch) => Load(SeriesCheckpoint.Load(checkpoint), device, maxBatch);
 
+    /// <summary>
+    /// A many-series checkpoint onto <paramref name="device"/>, forecasting from the newer histories in
+    /// <paramref name="histories"/> (a long-format CSV's series, matched by name; series the file leaves out keep
+    /// the checkpoint's history) or, when null, from the histories it keeps.
+    /// </summary>
+    internal static Forecaster LoadMany(LoadedSeriesCheckpoint loaded, string device, int maxBatch, SeriesData[]? histories)
+    {
+        var info = loaded.Info;
+        if (info.Members.Count == 0) throw new ArgumentException("not a many-series checkpoint", nameof(loaded));
+        if (histories is not null)
+        {
+            var members = info.Members.ToArray();
+            foreach (var h in histories)
+            {
+                string name = h.Name ?? throw new ArgumentException("a many-series history needs series names", nameof(histories));
+                int i = info.IndexOf(name);
+                int modeled = h.Count - (info.Difference ? 1 : 0);
+                if (modeled < loaded.Config.Window)
+                    throw new GpuLstmException($"series file '{h.Source}' has {h.Count} rows in series '{name}', too few for the model's window of {loaded.Config.Window}{(info.Difference ? " differences" : "")}");
+                members[i] = members[i] with { Values = h.Values, Labels = h.Labels, Dates = h.Dates };
+            }
+            info = info with { Members = members };
+        }
+        var dev = ComputeDevice.Open(device);
+        try
+        {
+            return new Forecaster(dev, loaded.CreateModel(dev, maxBatch), info, SeriesCheckpoint.ReadScores(loaded.Metadata, loaded.Config, loaded.Info));
+        }
+        catch
+        {
+            dev.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The names of a many-series forecaster's series, in the model's order; empty for a forecaster of one series.</summary>
+    public IReadOnlyList<string> Series => _info.Members.Select(m => m.Name).ToArray();
+
+    /// <summary>The index of the series named <paramref name="name"/> among <see cref="Series"/>; a one-line error names the known ones.</summary>
+    public int SeriesIndex(string name) => _info.IndexOf(name);
+
+    /// <summary>Which history and identity a forecast of series <paramref name="series"/> uses (−1: the single series).</summary>
+    private (SeriesModelInfo Info, SeriesIdentity Identity) Of(int series)
+    {
+        if (_info.Members.Count == 0)
+        {
+            if (series > 0) throw new ArgumentOutOfRangeException(nameof(series), series, "this forecaster has one series");
+            return (_info, SeriesIdentity.None);
+        }
+        if (series < 0 || series >= _info.Members.Count)
+            throw new SettingException("Series", $"this model forecasts {_info.Members.Count} series; name one of them ({string.Join(", ", Series)})", "the series");
+        return _info.Member(series);
+    }
+
+    /// <summary><paramref name="steps"/> values past the end of series <paramref name="series"/> (by name) of a many-series model.</summary>
+    public IReadOnlyList<ForecastPoint> Forecast(int steps, string series)
+    {
+        if (steps < 1) throw new SettingException("Steps", $"the number of steps must be at least 1, got {steps}", "the number of steps");
+        return ForecastStream(SeriesIndex(series)).Take(steps).ToArray();
+    }
+
     /// <summary>A checkpoint already read (so a front end can look at its head before sizing the batch) onto <paramref name="device"/>.</summary>
     internal static Forecaster Load(LoadedSeriesCheckpoint loaded, string device, int maxBatch, SeriesData? history = null)
     {
@@ -131,13 +192,17 @@ public sealed class Forecaster : IDisposable
     }
 
     /// <summary>The same forecast as an endless stream, computed as it is read, in constant memory: take as many as needed.</summary>
-    public IEnumerable<ForecastPoint> ForecastStream()
+    public IEnumerable<ForecastPoint> ForecastStream() => ForecastStream(-1);
+
+    /// <summary>The forecast of series <paramref name="series"/> (its index in <see cref="Series"/>; −1 for a forecaster of one series) as an endless stream.</summary>
+    internal IEnumerable<ForecastPoint> ForecastStream(int series)
     {
-        var label = SeriesForecast.FutureLabeler(_info.Dates, _info.Labels[^1]);
+        var (info, identity) = Of(series);
+        var label = SeriesForecast.FutureLabeler(info.Dates, info.Labels[^1]);
         long step = 0;
-        var values = _info.Covariates.IsEmpty
-            ? SeriesForecast.ForecastStream(_model, _info.Values, _info.Difference, _info.Scaler)
-            : SeriesForecast.CovariateStream(_model, _info.Values, _info.Difference, _info.Scaler, _info.Covariates, _covariateColumns, _info.Dates, _info.Labels, _futureRows);
+        var values = info.Covariates.IsEmpty
+            ? SeriesForecast.ForecastStream(_model, info.Values, info.Difference, info.Scaler, identity, info.Base)
+            : SeriesForecast.CovariateStream(_model, info.Values, info.Difference, info.Scaler, info.Covariates, _covariateColumns, info.Dates, info.Labels, _futureRows);
         foreach (double value in values)
         {
             step++;
@@ -166,12 +231,18 @@ public sealed class Forecaster : IDisposable
     /// A probabilistic head's forecast with intervals from <paramref name="samples"/> sampled paths (see
     /// <see cref="SeriesIntervals.SampledStream"/>); the forecaster must have been loaded with a batch that large.
     /// </summary>
-    internal IEnumerable<IntervalPoint> IntervalStream(int samples, ulong seed) =>
-        SeriesIntervals.SampledStream(_model, _info.Values, _info.Difference, _info.Scaler, samples, seed,
-            _info.Covariates.IsEmpty ? null : new CovariateHistory(_info.Covariates, _covariateColumns, _info.Dates, _info.Labels) { Future = _futureRows });
+    internal IEnumerable<IntervalPoint> IntervalStream(int samples, ulong seed, int series = -1)
+    {
+        var (info, identity) = Of(series);
+        return SeriesIntervals.SampledStream(_model, info.Values, info.Difference, info.Scaler, samples, seed,
+            info.Covariates.IsEmpty ? null : new CovariateHistory(info.Covariates, _covariateColumns, info.Dates, info.Labels) { Future = _futureRows }, identity, info.Base);
+    }
 
     /// <summary>The series and its next dates, for plots: the history's dates (null without a regular date column) and the forecast's.</summary>
     internal SeriesModelInfo Info => _info;
+
+    /// <summary>Series <paramref name="series"/> of a many-series forecaster as one series (−1: the single series).</summary>
+    internal SeriesModelInfo InfoOf(int series) => Of(series).Info;
 
     /// <summary>Saves the forecaster as a checkpoint that <see cref="Load(string, string)"/> and <c>gpulstm forecast predict</c> read.</summary>
     public void Save(string path)

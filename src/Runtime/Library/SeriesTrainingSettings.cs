@@ -25,6 +25,15 @@ public sealed record SeriesTrainingSettings
     public string[] FutureCovariates { get; init; } = [];
     /// <summary>Add hour of day, day of week and month as sine/cosine pairs from the date column (needs <see cref="DateColumn"/>).</summary>
     public bool Calendar { get; init; }
+    /// <summary>A long-format CSV's series column: one global model trains on every series in it, each scaled on its own training part (null: the file is one series).</summary>
+    public string? SeriesColumn { get; init; }
+    /// <summary>With <see cref="SeriesColumn"/>: the model also reads which series a window is from, as a learned per-series embedding (see README "Many series").</summary>
+    public bool SeriesEmbedding { get; init; }
+    /// <summary>
+    /// A hybrid: the network forecasts the residual of a per-series AR(<see cref="Window"/>) fitted by least squares on
+    /// the training part, and the forecast is their sum (as LSTNet's autoregressive highway; see README "Hybrid with an AR base").
+    /// </summary>
+    public bool ArBase { get; init; }
     public int Window { get; init; } = 12;
     public int Horizon { get; init; } = 1;
     public double ValFraction { get; init; } = 0.15;
@@ -73,6 +82,14 @@ public sealed record SeriesTrainingSettings
             throw new SettingException(nameof(Covariates), "--covariates has an empty column name", "the covariates");
         if (FutureCovariates.Any(string.IsNullOrWhiteSpace))
             throw new SettingException(nameof(FutureCovariates), "--future-covariates has an empty column name", "the future covariates");
+        if (SeriesColumn is not null && string.IsNullOrWhiteSpace(SeriesColumn))
+            throw new SettingException(nameof(SeriesColumn), "the series column name is empty", "the series column");
+        if (SeriesEmbedding && SeriesColumn is null)
+            throw new SettingException(nameof(SeriesEmbedding), "--series-embedding needs --series-column: a file of one series has no series to tell apart", "the series embedding");
+        if (SeriesColumn is not null && (Covariates.Length > 0 || Calendar || FutureCovariates.Length > 0))
+            throw new SettingException(nameof(SeriesColumn), "--series-column with --covariates, --future-covariates or --calendar is not supported yet: each series would fit its own covariate encoding", "the series column");
+        if (ArBase && (Covariates.Length > 0 || Calendar || FutureCovariates.Length > 0))
+            throw new SettingException(nameof(ArBase), "--ar-base with --covariates, --future-covariates or --calendar is not supported yet: the base is an autoregression of the target alone", "the AR base");
         if (Calendar && DateColumn is null)
             throw new SettingException(nameof(Calendar), "--calendar needs dates: give the date column with --date-column", "the calendar features");
         Positive(Horizon, nameof(Horizon), "the horizon");

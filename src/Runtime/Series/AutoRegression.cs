@@ -18,8 +18,12 @@ internal sealed class AutoRegression
 
     public int Order => Coefficients.Length;
 
-    private AutoRegression(double intercept, double[] coefficients)
+    /// <summary>A fitted autoregression read back (a checkpoint's linear base).</summary>
+    public AutoRegression(double intercept, double[] coefficients)
     {
+        ArgumentNullException.ThrowIfNull(coefficients);
+        if (coefficients.Length == 0) throw new GpuLstmException("an autoregression needs at least one coefficient");
+        if (!double.IsFinite(intercept) || coefficients.Any(c => !double.IsFinite(c))) throw new GpuLstmException("an autoregression's coefficients must be finite");
         Intercept = intercept;
         Coefficients = coefficients;
     }
@@ -84,6 +88,23 @@ internal sealed class AutoRegression
             buffer[p + j] = y;
         }
         return buffer[p..];
+    }
+
+    /// <summary>
+    /// The same recursion without allocating: the next <paramref name="into"/>.Length values after
+    /// <paramref name="history"/> (at least p values; only the last p are read) written into <paramref name="into"/>.
+    /// </summary>
+    public void ForecastInto(ReadOnlySpan<double> history, Span<double> into)
+    {
+        int p = Order;
+        if (history.Length < p) throw new GpuLstmException($"an AR({p}) forecast needs {p} values of history, got {history.Length}");
+        var last = history[^p..];
+        for (int j = 0; j < into.Length; j++)
+        {
+            double y = Intercept;
+            for (int i = 1; i <= p; i++) y += Coefficients[i - 1] * (j - i >= 0 ? into[j - i] : last[p + j - i]);
+            into[j] = y;
+        }
     }
 
     /// <summary>Solves A x = b for symmetric positive definite A (lower triangle used; n × n row-major).</summary>

@@ -7,6 +7,14 @@ namespace GpuLstm.Runtime.Series;
 /// </summary>
 internal readonly record struct BacktestMetrics(double Rmse, double Mae, double Smape, double Mase)
 {
+    /// <summary>Each metric's mean over several series' metrics (every series weighs the same); a MASE that is n/a in any series makes the mean n/a.</summary>
+    public static BacktestMetrics Mean(IEnumerable<BacktestMetrics> metrics)
+    {
+        var all = metrics.ToArray();
+        if (all.Length == 0) throw new ArgumentException("no metrics to average", nameof(metrics));
+        return new BacktestMetrics(all.Average(x => x.Rmse), all.Average(x => x.Mae), all.Average(x => x.Smape), all.Average(x => x.Mase));
+    }
+
     /// <summary>
     /// MASE's scale for an origin: mean |y[t] − y[t − m]| over t = m..n−1 of the <paramref name="history"/>
     /// before it, with m = <paramref name="season"/> (1 when there is no season). Null when the history is too

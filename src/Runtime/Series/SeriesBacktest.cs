@@ -93,12 +93,31 @@ internal static class SeriesBacktest
         Action<int, TrainResult>? trained = null, CancellationToken cancel = default, BacktestSampling? sampling = null)
     {
         ArgumentNullException.ThrowIfNull(data);
-        ArgumentNullException.ThrowIfNull(settings);
         if (plan.SeriesLength != data.Count) throw new ArgumentException($"the plan is for {plan.SeriesLength} values, the series has {data.Count}");
+        return RunMany([data], settings, plan.Origins, plan.Stride, plan.Horizon, training, arOrder, trained, cancel, sampling)[0];
+    }
+
+    /// <summary>
+    /// The backtest of one global model over several series (a long-format file's, in panel order): each series
+    /// is backtested at its own last <paramref name="origins"/> origins (series may differ in length and end), and
+    /// the i-th training of the model sees every series cut at its own i-th origin (with <see cref="BacktestTraining.Once"/>,
+    /// only the first). Baselines and AR(p) are per series. One result per series.
+    /// </summary>
+    public static BacktestResult[] RunMany(SeriesData[] members, SeriesTrainingSettings settings, int origins, int stride, int horizon, BacktestTraining training,
+        int arOrder, Action<int, TrainResult>? trained = null, CancellationToken cancel = default, BacktestSampling? sampling = null)
+    {
+        ArgumentNullException.ThrowIfNull(members);
+        ArgumentNullException.ThrowIfNull(settings);
         if (arOrder < 1) throw new GpuLstmException($"--ar-order must be a positive integer, got {arOrder}");
-        var origins = plan.OriginIndices();
-        int h = plan.Horizon, k = origins.Length;
-        var y = data.Values;
+        int s = members.Length, k = origins, h = horizon;
+        var plans = new BacktestPlan[s];
+        var originIndices = new int[s][];
+        for (int m = 0; m < s; m++)
+        {
+            plans[m] = new BacktestPlan(members[m].Count, origins, stride, horizon);
+            try { originIndices[m] = plans[m].OriginIndices(); }
+            catch (GpuLstmException x) when (members[m].Name is not null) { throw new GpuLstmException($"series '{members[m].Name}': {x.Message}"); }
+        }
         var head = settings.Head;
         bool probabilistic = head.Likelihood != SeriesLikelihood.Point;
         if (probabilistic && sampling is null) throw new ArgumentException("a probabilistic head's backtest needs its sampling", nameof(sampling));
@@ -114,14 +133,25 @@ internal static class SeriesBacktest
             throw new GpuLstmException($"a backtest with --covariates needs --model-horizon equal to --horizon ({h}), got {settings.Horizon}: past covariates after an origin are unknown, so the model must forecast all h steps directly");
         var clock = Stopwatch.StartNew();
 
-        var actual = new double[k * h];
-        for (int i = 0; i < k; i++) Array.Copy(y, origins[i], actual, i * h, h);
-        var scales = new double?[k];
-        for (int i = 0; i < k; i++) scales[i] = BacktestMetrics.MaseScale(y.AsSpan(0, origins[i]), settings.Season);
-
-        var model = new double[k * h];
-        var ar = new double[k * h];
-        var quantiles = probabilistic ? new double[k * h * levels.Count] : null;
+        var actual = new double[s][];
+        var scales = new double?[s][];
+        var model = new double[s][];
+        var ar = new double[s][];
+        var quantiles = new double[s][];
+        for (int m = 0; m < s; m++)
+        {
+            var y = members[m].Values;
+            actual[m] = new double[k * h];
+            scales[m] = new double?[k];
+            for (int i = 0; i < k; i++)
+            {
+                Array.Copy(y, originIndices[m][i], actual[m], i * h, h);
+                scales[m][i] = BacktestMetrics.MaseScale(y.AsSpan(0, originIndices[m][i]), settings.Season);
+            }
+            model[m] = new double[k * h];
+            ar[m] = new double[k * h];
+            quantiles[m] = probabilistic ? new double[k * h * levels.Count] : [];
+        }
         var work = Directory.CreateTempSubdirectory("gpulstm-backtest-");
         try
         {
@@ -136,61 +166,73 @@ internal static class SeriesBacktest
             };
             SeriesTraining? run = null;
             SeriesModel? sampler = null;
-            SeriesAutoRegression? autoRegression = null;
-            // The covariate features of every row an origin may read (before the last origin), encoded as the trained model encodes them.
-            double[] features = [];
+            var autoRegressions = new SeriesAutoRegression[s];
+            // Per series, the covariate features of every row an origin may read (before its last origin), encoded as the trained model encodes them.
+            var features = new double[s][];
             int width = 0, shift = settings.Difference ? 1 : 0;
             try
             {
                 for (int i = 0; i < k; i++)
                 {
-                    int o = origins[i];
                     if (run is null || training == BacktestTraining.Refit)
                     {
                         sampler?.Dispose();
                         sampler = null;
                         run?.Dispose();
                         run = null;
-                        run = Train(data, runSettings, o, trained, cancel);
+                        run = Train(members, runSettings, originIndices.Select(o => o[i]).ToArray(), trained, cancel);
                         if (probabilistic) sampler = SamplingCopy(run, sampling!.Samples);
+                        for (int m = 0; m < s; m++)
+                        {
+                            var data = members[m];
+                            features[m] = [];
+                            if (covariates)
+                            {
+                                var spec = run.ModelInfo.Covariates;
+                                width = spec.Width;
+                                int rows = originIndices[m][^1];
+                                features[m] = spec.Transform(Slice(data.Covariates, rows), data.Dates?[..rows], data.Labels[..rows]);
+                            }
+                            try { autoRegressions[m] = FitAutoRegression(data.Values.AsSpan(0, originIndices[m][i]), settings.Difference, arOrder, features[m].AsSpan(shift * width), width, h); }
+                            catch (GpuLstmException x) when (data.Name is not null) { throw new GpuLstmException($"series '{data.Name}': {x.Message}"); }
+                        }
+                    }
+                    for (int m = 0; m < s; m++)
+                    {
+                        var data = members[m];
+                        int o = originIndices[m][i];
+                        var history = data.Values[..o];
+                        var (info, identity) = s == 1 && data.Name is null ? (run.ModelInfo, SeriesIdentity.None) : run.ModelInfo.Member(m);
+                        SeriesFutureRows? ahead = null;
                         if (covariates)
                         {
-                            var spec = run.ModelInfo.Covariates;
-                            width = spec.Width;
-                            int rows = origins[^1];
-                            features = spec.Transform(Slice(data.Covariates, rows), data.Dates?[..rows], data.Labels[..rows]);
+                            // Rows o..o+h−1 carry the future covariates (known ahead); their other cells are not read.
+                            ahead = new SeriesFutureRows(data.Labels[o..(o + h)], data.Dates?[o..(o + h)], data.Covariates.Select(c => c with { Cells = c.Cells[o..(o + h)] }).ToArray());
+                            var stream = SeriesForecast.CovariateStream(run.Model, history, settings.Difference, info.Scaler, info.Covariates,
+                                Slice(data.Covariates, o), data.Dates?[..o], data.Labels[..o], ahead);
+                            int j = 0;
+                            foreach (double v in stream)
+                            {
+                                model[m][i * h + j] = v;
+                                if (++j == h) break;
+                            }
+                            if (j < h) throw new InvalidOperationException($"the covariate forecast from origin {o} ended after {j} of {h} steps");
                         }
-                        autoRegression = FitAutoRegression(y.AsSpan(0, o), settings.Difference, arOrder, features.AsSpan(shift * width), width, h);
-                    }
-                    var history = y[..o];
-                    SeriesFutureRows? ahead = null;
-                    if (covariates)
-                    {
-                        // Rows o..o+h−1 carry the future covariates (known ahead); their other cells are not read.
-                        ahead = new SeriesFutureRows(data.Labels[o..(o + h)], data.Dates?[o..(o + h)], data.Covariates.Select(c => c with { Cells = c.Cells[o..(o + h)] }).ToArray());
-                        var stream = SeriesForecast.CovariateStream(run.Model, history, settings.Difference, run.ModelInfo.Scaler, run.ModelInfo.Covariates,
-                            Slice(data.Covariates, o), data.Dates?[..o], data.Labels[..o], ahead);
-                        int j = 0;
-                        foreach (double v in stream)
+                        else SeriesForecast.ForecastAhead(run.Model, history, settings.Difference, info.Scaler, h, identity, info.Base).CopyTo(model[m], i * h);
+                        var modeledHistory = settings.Difference ? SeriesProblem.Differences(history) : history;
+                        autoRegressions[m].Forecast(modeledHistory, features[m].AsSpan((o - 1) * width, width), data.Values[o - 1], ar[m].AsSpan(i * h, h));
+                        if (sampler is not null)
                         {
-                            model[i * h + j] = v;
-                            if (++j == h) break;
+                            int j = 0;
+                            var covariateHistory = covariates ? new CovariateHistory(info.Covariates, Slice(data.Covariates, o), data.Dates?[..o], data.Labels[..o]) { Future = ahead } : null;
+                            foreach (var point in SeriesIntervals.SampledStream(sampler, history, settings.Difference, info.Scaler, sampling!.Samples, sampling.Seed,
+                                         covariateHistory, identity, info.Base))
+                            {
+                                point.Quantiles.CopyTo(quantiles[m], (i * h + j) * levels.Count);
+                                if (++j == h) break;
+                            }
+                            if (j < h) throw new InvalidOperationException($"the sampled forecast from origin {o} ended after {j} of {h} steps");
                         }
-                        if (j < h) throw new InvalidOperationException($"the covariate forecast from origin {o} ended after {j} of {h} steps");
-                    }
-                    else SeriesForecast.ForecastAhead(run.Model, history, settings.Difference, run.ModelInfo.Scaler, h).CopyTo(model, i * h);
-                    var modeledHistory = settings.Difference ? SeriesProblem.Differences(history) : history;
-                    autoRegression!.Forecast(modeledHistory, features.AsSpan((o - 1) * width, width), y[o - 1], ar.AsSpan(i * h, h));
-                    if (sampler is not null)
-                    {
-                        int j = 0;
-                        var covariateHistory = covariates ? new CovariateHistory(run.ModelInfo.Covariates, Slice(data.Covariates, o), data.Dates?[..o], data.Labels[..o]) { Future = ahead } : null;
-                        foreach (var point in SeriesIntervals.SampledStream(sampler, history, settings.Difference, run.ModelInfo.Scaler, sampling!.Samples, sampling.Seed, covariateHistory))
-                        {
-                            point.Quantiles.CopyTo(quantiles!, (i * h + j) * levels.Count);
-                            if (++j == h) break;
-                        }
-                        if (j < h) throw new InvalidOperationException($"the sampled forecast from origin {o} ended after {j} of {h} steps");
                     }
                 }
             }
@@ -206,18 +248,25 @@ internal static class SeriesBacktest
         }
 
         string name = (settings.Bidirectional ? "bidirectional " : "") + settings.Cell.Name.ToUpperInvariant();
-        var forecasts = new List<BacktestForecasts>
+        var elapsed = clock.Elapsed;
+        var results = new BacktestResult[s];
+        for (int m = 0; m < s; m++)
         {
-            new(name, "model", model),
-            new("persistence", "persistence", SeriesBaselines.Persistence(y, origins, h)),
-        };
-        if (settings.Season > 0)
-            forecasts.Add(new($"seasonal naive ({settings.Season})", "seasonal_naive", SeriesBaselines.SeasonalNaive(y, origins, h, settings.Season)));
-        forecasts.Add(new(covariates ? $"AR({arOrder}) with covariates" : $"AR({arOrder})", "ar", ar));
-        return new BacktestResult(plan, origins, actual, forecasts, scales, arOrder, clock.Elapsed)
-        {
-            Quantiles = quantiles is null ? null : new BacktestQuantiles(levels, quantiles, sampling!.Samples),
-        };
+            var y = members[m].Values;
+            var forecasts = new List<BacktestForecasts>
+            {
+                new(name, "model", model[m]),
+                new("persistence", "persistence", SeriesBaselines.Persistence(y, originIndices[m], h)),
+            };
+            if (settings.Season > 0)
+                forecasts.Add(new($"seasonal naive ({settings.Season})", "seasonal_naive", SeriesBaselines.SeasonalNaive(y, originIndices[m], h, settings.Season)));
+            forecasts.Add(new(covariates ? $"AR({arOrder}) with covariates" : $"AR({arOrder})", "ar", ar[m]));
+            results[m] = new BacktestResult(plans[m], originIndices[m], actual[m], forecasts, scales[m], arOrder, elapsed)
+            {
+                Quantiles = probabilistic ? new BacktestQuantiles(levels, quantiles[m], sampling!.Samples) : null,
+            };
+        }
+        return results;
     }
 
     /// <summary>The trained model's weights in a model that takes one batch of <paramref name="samples"/> paths (training's batch size may be smaller).</summary>
@@ -236,25 +285,27 @@ internal static class SeriesBacktest
         }
     }
 
-    private static SeriesTraining Train(SeriesData data, SeriesTrainingSettings settings, int origin, Action<int, TrainResult>? trained, CancellationToken cancel)
+    /// <summary>Trains on every series cut before its own origin in <paramref name="cuts"/> (one series: the values before its origin).</summary>
+    private static SeriesTraining Train(SeriesData[] members, SeriesTrainingSettings settings, int[] cuts, Action<int, TrainResult>? trained, CancellationToken cancel)
     {
-        var before = data with
+        var before = members.Select((data, m) => data with
         {
-            Values = data.Values[..origin],
-            Labels = data.Labels[..origin],
-            Dates = data.Dates?[..origin],
-            Covariates = Slice(data.Covariates, origin),
-        };
+            Values = data.Values[..cuts[m]],
+            Labels = data.Labels[..cuts[m]],
+            Dates = data.Dates?[..cuts[m]],
+            Covariates = Slice(data.Covariates, cuts[m]),
+        }).ToArray();
+        string what = members.Length == 1 ? $"the {cuts[0]} values before origin {cuts[0]}" : $"the {cuts.Sum()} values before each series' origin";
         SeriesTraining run;
-        try { run = new SeriesTraining(settings, before); }
-        catch (GpuLstmException x) { throw new GpuLstmException($"training on the {origin} values before origin {origin}: {x.Message}"); }
+        try { run = members.Length == 1 && members[0].Name is null ? new SeriesTraining(settings, before[0]) : new SeriesTraining(settings, before); }
+        catch (GpuLstmException x) { throw new GpuLstmException($"training on {what}: {x.Message}"); }
         try
         {
             var result = run.Run(cancel).Training;
             if (result.End == TrainEnd.Interrupted) throw new OperationCanceledException(cancel);
             if (result.End == TrainEnd.Diverged)
-                throw new GpuLstmException($"training on the {origin} values before origin {origin} diverged at {result.DivergedWhat} (try a smaller --lr, or --clip 1)");
-            trained?.Invoke(origin, result);
+                throw new GpuLstmException($"training on {what} diverged at {result.DivergedWhat} (try a smaller --lr, or --clip 1)");
+            trained?.Invoke(cuts.Sum(), result);
             return run;
         }
         catch

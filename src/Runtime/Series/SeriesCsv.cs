@@ -39,7 +39,22 @@ internal static class SeriesCsv
     /// </summary>
     /// <param name="futureRows">let rows after the last value leave the value cell empty (they carry future
     /// covariates for a forecast): they go to <see cref="SeriesData.Future"/>, not into the series.</param>
-    public static SeriesData Load(string path, string column, string? dateColumn = null, IReadOnlyList<string>? covariates = null, bool futureRows = false)
+    public static SeriesData Load(string path, string column, string? dateColumn = null, IReadOnlyList<string>? covariates = null, bool futureRows = false) =>
+        Read(path, column, dateColumn, covariates, seriesColumn: null, futureRows)[0];
+
+    /// <summary>
+    /// A long-format CSV of several series: <paramref name="seriesColumn"/> names each row's series, and each
+    /// series is read as <see cref="Load"/> reads one (its rows in file order, or sorted by its own dates; a date
+    /// may repeat across series but not within one). Series come in the order they first appear in the file;
+    /// each <see cref="SeriesData.Name"/> is its series cell. An empty series cell is an error.
+    /// </summary>
+    public static SeriesData[] LoadPanel(string path, string column, string? dateColumn, string seriesColumn, IReadOnlyList<string>? covariates = null)
+    {
+        ArgumentNullException.ThrowIfNull(seriesColumn);
+        return Read(path, column, dateColumn, covariates, seriesColumn, futureRows: false);
+    }
+
+    private static SeriesData[] Read(string path, string column, string? dateColumn, IReadOnlyList<string>? covariates, string? seriesColumn, bool futureRows)
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(column);
@@ -51,8 +66,8 @@ internal static class SeriesCsv
             text = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true).GetString(source.ReadAllBytes());
         }
         catch (DecoderFallbackException) { throw new GpuLstmException($"{file} is not valid UTF-8 text"); }
-        var data = Parse(text, file, path, column, dateColumn, covariates ?? [], futureRows);
-        return futureRows ? SplitFutureRows(data, file) : data;
+        var all = Parse(text, file, path, column, dateColumn, covariates ?? [], seriesColumn, futureRows);
+        return futureRows ? all.Select(data => SplitFutureRows(data, file)).ToArray() : all;
     }
 
     /// <summary>
@@ -78,7 +93,8 @@ internal static class SeriesCsv
         };
     }
 
-    private static SeriesData Parse(string text, string file, string source, string column, string? dateColumn, IReadOnlyList<string> covariates, bool futureRows)
+    private static SeriesData[] Parse(string text, string file, string source, string column, string? dateColumn, IReadOnlyList<string> covariates, string? seriesColumn,
+        bool futureRows)
     {
         if (text.Length > 0 && text[0] == '\uFEFF') text = text[1..];
         var rows = ReadRows(text, file);
@@ -95,6 +111,13 @@ internal static class SeriesCsv
                 throw new GpuLstmException($"{file}: the value column and the date column are both '{header.Cells[valueIndex]}'");
         }
         string valueName = Describe(header, valueIndex);
+        int seriesIndex = -1;
+        if (seriesColumn is not null)
+        {
+            seriesIndex = FindColumn(file, header, seriesColumn, "series");
+            if (seriesIndex == valueIndex || seriesIndex == dateIndex)
+                throw new GpuLstmException($"{file}: the series column {Describe(header, seriesIndex)} is also the {(seriesIndex == valueIndex ? "value" : "date")} column");
+        }
         var covariateIndices = new int[covariates.Count];
         for (int c = 0; c < covariates.Count; c++)
         {
@@ -103,26 +126,50 @@ internal static class SeriesCsv
                 throw new GpuLstmException($"{file}: the covariate column {Describe(header, covariateIndices[c])} is also the {(covariateIndices[c] == valueIndex ? "value" : "date")} column");
             if (Array.IndexOf(covariateIndices, covariateIndices[c], 0, c) >= 0)
                 throw new GpuLstmException($"{file}: the covariate column {Describe(header, covariateIndices[c])} is given twice");
+            if (covariateIndices[c] == seriesIndex)
+                throw new GpuLstmException($"{file}: the covariate column {Describe(header, covariateIndices[c])} is also the series column");
         }
-        var covariateCells = covariateIndices.Select(_ => new string[rows.Count - 1]).ToArray();
+        if (seriesIndex < 0) return [Series(rows.Skip(1).ToList(), name: null)];
 
-        int n = rows.Count - 1;
+        // Group the rows by series, in order of first appearance, checking each row's width first so a short row is named before its series cell is read.
+        var groups = new Dictionary<string, List<Row>>(StringComparer.Ordinal);
+        var order = new List<string>();
+        foreach (var row in rows.Skip(1))
+        {
+            CheckWidth(row);
+            string name = row.Cells[seriesIndex];
+            if (name.Length == 0) throw new GpuLstmException($"{file} line {row.Line}, column {Describe(header, seriesIndex)}: the series cell is empty");
+            if (!groups.TryGetValue(name, out var list))
+            {
+                groups[name] = list = [];
+                order.Add(name);
+            }
+            list.Add(row);
+        }
+        return order.Select(name => Series(groups[name], name)).ToArray();
+
+        void CheckWidth(Row row)
+        {
+            if (row.Cells.Count == header.Cells.Count) return;
+            string which = row.Cells.Count < header.Cells.Count ? $"; column {Describe(header, row.Cells.Count)} is missing" : "";
+            throw new GpuLstmException(
+                $"{file} line {row.Line} has {Plural(row.Cells.Count, "cell")} but the header (line {header.Line}) has {header.Cells.Count}{which}");
+        }
+
+        SeriesData Series(List<Row> dataRows, string? name)
+        {
+        string where = name is null ? "" : $" in series '{name}'";
+        var covariateCells = covariateIndices.Select(_ => new string[dataRows.Count]).ToArray();
+        int n = dataRows.Count;
         var values = new double[n];
         var labels = new string[n];
         var dates = dateIndex >= 0 ? new DateTime[n] : null;
         var lines = new int[n];
         for (int i = 0; i < n; i++)
         {
-            var row = rows[i + 1];
+            var row = dataRows[i];
             lines[i] = row.Line;
-            if (row.Cells.Count != header.Cells.Count)
-            {
-                string which = row.Cells.Count < header.Cells.Count
-                    ? $"; column {Describe(header, row.Cells.Count)} is missing"
-                    : "";
-                throw new GpuLstmException(
-                    $"{file} line {row.Line} has {Plural(row.Cells.Count, "cell")} but the header (line {header.Line}) has {header.Cells.Count}{which}");
-            }
+            CheckWidth(row);
             values[i] = futureRows && row.Cells[valueIndex].Length == 0 ? double.NaN : ParseValue(file, row, valueIndex, valueName);
             for (int c = 0; c < covariateIndices.Length; c++) covariateCells[c][i] = row.Cells[covariateIndices[c]];
             if (dates is not null)
@@ -141,7 +188,7 @@ internal static class SeriesCsv
                 int a = order[j - 1], b = order[j];
                 if (dates[a] == dates[b])
                     throw new GpuLstmException(
-                        $"{file} lines {lines[a]} and {lines[b]} have the same date in column {Describe(header, dateIndex)}: {Quote(labels[a])} and {Quote(labels[b])}");
+                        $"{file} lines {lines[a]} and {lines[b]} have the same date{where} in column {Describe(header, dateIndex)}: {Quote(labels[a])} and {Quote(labels[b])}");
             }
             values = order.Select(i => values[i]).ToArray();
             labels = order.Select(i => labels[i]).ToArray();
@@ -151,7 +198,9 @@ internal static class SeriesCsv
         return new SeriesData(source, header.Cells[valueIndex], dateIndex >= 0 ? header.Cells[dateIndex] : null, values, labels, dates)
         {
             Covariates = covariateIndices.Select((index, c) => new CovariateColumn(header.Cells[index], covariateCells[c])).ToArray(),
+            Name = name,
         };
+        }
     }
 
     private static double ParseValue(string file, Row row, int index, string columnName)

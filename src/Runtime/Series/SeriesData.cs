@@ -15,4 +15,6 @@ internal sealed record SeriesData(string Source, string Column, string? DateColu
 
     /// <summary>Rows after the last value with an empty value cell (read for future covariates by `forecast predict --csv`); null when none.</summary>
     public SeriesFutureRows? Future { get; init; }
+    /// <summary>The series' name in a many-series (long-format) file: its series-column cell; null for a file of one series.</summary>
+    public string? Name { get; init; }
 }

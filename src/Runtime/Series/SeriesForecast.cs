@@ -230,6 +230,26 @@ internal static class SeriesForecast
         return last.TimeOfDay == TimeSpan.Zero ? "yyyy-MM-dd" : "yyyy-MM-ddTHH:mm:ssZ";
     }
 
+    /// <summary>
+    /// The head's mean loss (scaled units) over every series' samples of <paramref name="part"/>, each sample
+    /// weighing the same; series without samples in the part are skipped.
+    /// </summary>
+    public static double Evaluate(SeriesModel model, SeriesPanel panel, SeriesPart part)
+    {
+        if (panel.Count == 1) return Evaluate(model, panel.Members[0], part);
+        double sum = 0;
+        int count = 0;
+        foreach (var member in panel.Members)
+        {
+            int n = member.Windows.SampleCount(part);
+            if (n == 0) continue;
+            sum += Evaluate(model, member, part) * n;
+            count += n;
+        }
+        if (count == 0) throw new GpuLstmException($"the {SeriesWindows.Name(part)} part has no samples");
+        return sum / count;
+    }
+
     /// <summary>Mean squared error (scaled units) over all of <paramref name="part"/>'s samples.</summary>
     public static double Evaluate(SeriesModel model, SeriesProblem problem, SeriesPart part)
     {
@@ -270,17 +290,19 @@ internal static class SeriesForecast
     /// <paramref name="steps"/> values past the end of the series in original units: the last window of the
     /// scaled modeled series through the model recursively, inverse-scaled, and integrated when differenced.
     /// </summary>
-    public static double[] ForecastAhead(SeriesModel model, double[] original, bool difference, SeriesScaler scaler, int steps)
+    public static double[] ForecastAhead(SeriesModel model, double[] original, bool difference, SeriesScaler scaler, int steps, SeriesIdentity identity = default,
+        AutoRegression? linearBase = null)
     {
         if (steps < 1) throw new GpuLstmException($"the number of forecast steps must be at least 1, got {steps}");
-        return ForecastStream(model, original, difference, scaler).Take(steps).ToArray();
+        return ForecastStream(model, original, difference, scaler, identity, linearBase).Take(steps).ToArray();
     }
 
     /// <summary>
     /// The same forecast as an endless stream in original units, in constant memory: take as many values as
     /// needed, as they are computed.
     /// </summary>
-    public static IEnumerable<double> ForecastStream(SeriesModel model, double[] original, bool difference, SeriesScaler scaler)
+    public static IEnumerable<double> ForecastStream(SeriesModel model, double[] original, bool difference, SeriesScaler scaler, SeriesIdentity identity = default,
+        AutoRegression? linearBase = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(original);
@@ -288,7 +310,19 @@ internal static class SeriesForecast
         var modeled = difference ? SeriesProblem.Differences(original) : original;
         var scaled = scaler.Transform(modeled);
         var c = model.Config;
-        var raw = SeriesForecast.RecursiveStream(scaled, c.Window, c.Horizon, (input, output) => model.Predict(input, 1, output));
+        if (c.Features != 1 + identity.Width) throw new ArgumentException($"the model reads {c.Features} features per step; the target and the identity give {1 + identity.Width}", nameof(model));
+        var wide = identity.Count > 0 ? new float[c.Window * c.Features] : [];
+        var window = new double[c.Window];
+        var baseline = new double[c.Horizon];
+        var raw = SeriesForecast.RecursiveStream(scaled, c.Window, c.Horizon, (input, output) =>
+        {
+            model.Predict(identity.Widen(input, c.Window, 1, 1, wide), 1, output);
+            if (linearBase is null) return;
+            // A hybrid's network forecasts the residual of the linear base's forecast from the same window.
+            for (int t = 0; t < window.Length; t++) window[t] = input[t];
+            linearBase.ForecastInto(window, baseline);
+            for (int j = 0; j < output.Length; j++) output[j] = (float)(output[j] + baseline[j]);
+        });
         return Integrate(raw, scaler, difference ? original[^1] : (double?)null);
 
         static IEnumerable<double> Integrate(IEnumerable<double> raw, SeriesScaler scaler, double? level)

@@ -11,6 +11,15 @@ internal sealed record IntervalCoverage(double Low, double High, int Inside, int
 
     public string Describe() => string.Create(CultureInfo.InvariantCulture,
         $"{Nominal * 100:0.##}% interval [q{Low:0.###}, q{High:0.###}]: {Fraction * 100:F1}% of {Count} actual values inside");
+
+    /// <summary>Several series' coverages of the same interval as one: their counts added (null entries, series without a test part, skipped); null when none.</summary>
+    public static IntervalCoverage? Pool(IEnumerable<IntervalCoverage?> coverages)
+    {
+        IntervalCoverage? pooled = null;
+        foreach (var c in coverages)
+            if (c is not null) pooled = pooled is null ? c : pooled with { Inside = pooled.Inside + c.Inside, Count = pooled.Count + c.Count };
+        return pooled;
+    }
 }
 
 /// <summary>One forecast step with its interval: the point value and the quantiles at the head's reported levels, in original units.</summary>
@@ -87,7 +96,7 @@ internal static class SeriesIntervals
     /// whose last target row has none.
     /// </remarks>
     public static IEnumerable<IntervalPoint> SampledStream(SeriesModel model, double[] original, bool difference, SeriesScaler scaler, int samples, ulong seed,
-        CovariateHistory? covariates = null)
+        CovariateHistory? covariates = null, SeriesIdentity identity = default, AutoRegression? linearBase = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         var head = model.Config.Head;
@@ -101,8 +110,8 @@ internal static class SeriesIntervals
         if (modeled.Length < window) throw new GpuLstmException($"a forecast needs the last {window} values, but the series has {modeled.Length}");
         var spec = covariates?.Spec;
         int width = spec?.Width ?? 0, past = spec?.PastWidth ?? 0, futureWidth = spec?.FutureWidth ?? 0;
-        if (model.Config.Features != 1 + width)
-            throw new ArgumentException($"the model reads {model.Config.Features} features per step, the covariates give {1 + width}", nameof(covariates));
+        if (model.Config.Features != 1 + width + identity.Width)
+            throw new ArgumentException($"the model reads {model.Config.Features} features per step; the target, the covariates and the identity give {1 + width + identity.Width}", nameof(covariates));
         var lastPast = new double[window * past];
         double[] ahead = [];
         Func<int, DateTime>? calendar = null;
@@ -123,7 +132,7 @@ internal static class SeriesIntervals
                 calendar = SeriesForecast.FutureDate(covariates.Dates) ?? throw new GpuLstmException("the model reads calendar features, but the dates are not regular, so the future steps' dates are unknown");
         }
         return Stream(model, head, scaler.Transform(modeled)[^window..], difference ? original[^1] : null, scaler, samples, seed,
-            new SampledCovariates(lastPast, past, ahead, futureWidth, recursive, calendar));
+            new SampledCovariates(lastPast, past, ahead, futureWidth, recursive, calendar), identity, linearBase);
     }
 
     /// <summary>
@@ -137,7 +146,7 @@ internal static class SeriesIntervals
     }
 
     private static IEnumerable<IntervalPoint> Stream(SeriesModel model, SeriesHead head, double[] last, double? lastLevel, SeriesScaler scaler, int n, ulong seed,
-        SampledCovariates covariates)
+        SampledCovariates covariates, SeriesIdentity identity, AutoRegression? linearBase)
     {
         var c = model.Config;
         int width = covariates.Width, past = covariates.PastWidth, futureWidth = covariates.FutureWidth;
@@ -152,10 +161,12 @@ internal static class SeriesIntervals
         var levels = new double[n];             // (N) each path's last original value, when differenced
         if (lastLevel is double l) Array.Fill(levels, l);
         var inputs = new float[t * n * f];      // (T,N,F) time-major
+        var wide = identity.Count > 0 ? new float[t * n * (f + identity.Count)] : []; // (T,N,F+S) with a series identity
         var outputs = new float[n * k * m];     // (N,K·M)
         var values = new double[n];
         var reported = head.ReportedLevels;
         var step = new double[m];
+        var baseline = new double[k];           // a hybrid's linear base forecast for the path being drawn
         for (long made = 0; ; made += k)
         {
             // Row i of the window reads the future part of row i + k, counted from the first window's first row.
@@ -169,17 +180,21 @@ internal static class SeriesIntervals
                     for (int j = 0; j < past; j++) inputs[at + 1 + j] = (float)features[i * past + j];
                     for (int j = 0; j < futureWidth; j++) inputs[at + 1 + past + j] = (float)covariates.Ahead[(firstAhead + i) * futureWidth + j];
                 }
-            model.PredictHead(inputs, n, outputs);
+            model.PredictHead(identity.Widen(inputs, t, n, f, wide), n, outputs);
             for (int b = 0; b < n; b++)
+            {
+                // The head's distribution is of the residual around the base's forecast from this path's window.
+                if (linearBase is not null) linearBase.ForecastInto(paths.AsSpan(b * (t + k), t), baseline);
                 for (int j = 0; j < k; j++)
                 {
                     for (int block = 0; block < m; block++) step[block] = outputs[(b * m + block) * k + j];
                     // u in (0,1): 53 random bits, centred in their interval, so Φ⁻¹ never sees 0.
                     double u = ((rng.NextUInt64() >> 11) + 0.5) * (1.0 / (1UL << 53));
-                    double draw = head.QuantileOf(step, u);
+                    double draw = head.QuantileOf(step, u) + baseline[j];
                     if (!double.IsFinite(draw)) throw new GpuLstmException($"the model forecast a non-finite value at step {made + j + 1}");
                     paths[b * (t + k) + t + j] = draw;
                 }
+            }
             for (int j = 0; j < k; j++)
             {
                 for (int b = 0; b < n; b++)

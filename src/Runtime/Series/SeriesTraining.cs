@@ -8,6 +8,9 @@ using GpuLstm.Runtime.Training;
 
 namespace GpuLstm.Runtime.Series;
 
+/// <summary>One series' test scores in a many-series run: the model first, then the baselines.</summary>
+internal sealed record SeriesScores(string Series, IReadOnlyList<ForecastScore> Scores);
+
 /// <summary>What a forecasting run trains on and with, for a front end to show before training starts.</summary>
 internal sealed record SeriesRunInfo(string Column, int Values, bool Difference, int TrainSamples, int ValidationSamples, int TestSamples,
     string Scaler, string ModelDescription, long Parameters, string DeviceDescription);
@@ -22,18 +25,30 @@ internal sealed class SeriesTraining : TrainingRun
 {
     public const string DefaultCheckpoint = "forecast-model.safetensors";
 
-    private readonly SeriesProblem _problem;
-    private readonly SeriesData _data;
-    private readonly int[] _testEnds;
-    private readonly int[] _originalTestEnds;
-    private readonly SeriesAutoRegression? _autoRegression;
+    private readonly SeriesPanel _panel;
+    private readonly SeriesData[] _members;
+    // The first (for a file of one series, the only) series and its problem.
+    private SeriesProblem FirstProblem => _panel.Members[0];
+    private SeriesData FirstSeries => _members[0];
+    private readonly int[][] _memberTestEnds;
+    // Each series' AR(p) baseline for the test metrics (null where a series has no test part).
+    private readonly SeriesAutoRegression?[] _autoRegressions = [];
 
     public SeriesTrainingSettings Settings { get; }
     internal SeriesModel Model { get; }
     public SeriesRunInfo Info { get; }
 
-    /// <summary>The test scores (the model first, then the baselines), once <see cref="TrainingRun.Run"/> has finished; empty without a test part.</summary>
+    /// <summary>
+    /// The test scores (the model first, then the baselines), once <see cref="TrainingRun.Run"/> has finished; empty
+    /// without a test part. For many series, each metric is the mean over the series of its per-series value (see <see cref="SeriesScores"/>).
+    /// </summary>
     public IReadOnlyList<ForecastScore> Scores { get; private set; } = [];
+
+    /// <summary>Many series: each series' test scores (the model, then the baselines), in panel order; empty for one series or without a test part.</summary>
+    public IReadOnlyList<SeriesScores> SeriesScores { get; private set; } = [];
+
+    /// <summary>The series' names (many series), or the single series' column.</summary>
+    public IReadOnlyList<string> SeriesNames => _panel.Names;
 
     /// <summary>Why the test metrics have no AR(p) row when the default order cannot be fitted (too few training values); null otherwise.</summary>
     public string? AutoRegressionSkipped { get; }
@@ -58,7 +73,10 @@ internal sealed class SeriesTraining : TrainingRun
     /// A run on a series already in memory (a backtest trains on the part before an origin): <paramref name="data"/>
     /// replaces reading <see cref="SeriesTrainingSettings.Csv"/>, which only names the source.
     /// </summary>
-    internal SeriesTraining(SeriesTrainingSettings settings, SeriesData data) : this(settings, new FileLabels("the CSV"), Open(settings), data) { }
+    internal SeriesTraining(SeriesTrainingSettings settings, SeriesData data) : this(settings, new FileLabels("the CSV"), Open(settings), [data]) { }
+
+    /// <summary>A many-series run on series already in memory (a backtest's history before its origins), in panel order.</summary>
+    internal SeriesTraining(SeriesTrainingSettings settings, SeriesData[] members) : this(settings, new FileLabels("the CSV"), Open(settings), members) { }
 
     private static ComputeDevice Open(SeriesTrainingSettings settings)
     {
@@ -66,7 +84,7 @@ internal sealed class SeriesTraining : TrainingRun
         return ComputeDevice.Open(settings.Device);
     }
 
-    private SeriesTraining(SeriesTrainingSettings s, FileLabels labels, ComputeDevice device, SeriesData? preloaded)
+    private SeriesTraining(SeriesTrainingSettings s, FileLabels labels, ComputeDevice device, SeriesData[]? preloaded)
         : base(device, s.Checkpoint, s.Metrics.Resolve(s.Checkpoint, ".metrics.csv"), s.Plot.Resolve(s.Checkpoint, ".loss.png"))
     {
         try
@@ -85,54 +103,61 @@ internal sealed class SeriesTraining : TrainingRun
                 saved = SeriesCheckpoint.Load(s.Checkpoint);
             }
             CheckFiles(labels, s.Csv == Files.InputSource.StandardInput || preloaded is not null ? null : s.Csv, CheckpointPath, MetricsPath, PlotPath, s.Resume);
-            _data = preloaded ?? SeriesCsv.Load(s.Csv, s.Column, s.DateColumn, [.. s.Covariates, .. s.FutureCovariates]);
+            _members = preloaded ?? (s.SeriesColumn is null
+                ? [SeriesCsv.Load(s.Csv, s.Column, s.DateColumn, [.. s.Covariates, .. s.FutureCovariates])]
+                : SeriesCsv.LoadPanel(s.Csv, s.Column, s.DateColumn, s.SeriesColumn, s.Covariates));
             // The past columns, then the future ones: which is which is known only by position.
-            if (_data.Covariates.Count != s.Covariates.Length + s.FutureCovariates.Length)
-                throw new ArgumentException($"the series holds {_data.Covariates.Count} covariate columns; the settings name {s.Covariates.Length} past and {s.FutureCovariates.Length} future ones");
-            try
+            foreach (var member in _members)
+                if (member.Covariates.Count != s.Covariates.Length + s.FutureCovariates.Length)
+                    throw new ArgumentException($"the series holds {member.Covariates.Count} covariate columns; the settings name {s.Covariates.Length} past and {s.FutureCovariates.Length} future ones");
+            _panel = BuildPanel(s, _members);
+            _memberTestEnds = _panel.Members.Select(m => m.Windows.Samples(SeriesPart.Test)).ToArray();
+            for (int i = 0; i < _members.Length; i++)
             {
-                _problem = new SeriesProblem(_data.Values, s.Difference, s.Scale, s.Window, s.Horizon, s.ValFraction, s.TestFraction,
-                    new SeriesCovariateSource(_data.Covariates, _data.Dates, s.Calendar, _data.Labels) { FutureCount = s.FutureCovariates.Length });
+                var ends = _memberTestEnds[i];
+                int first = ends.Length > 0 ? _panel.Members[i].OriginalEnd(ends[0]) : int.MaxValue;
+                if (s.Season > 0 && first < s.Season)
+                    throw new SettingException(nameof(s.Season), $"a season of {s.Season} needs {s.Season} values before the first test forecast{Of(_members[i])}, which has only {first}; use a smaller season, a smaller test fraction, or no season");
             }
-            catch (GpuLstmException x)
-            {
-                throw new GpuLstmException($"series file '{s.Csv}' has {_data.Count} rows in column '{_data.Column}'{(s.Difference ? $" ({_data.Count - 1} differences)" : "")}: {x.Message}");
-            }
-            var windows = _problem.Windows;
-            _testEnds = windows.Samples(SeriesPart.Test);
-            _originalTestEnds = _problem.OriginalEnds(_testEnds);
-            if (s.Season > 0 && _originalTestEnds.Length > 0 && _originalTestEnds[0] < s.Season)
-                throw new SettingException(nameof(s.Season), $"a season of {s.Season} needs {s.Season} values before the first test forecast, which has only {_originalTestEnds[0]}; use a smaller season, a smaller test fraction, or no season");
 
-            if (_testEnds.Length > 0)
+            _autoRegressions = new SeriesAutoRegression?[_members.Length];
+            for (int i = 0; i < _members.Length && AutoRegressionSkipped is null; i++)
             {
+                if (_memberTestEnds[i].Length == 0) continue;
                 // Fitted now, before training, so an order the training part cannot carry fails in one line at once.
-                var train = _problem.Split.Train;
+                var problem = _panel.Members[i];
                 try
                 {
-                    _autoRegression = SeriesAutoRegression.Fit(_problem.Modeled.AsSpan(0, train.End), _problem.CovariateFeatures, _problem.Covariates.Width,
+                    _autoRegressions[i] = SeriesAutoRegression.Fit(problem.Modeled.AsSpan(0, problem.Split.Train.End), problem.CovariateFeatures, problem.Covariates.Width,
                         s.ArOrder ?? s.Window, s.Horizon, s.Difference);
                 }
                 catch (GpuLstmException x) when (s.ArOrder is null)
                 {
-                    AutoRegressionSkipped = x.Message;
+                    // The default order is a convenience: without room for it the metrics go without an AR row (for every series, so their mean compares like with like).
+                    AutoRegressionSkipped = _members[i].Name is null ? x.Message : $"series '{_members[i].Name}': {x.Message}";
+                    Array.Clear(_autoRegressions);
+                }
+                catch (GpuLstmException x) when (_members[i].Name is not null)
+                {
+                    throw new GpuLstmException($"series '{_members[i].Name}': {x.Message}");
                 }
             }
 
-            var config = new SeriesModelConfig(s.Hidden, s.Window, s.Horizon, _problem.InputWidth, s.Layers, s.Bidirectional, s.Dropout) { Cell = s.Cell, Head = s.Head };
+            var config = new SeriesModelConfig(s.Hidden, s.Window, s.Horizon, _panel.InputWidth, s.Layers, s.Bidirectional, s.Dropout) { Cell = s.Cell, Head = s.Head };
             if (saved is not null && saved.Config != config)
                 throw new GpuLstmException($"cannot resume: checkpoint '{CheckpointPath}' holds a different model than its training state describes");
             Model = new SeriesModel(device, config, s.BatchSize);
             Model.InitializeKerasDefaults(s.Seed);
             if (saved is not null) SeriesCheckpoint.CopyInto(saved, Model);
-            bool hasValidation = windows.SampleCount(SeriesPart.Validation) > 0;
-            Func<double>? validate = hasValidation ? () => SeriesForecast.Evaluate(Model, _problem, SeriesPart.Validation) : null;
-            Start(new SeriesTask(Model, _problem, s.BatchSize, s.Seed), s.AdamOptions, s.StoppingOptions(hasValidation), s.TrainOptions, validate,
+            bool hasValidation = _panel.SampleCount(SeriesPart.Validation) > 0;
+            Func<double>? validate = hasValidation ? () => SeriesForecast.Evaluate(Model, _panel, SeriesPart.Validation) : null;
+            Start(new SeriesTask(Model, _panel, s.BatchSize, s.Seed), s.AdamOptions, s.StoppingOptions(hasValidation), s.TrainOptions, validate,
                 saved?.Metadata.GetValueOrDefault("step"), s.Resume);
             string cell = s.Cell.Name.ToUpperInvariant();
-            Info = new SeriesRunInfo(_data.Column, _data.Count, s.Difference, windows.SampleCount(SeriesPart.Train), windows.SampleCount(SeriesPart.Validation),
-                windows.SampleCount(SeriesPart.Test), _problem.Scaler.ToString(),
-                $"{s.Layers}×{(s.Bidirectional ? "bidirectional " : "")}{cell}({s.Hidden}){(s.Dropout > 0 ? string.Create(CultureInfo.InvariantCulture, $" with dropout {s.Dropout}") : "")} → {config.Head.Describe(s.Horizon)}",
+            Info = new SeriesRunInfo(FirstSeries.Column, _members.Sum(m => m.Count), s.Difference, _panel.SampleCount(SeriesPart.Train), _panel.SampleCount(SeriesPart.Validation),
+                _panel.SampleCount(SeriesPart.Test), _members.Length == 1 ? FirstProblem.Scaler.ToString() : $"{FirstProblem.Scaler.Kind.ToString().ToLowerInvariant()} per series",
+                $"{s.Layers}×{(s.Bidirectional ? "bidirectional " : "")}{cell}({s.Hidden}){(s.Dropout > 0 ? string.Create(CultureInfo.InvariantCulture, $" with dropout {s.Dropout}") : "")} → {config.Head.Describe(s.Horizon)}" +
+                    (s.ArBase ? $", on the residual of an AR({s.Window}) base{(_members.Length > 1 ? " per series" : "")}" : ""),
                 Model.Parameters.Count, device.Description);
         }
         catch
@@ -143,45 +168,96 @@ internal sealed class SeriesTraining : TrainingRun
     }
 
     /// <summary>The monitored loss: the validation MSE when there is a validation part, else the training MSE.</summary>
-    public MonitoredLoss Monitor => _problem.Windows.SampleCount(SeriesPart.Validation) > 0 ? MonitoredLoss.ValLoss : MonitoredLoss.Loss;
+    public MonitoredLoss Monitor => _panel.SampleCount(SeriesPart.Validation) > 0 ? MonitoredLoss.ValLoss : MonitoredLoss.Loss;
+
+    /// <summary>" in series 'name'" for a member of a many-series file; "" for a file of one series.</summary>
+    private static string Of(SeriesData member) => member.Name is null ? "" : $" in series '{member.Name}'";
+
+    /// <summary>
+    /// One problem per series, each split by the same fractions and scaled on its own training part, with its
+    /// identity when the model reads a series embedding. A series too short for its windows is one line naming it.
+    /// </summary>
+    private static SeriesPanel BuildPanel(SeriesTrainingSettings s, SeriesData[] members)
+    {
+        var problems = new SeriesProblem[members.Length];
+        for (int i = 0; i < members.Length; i++)
+        {
+            var data = members[i];
+            try
+            {
+                problems[i] = new SeriesProblem(data.Values, s.Difference, s.Scale, s.Window, s.Horizon, s.ValFraction, s.TestFraction,
+                    new SeriesCovariateSource(data.Covariates, data.Dates, s.Calendar, data.Labels) { FutureCount = s.FutureCovariates.Length },
+                    s.SeriesEmbedding ? new SeriesIdentity(i, members.Length) : SeriesIdentity.None, s.ArBase ? s.Window : 0);
+            }
+            catch (GpuLstmException x)
+            {
+                throw new GpuLstmException($"series file '{s.Csv}' has {data.Count} rows{Of(data)} in column '{data.Column}'{(s.Difference ? $" ({data.Count - 1} differences)" : "")}: {x.Message}");
+            }
+        }
+        return new SeriesPanel(problems, members.Select(m => m.Name ?? m.Column).ToArray());
+    }
 
     private protected override string SetupJson => JsonSerializer.Serialize(SavedSeriesSetup.From(Settings));
 
-    /// <summary>After training, the model (with its best weights when restored) and the baselines on the same test targets.</summary>
+    /// <summary>After training, the model (with its best weights when restored) and the baselines on the same test targets, per series.</summary>
     private protected override void OnTrainingEnded(TrainResult result)
     {
-        if (_testEnds.Length == 0) return;
+        if (_memberTestEnds.All(e => e.Length == 0)) return;
+        var perSeries = new List<SeriesScores>();
+        for (int i = 0; i < _members.Length; i++)
+            if (_memberTestEnds[i].Length > 0) perSeries.Add(new SeriesScores(_panel.Names[i], TestScores(_panel.Members[i], _members[i], _memberTestEnds[i], _autoRegressions[i])));
+        Scores = perSeries.Count == 1 ? perSeries[0].Scores : Mean(perSeries);
+        if (_members.Length > 1) SeriesScores = perSeries;
+        if (Model.Config.Head.Likelihood != SeriesLikelihood.Point)
+            Coverage = IntervalCoverage.Pool(_panel.Members.Select((m, i) => SeriesIntervals.TestCoverage(Model, m, _memberTestEnds[i])));
+    }
+
+    /// <summary>One series' test scores: the model, persistence, and seasonal naive when there is a season.</summary>
+    private List<ForecastScore> TestScores(SeriesProblem problem, SeriesData data, int[] testEnds, SeriesAutoRegression? autoRegression)
+    {
         var s = Settings;
-        var predicted = _problem.ToOriginal(_testEnds, SeriesForecast.Predict(Model, _problem, _testEnds));
-        var actual = _problem.OriginalTargets(_testEnds);
+        var originalEnds = problem.OriginalEnds(testEnds);
+        var predicted = problem.ToOriginal(testEnds, SeriesForecast.Predict(Model, problem, testEnds));
+        var actual = problem.OriginalTargets(testEnds);
         string name = (s.Bidirectional ? "bidirectional " : "") + s.Cell.Name.ToUpperInvariant();
         var scores = new List<ForecastScore>
         {
             new(name, ForecastMetrics.Compute(actual, predicted)),
-            new("persistence", ForecastMetrics.Compute(actual, SeriesBaselines.Persistence(_data.Values, _originalTestEnds, s.Horizon))),
+            new("persistence", ForecastMetrics.Compute(actual, SeriesBaselines.Persistence(data.Values, originalEnds, s.Horizon))),
         };
         if (s.Season > 0)
-            scores.Add(new($"seasonal naive ({s.Season})", ForecastMetrics.Compute(actual, SeriesBaselines.SeasonalNaive(_data.Values, _originalTestEnds, s.Horizon, s.Season))));
-        if (_autoRegression is { } ar)
-            scores.Add(new(ar.Name, ForecastMetrics.Compute(actual, AutoRegressionForecasts(ar))));
-        Scores = scores;
-        if (Model.Config.Head.Likelihood != SeriesLikelihood.Point)
-            Coverage = SeriesIntervals.TestCoverage(Model, _problem, _testEnds);
+            scores.Add(new($"seasonal naive ({s.Season})", ForecastMetrics.Compute(actual, SeriesBaselines.SeasonalNaive(data.Values, originalEnds, s.Horizon, s.Season))));
+        if (autoRegression is { } ar)
+            scores.Add(new(ar.Name, ForecastMetrics.Compute(actual, AutoRegressionForecasts(ar, problem, data, testEnds))));
+        return scores;
     }
 
     /// <summary>AR(p)'s forecasts (B, k) in original units from every test window's origin: the values before it, and its last row's covariate features.</summary>
-    private double[] AutoRegressionForecasts(SeriesAutoRegression ar)
+    private double[] AutoRegressionForecasts(SeriesAutoRegression ar, SeriesProblem problem, SeriesData data, int[] testEnds)
     {
-        int k = Settings.Horizon, w = _problem.Covariates.Width;
-        var result = new double[_testEnds.Length * k];
-        var modeled = _problem.Modeled;
-        var features = _problem.CovariateFeatures;
-        for (int b = 0; b < _testEnds.Length; b++)
+        int k = Settings.Horizon, w = problem.Covariates.Width;
+        var result = new double[testEnds.Length * k];
+        var modeled = problem.Modeled;
+        var features = problem.CovariateFeatures;
+        for (int b = 0; b < testEnds.Length; b++)
         {
-            int e = _testEnds[b];
-            ar.Forecast(modeled.AsSpan(0, e), features.AsSpan((e - 1) * w, w), _data.Values[_problem.OriginalEnd(e) - 1], result.AsSpan(b * k, k));
+            int e = testEnds[b];
+            ar.Forecast(modeled.AsSpan(0, e), features.AsSpan((e - 1) * w, w), data.Values[problem.OriginalEnd(e) - 1], result.AsSpan(b * k, k));
         }
         return result;
+    }
+
+    /// <summary>Each forecaster's metrics averaged over the series (every series weighs the same, as in a global model's per-series report).</summary>
+    private static List<ForecastScore> Mean(IReadOnlyList<SeriesScores> perSeries)
+    {
+        var mean = new List<ForecastScore>();
+        for (int f = 0; f < perSeries[0].Scores.Count; f++)
+        {
+            var all = perSeries.Select(p => p.Scores[f].Metrics).ToArray();
+            mean.Add(new ForecastScore(perSeries[0].Scores[f].Name, new ForecastMetrics(all.Average(m => m.Rmse), all.Average(m => m.Mae), all.Average(m => m.Mape),
+                all.Sum(m => m.Count), all.Sum(m => m.MapeSkipped))));
+        }
+        return mean;
     }
 
     private protected override Action<Stream> CheckpointWriter(long step, int epochs, double finalLoss)
@@ -216,13 +292,20 @@ internal sealed class SeriesTraining : TrainingRun
     }
 
     /// <summary>What the checkpoint stores besides the weights (the series, its scaler, its labels).</summary>
-    internal SeriesModelInfo ModelInfo => new(_problem.Scaler, Settings.Difference, _data.Column, _data.DateColumn, Settings.Season, _data.Values, _data.Labels, _data.Dates)
+    internal SeriesModelInfo ModelInfo => new(FirstProblem.Scaler, Settings.Difference, FirstSeries.Column, FirstSeries.DateColumn, Settings.Season, FirstSeries.Values, FirstSeries.Labels, FirstSeries.Dates)
     {
-        Covariates = _problem.Covariates,
+        Covariates = FirstProblem.Covariates,
+        Base = FirstProblem.Base,
+        Members = Settings.SeriesColumn is null ? [] : _members.Select((m, i) => new SeriesMember(_panel.Names[i], _panel.Members[i].Scaler, m.Values, m.Labels, m.Dates)
+        {
+            Base = _panel.Members[i].Base,
+        }).ToArray(),
+        SeriesColumn = Settings.SeriesColumn,
+        SeriesEmbedding = Settings.SeriesEmbedding,
     };
 
     /// <summary>The covariate columns the run read (empty without --covariates), for forecasting right after training.</summary>
-    internal IReadOnlyList<CovariateColumn> CovariateColumns => _data.Covariates;
+    internal IReadOnlyList<CovariateColumn> CovariateColumns => FirstSeries.Covariates;
 
     public override void Dispose()
     {
@@ -235,12 +318,14 @@ internal sealed class SeriesTraining : TrainingRun
 internal sealed record SavedSeriesSetup(string Csv, string Column, string? DateColumn, string Scale, bool Difference, int Window, int Horizon,
     double ValFraction, double TestFraction, int Season, string Cell, int Hidden, int Layers, bool Bidirectional, float Dropout, int Batch,
     double Lr, double Clip, int Patience, bool RestoreBest, ulong Seed, string? Likelihood = null, string? Quantiles = null,
-    string? Covariates = null, bool Calendar = false, string? FutureCovariates = null)
+    string? Covariates = null, bool Calendar = false, string? SeriesColumn = null, bool SeriesEmbedding = false, bool ArBase = false,
+    string? FutureCovariates = null)
 {
     public static SavedSeriesSetup From(SeriesTrainingSettings s) => new(
         s.Csv == Files.InputSource.StandardInput ? s.Csv : Path.GetFullPath(s.Csv), s.Column, s.DateColumn, s.Scale.ToString(), s.Difference, s.Window,
         s.Horizon, s.ValFraction, s.TestFraction, s.Season, s.Cell.Name, s.Hidden, s.Layers, s.Bidirectional, s.Dropout, s.BatchSize, s.LearningRate,
-        s.ClipNorm, s.Patience, s.RestoreBest, s.Seed, s.Head.Name, s.Head.QuantilesText, string.Join(",", s.Covariates), s.Calendar, string.Join(",", s.FutureCovariates));
+        s.ClipNorm, s.Patience, s.RestoreBest, s.Seed, s.Head.Name, s.Head.QuantilesText, string.Join(",", s.Covariates), s.Calendar, s.SeriesColumn, s.SeriesEmbedding, s.ArBase,
+        string.Join(",", s.FutureCovariates));
 
     public SeriesTrainingSettings ToSettings() => new()
     {
@@ -250,6 +335,9 @@ internal sealed record SavedSeriesSetup(string Csv, string Column, string? DateC
         RestoreBest = RestoreBest, Seed = Seed,
         // State files from before covariates have none.
         Covariates = string.IsNullOrEmpty(Covariates) ? [] : Covariates.Split(','), Calendar = Calendar,
+        // State files from before many series have neither: one series.
+        SeriesColumn = SeriesColumn, SeriesEmbedding = SeriesEmbedding, ArBase = ArBase,
+        // State files from before future covariates have none.
         FutureCovariates = string.IsNullOrEmpty(FutureCovariates) ? [] : FutureCovariates.Split(','),
         // State files from before the probabilistic heads have neither: a point head.
         Likelihood = Likelihood is null ? SeriesLikelihood.Point : SeriesHead.ParseName(Likelihood),

@@ -73,31 +73,33 @@ internal sealed class LanguageModelTask : ITrainingTask
 }
 
 /// <summary>
-/// A series model over the training windows of a <see cref="SeriesProblem"/>, in batches of B, shuffled each
-/// epoch by one seeded generator that runs for the whole training (epoch e's order depends on every earlier
-/// shuffle, so a resumed run replays them). Each window starts from a zero state.
+/// A series model over the training windows of a <see cref="SeriesPanel"/> (one series or many), in batches of B,
+/// shuffled each epoch by one seeded generator that runs for the whole training (epoch e's order depends on every
+/// earlier shuffle, so a resumed run replays them). A batch may mix series. Each window starts from a zero state.
 /// </summary>
 internal sealed class SeriesTask : ITrainingTask
 {
     private readonly SeriesModel _model;
-    private readonly SeriesProblem _problem;
+    private readonly SeriesPanel _panel;
     private readonly int _batch;
-    private readonly int[] _order;
+    private readonly PanelSample[] _order;
     private readonly Rng _shuffle;
     private readonly float[] _inputs, _targets;
     private int _nextEpoch;
 
-    public SeriesTask(SeriesModel model, SeriesProblem problem, int batch, ulong seed)
+    public SeriesTask(SeriesModel model, SeriesProblem problem, int batch, ulong seed) : this(model, new SeriesPanel([problem], ["series"]), batch, seed) { }
+
+    public SeriesTask(SeriesModel model, SeriesPanel panel, int batch, ulong seed)
     {
         if (batch < 1 || batch > model.MaxBatch) throw new SettingException("BatchSize", $"the batch must be 1 to {model.MaxBatch}, got {batch}", "the batch");
-        _order = problem.Windows.Samples(SeriesPart.Train);
+        _order = panel.Samples(SeriesPart.Train);
         if (_order.Length == 0) throw new GpuLstmException("the train part has no samples");
         _model = model;
-        _problem = problem;
+        _panel = panel;
         _batch = batch;
         _shuffle = Rng.ForPurpose(seed, "shuffle");
-        _inputs = new float[problem.Windows.Window * batch * problem.InputWidth];
-        _targets = new float[batch * problem.Windows.Horizon];
+        _inputs = new float[panel.Window * batch * panel.InputWidth];
+        _targets = new float[batch * panel.Horizon];
     }
 
     public ITrainableModel Model => _model;
@@ -108,13 +110,13 @@ internal sealed class SeriesTask : ITrainingTask
     {
         if (epoch != _nextEpoch) throw new InvalidOperationException($"epochs must begin in order: expected {_nextEpoch}, got {epoch}");
         _nextEpoch++;
-        _shuffle.Shuffle(_order);
+        _shuffle.Shuffle(_order.AsSpan());
     }
 
     public StepWork Step(int index, bool fromCarriedState, uint dropoutKey)
     {
         int start = index * _batch, size = Math.Min(_batch, _order.Length - start);
-        _problem.FillBatch(_order.AsSpan(start, size), _inputs, _targets);
+        _panel.FillBatch(_order.AsSpan(start, size), _inputs, _targets);
         _model.ComputeGradients(_inputs, _targets, size, dropoutKey);
         return new StepWork(_model.RowLosses(size), size, size);
     }

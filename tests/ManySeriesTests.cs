@@ -1,0 +1,220 @@
+using System.Globalization;
+using GpuLstm.Runtime;
+using GpuLstm.Runtime.Checkpoints;
+using GpuLstm.Runtime.Series;
+using Xunit;
+
+namespace GpuLstm.Tests;
+
+/// <summary>
+/// Many series, one model (--series-column): the long-format reader, the panel's batches and per-series scaling,
+/// the series identity, the checkpoint that keeps every series, predict per series, and the many-series backtest.
+/// </summary>
+public sealed class ManySeriesTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("gpulstm-many-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string Write(string name, string text)
+    {
+        string path = Path.Combine(_dir, name);
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    private static string Month(int i) => $"{2000 + i / 12}-{i % 12 + 1:00}";
+
+    /// <summary>Rows of two series interleaved and out of date order, with the same dates in both.</summary>
+    [Fact]
+    public void TheReaderGroupsRowsBySeriesInFirstAppearanceOrderAndSortsEachByItsOwnDates()
+    {
+        string path = Write("long.csv", "series,month,value\nb,2000-02,20\na,2000-03,3\nb,2000-01,10\na,2000-01,1\na,2000-02,2\n");
+        var members = SeriesCsv.LoadPanel(path, "value", "month", "series");
+        Assert.Equal(["b", "a"], members.Select(m => m.Name));
+        Assert.Equal([10.0, 20.0], members[0].Values);
+        Assert.Equal([1.0, 2.0, 3.0], members[1].Values);
+        Assert.Equal(["2000-01", "2000-02", "2000-03"], members[1].Labels);
+        string dup = Write("dup.csv", "series,month,value\na,2000-01,1\nb,2000-01,5\na,2000-01,2\n");
+        var e = Assert.Throws<GpuLstmException>(() => SeriesCsv.LoadPanel(dup, "value", "month", "series"));
+        Assert.Contains("lines 2 and 4 have the same date in series 'a'", e.Message);
+    }
+
+    private static SeriesProblem Problem(double[] values, int window, SeriesIdentity identity) =>
+        new(values, difference: false, SeriesScalerKind.MinMax, window, horizon: 2, 0.2, 0.2, identity: identity);
+
+    /// <summary>
+    /// A batch mixing two series (of different lengths and scales) equals, column by column, each series' own batch:
+    /// the window and targets come from that series only, scaled by its own training part, with its identity one-hot.
+    /// </summary>
+    [Fact]
+    public void AMixedBatchTakesEachWindowFromItsOwnSeriesWithItsOwnScalerAndIdentity()
+    {
+        var a = Enumerable.Range(0, 30).Select(i => 10.0 + i).ToArray();
+        var b = Enumerable.Range(0, 23).Select(i => 1000.0 - 7 * i + (i % 3)).ToArray();
+        const int window = 4;
+        var pa = Problem(a, window, new SeriesIdentity(0, 2));
+        var pb = Problem(b, window, new SeriesIdentity(1, 2));
+        // Each scaler saw its own training part only: the first 60% of its values.
+        Assert.Equal(a[..18].Min(), pa.Scaler.Offset);
+        Assert.Equal(b[..13].Max() - b[..13].Min(), pb.Scaler.Scale, 12);
+        var panel = new SeriesPanel([pa, pb], ["a", "b"]);
+        Assert.Equal(3, panel.InputWidth);
+        PanelSample[] samples = [new(1, 9), new(0, 4), new(1, 4), new(0, 17)];
+        int f = panel.InputWidth, size = samples.Length;
+        var inputs = new float[window * size * f];
+        var targets = new float[size * 2];
+        panel.FillBatch(samples, inputs, targets);
+        for (int col = 0; col < size; col++)
+        {
+            var (series, end) = (samples[col].Series, samples[col].End);
+            var own = panel.Members[series];
+            var ownInputs = new float[window * f];
+            var ownTargets = new float[2];
+            own.FillBatch([end], ownInputs, ownTargets);
+            for (int t = 0; t < window; t++)
+                for (int j = 0; j < f; j++) Assert.Equal(ownInputs[t * f + j], inputs[(t * size + col) * f + j]);
+            Assert.Equal(ownTargets, targets.AsSpan(col * 2, 2).ToArray());
+            // The target channel is the series' own scaled value; the identity is its one-hot.
+            var values = series == 0 ? a : b;
+            Assert.Equal((float)own.Scaler.Transform(values[end - 1]), inputs[((window - 1) * size + col) * f]);
+            Assert.Equal(series == 0 ? 1f : 0f, inputs[col * f + 1]);
+            Assert.Equal(series == 1 ? 1f : 0f, inputs[col * f + 2]);
+        }
+        // Windows never cross series: every training sample's window lies inside its own series.
+        foreach (var s in panel.Samples(SeriesPart.Train))
+            Assert.InRange(s.End, window, panel.Members[s.Series].Scaled.Length - 2);
+        Assert.Equal(pa.Windows.SampleCount(SeriesPart.Train) + pb.Windows.SampleCount(SeriesPart.Train), panel.SampleCount(SeriesPart.Train));
+    }
+
+    /// <summary>
+    /// Two series that continue the same window (1, 2) differently (period 3: 0 1 2 0 1 2; period 4: 0 1 2 1 0 1 2 1)
+    /// cannot both be fitted from the values alone; with the series embedding they can. Training MSE after the same steps.
+    /// </summary>
+    [Fact]
+    public void TheSeriesEmbeddingLetsOneModelFitSeriesThatTheValuesAloneCannotTellApart()
+    {
+        var rows = new List<string>();
+        for (int i = 0; i < 120; i++) rows.Add($"three,{i},{i % 3}");
+        int[] four = [0, 1, 2, 1];
+        for (int i = 0; i < 120; i++) rows.Add($"four,{i},{four[i % 4]}");
+        string csv = Write("periods.csv", "series,step,value\n" + string.Join("\n", rows) + "\n");
+        double TrainLoss(bool embedding)
+        {
+            var settings = new SeriesTrainingSettings
+            {
+                Csv = csv, Column = "value", SeriesColumn = "series", SeriesEmbedding = embedding, Window = 2, Hidden = 16, Epochs = 60,
+                ValFraction = 0, TestFraction = 0, LearningRate = 0.01, BatchSize = 32, Device = "cpu",
+                Checkpoint = Path.Combine(_dir, $"periods-{embedding}.safetensors"), Seed = 3,
+            };
+            using var run = new SeriesTraining(settings);
+            return run.Run().Training.FinalLoss;
+        }
+        double plain = TrainLoss(false), embedded = TrainLoss(true);
+        // Without the identity the best a model can do on window (1, 2) is the mean of 0 and 0.5 (scaled): MSE ≥ 1/16 · 1/7 of the samples.
+        Assert.True(embedded < 0.25 * plain, $"training MSE with the embedding {embedded:G4}, without {plain:G4}");
+    }
+
+    private string Panel()
+    {
+        var rows = new List<string>();
+        for (int i = 0; i < 60; i++) rows.Add($"north,{Month(i)},{(100 + 10 * Math.Sin(i * Math.PI / 6) + i).ToString("R", CultureInfo.InvariantCulture)}");
+        for (int i = 7; i < 50; i++) rows.Add($"south,{Month(i)},{(5 + Math.Cos(i * Math.PI / 6)).ToString("R", CultureInfo.InvariantCulture)}");
+        return Write("panel.csv", "series,month,value\n" + string.Join("\n", rows) + "\n");
+    }
+
+    /// <summary>The checkpoint keeps every series (names, values, labels, dates, scalers); predict per series equals the library's forecast of that series.</summary>
+    [Fact]
+    public void TheCheckpointKeepsEverySeriesAndPredictForecastsEachByName()
+    {
+        string csv = Panel();
+        string checkpoint = Path.Combine(_dir, "panel.safetensors");
+        var settings = new SeriesTrainingSettings
+        {
+            Csv = csv, Column = "value", DateColumn = "month", SeriesColumn = "series", SeriesEmbedding = true, Window = 6, Horizon = 2, Hidden = 8,
+            Epochs = 3, Device = "cpu", Checkpoint = checkpoint, Season = 12,
+        };
+        using (var forecaster = Forecaster.Train(settings))
+        {
+            Assert.Equal(["north", "south"], forecaster.Series);
+            var loaded = SeriesCheckpoint.Load(checkpoint);
+            var members = loaded.Info.Members;
+            Assert.Equal(["north", "south"], members.Select(m => m.Name));
+            Assert.Equal(43, members[1].Values.Length);
+            Assert.Equal(Month(7), members[1].Labels[0]);
+            Assert.Equal(new DateTime(2000, 8, 1, 0, 0, 0, DateTimeKind.Utc), members[1].Dates![0]);
+            Assert.NotEqual(members[0].Scaler.Offset, members[1].Scaler.Offset);
+            Assert.Equal(1 + 2, loaded.Config.Features);
+            Assert.True(loaded.Info.SeriesEmbedding);
+            var south = forecaster.Forecast(5, "south");
+            var r = CliTests.Run(_dir, "forecast", "predict", "--checkpoint", checkpoint, "--steps", "5", "--series", "south");
+            Assert.Equal(0, r.ExitCode);
+            var lines = r.Stdout.Trim().Split('\n');
+            Assert.Equal("series,step,label,value", lines[0]);
+            Assert.Equal(6, lines.Length);
+            for (int i = 0; i < 5; i++)
+            {
+                var cells = lines[i + 1].Split(',');
+                Assert.Equal("south", cells[0]);
+                Assert.Equal(south[i].Label, cells[2]);
+                Assert.Equal(south[i].Value, double.Parse(cells[3], CultureInfo.InvariantCulture));
+            }
+            Assert.Equal(Month(50), south[0].Label);
+            // The two series are forecast differently (their own histories, scalers and identities).
+            Assert.NotEqual(forecaster.Forecast(1, "north")[0].Value, south[0].Value);
+            Assert.Throws<SettingException>(() => forecaster.Forecast(1));
+        }
+        var all = CliTests.Run(_dir, "forecast", "predict", "--checkpoint", checkpoint, "--steps", "2");
+        Assert.Equal(0, all.ExitCode);
+        Assert.Equal(["north", "north", "south", "south"], all.Stdout.Trim().Split('\n').Skip(1).Select(l => l.Split(',')[0]));
+    }
+
+    /// <summary>
+    /// Each series is backtested at its own last K origins, and the train-once model sees each series only before its
+    /// own first origin: changing one series after that origin changes no forecast from any first origin.
+    /// </summary>
+    [Fact]
+    public void TheManySeriesBacktestUsesEachSeriesOwnOriginsAndNothingAfterThem()
+    {
+        string csv = Panel();
+        var members = SeriesCsv.LoadPanel(csv, "value", "month", "series");
+        var settings = new SeriesTrainingSettings
+        {
+            Csv = csv, Column = "value", DateColumn = "month", SeriesColumn = "series", SeriesEmbedding = true, Window = 6, Hidden = 8, Epochs = 3,
+            Device = "cpu", Season = 12,
+        };
+        var results = SeriesBacktest.RunMany(members, settings, origins: 3, stride: 2, horizon: 2, BacktestTraining.Once, arOrder: 3);
+        Assert.Equal([54, 56, 58], results[0].Origins);
+        Assert.Equal([37, 39, 41], results[1].Origins);
+        Assert.Equal(members[1].Values[37], results[1].Actual[0]);
+        // Change north after its first origin (54): every forecast from the first origins stays the same.
+        var changed = members.ToArray();
+        var north = members[0].Values.ToArray();
+        for (int i = 54; i < north.Length; i++) north[i] = -1000 - i;
+        changed[0] = members[0] with { Values = north };
+        var again = SeriesBacktest.RunMany(changed, settings, origins: 3, stride: 2, horizon: 2, BacktestTraining.Once, arOrder: 3);
+        for (int m = 0; m < 2; m++)
+            foreach (int f in new[] { 0, 3 })   // the model and AR(p)
+                Assert.Equal(results[m].Forecasts[f].Values[..2], again[m].Forecasts[f].Values[..2]);
+        // South's later forecasts do not read north at all.
+        Assert.Equal(results[1].Forecasts[0].Values, again[1].Forecasts[0].Values);
+        Assert.NotEqual(results[0].Forecasts[0].Values[2..], again[0].Forecasts[0].Values[2..]);
+    }
+
+    [Fact]
+    public void TheBacktestCliPrintsEverySeriesAndTheirMeanAndWritesASeriesColumn()
+    {
+        string csv = Panel();
+        string output = Path.Combine(_dir, "bt.csv");
+        var r = CliTests.Run(_dir, "forecast", "backtest", "--csv", csv, "--column", "value", "--date-column", "month", "--series-column", "series",
+            "--window", "6", "--hidden", "4", "--epochs", "2", "--origins", "2", "--horizon", "3", "--season", "12", "--device", "cpu", "--output", output);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains("mean over the 2 series", r.Stdout);
+        Assert.Matches(@"the global LSTM (loses to|beats) the per-series linear AR\(6\) \(mean MASE", r.Stdout);
+        var lines = File.ReadAllLines(output);
+        Assert.Equal("series,origin,step,date,actual,model,persistence,seasonal_naive,ar", lines[0]);
+        Assert.Equal(1 + 2 * 2 * 3, lines.Length);
+        Assert.StartsWith("north,56,1,2004-09,", lines[1]);
+        Assert.StartsWith("south,39,1,2003-11,", lines[7]);   // south starts at 2000-08: its value 39 is 2003-11
+    }
+}
