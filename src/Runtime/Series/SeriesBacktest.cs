@@ -169,7 +169,7 @@ internal static class SeriesBacktest
             var autoRegressions = new SeriesAutoRegression[s];
             // Per series, the covariate features of every row an origin may read (before its last origin), encoded as the trained model encodes them.
             var features = new double[s][];
-            int width = 0, shift = settings.Difference ? 1 : 0;
+            int width = 0, futureWidth = 0, shift = settings.Difference ? 1 : 0;
             try
             {
                 for (int i = 0; i < k; i++)
@@ -190,10 +190,11 @@ internal static class SeriesBacktest
                             {
                                 var spec = run.ModelInfo.Covariates;
                                 width = spec.Width;
+                                futureWidth = spec.FutureWidth;
                                 int rows = originIndices[m][^1];
                                 features[m] = spec.Transform(Slice(data.Covariates, rows), data.Dates?[..rows], data.Labels[..rows]);
                             }
-                            try { autoRegressions[m] = FitAutoRegression(data.Values.AsSpan(0, originIndices[m][i]), settings.Difference, arOrder, features[m].AsSpan(shift * width), width, h); }
+                            try { autoRegressions[m] = FitAutoRegression(data.Values.AsSpan(0, originIndices[m][i]), settings.Difference, arOrder, features[m].AsSpan(shift * width), width, h, futureWidth); }
                             catch (GpuLstmException x) when (data.Name is not null) { throw new GpuLstmException($"series '{data.Name}': {x.Message}"); }
                         }
                     }
@@ -220,7 +221,9 @@ internal static class SeriesBacktest
                         }
                         else SeriesForecast.ForecastAhead(run.Model, history, settings.Difference, info.Scaler, h, identity, info.Base).CopyTo(model[m], i * h);
                         var modeledHistory = settings.Difference ? SeriesProblem.Differences(history) : history;
-                        autoRegressions[m].Forecast(modeledHistory, features[m].AsSpan((o - 1) * width, width), data.Values[o - 1], ar[m].AsSpan(i * h, h));
+                        // AR reads the future covariates of the origin's target rows, as the model does.
+                        var targetFuture = futureWidth > 0 ? info.Covariates.TransformFuture(ahead!.Covariates, ahead.Labels) : [];
+                        autoRegressions[m].Forecast(modeledHistory, features[m].AsSpan((o - 1) * width, width), data.Values[o - 1], ar[m].AsSpan(i * h, h), targetFuture);
                         if (sampler is not null)
                         {
                             int j = 0;
@@ -324,12 +327,13 @@ internal static class SeriesBacktest
     /// <paramref name="features"/> (row i describing modeled value i) when <paramref name="width"/> &gt; 0, then
     /// fitted directly for the <paramref name="horizon"/> steps.
     /// </summary>
-    internal static SeriesAutoRegression FitAutoRegression(ReadOnlySpan<double> history, bool difference, int order, ReadOnlySpan<double> features, int width, int horizon)
+    internal static SeriesAutoRegression FitAutoRegression(ReadOnlySpan<double> history, bool difference, int order, ReadOnlySpan<double> features, int width, int horizon,
+        int futureWidth = 0)
     {
         var modeled = difference ? SeriesProblem.Differences(history) : history.ToArray();
-        int minimum = width == 0 ? AutoRegression.MinimumValues(order) : DirectAutoRegression.MinimumValues(order, width, horizon);
+        int minimum = width == 0 ? AutoRegression.MinimumValues(order) : DirectAutoRegression.MinimumValues(order, width, horizon, futureWidth);
         if (modeled.Length < minimum)
-            throw new GpuLstmException($"the AR({order}) baseline{(width > 0 ? $" with {width} covariate inputs" : "")} needs at least {minimum} {(difference ? "differences" : "values")} before the first origin, and there are {modeled.Length}; give a smaller --ar-order or fewer --origins");
-        return SeriesAutoRegression.Fit(modeled, features, width, order, horizon, difference);
+            throw new GpuLstmException($"the AR({order}) baseline{(width > 0 ? $" with {width + futureWidth} covariate inputs" : "")} needs at least {minimum} {(difference ? "differences" : "values")} before the first origin, and there are {modeled.Length}; give a smaller --ar-order or fewer --origins");
+        return SeriesAutoRegression.Fit(modeled, features, width, order, horizon, difference, futureWidth);
     }
 }

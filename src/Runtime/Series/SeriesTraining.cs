@@ -129,7 +129,7 @@ internal sealed class SeriesTraining : TrainingRun
                 try
                 {
                     _autoRegressions[i] = SeriesAutoRegression.Fit(problem.Modeled.AsSpan(0, problem.Split.Train.End), problem.CovariateFeatures, problem.Covariates.Width,
-                        s.ArOrder ?? s.Window, s.Horizon, s.Difference);
+                        s.ArOrder ?? s.Window, s.Horizon, s.Difference, problem.Covariates.FutureWidth);
                 }
                 catch (GpuLstmException x) when (s.ArOrder is null)
                 {
@@ -235,14 +235,16 @@ internal sealed class SeriesTraining : TrainingRun
     /// <summary>AR(p)'s forecasts (B, k) in original units from every test window's origin: the values before it, and its last row's covariate features.</summary>
     private double[] AutoRegressionForecasts(SeriesAutoRegression ar, SeriesProblem problem, SeriesData data, int[] testEnds)
     {
-        int k = Settings.Horizon, w = problem.Covariates.Width;
+        int k = Settings.Horizon, w = problem.Covariates.Width, fw = problem.Covariates.FutureWidth;
         var result = new double[testEnds.Length * k];
         var modeled = problem.Modeled;
         var features = problem.CovariateFeatures;
+        var targetFuture = new double[k * fw];   // the future covariates of the k target rows (known ahead)
         for (int b = 0; b < testEnds.Length; b++)
         {
             int e = testEnds[b];
-            ar.Forecast(modeled.AsSpan(0, e), features.AsSpan((e - 1) * w, w), data.Values[problem.OriginalEnd(e) - 1], result.AsSpan(b * k, k));
+            for (int j = 0; j < k; j++) features.AsSpan((e + j) * w + w - fw, fw).CopyTo(targetFuture.AsSpan(j * fw, fw));
+            ar.Forecast(modeled.AsSpan(0, e), features.AsSpan((e - 1) * w, w), data.Values[problem.OriginalEnd(e) - 1], result.AsSpan(b * k, k), targetFuture);
         }
         return result;
     }
