@@ -80,7 +80,10 @@ public sealed class SeriesCovariateBacktestTests
         var (a, b) = (before.Forecasts[0].Values, after.Forecasts[0].Values);
         Assert.Equal(a[..4], b[..4]);
         Assert.NotEqual(a[4..], b[4..]);
-        Assert.Equal(before.Forecasts[^1].Values, after.Forecasts[^1].Values);   // AR reads row o − 1 only (≤ 57)
+        // AR reads them at the target rows too: origin 58's moves, the others' stay.
+        var (arBefore, arAfter) = (before.Forecasts[^1].Values, after.Forecasts[^1].Values);
+        Assert.Equal(arBefore[..4], arAfter[..4]);
+        Assert.NotEqual(arBefore[4..], arAfter[4..]);
 
         // Without past covariates the model recurses over whole blocks of k inside h; h not a multiple of k is one line.
         var futureOnly = settings with { Covariates = [], Horizon = 1 };

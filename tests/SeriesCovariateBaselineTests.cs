@@ -50,6 +50,40 @@ public sealed class SeriesCovariateBaselineTests : IDisposable
         Assert.NotEqual(direct.Coefficients(0).ToArray(), direct.Coefficients(1).ToArray());
     }
 
+    /// <summary>
+    /// A future covariate z (known ahead) enters step j at its target row: y[t] = 3 + 0.6 y[t−1] + 5 z[t] with z a
+    /// seeded 0/1 flag. The row's features are [x, z] (z last, future); step 0 recovers 0.6 and 5 on z[t] and
+    /// nothing on z[t−1]; step 1 is y[t+1] = 3 + 0.6(3 + 0.6 y[t−1] + 5 z[t]) + 5 z[t+1], whose z[t] is not a
+    /// regressor, so only its z[t+1] coefficient (5) is checked, loosely.
+    /// </summary>
+    [Fact]
+    public void DirectFitReadsFutureCovariatesAtTheTargetRow()
+    {
+        var random = new Random(9);
+        int n = 4000;
+        var y = new double[n];
+        var features = new double[n * 2];
+        for (int t = 0; t < n; t++)
+        {
+            features[t * 2] = random.NextDouble();                 // a past covariate the process ignores
+            features[t * 2 + 1] = random.Next(2);                  // z, known ahead
+            y[t] = 3 + (t > 0 ? 0.6 * y[t - 1] : 0) + 5 * features[t * 2 + 1];
+        }
+        var fit = DirectAutoRegression.Fit(y, features, width: 2, order: 1, horizon: 2, futureWidth: 1);
+        Assert.Equal(1 + 1 + 2 + 1, fit.Unknowns);
+        var step0 = fit.Coefficients(0);   // [c, a1, b_x, b_z(t−1), d_z(t)]
+        Assert.Equal(3, step0[0], 4);
+        Assert.Equal(0.6, step0[1], 5);
+        Assert.Equal(0, step0[2], 4);
+        Assert.Equal(0, step0[3], 4);
+        Assert.Equal(5, step0[4], 4);
+        Assert.InRange(fit.Coefficients(1)[4], 4.8, 5.2);
+        var next = new double[1];
+        fit.Forecast(y.AsSpan(0, 3000), features.AsSpan(2999 * 2, 2), next, [features[3000 * 2 + 1]]);
+        Assert.Equal(y[3000], next[0], 4);
+        Assert.Throws<ArgumentException>(() => fit.Forecast(y.AsSpan(0, 3000), features.AsSpan(2999 * 2, 2), next));
+    }
+
     [Fact]
     public void DirectFitRefusesTooFewValuesAndAForecastPastItsSteps()
     {

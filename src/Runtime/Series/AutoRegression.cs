@@ -128,53 +128,61 @@ internal sealed class AutoRegression
 /// ridge and Cholesky solve as <see cref="AutoRegression"/>). x[t−1] are the covariate features of the last
 /// observed row, encoded and scaled as the model reads them. Direct rather than recursive because past
 /// covariates after the origin are unknown: a recursion would need x[t], x[t+1], … that nobody has, while
-/// each direct step reads only what was observed at the origin.
+/// each direct step reads only what was observed at the origin. Future covariates (known ahead; the last
+/// <see cref="FutureWidth"/> of the w features) also enter step j as their values at its target row t+j,
+/// + Σ_m d_{j,m} · z_m[t+j], as the model reads them.
 /// </summary>
 internal sealed class DirectAutoRegression
 {
-    /// <summary>Per step j, the coefficients [c_j, a_{j,1..p}, b_{j,1..w}] (h × (1 + p + w), row-major).</summary>
+    /// <summary>Per step j, the coefficients [c_j, a_{j,1..p}, b_{j,1..w}, d_{j,1..fw}] (h × (1 + p + w + fw), row-major).</summary>
     private readonly double[] _coefficients;
 
     public int Order { get; }
     public int Width { get; }
     public int Horizon { get; }
 
-    /// <summary>Unknowns per step: the intercept, p lags and w covariate features.</summary>
-    public int Unknowns => 1 + Order + Width;
+    /// <summary>fw: how many of the last of a row's w features are future covariates, read again at each step's target row.</summary>
+    public int FutureWidth { get; }
 
-    private DirectAutoRegression(int order, int width, int horizon, double[] coefficients)
+    /// <summary>Unknowns per step: the intercept, p lags, w covariate features and fw future ones.</summary>
+    public int Unknowns => 1 + Order + Width + FutureWidth;
+
+    private DirectAutoRegression(int order, int width, int futureWidth, int horizon, double[] coefficients)
     {
         Order = order;
         Width = width;
+        FutureWidth = futureWidth;
         Horizon = horizon;
         _coefficients = coefficients;
     }
 
-    /// <summary>Step j's coefficients [c_j, a_{j,1..p}, b_{j,1..w}].</summary>
+    /// <summary>Step j's coefficients [c_j, a_{j,1..p}, b_{j,1..w}, d_{j,1..fw}].</summary>
     public ReadOnlySpan<double> Coefficients(int step) => _coefficients.AsSpan(step * Unknowns, Unknowns);
 
     /// <summary>
     /// The fewest values a fit accepts: step h − 1 must still have one row per unknown, and its first row
     /// needs p lags before it.
     /// </summary>
-    public static int MinimumValues(int order, int width, int horizon) => order + horizon - 1 + 1 + order + width;
+    public static int MinimumValues(int order, int width, int horizon, int futureWidth = 0) => order + horizon - 1 + 1 + order + width + futureWidth;
 
     /// <summary>
     /// Fits every step on <paramref name="values"/> (n modeled values) and <paramref name="features"/>
     /// ((n, <paramref name="width"/>) row-major, aligned with the values; may hold more rows than n, which are
-    /// ignored). Step j uses the origins t = p..n−1−j, so no target beyond the n values is read.
+    /// ignored). Step j uses the origins t = p..n−1−j, so no target beyond the n values is read. The last
+    /// <paramref name="futureWidth"/> features of a row are future covariates, read also at row t+j.
     /// </summary>
-    public static DirectAutoRegression Fit(ReadOnlySpan<double> values, ReadOnlySpan<double> features, int width, int order, int horizon)
+    public static DirectAutoRegression Fit(ReadOnlySpan<double> values, ReadOnlySpan<double> features, int width, int order, int horizon, int futureWidth = 0)
     {
         if (order < 1) throw new GpuLstmException($"the autoregression order must be at least 1, got {order}");
         if (horizon < 1) throw new GpuLstmException($"the autoregression horizon must be at least 1, got {horizon}");
         if (width < 0) throw new ArgumentOutOfRangeException(nameof(width));
+        if (futureWidth < 0 || futureWidth > width) throw new ArgumentOutOfRangeException(nameof(futureWidth));
         int n = values.Length;
         if (features.Length < (long)n * width) throw new ArgumentException($"features hold {features.Length} values; {n} rows × {width} need more", nameof(features));
-        int minimum = MinimumValues(order, width, horizon);
+        int minimum = MinimumValues(order, width, horizon, futureWidth);
         if (n < minimum)
-            throw new GpuLstmException($"an AR({order}) fit with {width} covariate inputs over {horizon} steps needs at least {minimum} values, got {n}");
-        int q = 1 + order + width;
+            throw new GpuLstmException($"an AR({order}) fit with {width + futureWidth} covariate inputs over {horizon} steps needs at least {minimum} values, got {n}");
+        int q = 1 + order + width + futureWidth, past = width - futureWidth;
         var coefficients = new double[horizon * q];
         var gram = new double[q * q];
         var rhs = new double[q];
@@ -185,7 +193,7 @@ internal sealed class DirectAutoRegression
             Array.Clear(rhs);
             for (int t = order; t + j < n; t++)
             {
-                Regressors(values[..t], features.Slice((t - 1) * width, width), order, row);
+                Regressors(values[..t], features.Slice((t - 1) * width, width), features.Slice((t + j) * width + past, futureWidth), order, row);
                 double target = values[t + j];
                 for (int r = 0; r < q; r++)
                 {
@@ -195,24 +203,27 @@ internal sealed class DirectAutoRegression
             }
             AutoRegression.SolveRidged(gram, rhs, q).CopyTo(coefficients, j * q);
         }
-        return new DirectAutoRegression(order, width, horizon, coefficients);
+        return new DirectAutoRegression(order, width, futureWidth, horizon, coefficients);
     }
 
     /// <summary>
     /// The first <paramref name="into"/>.Length (at most h) values after <paramref name="history"/> (at least p
-    /// modeled values), from its last p values and <paramref name="lastFeatures"/>, the covariate features of
-    /// its last row.
+    /// modeled values), from its last p values, <paramref name="lastFeatures"/>, the covariate features of
+    /// its last row, and <paramref name="targetFuture"/> ((steps, fw) row-major: the future covariates of the
+    /// target rows; empty without them).
     /// </summary>
-    public void Forecast(ReadOnlySpan<double> history, ReadOnlySpan<double> lastFeatures, Span<double> into)
+    public void Forecast(ReadOnlySpan<double> history, ReadOnlySpan<double> lastFeatures, Span<double> into, ReadOnlySpan<double> targetFuture = default)
     {
         if (history.Length < Order) throw new GpuLstmException($"an AR({Order}) forecast needs {Order} values of history, got {history.Length}");
         if (lastFeatures.Length != Width) throw new ArgumentException($"the fit reads {Width} covariate features, got {lastFeatures.Length}", nameof(lastFeatures));
         if (into.Length > Horizon) throw new ArgumentException($"the fit covers {Horizon} steps, not {into.Length}", nameof(into));
+        if (targetFuture.Length < (long)into.Length * FutureWidth)
+            throw new ArgumentException($"the fit reads {FutureWidth} future covariates at each of {into.Length} target rows, got {targetFuture.Length} values", nameof(targetFuture));
         int q = Unknowns;
         Span<double> row = q <= 256 ? stackalloc double[q] : new double[q];
-        Regressors(history, lastFeatures, Order, row);
         for (int j = 0; j < into.Length; j++)
         {
+            Regressors(history, lastFeatures, targetFuture.Slice(j * FutureWidth, FutureWidth), Order, row);
             var beta = Coefficients(j);
             double y = 0;
             for (int r = 0; r < q; r++) y += beta[r] * row[r];
@@ -220,12 +231,13 @@ internal sealed class DirectAutoRegression
         }
     }
 
-    /// <summary>[1, y[t−1], …, y[t−p], x[t−1]] for the origin t = <paramref name="before"/>.Length.</summary>
-    private static void Regressors(ReadOnlySpan<double> before, ReadOnlySpan<double> lastFeatures, int order, Span<double> row)
+    /// <summary>[1, y[t−1], …, y[t−p], x[t−1], z[t+j]] for the origin t = <paramref name="before"/>.Length and a step's target row's future covariates z.</summary>
+    private static void Regressors(ReadOnlySpan<double> before, ReadOnlySpan<double> lastFeatures, ReadOnlySpan<double> targetFuture, int order, Span<double> row)
     {
         int t = before.Length;
         row[0] = 1;
         for (int i = 1; i <= order; i++) row[i] = before[t - i];
         lastFeatures.CopyTo(row[(1 + order)..]);
+        targetFuture.CopyTo(row[(1 + order + lastFeatures.Length)..]);
     }
 }

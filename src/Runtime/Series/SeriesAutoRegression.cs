@@ -35,7 +35,9 @@ internal sealed class SeriesAutoRegression
     /// &gt; 0, on <paramref name="features"/> ((rows, w) row-major, row i describing modeled value i; rows past
     /// the modeled values are ignored). A direct fit covers <paramref name="horizon"/> steps; a recursive one any.
     /// </summary>
-    public static SeriesAutoRegression Fit(ReadOnlySpan<double> modeled, ReadOnlySpan<double> features, int width, int order, int horizon, bool difference)
+    /// <param name="futureWidth">how many of a row's last features are future covariates, read also at each step's target row.</param>
+    public static SeriesAutoRegression Fit(ReadOnlySpan<double> modeled, ReadOnlySpan<double> features, int width, int order, int horizon, bool difference,
+        int futureWidth = 0)
     {
         if (order < 1) throw new GpuLstmException($"--ar-order must be a positive integer, got {order}");
         string what = difference ? "differences" : "values";
@@ -45,25 +47,27 @@ internal sealed class SeriesAutoRegression
                 throw new GpuLstmException($"the AR({order}) baseline needs at least {AutoRegression.MinimumValues(order)} training {what}, and there are {modeled.Length}; give a smaller --ar-order");
             return new SeriesAutoRegression(order, 0, difference, AutoRegression.Fit(modeled, order), null);
         }
-        int minimum = DirectAutoRegression.MinimumValues(order, width, horizon);
+        int minimum = DirectAutoRegression.MinimumValues(order, width, horizon, futureWidth);
         if (modeled.Length < minimum)
-            throw new GpuLstmException($"the AR({order}) baseline with {width} covariate inputs needs at least {minimum} training {what}, and there are {modeled.Length}; give a smaller --ar-order");
-        return new SeriesAutoRegression(order, width, difference, null, DirectAutoRegression.Fit(modeled, features, width, order, horizon));
+            throw new GpuLstmException($"the AR({order}) baseline with {width + futureWidth} covariate inputs needs at least {minimum} training {what}, and there are {modeled.Length}; give a smaller --ar-order");
+        return new SeriesAutoRegression(order, width, difference, null, DirectAutoRegression.Fit(modeled, features, width, order, horizon, futureWidth));
     }
 
     /// <summary>
     /// The <paramref name="into"/>.Length values after the origin in original units, from the modeled values
     /// before it (<paramref name="modeledHistory"/>), the covariate features of the last of them
     /// (<paramref name="lastFeatures"/>, empty for a pure AR) and the last original value
-    /// <paramref name="lastOriginal"/> (the level differences are integrated from).
+    /// <paramref name="lastOriginal"/> (the level differences are integrated from); with future covariates,
+    /// <paramref name="targetFuture"/> holds theirs at the target rows ((steps, fw) row-major).
     /// </summary>
-    public void Forecast(ReadOnlySpan<double> modeledHistory, ReadOnlySpan<double> lastFeatures, double lastOriginal, Span<double> into)
+    public void Forecast(ReadOnlySpan<double> modeledHistory, ReadOnlySpan<double> lastFeatures, double lastOriginal, Span<double> into,
+        ReadOnlySpan<double> targetFuture = default)
     {
         if (_direct is not null)
         {
             if (into.Length > _direct.Horizon)
                 throw new GpuLstmException($"the direct AR({Order}) with covariates was fitted for {_direct.Horizon} steps, not {into.Length}");
-            _direct.Forecast(modeledHistory, lastFeatures, into);
+            _direct.Forecast(modeledHistory, lastFeatures, into, targetFuture);
         }
         else _recursive!.Forecast(modeledHistory, into.Length).CopyTo(into);
         if (!_difference) return;

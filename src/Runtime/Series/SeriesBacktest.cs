@@ -139,7 +139,7 @@ internal static class SeriesBacktest
             SeriesAutoRegression? autoRegression = null;
             // The covariate features of every row an origin may read (before the last origin), encoded as the trained model encodes them.
             double[] features = [];
-            int width = 0, shift = settings.Difference ? 1 : 0;
+            int width = 0, futureWidth = 0, shift = settings.Difference ? 1 : 0;
             try
             {
                 for (int i = 0; i < k; i++)
@@ -157,10 +157,11 @@ internal static class SeriesBacktest
                         {
                             var spec = run.ModelInfo.Covariates;
                             width = spec.Width;
+                            futureWidth = spec.FutureWidth;
                             int rows = origins[^1];
                             features = spec.Transform(Slice(data.Covariates, rows), data.Dates?[..rows], data.Labels[..rows]);
                         }
-                        autoRegression = FitAutoRegression(y.AsSpan(0, o), settings.Difference, arOrder, features.AsSpan(shift * width), width, h);
+                        autoRegression = FitAutoRegression(y.AsSpan(0, o), settings.Difference, arOrder, features.AsSpan(shift * width), width, h, futureWidth);
                     }
                     var history = y[..o];
                     SeriesFutureRows? ahead = null;
@@ -180,7 +181,9 @@ internal static class SeriesBacktest
                     }
                     else SeriesForecast.ForecastAhead(run.Model, history, settings.Difference, run.ModelInfo.Scaler, h).CopyTo(model, i * h);
                     var modeledHistory = settings.Difference ? SeriesProblem.Differences(history) : history;
-                    autoRegression!.Forecast(modeledHistory, features.AsSpan((o - 1) * width, width), y[o - 1], ar.AsSpan(i * h, h));
+                    // AR reads the future covariates of the origin's target rows, as the model does.
+                    var targetFuture = futureWidth > 0 ? run.ModelInfo.Covariates.TransformFuture(ahead!.Covariates, ahead.Labels) : [];
+                    autoRegression!.Forecast(modeledHistory, features.AsSpan((o - 1) * width, width), y[o - 1], ar.AsSpan(i * h, h), targetFuture);
                     if (sampler is not null)
                     {
                         int j = 0;
@@ -273,12 +276,13 @@ internal static class SeriesBacktest
     /// <paramref name="features"/> (row i describing modeled value i) when <paramref name="width"/> &gt; 0, then
     /// fitted directly for the <paramref name="horizon"/> steps.
     /// </summary>
-    internal static SeriesAutoRegression FitAutoRegression(ReadOnlySpan<double> history, bool difference, int order, ReadOnlySpan<double> features, int width, int horizon)
+    internal static SeriesAutoRegression FitAutoRegression(ReadOnlySpan<double> history, bool difference, int order, ReadOnlySpan<double> features, int width, int horizon,
+        int futureWidth = 0)
     {
         var modeled = difference ? SeriesProblem.Differences(history) : history.ToArray();
-        int minimum = width == 0 ? AutoRegression.MinimumValues(order) : DirectAutoRegression.MinimumValues(order, width, horizon);
+        int minimum = width == 0 ? AutoRegression.MinimumValues(order) : DirectAutoRegression.MinimumValues(order, width, horizon, futureWidth);
         if (modeled.Length < minimum)
-            throw new GpuLstmException($"the AR({order}) baseline{(width > 0 ? $" with {width} covariate inputs" : "")} needs at least {minimum} {(difference ? "differences" : "values")} before the first origin, and there are {modeled.Length}; give a smaller --ar-order or fewer --origins");
-        return SeriesAutoRegression.Fit(modeled, features, width, order, horizon, difference);
+            throw new GpuLstmException($"the AR({order}) baseline{(width > 0 ? $" with {width + futureWidth} covariate inputs" : "")} needs at least {minimum} {(difference ? "differences" : "values")} before the first origin, and there are {modeled.Length}; give a smaller --ar-order or fewer --origins");
+        return SeriesAutoRegression.Fit(modeled, features, width, order, horizon, difference, futureWidth);
     }
 }

@@ -111,7 +111,7 @@ internal sealed class SeriesTraining : TrainingRun
                 try
                 {
                     _autoRegression = SeriesAutoRegression.Fit(_problem.Modeled.AsSpan(0, train.End), _problem.CovariateFeatures, _problem.Covariates.Width,
-                        s.ArOrder ?? s.Window, s.Horizon, s.Difference);
+                        s.ArOrder ?? s.Window, s.Horizon, s.Difference, _problem.Covariates.FutureWidth);
                 }
                 catch (GpuLstmException x) when (s.ArOrder is null)
                 {
@@ -172,14 +172,16 @@ internal sealed class SeriesTraining : TrainingRun
     /// <summary>AR(p)'s forecasts (B, k) in original units from every test window's origin: the values before it, and its last row's covariate features.</summary>
     private double[] AutoRegressionForecasts(SeriesAutoRegression ar)
     {
-        int k = Settings.Horizon, w = _problem.Covariates.Width;
+        int k = Settings.Horizon, w = _problem.Covariates.Width, fw = _problem.Covariates.FutureWidth;
         var result = new double[_testEnds.Length * k];
         var modeled = _problem.Modeled;
         var features = _problem.CovariateFeatures;
+        var targetFuture = new double[k * fw];   // the future covariates of the k target rows (known ahead)
         for (int b = 0; b < _testEnds.Length; b++)
         {
             int e = _testEnds[b];
-            ar.Forecast(modeled.AsSpan(0, e), features.AsSpan((e - 1) * w, w), _data.Values[_problem.OriginalEnd(e) - 1], result.AsSpan(b * k, k));
+            for (int j = 0; j < k; j++) features.AsSpan((e + j) * w + w - fw, fw).CopyTo(targetFuture.AsSpan(j * fw, fw));
+            ar.Forecast(modeled.AsSpan(0, e), features.AsSpan((e - 1) * w, w), _data.Values[_problem.OriginalEnd(e) - 1], result.AsSpan(b * k, k), targetFuture);
         }
         return result;
     }
