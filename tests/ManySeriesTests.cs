@@ -201,6 +201,29 @@ public sealed class ManySeriesTests : IDisposable
         Assert.NotEqual(results[0].Forecasts[0].Values[2..], again[0].Forecasts[0].Values[2..]);
     }
 
+    /// <summary>A many-series hybrid run stops and resumes: its state keeps the series column, the embedding, the base and the AR baseline's order.</summary>
+    [Fact]
+    public void AManySeriesRunResumesWithItsSeriesSettings()
+    {
+        string csv = Panel();
+        string checkpoint = Path.Combine(_dir, "resumable.safetensors");
+        var settings = new SeriesTrainingSettings
+        {
+            Csv = csv, Column = "value", DateColumn = "month", SeriesColumn = "series", SeriesEmbedding = true, ArBase = true, ArOrder = 3, Window = 6,
+            Hidden = 4, Epochs = 4, MaxSteps = 3, Device = "cpu", Checkpoint = checkpoint,
+        };
+        using (var first = new SeriesTraining(settings)) first.Run();
+        var saved = SeriesTraining.SavedSettings(checkpoint);
+        Assert.Equal(("series", true, true, 3), (saved.SeriesColumn, saved.SeriesEmbedding, saved.ArBase, saved.ArOrder));
+        using var resumed = new SeriesTraining(saved with { MaxSteps = 6 });
+        Assert.Equal(3, resumed.ResumedFrom!.Value.Step);
+        var result = resumed.Run().Training;
+        Assert.Equal(6, result.Steps);
+        Assert.Contains(resumed.Scores, x => x.Name == "AR(3)");
+        // A different series setting is a conflict, not a silent restart.
+        Assert.Throws<SettingException>(() => new SeriesTraining(saved with { SeriesEmbedding = false, MaxSteps = 8 }));
+    }
+
     [Fact]
     public void TheBacktestCliPrintsEverySeriesAndTheirMeanAndWritesASeriesColumn()
     {

@@ -149,7 +149,7 @@ internal static class ForecastCommand
                 // to report is the likelihood's, not levels without a quantile head.
                 Quantiles = given.Has(quantiles) ? ParseLevels(parse.GetValue(quantiles))
                     : given.Has(likelihood) && parse.GetValue(likelihood) != "quantile" ? [] : basis.Quantiles,
-                ArOrder = parse.GetValue(trainArOrder),
+                ArOrder = given.Has(trainArOrder) ? parse.GetValue(trainArOrder) : basis.ArOrder,
                 Checkpoint = checkpointPath,
                 CheckpointEvery = parse.GetValue(checkpointEvery),
                 Metrics = parse.GetValue(metrics) is { } metricsPath ? CliOptions.OutputFile(metricsPath) : OutputFile.None,

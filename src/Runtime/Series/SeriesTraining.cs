@@ -321,13 +321,13 @@ internal sealed record SavedSeriesSetup(string Csv, string Column, string? DateC
     double ValFraction, double TestFraction, int Season, string Cell, int Hidden, int Layers, bool Bidirectional, float Dropout, int Batch,
     double Lr, double Clip, int Patience, bool RestoreBest, ulong Seed, string? Likelihood = null, string? Quantiles = null,
     string? Covariates = null, bool Calendar = false, string? SeriesColumn = null, bool SeriesEmbedding = false, bool ArBase = false,
-    string? FutureCovariates = null)
+    string? FutureCovariates = null, int? ArOrder = null)
 {
     public static SavedSeriesSetup From(SeriesTrainingSettings s) => new(
         s.Csv == Files.InputSource.StandardInput ? s.Csv : Path.GetFullPath(s.Csv), s.Column, s.DateColumn, s.Scale.ToString(), s.Difference, s.Window,
         s.Horizon, s.ValFraction, s.TestFraction, s.Season, s.Cell.Name, s.Hidden, s.Layers, s.Bidirectional, s.Dropout, s.BatchSize, s.LearningRate,
         s.ClipNorm, s.Patience, s.RestoreBest, s.Seed, s.Head.Name, s.Head.QuantilesText, string.Join(",", s.Covariates), s.Calendar, s.SeriesColumn, s.SeriesEmbedding, s.ArBase,
-        string.Join(",", s.FutureCovariates));
+        string.Join(",", s.FutureCovariates), s.ArOrder);
 
     public SeriesTrainingSettings ToSettings() => new()
     {
@@ -341,6 +341,8 @@ internal sealed record SavedSeriesSetup(string Csv, string Column, string? DateC
         SeriesColumn = SeriesColumn, SeriesEmbedding = SeriesEmbedding, ArBase = ArBase,
         // State files from before future covariates have none.
         FutureCovariates = string.IsNullOrEmpty(FutureCovariates) ? [] : FutureCovariates.Split(','),
+        // The AR baseline's order does not steer training; kept so a resumed run scores the same baseline.
+        ArOrder = ArOrder,
         // State files from before the probabilistic heads have neither: a point head.
         Likelihood = Likelihood is null ? SeriesLikelihood.Point : SeriesHead.ParseName(Likelihood),
         Quantiles = string.IsNullOrEmpty(Quantiles) ? [] : Quantiles.Split(',').Select(q => double.Parse(q, CultureInfo.InvariantCulture)).ToArray(),
@@ -353,6 +355,8 @@ internal sealed record SavedSeriesSetup(string Csv, string Column, string? DateC
         foreach (var property in typeof(SavedSeriesSetup).GetProperties())
         {
             if (property.Name == nameof(Csv) && given.Csv == Files.InputSource.StandardInput) continue;
+            // The AR baseline's order only changes which baseline the test metrics print: a resumed run may change it.
+            if (property.Name == nameof(ArOrder)) continue;
             object? a = property.GetValue(now), b = property.GetValue(this);
             // State files from before the probabilistic heads saved neither; they trained a point head.
             if (property.Name == nameof(Likelihood)) b ??= "point";
