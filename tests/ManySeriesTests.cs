@@ -224,6 +224,79 @@ public sealed class ManySeriesTests : IDisposable
         Assert.Throws<SettingException>(() => new SeriesTraining(saved with { SeriesEmbedding = false, MaxSteps = 8 }));
     }
 
+    /// <summary>
+    /// Two series with a numeric and a categorical covariate: 'north' (60 rows) sees winds N and S in its training
+    /// part, 'south' (43 rows) S and E; E appears in north only after its training part. Temperatures reach 90 only in
+    /// the test parts.
+    /// </summary>
+    private string CovariatePanel()
+    {
+        var rows = new List<string>();
+        for (int i = 0; i < 60; i++)
+            rows.Add($"north,{Month(i)},{(100 + 10 * Math.Sin(i * Math.PI / 6) + i).ToString("R", CultureInfo.InvariantCulture)},{(i < 50 ? i % 7 : 90)},{(i >= 55 ? "E" : i % 2 == 0 ? "N" : "S")}");
+        for (int i = 7; i < 50; i++)
+            rows.Add($"south,{Month(i)},{(5 + Math.Cos(i * Math.PI / 6)).ToString("R", CultureInfo.InvariantCulture)},{(i < 40 ? 10 + i % 5 : 90)},{(i % 3 == 0 ? "E" : "S")}");
+        return Write("covariate-panel.csv", "series,month,value,temp,dir\n" + string.Join("\n", rows) + "\n");
+    }
+
+    /// <summary>One covariate encoding for every series, fitted on the union of their training parts only.</summary>
+    [Fact]
+    public void AGlobalModelFitsOneCovariateEncodingOnEverySeriesTrainingPart()
+    {
+        string csv = CovariatePanel();
+        string checkpoint = Path.Combine(_dir, "covariate-panel.safetensors");
+        var settings = new SeriesTrainingSettings
+        {
+            Csv = csv, Column = "value", DateColumn = "month", SeriesColumn = "series", SeriesEmbedding = true, Covariates = ["temp", "dir"], Window = 4,
+            Horizon = 2, Hidden = 4, Epochs = 2, Device = "cpu", Checkpoint = checkpoint,
+        };
+        using (var run = new SeriesTraining(settings)) run.Run();
+        var loaded = SeriesCheckpoint.Load(checkpoint);
+        var spec = loaded.Info.Covariates;
+        Assert.Equal(["E", "N", "S"], spec.Columns[1].Categories);   // E from south's training part
+        // Training parts: north rows 0..41 (temp 0..6), south rows 0..29 (temp 10..14): min 0, max 14; the 90s are test values.
+        Assert.Equal((0.0, 14.0), (spec.Columns[0].Scaler!.Offset, spec.Columns[0].Scaler!.Scale));
+        Assert.Equal(1 + 1 + 3 + 2, loaded.Config.Features);
+        // Predict needs every series' covariates from --csv, and forecasts each within one direct block.
+        var missing = CliTests.Run(_dir, "forecast", "predict", "--checkpoint", checkpoint, "--steps", "2");
+        Assert.Equal(1, missing.ExitCode);
+        Assert.Contains("which the checkpoint does not keep: give the histories with --csv FILE", missing.Stderr);
+        var r = CliTests.Run(_dir, "forecast", "predict", "--checkpoint", checkpoint, "--steps", "2", "--csv", csv);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var lines = r.Stdout.Trim().Split('\n');
+        Assert.Equal(["north", "north", "south", "south"], lines.Skip(1).Select(l => l.Split(',')[0]));
+        // The same forecast through the library, per series, from the same histories.
+        var histories = SeriesCsv.LoadPanel(csv, "value", "month", "series", ["temp", "dir"]);
+        using var forecaster = Forecaster.LoadMany(loaded, "cpu", 1, histories);
+        var south = forecaster.ForecastStream(1).Take(2).ToArray();
+        Assert.Equal(south[1].Value, double.Parse(lines[4].Split(',')[3], CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>The many-series backtest with past covariates forecasts each origin directly, and reads no covariate after an origin.</summary>
+    [Fact]
+    public void TheManySeriesBacktestReadsCovariatesOnlyBeforeEachOrigin()
+    {
+        string csv = CovariatePanel();
+        var members = SeriesCsv.LoadPanel(csv, "value", "month", "series", ["temp", "dir"]);
+        var settings = new SeriesTrainingSettings
+        {
+            Csv = csv, Column = "value", DateColumn = "month", SeriesColumn = "series", Covariates = ["temp", "dir"], Window = 4, Horizon = 2, Hidden = 4,
+            Epochs = 2, Device = "cpu",
+        };
+        var results = SeriesBacktest.RunMany(members, settings, origins: 2, stride: 1, horizon: 2, BacktestTraining.Once, arOrder: 2);
+        Assert.Equal("AR(2) with covariates", results[0].Forecasts[^1].Name);
+        // Change south's covariates from its first origin on: its first forecast stays (past covariates before the origin only).
+        var changed = members.ToArray();
+        var temp = members[1].Covariates[0].Cells.ToArray();
+        int origin = results[1].Origins[0];
+        for (int i = origin; i < temp.Length; i++) temp[i] = "-50";
+        changed[1] = members[1] with { Covariates = [members[1].Covariates[0] with { Cells = temp }, members[1].Covariates[1]] };
+        var again = SeriesBacktest.RunMany(changed, settings, origins: 2, stride: 1, horizon: 2, BacktestTraining.Once, arOrder: 2);
+        Assert.Equal(results[1].Forecasts[0].Values[..2], again[1].Forecasts[0].Values[..2]);
+        Assert.Equal(results[1].Forecasts[^1].Values[..2], again[1].Forecasts[^1].Values[..2]);
+        Assert.NotEqual(results[1].Forecasts[0].Values[2..], again[1].Forecasts[0].Values[2..]);
+    }
+
     [Fact]
     public void TheBacktestCliPrintsEverySeriesAndTheirMeanAndWritesASeriesColumn()
     {

@@ -27,6 +27,8 @@ public sealed class Forecaster : IDisposable
     private readonly SeriesModel _model;
     private readonly SeriesModelInfo _info;
     private readonly IReadOnlyList<CovariateColumn> _covariateColumns;
+    // A many-series forecaster's covariate cells per series (from --csv), in the model's series order; empty otherwise.
+    private IReadOnlyList<CovariateColumn>[] _memberCovariates = [];
 
     /// <summary>The test scores (the model, then naive persistence and seasonal naive) from training; empty when unknown.</summary>
     public IReadOnlyList<ForecastScore> TestScores { get; }
@@ -80,6 +82,8 @@ public sealed class Forecaster : IDisposable
     {
         var info = loaded.Info;
         if (info.Members.Count == 0) throw new ArgumentException("not a many-series checkpoint", nameof(loaded));
+        // Each series' covariate cells (null: none given; a calendar-only model needs none).
+        var memberCovariates = new IReadOnlyList<CovariateColumn>?[info.Members.Count];
         if (histories is not null)
         {
             var members = info.Members.ToArray();
@@ -91,13 +95,23 @@ public sealed class Forecaster : IDisposable
                 if (modeled < loaded.Config.Window)
                     throw new GpuLstmException($"series file '{h.Source}' has {h.Count} rows in series '{name}', too few for the model's window of {loaded.Config.Window}{(info.Difference ? " differences" : "")}");
                 members[i] = members[i] with { Values = h.Values, Labels = h.Labels, Dates = h.Dates };
+                // Build the features now, so a bad covariate cell is refused before any forecast row is printed.
+                if (!info.Covariates.IsEmpty) info.Covariates.Transform(h.Covariates, h.Dates, h.Labels);
+                memberCovariates[i] = h.Covariates;
             }
             info = info with { Members = members };
         }
+        else if (info.Covariates.PastColumnCount > 0)
+            throw new GpuLstmException($"the model reads covariates ({string.Join(", ", info.Covariates.Columns.Select(c => c.Name))}), which the checkpoint does not keep: give the histories with --csv FILE");
+        if (info.Covariates.PastColumnCount > 0 && memberCovariates.Any(c => c is null))
+            throw new GpuLstmException($"the model reads covariates, and --csv has no rows of series {string.Join(", ", info.Members.Where((_, i) => memberCovariates[i] is null).Select(m => $"'{m.Name}'"))}; give every series' history");
         var dev = ComputeDevice.Open(device);
         try
         {
-            return new Forecaster(dev, loaded.CreateModel(dev, maxBatch), info, SeriesCheckpoint.ReadScores(loaded.Metadata, loaded.Config, loaded.Info));
+            return new Forecaster(dev, loaded.CreateModel(dev, maxBatch), info, SeriesCheckpoint.ReadScores(loaded.Metadata, loaded.Config, loaded.Info))
+            {
+                _memberCovariates = memberCovariates.Select(c => c ?? []).ToArray(),
+            };
         }
         catch
         {
@@ -105,6 +119,9 @@ public sealed class Forecaster : IDisposable
             throw;
         }
     }
+
+    /// <summary>The covariate cells of series <paramref name="series"/> (−1: the single series).</summary>
+    private IReadOnlyList<CovariateColumn> CovariatesOf(int series) => series < 0 || _memberCovariates.Length == 0 ? _covariateColumns : _memberCovariates[series];
 
     /// <summary>The names of a many-series forecaster's series, in the model's order; empty for a forecaster of one series.</summary>
     public IReadOnlyList<string> Series => _info.Members.Select(m => m.Name).ToArray();
@@ -202,7 +219,7 @@ public sealed class Forecaster : IDisposable
         long step = 0;
         var values = info.Covariates.IsEmpty
             ? SeriesForecast.ForecastStream(_model, info.Values, info.Difference, info.Scaler, identity, info.Base)
-            : SeriesForecast.CovariateStream(_model, info.Values, info.Difference, info.Scaler, info.Covariates, _covariateColumns, info.Dates, info.Labels, _futureRows);
+            : SeriesForecast.CovariateStream(_model, info.Values, info.Difference, info.Scaler, info.Covariates, CovariatesOf(series), info.Dates, info.Labels, _futureRows, identity);
         foreach (double value in values)
         {
             step++;
@@ -235,7 +252,7 @@ public sealed class Forecaster : IDisposable
     {
         var (info, identity) = Of(series);
         return SeriesIntervals.SampledStream(_model, info.Values, info.Difference, info.Scaler, samples, seed,
-            info.Covariates.IsEmpty ? null : new CovariateHistory(info.Covariates, _covariateColumns, info.Dates, info.Labels) { Future = _futureRows }, identity, info.Base);
+            info.Covariates.IsEmpty ? null : new CovariateHistory(info.Covariates, CovariatesOf(series), info.Dates, info.Labels) { Future = _futureRows }, identity, info.Base);
     }
 
     /// <summary>The series and its next dates, for plots: the history's dates (null without a regular date column) and the forecast's.</summary>

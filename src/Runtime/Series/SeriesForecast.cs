@@ -139,13 +139,14 @@ internal static class SeriesForecast
     /// step's row k later has none.
     /// </summary>
     public static IEnumerable<double> CovariateStream(SeriesModel model, double[] original, bool difference, SeriesScaler scaler,
-        SeriesCovariates covariates, IReadOnlyList<CovariateColumn> columns, DateTime[]? dates, IReadOnlyList<string> labels, SeriesFutureRows? futureRows = null)
+        SeriesCovariates covariates, IReadOnlyList<CovariateColumn> columns, DateTime[]? dates, IReadOnlyList<string> labels, SeriesFutureRows? futureRows = null,
+        SeriesIdentity identity = default)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(covariates);
         var c = model.Config;
-        int window = c.Window, horizon = c.Horizon, width = covariates.Width, f = 1 + width;
-        if (c.Features != f) throw new ArgumentException($"the model reads {c.Features} features per step, the covariates give {f}", nameof(model));
+        int window = c.Window, horizon = c.Horizon, width = covariates.Width, f = 1 + width + identity.Width;
+        if (c.Features != f) throw new ArgumentException($"the model reads {c.Features} features per step, the covariates and the identity give {f}", nameof(model));
         var modeled = difference ? SeriesProblem.Differences(original) : original;
         if (modeled.Length < window)
             throw new GpuLstmException($"a forecast needs the last {window} values{(difference ? " (differences)" : "")}, but the series has {modeled.Length}");
@@ -183,6 +184,7 @@ internal static class SeriesForecast
                     int later = row + horizon;
                     for (int j = 0; j < futureWidth; j++)
                         input[at + 1 + past + j] = (float)(later < known ? features[later * width + past + j] : ahead[(later - known) * futureWidth + j]);
+                    if (identity.Count > 0) input[at + 1 + width + identity.Index] = 1;   // the rest of the one-hot stays 0
                 }
                 model.Predict(input, 1, output);
                 for (int j = 0; j < horizon; j++)

@@ -41,7 +41,7 @@ internal sealed class SeriesProblem
     private readonly double[] _baseForecasts = [];
 
     public SeriesProblem(double[] original, bool difference, SeriesScalerKind scale, int window, int horizon, double validationFraction, double testFraction,
-        SeriesCovariateSource? covariates = null, SeriesIdentity identity = default, int baseOrder = 0)
+        SeriesCovariateSource? covariates = null, SeriesIdentity identity = default, int baseOrder = 0, SeriesCovariates? fittedCovariates = null)
     {
         Identity = identity;
         ArgumentNullException.ThrowIfNull(original);
@@ -69,7 +69,8 @@ internal sealed class SeriesProblem
         {
             // Modeled index i is original row i + 1 when differenced (d[i] ends at y[i+1]): fit on the same rows the target's scaler saw.
             int shift = difference ? 1 : 0;
-            Covariates = SeriesCovariates.Fit(source.Columns, source.Dates, source.Calendar, scale, split.Train.End + shift, source.FutureCount);
+            // A many-series model's encoding is fitted once over every series' training part (fittedCovariates), so all series share one input layout.
+            Covariates = fittedCovariates ?? SeriesCovariates.Fit(source.Columns, source.Dates, source.Calendar, scale, split.Train.End + shift, source.FutureCount);
             var all = Covariates.Transform(source.Columns, source.Dates, source.Labels);
             CovariateFeatures = all[(shift * Covariates.Width)..];
         }

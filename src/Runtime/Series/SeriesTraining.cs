@@ -179,6 +179,7 @@ internal sealed class SeriesTraining : TrainingRun
     /// </summary>
     private static SeriesPanel BuildPanel(SeriesTrainingSettings s, SeriesData[] members)
     {
+        var shared = members.Length > 1 || members[0].Name is not null ? FitSharedCovariates(s, members) : null;
         var problems = new SeriesProblem[members.Length];
         for (int i = 0; i < members.Length; i++)
         {
@@ -187,7 +188,7 @@ internal sealed class SeriesTraining : TrainingRun
             {
                 problems[i] = new SeriesProblem(data.Values, s.Difference, s.Scale, s.Window, s.Horizon, s.ValFraction, s.TestFraction,
                     new SeriesCovariateSource(data.Covariates, data.Dates, s.Calendar, data.Labels) { FutureCount = s.FutureCovariates.Length },
-                    s.SeriesEmbedding ? new SeriesIdentity(i, members.Length) : SeriesIdentity.None, s.ArBase ? s.Window : 0);
+                    s.SeriesEmbedding ? new SeriesIdentity(i, members.Length) : SeriesIdentity.None, s.ArBase ? s.Window : 0, shared);
             }
             catch (GpuLstmException x)
             {
@@ -195,6 +196,27 @@ internal sealed class SeriesTraining : TrainingRun
             }
         }
         return new SeriesPanel(problems, members.Select(m => m.Name ?? m.Column).ToArray());
+    }
+
+    /// <summary>
+    /// Many series: one covariate encoding for all of them, fitted on the union of their training parts (each
+    /// series' own, by the same fractions as its target), as Darts' global fit: a numeric column's scaler sees every
+    /// series' training cells, and a categorical column's categories are those seen in any series' training part.
+    /// One input layout is what lets one model read every series. Null without covariates.
+    /// </summary>
+    private static SeriesCovariates? FitSharedCovariates(SeriesTrainingSettings s, SeriesData[] members)
+    {
+        if (members[0].Covariates.Count == 0 && !s.Calendar) return null;
+        int shift = s.Difference ? 1 : 0;
+        var trainRows = members.Select(m =>
+        {
+            try { return SeriesSplit.ByFractions(m.Count - shift, s.ValFraction, s.TestFraction).Train.End + shift; }
+            catch (GpuLstmException x) { throw new GpuLstmException($"series file '{s.Csv}' has {m.Count} rows{Of(m)} in column '{m.Column}': {x.Message}"); }
+        }).ToArray();
+        var columns = members[0].Covariates.Select((column, c) => new CovariateColumn(column.Name,
+            members.SelectMany((m, i) => m.Covariates[c].Cells.Take(trainRows[i])).ToArray())).ToArray();
+        var dates = s.Calendar ? members.SelectMany((m, i) => m.Dates!.Take(trainRows[i])).ToArray() : null;
+        return SeriesCovariates.Fit(columns, dates, s.Calendar, s.Scale, trainRows.Sum(), s.FutureCovariates.Length);
     }
 
     private protected override string SetupJson => JsonSerializer.Serialize(SavedSeriesSetup.From(Settings));
