@@ -102,6 +102,30 @@ public sealed class ArBaseTests : IDisposable
         for (int j = 0; j < 7; j++) Assert.Equal(expected[j], forecast[j], 1e-4 * Math.Abs(expected[j]));
     }
 
+    /// <summary>With calendar features the base still reads the target alone: a zeroed network forecasts exactly the AR through the covariate path too.</summary>
+    [Fact]
+    public void WithCalendarFeaturesAZeroNetworkStillForecastsExactlyItsAutoregression()
+    {
+        var y = ArSeries();
+        string csv = Write("dated.csv", "month,value\n" + string.Concat(y.Select((v, i) => $"{2000 + i / 12}-{i % 12 + 1:00},{v.ToString("R", CultureInfo.InvariantCulture)}\n")));
+        var settings = new SeriesTrainingSettings
+        {
+            Csv = csv, Column = "value", DateColumn = "month", Calendar = true, ArBase = true, Window = 3, Horizon = 1, Hidden = 4, Epochs = 2,
+            Device = "cpu", Checkpoint = Path.Combine(_dir, "dated.safetensors"),
+        };
+        using var run = new SeriesTraining(settings);
+        run.Run();
+        var model = run.Model;
+        model.Parameters.SetValue(model.Head.Weights, new float[model.Parameters.GetValue(model.Head.Weights).Length]);
+        model.Parameters.SetValue(model.Head.Bias, new float[model.Parameters.GetValue(model.Head.Bias).Length]);
+        var info = run.ModelInfo;
+        var data = SeriesCsv.Load(csv, "value", "month");
+        var forecast = SeriesForecast.CovariateStream(model, y, false, info.Scaler, info.Covariates, [], data.Dates, data.Labels, linearBase: info.Base).Take(6).ToArray();
+        int fitted = SeriesSplit.ByFractions(y.Length, settings.ValFraction, settings.TestFraction).Validation.End;
+        var expected = AutoRegression.Fit(y.AsSpan(0, fitted), 3).Forecast(y, 6);
+        for (int j = 0; j < 6; j++) Assert.Equal(expected[j], forecast[j], 1e-4 * Math.Abs(expected[j]));
+    }
+
     [Fact]
     public void TheCheckpointKeepsTheBaseAndPredictUsesIt()
     {

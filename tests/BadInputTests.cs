@@ -277,7 +277,6 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "the model knows no series 'west'; it was trained on 'north', 'south'", 1, ["forecast", "predict", "--checkpoint", "panel.safetensors", "--steps", "1", "--series", "west"] },
         { "--plot draws one series, and 2 would be forecast; name one with --series", 1, ["forecast", "predict", "--checkpoint", "panel.safetensors", "--steps", "1", "--plot", "panel.png"] },
         { "--series needs a checkpoint trained with --series-column; this one forecasts a single series", 1, ["forecast", "predict", "--checkpoint", "series.safetensors", "--steps", "1", "--series", "north"] },
-        { "--ar-base with --covariates, --future-covariates or --calendar is not supported yet: the base is an autoregression of the target alone", 1, ["forecast", "train", "--csv", "weather.csv", "--column", "value", "--covariates", "temp", "--ar-base"] },
         // a backtest with past covariates forecasts directly; the AR baseline's order must fit the training part
         { "a backtest with --covariates needs --model-horizon equal to --horizon (3), got 1", 1, ["forecast", "backtest", "--csv", "weather.csv", "--column", "value", "--covariates", "temp,dir", "--horizon", "3"] },
         // future covariates: named columns, predict needs the rows after the last value; not yet with intervals or backtests

@@ -219,7 +219,7 @@ public sealed class Forecaster : IDisposable
         long step = 0;
         var values = info.Covariates.IsEmpty
             ? SeriesForecast.ForecastStream(_model, info.Values, info.Difference, info.Scaler, identity, info.Base)
-            : SeriesForecast.CovariateStream(_model, info.Values, info.Difference, info.Scaler, info.Covariates, CovariatesOf(series), info.Dates, info.Labels, _futureRows, identity);
+            : SeriesForecast.CovariateStream(_model, info.Values, info.Difference, info.Scaler, info.Covariates, CovariatesOf(series), info.Dates, info.Labels, _futureRows, identity, info.Base);
         foreach (double value in values)
         {
             step++;

@@ -210,7 +210,7 @@ internal static class SeriesBacktest
                             // Rows o..o+h−1 carry the future covariates (known ahead); their other cells are not read.
                             ahead = new SeriesFutureRows(data.Labels[o..(o + h)], data.Dates?[o..(o + h)], data.Covariates.Select(c => c with { Cells = c.Cells[o..(o + h)] }).ToArray());
                             var stream = SeriesForecast.CovariateStream(run.Model, history, settings.Difference, info.Scaler, info.Covariates,
-                                Slice(data.Covariates, o), data.Dates?[..o], data.Labels[..o], ahead, identity);
+                                Slice(data.Covariates, o), data.Dates?[..o], data.Labels[..o], ahead, identity, info.Base);
                             int j = 0;
                             foreach (double v in stream)
                             {

@@ -140,7 +140,7 @@ internal static class SeriesForecast
     /// </summary>
     public static IEnumerable<double> CovariateStream(SeriesModel model, double[] original, bool difference, SeriesScaler scaler,
         SeriesCovariates covariates, IReadOnlyList<CovariateColumn> columns, DateTime[]? dates, IReadOnlyList<string> labels, SeriesFutureRows? futureRows = null,
-        SeriesIdentity identity = default)
+        SeriesIdentity identity = default, AutoRegression? linearBase = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(covariates);
@@ -171,6 +171,8 @@ internal static class SeriesForecast
             var input = new float[window * f];
             var output = new float[horizon];
             var appended = new double[width];
+            var baseWindow = new double[window];
+            var baseline = new double[horizon];
             double? level = difference ? original[^1] : null;
             for (long made = 0; ; made += horizon)
             {
@@ -187,6 +189,13 @@ internal static class SeriesForecast
                     if (identity.Count > 0) input[at + 1 + width + identity.Index] = 1;   // the rest of the one-hot stays 0
                 }
                 model.Predict(input, 1, output);
+                if (linearBase is not null)
+                {
+                    // A hybrid's network forecasts the residual of its AR base (of the target alone) from the same window.
+                    for (int t = 0; t < window; t++) baseWindow[t] = scaled[end - window + t];
+                    linearBase.ForecastInto(baseWindow, baseline);
+                    for (int j = 0; j < horizon; j++) output[j] = (float)(output[j] + baseline[j]);
+                }
                 for (int j = 0; j < horizon; j++)
                 {
                     if (!float.IsFinite(output[j])) throw new GpuLstmException($"the model forecast a non-finite value at step {made + j + 1}");
