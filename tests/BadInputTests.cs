@@ -272,7 +272,7 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "line 72, column 'series' (column 1): the series cell is empty", 1, ["forecast", "train", "--csv", "panel-blank.csv", "--column", "value", "--series-column", "series"] },
         { "has no series column 'region'", 1, ["forecast", "train", "--csv", "panel.csv", "--column", "value", "--series-column", "region"] },
         { "--series-embedding needs --series-column", 1, ["forecast", "train", "--csv", "series.csv", "--column", "value", "--series-embedding"] },
-        { "--series-column with --future-covariates is not supported yet", 1, ["forecast", "train", "--csv", "panel.csv", "--column", "value", "--series-column", "series", "--future-covariates", "month"] },
+        { "series file 'panel.csv' has no covariate column 'promo'", 1, ["forecast", "train", "--csv", "panel.csv", "--column", "value", "--series-column", "series", "--future-covariates", "promo"] },
         { "series 'east': 12 origins every 1 steps with horizon 6 need (origins − 1) × stride + horizon = 17 values after the first origin", 1, ["forecast", "backtest", "--csv", "panel-short.csv", "--column", "value", "--series-column", "series"] },
         { "the model knows no series 'west'; it was trained on 'north', 'south'", 1, ["forecast", "predict", "--checkpoint", "panel.safetensors", "--steps", "1", "--series", "west"] },
         { "--plot draws one series, and 2 would be forecast; name one with --series", 1, ["forecast", "predict", "--checkpoint", "panel.safetensors", "--steps", "1", "--plot", "panel.png"] },

@@ -297,6 +297,45 @@ public sealed class ManySeriesTests : IDisposable
         Assert.NotEqual(results[1].Forecasts[0].Values[2..], again[1].Forecasts[0].Values[2..]);
     }
 
+    /// <summary>
+    /// Future covariates with many series: each series gives its own rows after its end (value cell empty); predict
+    /// reads each series' own, and a series short of rows is named in one line.
+    /// </summary>
+    [Fact]
+    public void EachSeriesGivesItsOwnFutureCovariateRows()
+    {
+        var rows = new List<string>();
+        foreach (var (name, start, count) in new[] { ("north", 0, 60), ("south", 7, 43) })
+            for (int i = start; i < start + count; i++)
+            {
+                int promo = i % 5 == 0 ? 1 : 0;
+                double v = name == "north" ? 100 + 10 * Math.Sin(i * Math.PI / 6) + i + 20 * promo : 5 + Math.Cos(i * Math.PI / 6) + 2 * promo;
+                rows.Add($"{name},{Month(i)},{v.ToString("R", CultureInfo.InvariantCulture)},{promo}");
+            }
+        string csv = Write("future-panel.csv", "series,month,value,promo\n" + string.Join("\n", rows) + "\n");
+        string checkpoint = Path.Combine(_dir, "future-panel.safetensors");
+        var settings = new SeriesTrainingSettings
+        {
+            Csv = csv, Column = "value", DateColumn = "month", SeriesColumn = "series", SeriesEmbedding = true, FutureCovariates = ["promo"], Window = 6,
+            Hidden = 4, Epochs = 2, Device = "cpu", Checkpoint = checkpoint,
+        };
+        using (var run = new SeriesTraining(settings)) run.Run();
+        // North gets two rows after its end, south one; the rows may come in any order in the file.
+        string newer = Write("future-panel-new.csv", "series,month,value,promo\nsouth,2004-03,,1\n" + string.Join("\n", rows) + "\nnorth,2005-01,,1\nnorth,2005-02,,0\n");
+        var two = CliTests.Run(_dir, "forecast", "predict", "--checkpoint", checkpoint, "--steps", "2", "--csv", newer);
+        Assert.Equal(1, two.ExitCode);
+        Assert.Contains("the first missing row is 2004-04 of series 'south'", two.Stderr);
+        var r = CliTests.Run(_dir, "forecast", "predict", "--checkpoint", checkpoint, "--steps", "2", "--csv", newer, "--series", "north");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var lines = r.Stdout.Trim().Split('\n');
+        Assert.Equal(["north,1,2005-01", "north,2,2005-02"], lines.Skip(1).Select(l => string.Join(',', l.Split(',')[..3])));
+        // The forecast reads the promo flag: flipping north's first future row changes north's first step.
+        string flipped = Write("future-panel-flipped.csv", File.ReadAllText(newer).Replace("north,2005-01,,1", "north,2005-01,,0", StringComparison.Ordinal));
+        var f = CliTests.Run(_dir, "forecast", "predict", "--checkpoint", checkpoint, "--steps", "1", "--csv", flipped, "--series", "north");
+        Assert.True(f.ExitCode == 0, f.Stderr);
+        Assert.NotEqual(lines[1], f.Stdout.Trim().Split('\n')[1]);
+    }
+
     [Fact]
     public void TheBacktestCliPrintsEverySeriesAndTheirMeanAndWritesASeriesColumn()
     {

@@ -268,11 +268,11 @@ internal static class ForecastCommand
             using var forecaster = many
                 ? Forecaster.LoadMany(loaded, parse.GetValue(device)!, intervals ? paths : 1,
                     historyPath is null ? null : SeriesCsv.LoadPanel(historyPath, loaded.Info.Column, loaded.Info.DateColumn, loaded.Info.SeriesColumn!,
-                        loaded.Info.Covariates.Columns.Where(c => !c.Future).Select(c => c.Name).ToArray()))
+                        loaded.Info.Covariates.Columns.Select(c => c.Name).ToArray(), futureRows: loaded.Info.Covariates.FutureWidth > 0))
                 : Forecaster.Load(loaded, parse.GetValue(device)!, intervals ? paths : 1,
                     historyPath is null ? null : SeriesCsv.Load(historyPath, loaded.Info.Column, loaded.Info.DateColumn, loaded.Info.Covariates.Columns.Select(c => c.Name).ToArray(),
                         futureRows: loaded.Info.Covariates.FutureWidth > 0));
-            forecaster.CheckSteps(n);
+            foreach (int target in targets) forecaster.CheckSteps(n, target);
             var info = forecaster.InfoOf(targets[0]);
             var levels = head.ReportedLevels;
             var kept = plotPath is null ? null : new double[n];
@@ -431,7 +431,7 @@ internal static class ForecastCommand
     /// <summary>`forecast backtest --series-column`: one global model backtested on every series of a long-format file, each at its own last K origins.</summary>
     private static int BacktestMany(SeriesTrainingSettings settings, int k, int stride, int h, BacktestTraining training, int arOrder, BacktestSampling? sampling, string? outputPath)
     {
-        var members = SeriesCsv.LoadPanel(settings.Csv, settings.Column, settings.DateColumn, settings.SeriesColumn!, settings.Covariates);
+        var members = SeriesCsv.LoadPanel(settings.Csv, settings.Column, settings.DateColumn, settings.SeriesColumn!, [.. settings.Covariates, .. settings.FutureCovariates]);
         // Every series must hold its origins: refused before anything is printed or trained.
         foreach (var m in members)
         {

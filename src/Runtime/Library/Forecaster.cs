@@ -29,6 +29,8 @@ public sealed class Forecaster : IDisposable
     private readonly IReadOnlyList<CovariateColumn> _covariateColumns;
     // A many-series forecaster's covariate cells per series (from --csv), in the model's series order; empty otherwise.
     private IReadOnlyList<CovariateColumn>[] _memberCovariates = [];
+    // ... and its rows after the end with future covariates (null entries: none given).
+    private SeriesFutureRows?[] _memberFutureRows = [];
 
     /// <summary>The test scores (the model, then naive persistence and seasonal naive) from training; empty when unknown.</summary>
     public IReadOnlyList<ForecastScore> TestScores { get; }
@@ -84,6 +86,8 @@ public sealed class Forecaster : IDisposable
         if (info.Members.Count == 0) throw new ArgumentException("not a many-series checkpoint", nameof(loaded));
         // Each series' covariate cells (null: none given; a calendar-only model needs none).
         var memberCovariates = new IReadOnlyList<CovariateColumn>?[info.Members.Count];
+        // Each series' rows after its end, with future covariates (null: none given).
+        var memberFuture = new SeriesFutureRows?[info.Members.Count];
         if (histories is not null)
         {
             var members = info.Members.ToArray();
@@ -98,6 +102,11 @@ public sealed class Forecaster : IDisposable
                 // Build the features now, so a bad covariate cell is refused before any forecast row is printed.
                 if (!info.Covariates.IsEmpty) info.Covariates.Transform(h.Covariates, h.Dates, h.Labels);
                 memberCovariates[i] = h.Covariates;
+                if (info.Covariates.FutureWidth > 0 && h.Future is { } rows)
+                {
+                    info.Covariates.TransformFuture(rows.Covariates, rows.Labels);
+                    memberFuture[i] = rows;
+                }
             }
             info = info with { Members = members };
         }
@@ -111,6 +120,7 @@ public sealed class Forecaster : IDisposable
             return new Forecaster(dev, loaded.CreateModel(dev, maxBatch), info, SeriesCheckpoint.ReadScores(loaded.Metadata, loaded.Config, loaded.Info))
             {
                 _memberCovariates = memberCovariates.Select(c => c ?? []).ToArray(),
+                _memberFutureRows = memberFuture,
             };
         }
         catch
@@ -122,6 +132,9 @@ public sealed class Forecaster : IDisposable
 
     /// <summary>The covariate cells of series <paramref name="series"/> (−1: the single series).</summary>
     private IReadOnlyList<CovariateColumn> CovariatesOf(int series) => series < 0 || _memberCovariates.Length == 0 ? _covariateColumns : _memberCovariates[series];
+
+    /// <summary>The rows after the end of series <paramref name="series"/> with future covariates (−1: the single series); null when none were given.</summary>
+    private SeriesFutureRows? FutureOf(int series) => series < 0 || _memberFutureRows.Length == 0 ? _futureRows : _memberFutureRows[series];
 
     /// <summary>The names of a many-series forecaster's series, in the model's order; empty for a forecaster of one series.</summary>
     public IReadOnlyList<string> Series => _info.Members.Select(m => m.Name).ToArray();
@@ -219,7 +232,7 @@ public sealed class Forecaster : IDisposable
         long step = 0;
         var values = info.Covariates.IsEmpty
             ? SeriesForecast.ForecastStream(_model, info.Values, info.Difference, info.Scaler, identity, info.Base)
-            : SeriesForecast.CovariateStream(_model, info.Values, info.Difference, info.Scaler, info.Covariates, CovariatesOf(series), info.Dates, info.Labels, _futureRows, identity, info.Base);
+            : SeriesForecast.CovariateStream(_model, info.Values, info.Difference, info.Scaler, info.Covariates, CovariatesOf(series), info.Dates, info.Labels, FutureOf(series), identity, info.Base);
         foreach (double value in values)
         {
             step++;
@@ -227,15 +240,16 @@ public sealed class Forecaster : IDisposable
         }
     }
 
-    /// <summary>Refuses, in one line, more steps than <see cref="MaxSteps"/>.</summary>
-    internal void CheckSteps(int steps)
+    /// <summary>Refuses, in one line, more steps than <see cref="MaxSteps"/>, or than series <paramref name="series"/>'s future covariates reach (−1: the single series).</summary>
+    internal void CheckSteps(int steps, int series = -1)
     {
         if (MaxSteps is int most && steps > most)
             throw new GpuLstmException($"the model reads past covariates ({string.Join(", ", _info.Covariates.Columns.Where(c => !c.Future).Select(c => c.Name))}), whose future values are unknown, so it forecasts at most its horizon ({most}) past the end; {steps} steps were asked for (train with --horizon {steps} to forecast them directly)");
-        int given = _futureRows?.Count ?? 0;
+        int given = FutureOf(series)?.Count ?? 0;
         if (_info.Covariates.FutureWidth > 0 && FutureRowsNeeded(steps) > given)
         {
-            string first = SeriesForecast.FutureLabeler(_info.Dates, _info.Labels[^1])(given + 1);
+            var info = Of(series).Info;
+            string first = SeriesForecast.FutureLabeler(info.Dates, info.Labels[^1])(given + 1) + (series >= 0 ? $" of series '{Series[series]}'" : "");
             int needed = FutureRowsNeeded(steps);
             throw new GpuLstmException($"missing future covariates: the forecast reads {string.Join(", ", _info.Covariates.FutureNames)} in the {(needed == 1 ? "row" : $"{needed} rows")} after the last value, but --csv gives {given}; the first missing row is {first} (give it with the value cell empty)");
         }
@@ -252,7 +266,7 @@ public sealed class Forecaster : IDisposable
     {
         var (info, identity) = Of(series);
         return SeriesIntervals.SampledStream(_model, info.Values, info.Difference, info.Scaler, samples, seed,
-            info.Covariates.IsEmpty ? null : new CovariateHistory(info.Covariates, CovariatesOf(series), info.Dates, info.Labels) { Future = _futureRows }, identity, info.Base);
+            info.Covariates.IsEmpty ? null : new CovariateHistory(info.Covariates, CovariatesOf(series), info.Dates, info.Labels) { Future = FutureOf(series) }, identity, info.Base);
     }
 
     /// <summary>The series and its next dates, for plots: the history's dates (null without a regular date column) and the forecast's.</summary>

@@ -86,8 +86,6 @@ public sealed record SeriesTrainingSettings
             throw new SettingException(nameof(SeriesColumn), "the series column name is empty", "the series column");
         if (SeriesEmbedding && SeriesColumn is null)
             throw new SettingException(nameof(SeriesEmbedding), "--series-embedding needs --series-column: a file of one series has no series to tell apart", "the series embedding");
-        if (SeriesColumn is not null && FutureCovariates.Length > 0)
-            throw new SettingException(nameof(SeriesColumn), "--series-column with --future-covariates is not supported yet: a long-format file has no way yet to give each series its rows after the end", "the series column");
         if (Calendar && DateColumn is null)
             throw new SettingException(nameof(Calendar), "--calendar needs dates: give the date column with --date-column", "the calendar features");
         Positive(Horizon, nameof(Horizon), "the horizon");

@@ -46,12 +46,14 @@ internal static class SeriesCsv
     /// A long-format CSV of several series: <paramref name="seriesColumn"/> names each row's series, and each
     /// series is read as <see cref="Load"/> reads one (its rows in file order, or sorted by its own dates; a date
     /// may repeat across series but not within one). Series come in the order they first appear in the file;
-    /// each <see cref="SeriesData.Name"/> is its series cell. An empty series cell is an error.
+    /// each <see cref="SeriesData.Name"/> is its series cell. An empty series cell is an error. With
+    /// <paramref name="futureRows"/>, each series' rows after its own last value may leave it empty (see <see cref="Load"/>).
     /// </summary>
-    public static SeriesData[] LoadPanel(string path, string column, string? dateColumn, string seriesColumn, IReadOnlyList<string>? covariates = null)
+    public static SeriesData[] LoadPanel(string path, string column, string? dateColumn, string seriesColumn, IReadOnlyList<string>? covariates = null,
+        bool futureRows = false)
     {
         ArgumentNullException.ThrowIfNull(seriesColumn);
-        return Read(path, column, dateColumn, covariates, seriesColumn, futureRows: false);
+        return Read(path, column, dateColumn, covariates, seriesColumn, futureRows);
     }
 
     private static SeriesData[] Read(string path, string column, string? dateColumn, IReadOnlyList<string>? covariates, string? seriesColumn, bool futureRows)
@@ -78,10 +80,11 @@ internal static class SeriesCsv
     {
         int end = data.Count;
         while (end > 0 && double.IsNaN(data.Values[end - 1])) end--;
-        if (end == 0) throw new GpuLstmException($"{file} has no values in column '{data.Column}', only rows with it empty");
+        string of = data.Name is null ? "" : $" of series '{data.Name}'";
+        if (end == 0) throw new GpuLstmException($"{file} has no values{of} in column '{data.Column}', only rows with it empty");
         int gap = Array.FindIndex(data.Values, 0, end, double.IsNaN);
         if (gap >= 0)
-            throw new GpuLstmException($"{file} row {data.Labels[gap]}, column '{data.Column}': the cell is empty before the last value; only rows after it may leave it empty (they carry future covariates)");
+            throw new GpuLstmException($"{file} row {data.Labels[gap]}{of}, column '{data.Column}': the cell is empty before the last value; only rows after it may leave it empty (they carry future covariates)");
         if (end == data.Count) return data;
         return data with
         {
