@@ -329,6 +329,12 @@ public sealed class ManySeriesTests : IDisposable
         Assert.True(r.ExitCode == 0, r.Stderr);
         var lines = r.Stdout.Trim().Split('\n');
         Assert.Equal(["north,1,2005-01", "north,2,2005-02"], lines.Skip(1).Select(l => string.Join(',', l.Split(',')[..3])));
+        // One file serves both: training on the file with the rows after the end leaves them out (no targets there).
+        string both = Path.Combine(_dir, "future-panel-both.safetensors");
+        using (var again = new SeriesTraining(settings with { Csv = newer, Checkpoint = both })) again.Run();
+        // (Series are numbered in order of first appearance: south comes first in that file.)
+        Assert.Equal(SeriesCheckpoint.Load(checkpoint).Info.Members[1].Values, SeriesCheckpoint.Load(both).Info.Members.Single(m => m.Name == "south").Values);
+        Assert.Equal(SeriesCheckpoint.Load(checkpoint).Info.Members[0].Values, SeriesCheckpoint.Load(both).Info.Members.Single(m => m.Name == "north").Values);
         // The forecast reads the promo flag: flipping north's first future row changes north's first step.
         string flipped = Write("future-panel-flipped.csv", File.ReadAllText(newer).Replace("north,2005-01,,1", "north,2005-01,,0", StringComparison.Ordinal));
         var f = CliTests.Run(_dir, "forecast", "predict", "--checkpoint", checkpoint, "--steps", "1", "--csv", flipped, "--series", "north");

@@ -402,7 +402,8 @@ internal static class ForecastCommand
             settings.Validate();
             var training = parse.GetValue(refit) ? BacktestTraining.Refit : BacktestTraining.Once;
             if (settings.SeriesColumn is not null) return BacktestMany(settings, k, s, h, training, p, intervals ? new BacktestSampling(paths, settings.Seed) : null, outputPath);
-            var data = SeriesCsv.Load(settings.Csv, settings.Column, settings.DateColumn, [.. settings.Covariates, .. settings.FutureCovariates]);
+            var data = SeriesCsv.Load(settings.Csv, settings.Column, settings.DateColumn, [.. settings.Covariates, .. settings.FutureCovariates],
+                futureRows: settings.FutureCovariates.Length > 0);
             var plan = new BacktestPlan(data.Count, k, s, h);
             plan.Check();
             Console.WriteLine(Inv($"{data.Column}: {data.Count} values; {k} origins every {s} steps from index {data.Count - h - (k - 1) * s}, horizon {h}; ") +
@@ -431,7 +432,8 @@ internal static class ForecastCommand
     /// <summary>`forecast backtest --series-column`: one global model backtested on every series of a long-format file, each at its own last K origins.</summary>
     private static int BacktestMany(SeriesTrainingSettings settings, int k, int stride, int h, BacktestTraining training, int arOrder, BacktestSampling? sampling, string? outputPath)
     {
-        var members = SeriesCsv.LoadPanel(settings.Csv, settings.Column, settings.DateColumn, settings.SeriesColumn!, [.. settings.Covariates, .. settings.FutureCovariates]);
+        var members = SeriesCsv.LoadPanel(settings.Csv, settings.Column, settings.DateColumn, settings.SeriesColumn!, [.. settings.Covariates, .. settings.FutureCovariates],
+            futureRows: settings.FutureCovariates.Length > 0);
         // Every series must hold its origins: refused before anything is printed or trained.
         foreach (var m in members)
         {

@@ -104,8 +104,9 @@ internal sealed class SeriesTraining : TrainingRun
             }
             CheckFiles(labels, s.Csv == Files.InputSource.StandardInput || preloaded is not null ? null : s.Csv, CheckpointPath, MetricsPath, PlotPath, s.Resume);
             _members = preloaded ?? (s.SeriesColumn is null
-                ? [SeriesCsv.Load(s.Csv, s.Column, s.DateColumn, [.. s.Covariates, .. s.FutureCovariates])]
-                : SeriesCsv.LoadPanel(s.Csv, s.Column, s.DateColumn, s.SeriesColumn, [.. s.Covariates, .. s.FutureCovariates]));
+                ? [SeriesCsv.Load(s.Csv, s.Column, s.DateColumn, [.. s.Covariates, .. s.FutureCovariates], futureRows: s.FutureCovariates.Length > 0)]
+                : SeriesCsv.LoadPanel(s.Csv, s.Column, s.DateColumn, s.SeriesColumn, [.. s.Covariates, .. s.FutureCovariates], futureRows: s.FutureCovariates.Length > 0));
+            // With future covariates the file may also hold the rows after the end that predict reads (value cell empty): training has no targets there and leaves them out.
             // The past columns, then the future ones: which is which is known only by position.
             foreach (var member in _members)
                 if (member.Covariates.Count != s.Covariates.Length + s.FutureCovariates.Length)
