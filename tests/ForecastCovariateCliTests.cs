@@ -114,4 +114,26 @@ public sealed class ForecastCovariateCliTests : IDisposable
         Assert.Equal("", refused.Stdout);
         Assert.Equal(lines, File.ReadAllLines(output));   // the refused run left the earlier output alone
     }
+
+    /// <summary>
+    /// A calendar model recurses through dates, and there are none past 9999-12-31: a forecast that gets there stops
+    /// with one line (point and sampled paths alike) instead of crashing.
+    /// </summary>
+    [Fact]
+    public void ACalendarForecastPastTheYear9999StopsWithOneLine()
+    {
+        string csv = Path.Combine(_dir, "late.csv");
+        File.WriteAllText(csv, "Year,Value\n" + string.Concat(Enumerable.Range(9940, 50).Select(y => string.Create(CultureInfo.InvariantCulture, $"{y},{10 + (y % 7)}\n"))));
+        foreach (string likelihood in new[] { "point", "quantile" })
+        {
+            string checkpoint = Path.Combine(_dir, $"late-{likelihood}.safetensors");
+            var train = CliTests.Run(_dir, ["forecast", "train", "--csv", csv, "--column", "Value", "--date-column", "Year", "--calendar", "--likelihood", likelihood,
+                "--checkpoint", checkpoint, .. Fast]);
+            Assert.True(train.ExitCode == 0, train.Stderr);
+            string[] samples = likelihood == "point" ? [] : ["--samples", "5"];
+            var r = CliTests.Run(_dir, ["forecast", "predict", "--checkpoint", checkpoint, "--steps", "20", "--csv", csv, .. samples]);
+            Assert.Equal(1, r.ExitCode);
+            Assert.Equal("gpulstm: error: the forecast reaches past the year 9999, whose dates its calendar features need; ask for fewer steps", r.Stderr.Trim());
+        }
+    }
 }

@@ -250,7 +250,8 @@ public sealed class ManySeriesTests : IDisposable
             Csv = csv, Column = "value", DateColumn = "month", SeriesColumn = "series", SeriesEmbedding = true, Covariates = ["temp", "dir"], Window = 4,
             Horizon = 2, Hidden = 4, Epochs = 2, Device = "cpu", Checkpoint = checkpoint,
         };
-        using (var run = new SeriesTraining(settings)) run.Run();
+        double[] trained;
+        using (var library = Forecaster.Train(settings)) trained = library.Forecast(2, "south").Select(p => p.Value).ToArray();
         var loaded = SeriesCheckpoint.Load(checkpoint);
         var spec = loaded.Info.Covariates;
         Assert.Equal(["E", "N", "S"], spec.Columns[1].Categories);   // E from south's training part
@@ -270,6 +271,15 @@ public sealed class ManySeriesTests : IDisposable
         using var forecaster = Forecaster.LoadMany(loaded, "cpu", 1, histories);
         var south = forecaster.ForecastStream(1).Take(2).ToArray();
         Assert.Equal(south[1].Value, double.Parse(lines[4].Split(',')[3], CultureInfo.InvariantCulture));
+        // The forecaster made right after training reads south's own covariates too, not north's.
+        Assert.Equal(south.Select(p => p.Value), trained);
+        // A history file without north's rows still forecasts south when only south is asked for.
+        string southOnly = Write("south-only.csv", string.Join("\n", File.ReadAllLines(csv).Where(l => !l.StartsWith("north,", StringComparison.Ordinal))) + "\n");
+        var only = CliTests.Run(_dir, "forecast", "predict", "--checkpoint", checkpoint, "--steps", "2", "--csv", southOnly, "--series", "south");
+        Assert.True(only.ExitCode == 0, only.Stderr);
+        Assert.Equal(lines[3..5], only.Stdout.Trim().Split('\n')[1..]);
+        var all = CliTests.Run(_dir, "forecast", "predict", "--checkpoint", checkpoint, "--steps", "2", "--csv", southOnly);
+        Assert.Contains("--csv has no rows of series 'north'", all.Stderr);
     }
 
     /// <summary>The many-series backtest with past covariates forecasts each origin directly, and reads no covariate after an origin.</summary>

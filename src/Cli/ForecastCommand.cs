@@ -268,7 +268,7 @@ internal static class ForecastCommand
             using var forecaster = many
                 ? Forecaster.LoadMany(loaded, parse.GetValue(device)!, intervals ? paths : 1,
                     historyPath is null ? null : SeriesCsv.LoadPanel(historyPath, loaded.Info.Column, loaded.Info.DateColumn, loaded.Info.SeriesColumn!,
-                        loaded.Info.Covariates.Columns.Select(c => c.Name).ToArray(), futureRows: loaded.Info.Covariates.FutureWidth > 0))
+                        loaded.Info.Covariates.Columns.Select(c => c.Name).ToArray(), futureRows: loaded.Info.Covariates.FutureWidth > 0), targets)
                 : Forecaster.Load(loaded, parse.GetValue(device)!, intervals ? paths : 1,
                     historyPath is null ? null : SeriesCsv.Load(historyPath, loaded.Info.Column, loaded.Info.DateColumn, loaded.Info.Covariates.Columns.Select(c => c.Name).ToArray(),
                         futureRows: loaded.Info.Covariates.FutureWidth > 0));

@@ -80,7 +80,8 @@ public sealed class Forecaster : IDisposable
     /// <paramref name="histories"/> (a long-format CSV's series, matched by name; series the file leaves out keep
     /// the checkpoint's history) or, when null, from the histories it keeps.
     /// </summary>
-    internal static Forecaster LoadMany(LoadedSeriesCheckpoint loaded, string device, int maxBatch, SeriesData[]? histories)
+    /// <param name="forecast">the indices of the series that will be forecast (null: all); only their histories must be in <paramref name="histories"/> and valid.</param>
+    internal static Forecaster LoadMany(LoadedSeriesCheckpoint loaded, string device, int maxBatch, SeriesData[]? histories, IReadOnlyCollection<int>? forecast = null)
     {
         var info = loaded.Info;
         if (info.Members.Count == 0) throw new ArgumentException("not a many-series checkpoint", nameof(loaded));
@@ -95,6 +96,7 @@ public sealed class Forecaster : IDisposable
             {
                 string name = h.Name ?? throw new ArgumentException("a many-series history needs series names", nameof(histories));
                 int i = info.IndexOf(name);
+                if (forecast is not null && !forecast.Contains(i)) continue;   // not forecast: its rows are not read
                 int modeled = h.Count - (info.Difference ? 1 : 0);
                 if (modeled < loaded.Config.Window)
                     throw new GpuLstmException($"series file '{h.Source}' has {h.Count} rows in series '{name}', too few for the model's window of {loaded.Config.Window}{(info.Difference ? " differences" : "")}");
@@ -112,8 +114,9 @@ public sealed class Forecaster : IDisposable
         }
         else if (info.Covariates.PastColumnCount > 0)
             throw new GpuLstmException($"the model reads covariates ({string.Join(", ", info.Covariates.Columns.Select(c => c.Name))}), which the checkpoint does not keep: give the histories with --csv FILE");
-        if (info.Covariates.PastColumnCount > 0 && memberCovariates.Any(c => c is null))
-            throw new GpuLstmException($"the model reads covariates, and --csv has no rows of series {string.Join(", ", info.Members.Where((_, i) => memberCovariates[i] is null).Select(m => $"'{m.Name}'"))}; give every series' history");
+        var lacking = Enumerable.Range(0, info.Members.Count).Where(i => (forecast is null || forecast.Contains(i)) && memberCovariates[i] is null).ToArray();
+        if (info.Covariates.PastColumnCount > 0 && lacking.Length > 0)
+            throw new GpuLstmException($"the model reads covariates, and --csv has no rows of series {string.Join(", ", lacking.Select(i => $"'{info.Members[i].Name}'"))}; give the history of every series forecast");
         var dev = ComputeDevice.Open(device);
         try
         {
@@ -205,7 +208,12 @@ public sealed class Forecaster : IDisposable
             if (result.End == TrainEnd.Diverged)
                 throw new GpuLstmException($"training diverged at {result.DivergedWhat}; try a smaller learning rate or clipping");
             var (device, model) = run.Detach();
-            return new Forecaster(device, model, run.ModelInfo, run.Scores, run.CovariateColumns);
+            var info = run.ModelInfo;
+            // A many-series forecaster reads each series' own covariate cells, not the first series'.
+            return new Forecaster(device, model, info, run.Scores, run.CovariateColumns)
+            {
+                _memberCovariates = info.Members.Count > 0 ? run.MemberCovariateColumns : [],
+            };
         }
         finally
         {

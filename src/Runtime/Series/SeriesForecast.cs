@@ -208,11 +208,23 @@ internal static class SeriesForecast
                 {
                     scaled.Add(output[j]);
                     if (calendarDate is not null)
-                        SeriesCovariates.CalendarFeatures(calendarDate((int)(made + j + 1)), appended.AsSpan(past - SeriesCovariates.CalendarWidth, SeriesCovariates.CalendarWidth));
+                        SeriesCovariates.CalendarFeatures(CalendarDate(calendarDate, made + j + 1), appended.AsSpan(past - SeriesCovariates.CalendarWidth, SeriesCovariates.CalendarWidth));
                     features.AddRange(appended);
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// The date of forecast step <paramref name="step"/> for calendar features, or a one-line error when it is past
+    /// the last representable date (year 9999): the features cannot be computed there, so the forecast stops.
+    /// </summary>
+    internal static DateTime CalendarDate(Func<int, DateTime> date, long step)
+    {
+        const string Message = "the forecast reaches past the year 9999, whose dates its calendar features need; ask for fewer steps";
+        if (step > int.MaxValue) throw new GpuLstmException(Message);
+        try { return date((int)step); }
+        catch (ArgumentOutOfRangeException) { throw new GpuLstmException(Message); }
     }
 
     private static Func<DateTime, int, DateTime>? Stepper(DateTime[] dates)

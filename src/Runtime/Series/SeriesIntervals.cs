@@ -214,7 +214,7 @@ internal static class SeriesIntervals
             {
                 // Only the calendar can be past here (no past columns): each new row's is computed from its date.
                 for (int j = 0; j < k; j++)
-                    SeriesCovariates.CalendarFeatures(covariates.Calendar!((int)(made + j + 1)), features.AsSpan((t + j) * past, past));
+                    SeriesCovariates.CalendarFeatures(SeriesForecast.CalendarDate(covariates.Calendar!, made + j + 1), features.AsSpan((t + j) * past, past));
                 Array.Copy(features, k * past, features, 0, t * past);
             }
             for (int b = 0; b < n; b++) Array.Copy(paths, b * (t + k) + k, paths, b * (t + k), t);

@@ -332,6 +332,9 @@ internal sealed class SeriesTraining : TrainingRun
     /// <summary>The covariate columns the run read (empty without --covariates), for forecasting right after training.</summary>
     internal IReadOnlyList<CovariateColumn> CovariateColumns => FirstSeries.Covariates;
 
+    /// <summary>Every series' covariate columns, in the model's series order (for a many-series forecaster made right after training).</summary>
+    internal IReadOnlyList<CovariateColumn>[] MemberCovariateColumns => _members.Select(m => m.Covariates).ToArray();
+
     public override void Dispose()
     {
         if (!_modelDetached) Model?.Dispose();
