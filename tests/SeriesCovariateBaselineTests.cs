@@ -118,7 +118,7 @@ public sealed class SeriesCovariateBaselineTests : IDisposable
 
             var d = SeriesProblem.Differences(y);
             var split = SeriesSplit.ByFractions(d.Length, settings.ValFraction, settings.TestFraction);
-            var ar = AutoRegression.Fit(d.AsSpan(0, split.Train.End), 5);
+            var ar = AutoRegression.Fit(d.AsSpan(0, split.Validation.End), 5);   // every value before the test part
             double sum = 0;
             int count = 0;
             for (int e = split.Test.Start; e < d.Length; e++, count++)
@@ -135,7 +135,7 @@ public sealed class SeriesCovariateBaselineTests : IDisposable
         Assert.Equal(["LSTM", "persistence", "AR(5)"], loaded.TestScores.Select(s => s.Name));
     }
 
-    /// <summary>With covariates the AR row reads them (named so), and an order the training part cannot carry is one line at once, before training.</summary>
+    /// <summary>With covariates the AR row reads them (named so), and an order the values before the test part cannot carry is one line at once, before training.</summary>
     [Fact]
     public void TrainWithCovariatesNamesTheDirectArAndRefusesAnOrderTooLarge()
     {
@@ -156,8 +156,8 @@ public sealed class SeriesCovariateBaselineTests : IDisposable
             Assert.True(ar.Metrics.Rmse < 1e-6 * y.Select(Math.Abs).Max(), $"AR-X test RMSE {ar.Metrics.Rmse}");
             Assert.True(ar.Metrics.Rmse < run.Scores[1].Metrics.Rmse);
         }
-        var message = Assert.Throws<GpuLstmException>(() => new SeriesTraining(settings with { ArOrder = 60 })).Message;
-        Assert.Contains("the AR(60) baseline with 1 covariate inputs needs at least", message);
+        var message = Assert.Throws<GpuLstmException>(() => new SeriesTraining(settings with { ArOrder = 70 })).Message;
+        Assert.Contains("the AR(70) baseline with 1 covariate inputs needs at least", message);
     }
 
     private static (double[] Y, double[] X) Arx(int n, int seed)

@@ -64,7 +64,7 @@ internal static class ForecastCommand
         public readonly Option<ulong> Seed = new("--seed") { Description = "seed for initialization, shuffling and dropout", DefaultValueFactory = _ => Defaults.Seed };
         public readonly Option<string> Device = CliOptions.Device(Defaults.Device);
         public readonly Option<string?> SeriesColumn = new("--series-column") { Description = "a long-format CSV's column naming each row's series: one global model trains on all of them, each series scaled on its own training part" };
-        public readonly Option<bool> ArBase = new("--ar-base") { Description = "a hybrid: the network forecasts the residual of a per-series AR(window) fitted by least squares on the training part; the forecast is their sum" };
+        public readonly Option<bool> ArBase = new("--ar-base") { Description = "a hybrid: the network forecasts the residual of a per-series AR(window) fitted by least squares on the values before the test part; the forecast is their sum" };
         public readonly Option<bool> SeriesEmbedding = new("--series-embedding") { Description = "with --series-column: the model also reads which series a window is from (a learned per-series embedding)" };
 
         public TrainingOptions() => Scale.AcceptOnlyFromAmong("minmax", "zscore");
@@ -125,7 +125,7 @@ internal static class ForecastCommand
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "also save a resumable checkpoint every N steps (0: only at the end)", DefaultValueFactory = _ => Defaults.CheckpointEvery };
         var resume = new Option<bool>("--resume") { Description = "continue the run saved at --checkpoint exactly where it stopped" };
         var metrics = new Option<string?>("--metrics") { Description = "metrics CSV of every step (default: none)" };
-        var trainArOrder = new Option<int?>("--ar-order") { Description = "p of the AR(p) baseline in the test metrics, fitted by least squares on the training part (default: --window); with covariates it reads them too, fitted directly per horizon step" };
+        var trainArOrder = new Option<int?>("--ar-order") { Description = "p of the AR(p) baseline in the test metrics, fitted by least squares on the values before the test part (default: --window); with covariates it reads them too, fitted directly per horizon step" };
         var every = new Option<int>("--print-every") { Description = "print an epoch line every N epochs (and at every improvement)", DefaultValueFactory = _ => 10 };
 
         var command = new Command("train", "Train a recurrent forecaster on one CSV column; print test metrics beside naive baselines and save the model.");

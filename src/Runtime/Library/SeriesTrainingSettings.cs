@@ -31,7 +31,7 @@ public sealed record SeriesTrainingSettings
     public bool SeriesEmbedding { get; init; }
     /// <summary>
     /// A hybrid: the network forecasts the residual of a per-series AR(<see cref="Window"/>) fitted by least squares on
-    /// the training part, and the forecast is their sum (as LSTNet's autoregressive highway; see README "Hybrid with an AR base").
+    /// the values before the test part (train and validation), and the forecast is their sum (as LSTNet's autoregressive highway; see README "Hybrid with an AR base").
     /// </summary>
     public bool ArBase { get; init; }
     public int Window { get; init; } = 12;
@@ -40,7 +40,7 @@ public sealed record SeriesTrainingSettings
     public double TestFraction { get; init; } = 0.15;
     /// <summary>The seasonal-naive baseline's season (0: none).</summary>
     public int Season { get; init; }
-    /// <summary>p of the AR(p) baseline in the test metrics (null: the window; with covariates it reads them too, fitted per horizon step).</summary>
+    /// <summary>p of the AR(p) baseline in the test metrics, fitted on the values before the test part (null: the window; with covariates it reads them too, fitted per horizon step).</summary>
     public int? ArOrder { get; init; }
     public RecurrentCell Cell { get; init; } = RecurrentCell.Lstm;
     /// <summary>What the head predicts per step: a point (MSE), a Gaussian (NLL) or quantiles (pinball loss).</summary>

@@ -44,12 +44,12 @@ internal sealed class SeriesAutoRegression
         if (width == 0)
         {
             if (modeled.Length < AutoRegression.MinimumValues(order))
-                throw new GpuLstmException($"the AR({order}) baseline needs at least {AutoRegression.MinimumValues(order)} training {what}, and there are {modeled.Length}; give a smaller --ar-order");
+                throw new GpuLstmException($"the AR({order}) baseline needs at least {AutoRegression.MinimumValues(order)} {what} to be fitted on, and there are {modeled.Length}; give a smaller --ar-order");
             return new SeriesAutoRegression(order, 0, difference, AutoRegression.Fit(modeled, order), null);
         }
         int minimum = DirectAutoRegression.MinimumValues(order, width, horizon, futureWidth);
         if (modeled.Length < minimum)
-            throw new GpuLstmException($"the AR({order}) baseline with {width + futureWidth} covariate inputs needs at least {minimum} training {what}, and there are {modeled.Length}; give a smaller --ar-order");
+            throw new GpuLstmException($"the AR({order}) baseline with {width + futureWidth} covariate inputs needs at least {minimum} {what} to be fitted on, and there are {modeled.Length}; give a smaller --ar-order");
         return new SeriesAutoRegression(order, width, difference, null, DirectAutoRegression.Fit(modeled, features, width, order, horizon, futureWidth));
     }
 

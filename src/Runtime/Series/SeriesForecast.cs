@@ -211,6 +211,16 @@ internal static class SeriesForecast
                         SeriesCovariates.CalendarFeatures(CalendarDate(calendarDate, made + j + 1), appended.AsSpan(past - SeriesCovariates.CalendarWidth, SeriesCovariates.CalendarWidth));
                     features.AddRange(appended);
                 }
+                // Constant memory however far the stream goes: the next block reads only the last `window` rows
+                // (and, for future covariates, rows known + i from `ahead`, relative to `known`), so drop the rest now
+                // and then, shifting `known` with them.
+                if (scaled.Count > 4 * (window + horizon) + 1024)
+                {
+                    int drop = scaled.Count - (window + horizon);
+                    scaled.RemoveRange(0, drop);
+                    features.RemoveRange(0, drop * width);
+                    known -= drop;
+                }
             }
         }
     }
@@ -260,17 +270,20 @@ internal static class SeriesForecast
     public static double Evaluate(SeriesModel model, SeriesPanel panel, SeriesPart part)
     {
         if (panel.Count == 1) return Evaluate(model, panel.Members[0], part);
+        // Full batches across the series, as training draws them: one buffer for the pass, not one per series.
+        var samples = panel.Samples(part);
+        if (samples.Length == 0) throw new GpuLstmException($"the {SeriesWindows.Name(part)} part has no samples");
+        int b = model.MaxBatch;
+        var inputs = new float[panel.Window * b * panel.InputWidth];
+        var targets = new float[b * panel.Horizon];
         double sum = 0;
-        int count = 0;
-        foreach (var member in panel.Members)
+        for (int start = 0; start < samples.Length; start += b)
         {
-            int n = member.Windows.SampleCount(part);
-            if (n == 0) continue;
-            sum += Evaluate(model, member, part) * n;
-            count += n;
+            int size = Math.Min(b, samples.Length - start);
+            panel.FillBatch(samples.AsSpan(start, size), inputs, targets);
+            sum += model.Loss(inputs, targets, size) * size;
         }
-        if (count == 0) throw new GpuLstmException($"the {SeriesWindows.Name(part)} part has no samples");
-        return sum / count;
+        return sum / samples.Length;
     }
 
     /// <summary>Mean squared error (scaled units) over all of <paramref name="part"/>'s samples.</summary>

@@ -125,11 +125,13 @@ internal sealed class SeriesTraining : TrainingRun
             for (int i = 0; i < _members.Length && AutoRegressionSkipped is null; i++)
             {
                 if (_memberTestEnds[i].Length == 0) continue;
-                // Fitted now, before training, so an order the training part cannot carry fails in one line at once.
+                // Fitted now, before training, so an order the training part cannot carry fails in one line at once. It sees
+                // every value before the test part, train and validation alike: a least-squares fit selects nothing on the
+                // validation part, and the hybrid's AR base and the backtests' AR see the same values.
                 var problem = _panel.Members[i];
                 try
                 {
-                    _autoRegressions[i] = SeriesAutoRegression.Fit(problem.Modeled.AsSpan(0, problem.Split.Train.End), problem.CovariateFeatures, problem.Covariates.Width,
+                    _autoRegressions[i] = SeriesAutoRegression.Fit(problem.Modeled.AsSpan(0, problem.Split.Validation.End), problem.CovariateFeatures, problem.Covariates.Width,
                         s.ArOrder ?? s.Window, s.Horizon, s.Difference, problem.Covariates.FutureWidth);
                 }
                 catch (GpuLstmException x) when (s.ArOrder is null)
