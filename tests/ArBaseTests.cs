@@ -1,6 +1,7 @@
 using System.Globalization;
 using GpuLstm.Runtime;
 using GpuLstm.Runtime.Checkpoints;
+using GpuLstm.Runtime.Models;
 using GpuLstm.Runtime.Series;
 using Xunit;
 
@@ -59,6 +60,14 @@ public sealed class ArBaseTests : IDisposable
         }
     }
 
+    /// <summary>The head's weights and bias set to 0, so the network's residual is exactly 0.</summary>
+    private static SeriesModel ZeroHead(SeriesModel model)
+    {
+        model.Parameters.SetValue(model.Head.Weights, new float[model.Parameters.GetValue(model.Head.Weights).Length]);
+        model.Parameters.SetValue(model.Head.Bias, new float[model.Parameters.GetValue(model.Head.Bias).Length]);
+        return model;
+    }
+
     private string Csv(double[] y) => Write("ar.csv", "t,value\n" + string.Concat(y.Select((v, i) => $"{i},{v.ToString("R", CultureInfo.InvariantCulture)}\n")));
 
     private string Write(string name, string text)
@@ -87,9 +96,7 @@ public sealed class ArBaseTests : IDisposable
         };
         using var run = new SeriesTraining(settings);
         run.Run();
-        var model = run.Model;
-        model.Parameters.SetValue(model.Head.Weights, new float[model.Parameters.GetValue(model.Head.Weights).Length]);
-        model.Parameters.SetValue(model.Head.Bias, new float[model.Parameters.GetValue(model.Head.Bias).Length]);
+        var model = ZeroHead(run.Model);
         var info = run.ModelInfo;
         var forecast = SeriesForecast.ForecastAhead(model, y, difference, info.Scaler, 7, linearBase: info.Base);
         // The same AR in original (modeled) units, fitted on the values before the test part.
@@ -115,9 +122,7 @@ public sealed class ArBaseTests : IDisposable
         };
         using var run = new SeriesTraining(settings);
         run.Run();
-        var model = run.Model;
-        model.Parameters.SetValue(model.Head.Weights, new float[model.Parameters.GetValue(model.Head.Weights).Length]);
-        model.Parameters.SetValue(model.Head.Bias, new float[model.Parameters.GetValue(model.Head.Bias).Length]);
+        var model = ZeroHead(run.Model);
         var info = run.ModelInfo;
         var data = SeriesCsv.Load(csv, "value", "month");
         var forecast = SeriesForecast.CovariateStream(model, y, false, info.Scaler, info.Covariates, [], data.Dates, data.Labels, linearBase: info.Base).Take(6).ToArray();

@@ -471,11 +471,10 @@ internal static class ForecastCommand
         int h = results[0].Plan.Horizon, f = results[0].Forecasts.Count;
         var names = results[0].Forecasts.Select(x => x.Name).ToArray();
         int width = Math.Max(6, Math.Max(names.Max(n => n.Length) + 2, members.Max(m => m.Name!.Length)));
-        string Row(string name, string step, BacktestMetrics x) =>
-            Inv($"{name.PadRight(width)}  {step,4}  {x.Rmse,10:F3}  {x.Mae,10:F3}  {x.Smape,7:F2}  {(double.IsFinite(x.Mase) ? x.Mase.ToString("F3", CultureInfo.InvariantCulture) : "n/a"),7}");
+        string Row(string name, string step, BacktestMetrics x) => BacktestRow(width, name, step, x);
         Console.WriteLine();
         Console.WriteLine(Inv($"backtest per series over {results[0].Origins.Length} origins × horizon {h}, in original units (sMAPE in %; MASE scaled by each origin's in-sample naive error):"));
-        Console.WriteLine(Inv($"{"".PadRight(width)}  {"step",4}  {"RMSE",10}  {"MAE",10}  {"sMAPE",7}  {"MASE",7}"));
+        Console.WriteLine(BacktestRow(width, "", "step", "RMSE", "MAE", "sMAPE", "MASE"));
         for (int m = 0; m < members.Length; m++)
         {
             Console.WriteLine(members[m].Name);
@@ -508,6 +507,15 @@ internal static class ForecastCommand
         Console.WriteLine(Inv($"backtest took {results[0].Elapsed.TotalSeconds:F1}s"));
     }
 
+    /// <summary>One row of a backtest table: name, step (or "all"), RMSE, MAE, sMAPE and MASE (n/a when undefined).</summary>
+    private static string BacktestRow(int width, string name, string step, BacktestMetrics x) =>
+        BacktestRow(width, name, step, x.Rmse.ToString("F3", CultureInfo.InvariantCulture), x.Mae.ToString("F3", CultureInfo.InvariantCulture),
+            x.Smape.ToString("F2", CultureInfo.InvariantCulture), double.IsFinite(x.Mase) ? x.Mase.ToString("F3", CultureInfo.InvariantCulture) : "n/a");
+
+    /// <summary>The same columns from text: the header, or a row's formatted numbers.</summary>
+    private static string BacktestRow(int width, string name, string step, string rmse, string mae, string smape, string mase) =>
+        $"{name.PadRight(width)}  {step,4}  {rmse,10}  {mae,10}  {smape,7}  {mase,7}";
+
     private static void PrintBacktest(BacktestResult result)
     {
         int h = result.Plan.Horizon;
@@ -515,7 +523,7 @@ internal static class ForecastCommand
         Console.WriteLine(Inv($"backtest over {result.Origins.Length} origins × horizon {h}, in original units (sMAPE in %; MASE scaled by each origin's in-sample ") +
             (result.MaseScales.Any(x => x is null) ? "naive error; n/a where a history never changes or is shorter than the season):" : "naive error):"));
         int width = Math.Max(6, result.Forecasts.Max(f => f.Name.Length));
-        Console.WriteLine(Inv($"{"".PadRight(width)}  {"step",4}  {"RMSE",10}  {"MAE",10}  {"sMAPE",7}  {"MASE",7}"));
+        Console.WriteLine(BacktestRow(width, "", "step", "RMSE", "MAE", "sMAPE", "MASE"));
         foreach (var f in result.Forecasts)
         {
             var perStep = result.PerStep(f);
@@ -548,8 +556,7 @@ internal static class ForecastCommand
         static string IntervalRow(string step, IntervalScore x) =>
             Inv($"{step,4}  {x.Coverage * 100,10:F1}  {Inv($"{x.Inside}/{x.Count}"),11}  {x.MeanPinball,10:F4}");
 
-        string Row(string name, string step, BacktestMetrics x) =>
-            Inv($"{name.PadRight(width)}  {step,4}  {x.Rmse,10:F3}  {x.Mae,10:F3}  {x.Smape,7:F2}  {(double.IsFinite(x.Mase) ? x.Mase.ToString("F3", CultureInfo.InvariantCulture) : "n/a"),7}");
+        string Row(string name, string step, BacktestMetrics x) => BacktestRow(width, name, step, x);
     }
 
     /// <summary>One row per origin and step: the origin (the 0-based index of its first forecast value, i.e. the number of values before it), the step (1..h), the target's date when the series has dates, the actual value and every forecast, a probabilistic model's quantiles right after its point forecast.</summary>

@@ -186,7 +186,7 @@ internal static class SeriesForecast
                     int later = row + horizon;
                     for (int j = 0; j < futureWidth; j++)
                         input[at + 1 + past + j] = (float)(later < known ? features[later * width + past + j] : ahead[(later - known) * futureWidth + j]);
-                    if (identity.Count > 0) input[at + 1 + width + identity.Index] = 1;   // the rest of the one-hot stays 0
+                    identity.WriteOneHot(input.AsSpan(at + 1 + width, identity.Count));
                 }
                 model.Predict(input, 1, output);
                 if (linearBase is not null)
@@ -265,12 +265,10 @@ internal static class SeriesForecast
 
     /// <summary>
     /// The head's mean loss (scaled units) over every series' samples of <paramref name="part"/>, each sample
-    /// weighing the same; series without samples in the part are skipped.
+    /// weighing the same, in full batches across the series as training draws them (one buffer for the pass).
     /// </summary>
     public static double Evaluate(SeriesModel model, SeriesPanel panel, SeriesPart part)
     {
-        if (panel.Count == 1) return Evaluate(model, panel.Members[0], part);
-        // Full batches across the series, as training draws them: one buffer for the pass, not one per series.
         var samples = panel.Samples(part);
         if (samples.Length == 0) throw new GpuLstmException($"the {SeriesWindows.Name(part)} part has no samples");
         int b = model.MaxBatch;
@@ -286,24 +284,8 @@ internal static class SeriesForecast
         return sum / samples.Length;
     }
 
-    /// <summary>Mean squared error (scaled units) over all of <paramref name="part"/>'s samples.</summary>
-    public static double Evaluate(SeriesModel model, SeriesProblem problem, SeriesPart part)
-    {
-        var windows = problem.Windows;
-        var ends = windows.Samples(part);
-        if (ends.Length == 0) throw new GpuLstmException($"the {SeriesWindows.Name(part)} part has no samples");
-        int b = model.MaxBatch;
-        var inputs = new float[windows.Window * b * problem.InputWidth];
-        var targets = new float[b * windows.Horizon];
-        double sum = 0;
-        for (int start = 0; start < ends.Length; start += b)
-        {
-            int size = Math.Min(b, ends.Length - start);
-            problem.FillBatch(ends.AsSpan(start, size), inputs, targets);
-            sum += model.Loss(inputs, targets, size) * size;
-        }
-        return sum / ends.Length;
-    }
+    /// <summary>The head's mean loss (scaled units) over all of one series' <paramref name="part"/> samples.</summary>
+    public static double Evaluate(SeriesModel model, SeriesProblem problem, SeriesPart part) => Evaluate(model, new SeriesPanel([problem], ["series"]), part);
 
     /// <summary>The model's forecasts (B,k) in scaled modeled units for the samples at <paramref name="ends"/>.</summary>
     public static float[] Predict(SeriesModel model, SeriesProblem problem, ReadOnlySpan<int> ends)

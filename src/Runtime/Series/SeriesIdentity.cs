@@ -29,9 +29,16 @@ internal readonly record struct SeriesIdentity(int Index, int Count)
         for (int r = 0; r < steps * batch; r++)
         {
             Array.Copy(narrow, r * f, wide, r * w, f);
-            Array.Clear(wide, r * w + f, Count);
-            wide[r * w + f + Index] = 1;
+            WriteOneHot(wide.AsSpan(r * w + f, Count));
         }
         return wide;
+    }
+
+    /// <summary>Writes this identity's one-hot into a step's <see cref="Count"/> identity inputs (nothing without an identity).</summary>
+    public void WriteOneHot(Span<float> slots)
+    {
+        if (Count == 0) return;
+        slots[..Count].Clear();
+        slots[Index] = 1;
     }
 }

@@ -124,11 +124,7 @@ internal sealed class SeriesProblem
             for (int j = 0; j < past; j++) inputs[at + j] = (float)CovariateFeatures[row * w + j];
             // Future covariates are known ahead: step t carries row + k's, the last k steps the targets' own (row + k ≤ e + k − 1, a target row).
             for (int j = past; j < w; j++) inputs[at + j] = (float)CovariateFeatures[(row + k) * w + j];
-            if (Identity.Count > 0)
-            {
-                inputs.Slice(at + w, Identity.Count).Clear();
-                inputs[at + w + Identity.Index] = 1;
-            }
+            Identity.WriteOneHot(inputs.Slice(at + w, Identity.Count));
         }
     }
 
