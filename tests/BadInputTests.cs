@@ -286,6 +286,8 @@ public sealed class BadInputTests(BadInputFiles files) : IClassFixture<BadInputF
         { "a backtest with --future-covariates needs --horizon (3) to be a multiple of --model-horizon (2)", 1, ["forecast", "backtest", "--csv", "weather.csv", "--column", "value", "--future-covariates", "temp", "--horizon", "3", "--model-horizon", "2"] },
         { "--ar-order must be a positive integer, got 0", 1, ["forecast", "train", "--csv", "series.csv", "--column", "value", "--ar-order", "0"] },
         { "the AR(30) baseline needs at least 61 values to be fitted on, and there are 34; give a smaller --ar-order", 1, ["forecast", "train", "--csv", "series.csv", "--column", "value", "--ar-order", "30"] },
+        { "the AR(20) base needs at least 41 values before the test part to be fitted on, and there are 34", 1, ["forecast", "train", "--csv", "series.csv", "--column", "value", "--ar-base", "--window", "20"] },
+        { "--output 'panel.csv' is the same file as --csv", 1, ["forecast", "backtest", "--csv", "panel.csv", "--column", "value", "--series-column", "series", "--output", "panel.csv"] },
         { "--max-seconds must be a finite number, got NaN", 1, ["bench", "--max-seconds", "NaN"] },
         // runs that have finished
         { "cannot resume: the run finished at step 3 after 1 epoch; to train on, give --epochs above 1", 1, ["train", "--resume", "--checkpoint", "done.safetensors", "--epochs", "1"] },

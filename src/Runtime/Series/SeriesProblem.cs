@@ -60,7 +60,7 @@ internal sealed class SeriesProblem
             if (baseOrder > window) throw new GpuLstmException($"the AR base's order ({baseOrder}) must not exceed the window ({window}): it reads the same window");
             int train = split.Validation.End;
             if (train < AutoRegression.MinimumValues(baseOrder))
-                throw new GpuLstmException($"the AR({baseOrder}) base needs at least {AutoRegression.MinimumValues(baseOrder)} training values, and the train part has {train}; give a smaller --window or a larger series");
+                throw new GpuLstmException($"the AR({baseOrder}) base needs at least {AutoRegression.MinimumValues(baseOrder)} values before the test part to be fitted on, and there are {train}; give a smaller --window or a larger series");
             Base = AutoRegression.Fit(Scaled.AsSpan(0, train), baseOrder);
             _baseForecasts = new double[Scaled.Length * horizon];
             for (int e = baseOrder; e < Scaled.Length; e++) Base.ForecastInto(Scaled.AsSpan(e - baseOrder, baseOrder), _baseForecasts.AsSpan(e * horizon, horizon));
